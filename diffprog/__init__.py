@@ -1,0 +1,30 @@
+"""diffprog: differentiable programming for people who write NumPy.
+
+Example:
+    >>> import numpy as np, diffprog as dp
+    >>> float(dp.grad(lambda x: np.sin(x) * x)(0.0))
+    0.0
+"""
+
+from . import numpy  # noqa: F401  (declares the primitives and the array protocols)
+from .ad import grad, is_differentiable, jvp, make_graph, value_and_grad, vjp
+from .core import Primitive, Tracer, bind
+from .graph import Graph
+from .testing import check_grads, numerical_grad, numerical_jvp
+from .tree import (
+                   register_pytree_node,
+                   tree_flatten,
+                   tree_flatten_with_path,
+                   tree_leaves,
+                   tree_map,
+                   tree_structure,
+                   tree_unflatten,
+)
+
+__all__ = [
+    "grad", "value_and_grad", "vjp", "jvp", "make_graph", "is_differentiable", "Graph",
+    "Primitive", "Tracer", "bind", "check_grads", "numerical_grad", "numerical_jvp",
+    "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure",
+    "tree_flatten_with_path", "register_pytree_node",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,590 @@
+"""Forward and reverse mode: the traces and the transforms built on them.
+
+Forward mode (``jvp``) wraps inputs in tracers that carry (primal, tangent) and pushes tangents
+through each primitive's jvp rule as the function runs, i.e. in forward topological order.
+
+Reverse mode (``vjp``, ``grad``) records one :class:`~diffprog.graph.Node` per primitive while
+the function runs, then pulls cotangents through the nodes in reverse order, summing partial
+cotangents where a value fans out. The vjp rules are diffprog operations: on plain arrays they
+are NumPy calls, and under an enclosing transform they are traced by it, which is what makes
+``grad(grad(f))`` and every other nesting work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .core import Trace, Tracer, bind
+from .graph import Graph, Node
+from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
+
+__all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentiable"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Leaves
+
+
+def is_differentiable(x: Any) -> bool:
+    """Is ``x`` a leaf that transforms differentiate (float or complex), not a static one?
+
+    Example:
+        >>> is_differentiable(1.0), is_differentiable(np.ones(2)), is_differentiable(3)
+        (True, True, False)
+    """
+    if isinstance(x, Tracer):
+        return True
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x.dtype.kind in "fc"
+    return isinstance(x, (float, complex))
+
+
+def _as_primal(x: Any) -> Any:
+    # Python floats become NumPy scalars so that every traced value has .shape and .dtype.
+    return np.float64(x) if type(x) is float else (np.complex128(x) if type(x) is complex else x)
+
+
+def _shape_dtype(x: Any) -> tuple[tuple, np.dtype]:
+    if isinstance(x, (np.ndarray, np.generic, Tracer)):
+        return x.shape, x.dtype
+    return np.shape(x), np.result_type(x)
+
+
+def _zeros_like(x: Any) -> np.ndarray:
+    shape, dtype = _shape_dtype(x)
+    return np.zeros(shape, dtype)
+
+
+def _user_value(g: Any, like: Any) -> Any:
+    """Shape a derivative like the input it belongs to (type of scalar, dtype, writability)."""
+    if isinstance(g, Tracer):
+        return g
+    if type(like) is float:
+        return np.float64(g)
+    if isinstance(g, np.ndarray) and not g.flags.writeable:
+        # Broadcast views are read-only; a user updating parameters in place needs a real array.
+        g = g.copy()
+    dtype = getattr(like, "dtype", None)
+    if dtype is not None and getattr(g, "dtype", dtype) != dtype:
+        g = np.asarray(g).astype(dtype)
+    if isinstance(like, np.ndarray) and not isinstance(g, np.ndarray):
+        g = np.asarray(g)
+    return g
+
+
+# ----------------------------------------------------------------------------------------------
+# Forward mode
+
+
+class JVPTracer(Tracer):
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, trace: Trace, primal: Any, tangent: Any) -> None:
+        self._trace = trace
+        self.primal = primal
+        self.tangent = tangent
+
+
+class JVPTrace(Trace):
+    __slots__ = ()
+
+    def process(self, prim, args, params):
+        primals = []
+        tangents = []
+        nested = False  # does any value belong to an enclosing transform?
+        for a in args:
+            if isinstance(a, Tracer):
+                if a._trace is self:
+                    p = a.primal
+                    primals.append(p)
+                    tangents.append(a.tangent)
+                    nested = nested or isinstance(p, Tracer)
+                    continue
+                nested = True
+            primals.append(a)
+            tangents.append(None)
+        out = bind(prim, *primals, **params) if nested else prim.impl(*primals, **params)
+        if not prim.differentiable:
+            return out
+        tangent = prim.jvp_rule(tangents, out, primals, params)
+        if tangent is None:
+            return out
+        return JVPTracer(self, out, tangent)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reverse mode
+
+
+class ReverseTracer(Tracer):
+    __slots__ = ("primal", "idx")
+
+    def __init__(self, trace: Trace, primal: Any, idx: int) -> None:
+        self._trace = trace
+        self.primal = primal
+        self.idx = idx
+
+
+class ReverseTrace(Trace):
+    """Records the nodes of a function as it runs; ``backward`` sweeps them in reverse."""
+
+    __slots__ = ("nodes", "n_in")
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.nodes: list[Node | None] = []
+        self.n_in = 0
+
+    def new_input(self, value: Any) -> ReverseTracer:
+        assert not self.nodes, "inputs are created before any node is recorded"
+        tracer = ReverseTracer(self, value, self.n_in)
+        self.n_in += 1
+        return tracer
+
+    def process(self, prim, args, params):
+        values = []
+        parents = []
+        nested = False  # does any value belong to an enclosing transform?
+        for a in args:
+            if isinstance(a, Tracer):
+                if a._trace is self:
+                    p = a.primal
+                    values.append(p)
+                    parents.append(a.idx)
+                    nested = nested or isinstance(p, Tracer)
+                    continue
+                nested = True
+            values.append(a)
+            parents.append(-1)
+        # Without an enclosing transform the NumPy implementation runs directly.
+        out = bind(prim, *values, **params) if nested else prim.impl(*values, **params)
+        if not prim.differentiable:
+            return out
+        idx = self.n_in + len(self.nodes)
+        self.nodes.append(Node(prim, values, params, out, parents))
+        return ReverseTracer(self, out, idx)
+
+    def backward(self, seeds: Sequence[tuple[int, Any]], consume: bool) -> list[Any]:
+        """Cotangents of the inputs (``None`` where zero) for the output cotangents ``seeds``.
+
+        Nodes are visited in reverse recording order, which is a reverse topological order.
+        A node whose output got no cotangent is off the path to the outputs and is skipped.
+        With ``consume`` each node is released once used, so memory falls as the sweep goes.
+        """
+        nodes = self.nodes
+        n_in = self.n_in
+        cts: list[Any] = [None] * (n_in + len(nodes))
+        for idx, ct in seeds:
+            prev = cts[idx]
+            cts[idx] = ct if prev is None else prev + ct
+        start = max(idx for idx, _ in seeds) - n_in
+        for i in range(start, -1, -1):
+            ct = cts[i + n_in]
+            if ct is None:
+                continue
+            cts[i + n_in] = None
+            node = nodes[i]
+            if consume:
+                nodes[i] = None
+            prim = node.prim
+            parents = node.parents
+            if prim.vjp_per_arg:
+                rules = prim.vjp
+                params = node.params
+                for j, p in enumerate(parents):
+                    if p >= 0:
+                        g = (rules[j](ct, node.out, *node.args, **params) if params
+                             else rules[j](ct, node.out, *node.args))
+                        prev = cts[p]
+                        cts[p] = g if prev is None else prev + g
+            else:
+                if prim.vjp is None:
+                    raise NotImplementedError(
+                        f"primitive {prim.name!r} has no vjp rule yet, so reverse mode cannot "
+                        "differentiate through it; use jvp (forward mode) instead")
+                gs = prim.vjp(ct, node.out, *node.args, **node.params)
+                for p, g in zip(parents, gs):
+                    if p >= 0 and g is not None:
+                        prev = cts[p]
+                        cts[p] = g if prev is None else prev + g
+        return cts[:n_in]
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument handling shared by the transforms
+
+
+def _check_argnums(argnums: int | Sequence[int], nargs: int, fname: str) -> tuple[int, ...]:
+    seq = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not seq or not all(isinstance(a, int) and not isinstance(a, bool) for a in seq):
+        raise TypeError(f"{fname}: argnums must be an int or a tuple of ints, got {argnums!r}")
+    out = []
+    for a in seq:
+        if not -nargs <= a < nargs:
+            raise ValueError(
+                f"{fname}: argnums={argnums!r} but the function was called with {nargs} "
+                f"positional argument{'s' if nargs != 1 else ''} (valid argnums: "
+                f"0..{nargs - 1}); pass an argnums that indexes the arguments to differentiate")
+        out.append(a % nargs)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{fname}: argnums={argnums!r} names an argument twice")
+    return tuple(out)
+
+
+def _check_top_level(arg: Any, pos: int, fname: str) -> None:
+    """A differentiated argument must be a float, a float array or a pytree containing them."""
+    leaves, _ = tree_flatten(arg)
+    if len(leaves) != 1 or leaves[0] is not arg or is_differentiable(arg):
+        return
+    if isinstance(arg, (bool, np.bool_, int, np.integer)):
+        hint = f"pass a float (e.g. {float(arg)!r})"
+    elif isinstance(arg, np.ndarray):
+        hint = f"it is an array of dtype {arg.dtype}: pass a float array (e.g. x.astype(float))"
+    else:
+        hint = "pass floats or float arrays (or a pytree of them)"
+    raise TypeError(
+        f"{fname}: argument {pos} is {type(arg).__name__} {arg!r:.60}, which cannot be "
+        f"differentiated; {hint}, or leave it out of argnums to treat it as a constant")
+
+
+def _wrap(trace: Trace, leaves: list, make: Callable[[Any], Tracer]) -> tuple[list, list[int]]:
+    """Replace the differentiable leaves by tracers; returns the new leaves and their positions."""
+    wrapped = list(leaves)
+    positions = []
+    for i, leaf in enumerate(leaves):
+        if is_differentiable(leaf):
+            wrapped[i] = make(_as_primal(leaf))
+            positions.append(i)
+    return wrapped, positions
+
+
+def _unwrap_out(trace: Trace, x: Any) -> Any:
+    return x.primal if isinstance(x, Tracer) and x._trace is trace else x
+
+
+def _split_aux(result: Any, has_aux: bool, fname: str) -> tuple[Any, Any]:
+    if not has_aux:
+        return result, None
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(
+            f"{fname} with has_aux=True requires the function to return a pair "
+            f"(output, aux), but it returned {_kind(result)}"
+            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
+            + "; return (output, aux) or drop has_aux=True")
+    return result[0], result[1]
+
+
+def _aux_values(trace: Trace, aux: Any) -> Any:
+    leaves, treedef = tree_flatten(aux)
+    return tree_unflatten(treedef, [_unwrap_out(trace, x) for x in leaves])
+
+
+def _kind(x: Any) -> str:
+    """How a value is named in messages: traced values by their array type, not tracer class."""
+    if isinstance(x, (Tracer, np.ndarray, np.generic)):
+        return f"an array {_describe(x)}"
+    return type(x).__name__
+
+
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
+def _describe(x: Any) -> str:
+    shape, dtype = _shape_dtype(x)
+    return f"{dtype}{list(shape)}"
+
+
+# ----------------------------------------------------------------------------------------------
+# jvp
+
+
+def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: bool = False) -> tuple:
+    """Forward mode: ``f(*primals)`` and its directional derivative along ``tangents``.
+
+    ``primals`` and ``tangents`` are sequences of the same pytree structure; a tangent has the
+    shape and dtype of its primal. The tangent of a static (non-float) leaf is ignored: pass
+    ``None`` or the leaf itself.
+
+    Returns ``(out, tangent_out)``, or ``(out, tangent_out, aux)`` with ``has_aux``.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> out, t = dp.jvp(dp.numpy.sin, (0.0,), (2.0,))
+        >>> float(out), float(t)
+        (0.0, 2.0)
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(
+            "jvp: primals and tangents must be tuples (or lists) of arguments, one entry per "
+            f"positional argument of f; got {type(primals).__name__} and "
+            f"{type(tangents).__name__}. For one argument write jvp(f, (x,), (v,))")
+    p_leaves, p_def = tree_flatten(tuple(primals), is_leaf=_is_none)
+    t_leaves, t_def = tree_flatten(tuple(tangents), is_leaf=_is_none)
+    if p_def != t_def:
+        raise ValueError(
+            "jvp: tangents must have the same structure as primals; primals have structure "
+            f"{p_def} but tangents have {t_def}")
+    paths = [keystr(p) for p, _ in tree_flatten_with_path(tuple(primals), is_leaf=_is_none)[0]]
+    trace = JVPTrace("jvp")
+    leaves = list(p_leaves)
+    for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
+        if not is_differentiable(p):
+            continue
+        if t is None:
+            raise TypeError(f"jvp: the tangent for primals{paths[i]} is None, but that primal "
+                            f"is a float ({_describe(p)}); pass a tangent of the same shape and "
+                            "dtype (zeros for no perturbation)")
+        ps, pd = _shape_dtype(p)
+        ts, td = _shape_dtype(t)
+        if ps != ts or (pd != td and not (type(p) is float and td == np.float64)):
+            raise ValueError(
+                f"jvp: the tangent for primals{paths[i]} has {_describe(t)} but its primal has "
+                f"{_describe(p)}; a tangent must have its primal's shape and dtype")
+        leaves[i] = JVPTracer(trace, _as_primal(p), _as_primal(t))
+    try:
+        result = f(*tree_unflatten(p_def, leaves))
+    finally:
+        trace.alive = False
+    out, aux = _split_aux(result, has_aux, "jvp")
+    o_leaves, o_def = tree_flatten(out)
+    outs, touts = [], []
+    for o in o_leaves:
+        if isinstance(o, Tracer) and o._trace is trace:
+            outs.append(o.primal)
+            touts.append(o.tangent)
+        else:
+            outs.append(o)
+            touts.append(_zeros_like(o) if is_differentiable(o) else None)
+    out_tree = tree_unflatten(o_def, outs)
+    tangent_tree = tree_unflatten(o_def, touts)
+    if has_aux:
+        return out_tree, tangent_tree, _aux_values(trace, aux)
+    return out_tree, tangent_tree
+
+
+# ----------------------------------------------------------------------------------------------
+# vjp, grad
+
+
+class _Recording:
+    """A function run under a reverse trace: what the transforms need to sweep it."""
+
+    __slots__ = ("trace", "treedefs", "positions", "in_leaves", "out", "aux")
+
+
+def _record(f: Callable, args: tuple, argnums: tuple[int, ...], name: str,
+            has_aux: bool) -> _Recording:
+    trace = ReverseTrace(name)
+    call_args = list(args)
+    rec = _Recording()
+    rec.trace = trace
+    rec.treedefs, rec.positions, rec.in_leaves = [], [], []
+    for a in argnums:
+        leaves, treedef = tree_flatten(args[a])
+        wrapped, positions = _wrap(trace, leaves, trace.new_input)
+        call_args[a] = tree_unflatten(treedef, wrapped)
+        rec.treedefs.append(treedef)
+        rec.positions.append(positions)
+        rec.in_leaves.append(leaves)
+    try:
+        result = f(*call_args)
+    finally:
+        trace.alive = False
+    rec.out, rec.aux = _split_aux(result, has_aux, name)
+    return rec
+
+
+def _input_cotangents(rec: _Recording, cts: list[Any]) -> list[Any]:
+    """Per differentiated argument, the cotangent pytree (zeros where the output is constant)."""
+    results = []
+    k = 0
+    for treedef, positions, leaves in zip(rec.treedefs, rec.positions, rec.in_leaves):
+        grads: list[Any] = [None] * len(leaves)
+        for pos in positions:
+            g = cts[k]
+            k += 1
+            leaf = leaves[pos]
+            grads[pos] = _zeros_like(_as_primal(leaf)) if g is None else _user_value(g, leaf)
+        results.append(tree_unflatten(treedef, grads))
+    return results
+
+
+def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
+    """Reverse mode: ``f(*primals)`` and a function pulling output cotangents back to inputs.
+
+    Returns ``(out, vjp_fn)`` (or ``(out, vjp_fn, aux)``); ``vjp_fn(cotangent)`` takes a
+    cotangent with the structure, shapes and dtypes of ``out`` and returns a tuple with one
+    cotangent per primal, each shaped like it. ``vjp_fn`` may be called many times.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> out, vjp_fn = dp.vjp(lambda x: x * 3.0, np.ones(2))
+        >>> vjp_fn(np.array([1.0, 2.0]))
+        (array([3., 6.]),)
+    """
+    rec = _record(f, primals, tuple(range(len(primals))), "vjp", has_aux)
+    trace = rec.trace
+    o_leaves, o_def = tree_flatten(rec.out)
+    out_tree = tree_unflatten(o_def, [_unwrap_out(trace, o) for o in o_leaves])
+    # None is a leaf when matching cotangents, so None can stand for a static output's.
+    with_paths, o_def_none = tree_flatten_with_path(rec.out, is_leaf=_is_none)
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        c_leaves, c_def = tree_flatten(cotangent, is_leaf=_is_none)
+        if c_def != o_def_none:
+            raise ValueError(
+                "vjp_fn: the cotangent must have the structure of the function's output: "
+                f"expected {o_def_none}, got {c_def}")
+        seeds = []
+        for (path, o), c in zip(with_paths, c_leaves):
+            if not is_differentiable(o):
+                continue  # a static output (an int, a string): its cotangent is ignored
+            os_, od = _shape_dtype(_unwrap_out(trace, o))
+            cs, cd = _shape_dtype(c)
+            if cs != os_ or (cd != od and not (type(c) is float and od == np.float64)):
+                raise ValueError(
+                    f"vjp_fn: the cotangent for out{keystr(path)} has {_describe(c)} but that "
+                    f"output has {od}{list(os_)}; pass a cotangent of the output's shape and "
+                    "dtype")
+            if isinstance(o, Tracer) and o._trace is trace:
+                seeds.append((o.idx, _as_primal(c)))
+        cts = trace.backward(seeds, consume=False) if seeds else [None] * trace.n_in
+        return tuple(_input_cotangents(rec, cts))
+
+    if has_aux:
+        return out_tree, vjp_fn, _aux_values(trace, rec.aux)
+    return out_tree, vjp_fn
+
+
+def _grad_core(f: Callable, args: tuple, argnums: int | Sequence[int], has_aux: bool,
+               fname: str) -> tuple[Any, Any, Any]:
+    nums = _check_argnums(argnums, len(args), fname)
+    for a in nums:
+        _check_top_level(args[a], a, fname)
+    rec = _record(f, args, nums, fname, has_aux)
+    trace = rec.trace
+    out = rec.out
+    value = _unwrap_out(trace, out)
+    shape, dtype = _check_scalar_output(value, fname)
+    if isinstance(out, Tracer) and out._trace is trace:
+        cts = trace.backward([(out.idx, np.ones(shape, dtype))], consume=True)
+    else:
+        cts = [None] * trace.n_in
+    grads = _input_cotangents(rec, cts)
+    g = grads[0] if isinstance(argnums, int) else tuple(grads)
+    aux = _aux_values(trace, rec.aux) if has_aux else None
+    return value, g, aux
+
+
+def _check_scalar_output(value: Any, fname: str) -> tuple[tuple, np.dtype]:
+    if not isinstance(value, (np.ndarray, np.generic, Tracer, float, int)):
+        raise TypeError(
+            f"{fname} requires the function to return a scalar float, but it returned "
+            f"{_kind(value)}; return a single float (e.g. a sum or mean), or use vjp "
+            "for pytree outputs")
+    shape, dtype = _shape_dtype(value)
+    if shape != ():
+        raise TypeError(
+            f"{fname} requires a scalar output, but the function returned an array of shape "
+            f"{shape}; reduce it (e.g. with .sum()), or use vjp or jacrev for a non-scalar "
+            "output")
+    if np.dtype(dtype).kind != "f":
+        raise TypeError(
+            f"{fname} requires a real float output, but the function returned dtype {dtype}; "
+            "for complex outputs take the real part or abs, or use vjp")
+    return shape, dtype
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The gradient of a scalar function, shaped like the argument(s) it differentiates.
+
+    Non-float leaves inside the differentiated arguments (ints, strings, other objects) are
+    static and get ``None``. With a tuple ``argnums`` a tuple of gradients is returned; with
+    ``has_aux`` the function returns ``(output, aux)`` and the result is ``(gradient, aux)``.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> dp.grad(lambda p: (p["w"] ** 2).sum() * p["scale"])({"w": np.ones(2), "scale": 3.0})
+        {'w': array([6., 6.]), 'scale': np.float64(2.0)}
+    """
+    def grad_f(*args: Any) -> Any:
+        _, g, aux = _grad_core(f, args, argnums, has_aux, "grad")
+        return (g, aux) if has_aux else g
+
+    grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    grad_f.__doc__ = f"The gradient of {getattr(f, '__name__', 'f')}."
+    return grad_f
+
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
+                   has_aux: bool = False) -> Callable:
+    """Like :func:`grad`, but returns ``(value, gradient)`` (``((value, aux), gradient)``).
+
+    Example:
+        >>> import diffprog as dp
+        >>> value, g = dp.value_and_grad(lambda x: x * x)(3.0)
+        >>> float(value), float(g)
+        (9.0, 6.0)
+    """
+    def value_and_grad_f(*args: Any) -> tuple:
+        value, g, aux = _grad_core(f, args, argnums, has_aux, "value_and_grad")
+        return ((value, aux), g) if has_aux else (value, g)
+
+    value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    return value_and_grad_f
+
+
+# ----------------------------------------------------------------------------------------------
+# make_graph
+
+
+def make_graph(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callable[..., Graph]:
+    """Trace ``f`` on example arguments and return its computation :class:`Graph`.
+
+    Float leaves of the non-static arguments are the graph's inputs, named after their pytree
+    paths. Applied to ``grad(f)`` it shows the extended graph: forward and backward nodes.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> g = dp.make_graph(lambda x: x * x)(np.ones(2))
+        >>> g.primitive_names()
+        ['mul']
+    """
+    static = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
+
+    def graph_f(*args: Any) -> Graph:
+        trace = ReverseTrace("make_graph")
+        names, values, call_args = [], [], list(args)
+        multi = len(args) - len(static) > 1
+        for a, arg in enumerate(args):
+            if a in static:
+                continue
+            with_paths, treedef = tree_flatten_with_path(arg)
+            leaves = [leaf for _, leaf in with_paths]
+            wrapped, positions = _wrap(trace, leaves, trace.new_input)
+            for pos in positions:
+                path = keystr(with_paths[pos][0])
+                names.append(_input_name(a, path, multi))
+                values.append(_as_primal(leaves[pos]))
+            call_args[a] = tree_unflatten(treedef, wrapped)
+        try:
+            out = f(*call_args)
+        finally:
+            trace.alive = False
+        outputs = []
+        for path, leaf in tree_flatten_with_path(out)[0]:
+            idx = leaf.idx if isinstance(leaf, Tracer) and leaf._trace is trace else -1
+            outputs.append(("out" + keystr(path) if path else "", idx,
+                            _unwrap_out(trace, leaf)))
+        return Graph(names, values, trace.nodes, trace.n_in, outputs)
+
+    return graph_f
+
+
+def _input_name(argnum: int, path: str, multi: bool) -> str:
+    return (f"arg{argnum}" if multi else "x") + path

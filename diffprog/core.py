@@ -1,0 +1,241 @@
+"""The core: primitives, ``bind``, tracers and traces.
+
+Every operation on a traced value goes through :func:`bind`. It finds the highest-level trace
+among the arguments and lets that trace process the primitive; values that belong to lower
+levels (or to no trace at all) are constants to it. With no tracer among the arguments the
+primitive's NumPy implementation runs directly, which is the fast path that plain code and
+first-order backward passes take.
+
+Levels come from one process-wide counter. A transform started while another runs gets a
+higher level, so a trace never treats an enclosing transform's tracer as its own: that is what
+keeps nested derivatives from being confused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Primitive", "Tracer", "Trace", "bind", "primitives", "concrete"]
+
+# ``next`` on an itertools.count is atomic under the GIL, so threads get distinct levels.
+_levels = itertools.count(1)
+
+primitives: dict[str, Primitive] = {}
+
+
+class Primitive:
+    """A named operation with everything the transforms need, declared in one place.
+
+    Args:
+        name: unique name, shown in graphs and error messages.
+        impl: the NumPy implementation, ``impl(*args, **params)``.
+        jvp: the forward rule. Either a tuple with one function per argument,
+            ``rule(tangent, out, *args, **params)`` giving that argument's contribution to the
+            output tangent (contributions are summed; arguments with a zero tangent are
+            skipped), or one function ``rule(tangents, out, *args, **params)`` where
+            ``tangents`` holds ``None`` for a zero tangent.
+        vjp: the reverse rule, in the same two forms: per argument
+            ``rule(cotangent, out, *args, **params)`` giving that argument's cotangent (only
+            called for arguments that need one), or one function returning a tuple.
+        differentiable: ``False`` for operations whose output is piecewise constant
+            (comparisons, ``sign``, ``floor``): traces compute them on primal values and the
+            result carries no derivative.
+        scalar: the scalar form, for fused elementwise kernels.
+
+    Rules are written with diffprog operations, so a backward pass run under an outer
+    transform is itself traced (the extended graph), and derivatives of any order follow.
+
+    Example:
+        >>> import numpy as np
+        >>> double = Primitive("double_example", np.add.reduce, register=False)
+        >>> double.name
+        'double_example'
+    """
+
+    __slots__ = ("name", "impl", "jvp", "vjp", "jvp_per_arg", "vjp_per_arg", "differentiable",
+                 "scalar", "__weakref__")
+
+    def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
+                 differentiable: bool = True, scalar: Callable | None = None,
+                 register: bool = True) -> None:
+        self.name = name
+        self.impl = impl
+        self.jvp = jvp
+        self.vjp = vjp
+        self.jvp_per_arg = isinstance(jvp, tuple)
+        self.vjp_per_arg = isinstance(vjp, tuple)
+        self.differentiable = differentiable
+        self.scalar = scalar
+        if register:
+            if name in primitives:
+                raise ValueError(f"a primitive named {name!r} is already declared")
+            primitives[name] = self
+
+    def __call__(self, *args: Any, **params: Any) -> Any:
+        return bind(self, *args, **params)
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name})"
+
+    def jvp_rule(self, tangents: Sequence[Any], out: Any, args: Sequence[Any],
+                 params: dict) -> Any:
+        """Output tangent for ``tangents`` (``None`` = zero); ``None`` when all are zero."""
+        if self.jvp is None:
+            raise NotImplementedError(f"primitive {self.name!r} has no jvp rule yet")
+        if not self.jvp_per_arg:
+            return self.jvp(tangents, out, *args, **params)
+        total = None
+        rules = self.jvp
+        for i, t in enumerate(tangents):
+            if t is not None:
+                contribution = rules[i](t, out, *args, **params)
+                total = contribution if total is None else total + contribution
+        return total
+
+
+def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
+    """Apply ``prim`` to ``args``: the one interception point of every transform.
+
+    Example:
+        >>> import numpy as np
+        >>> from diffprog.prims.elementwise import sin
+        >>> float(bind(sin, np.float64(0.0)))
+        0.0
+    """
+    top = None
+    for a in args:
+        if isinstance(a, Tracer):
+            t = a._trace
+            if top is None or t.level > top.level:
+                top = t
+    if top is None:
+        return prim.impl(*args, **params)
+    if not top.alive:
+        raise _escaped(top)
+    return top.process(prim, args, params)
+
+
+def _escaped(trace: Trace) -> Exception:
+    return RuntimeError(
+        f"a traced value escaped from {trace.name}: it was created by the {trace.name} "
+        f"transform started at {trace.where}, and that transform has finished. Values traced "
+        "inside a transformed function are only valid while it runs; return them from the "
+        "function (as an output or as aux) instead of storing them outside.")
+
+
+class Trace:
+    """One running transform. Subclasses implement ``process(prim, args, params)``."""
+
+    __slots__ = ("level", "alive", "name", "where")
+
+    def __init__(self, name: str) -> None:
+        self.level = next(_levels)
+        self.alive = True
+        self.name = name
+        self.where = _user_frame()
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        raise NotImplementedError
+
+    def own(self, x: Any) -> bool:
+        """Is ``x`` a tracer of this trace?"""
+        return isinstance(x, Tracer) and x._trace is self
+
+
+def _user_frame() -> str:
+    """``file:line`` of the first frame outside diffprog, for error messages."""
+    f = sys._getframe(2)
+    while f is not None and f.f_globals.get("__name__", "").startswith("diffprog"):
+        f = f.f_back
+    return "<unknown>" if f is None else f"{f.f_code.co_filename}:{f.f_lineno}"
+
+
+_CONVERT_MSG = (
+    "{what} of a traced value: this would drop its derivative. Keep the value as an array "
+    "inside the function (diffprog.numpy or NumPy functions work on it); for control flow on "
+    "a traced value use a comparison like `if x > 0`, or dnp.where for elementwise choices. "
+    "If the derivative really should be dropped, use diffprog.stop_gradient.")
+
+
+class Tracer:
+    """A value being traced by a transform. Behaves like a NumPy array.
+
+    Subclasses keep the primal value in ``primal``; its shape and dtype are the tracer's.
+    Operators and array methods are attached by :mod:`diffprog.numpy`.
+    """
+
+    __slots__ = ("_trace",)
+    __array_priority__ = 1000
+
+    @property
+    def shape(self) -> tuple:
+        return self.primal.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.primal.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of a 0-d traced value")
+        return shape[0]
+
+    def __bool__(self) -> bool:
+        # Python control flow on concrete traced values is allowed: the branch taken is part of
+        # the function being differentiated, exactly as NumPy would evaluate it.
+        return bool(concrete(self))
+
+    def __float__(self) -> float:
+        raise TypeError(_CONVERT_MSG.format(what="float()"))
+
+    def __int__(self) -> int:
+        raise TypeError(_CONVERT_MSG.format(what="int()"))
+
+    def __complex__(self) -> complex:
+        raise TypeError(_CONVERT_MSG.format(what="complex()"))
+
+    def __index__(self) -> int:
+        raise TypeError(_CONVERT_MSG.format(what="Using as an index"))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TypeError(_CONVERT_MSG.format(what="np.asarray() (or another conversion to a "
+                                                 "NumPy array)"))
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        raise TypeError(
+            "traced arrays are immutable: `x[idx] = v` would change a value the derivative "
+            "depends on. Use the functional form `x = x.at[idx].set(v)` (or .add(v); "
+            "`dnp.at(x)[idx].set(v)` works on plain arrays too), or build the result with "
+            "dnp.where.")
+
+    def __iter__(self):
+        shape = self.shape
+        if not shape:
+            raise TypeError("iteration over a 0-d traced value")
+        return (self[i] for i in range(shape[0]))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}<{self._trace.name}>({self.primal!r})"
+
+    __hash__ = None  # like ndarray: == is elementwise
+
+
+def concrete(x: Any) -> Any:
+    """The concrete value under any number of tracers (used for Python control flow)."""
+    while isinstance(x, Tracer):
+        x = x.primal
+    return x

@@ -1,0 +1,117 @@
+"""The IR: nodes recorded by a trace and the graph they form.
+
+A :class:`Node` is one application of a primitive: its inputs, params and output. The reverse
+trace records nodes in execution order, which is already a topological order, so the backward
+sweep walks the list backwards. :class:`Graph` is the printable view of such a recording, with
+inputs and outputs named after their pytree paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .core import Primitive, Tracer
+
+__all__ = ["Node", "Graph"]
+
+
+class Node:
+    """One primitive application: ``out = prim(*args, **params)``.
+
+    ``args`` and ``out`` are the values one level down (arrays, or tracers of an enclosing
+    transform); ``parents[i]`` is the index of the recorded value that ``args[i]`` came from,
+    or -1 for a constant.
+    """
+
+    __slots__ = ("prim", "args", "params", "out", "parents")
+
+    def __init__(self, prim: Primitive, args: tuple, params: dict, out: Any,
+                 parents: tuple) -> None:
+        self.prim = prim
+        self.args = args
+        self.params = params
+        self.out = out
+        self.parents = parents
+
+
+def _aval(x: Any) -> str:
+    shape = getattr(x, "shape", ())
+    dtype = getattr(x, "dtype", None)
+    dtype = np.result_type(type(x)) if dtype is None else dtype
+    dims = ",".join(str(d) for d in shape)
+    return f"{np.dtype(dtype).name}[{dims}]"
+
+
+def _param_str(v: Any) -> str:
+    if isinstance(v, np.dtype) or (isinstance(v, type) and issubclass(v, np.generic)):
+        return np.dtype(v).name
+    return repr(v)
+
+
+class Graph:
+    """A recorded computation: named inputs, nodes in topological order, named outputs.
+
+    ``str(graph)`` lists one node per line as ``name:type[shape] = prim[params](inputs)``.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> g = dp.make_graph(lambda x: dp.numpy.sin(x) * 2.0)(np.ones(3))
+        >>> print(g)  # doctest: +NORMALIZE_WHITESPACE
+        graph(x:float64[3]) {
+          v1:float64[3] = sin(x)
+          v2:float64[3] = mul(v1, 2.0)
+          return v2
+        }
+    """
+
+    def __init__(self, in_names: list[str], in_values: list[Any], nodes: list[Node],
+                 n_in: int, outputs: list[tuple[str, int, Any]]) -> None:
+        self.in_names = in_names
+        self.in_values = in_values
+        self.nodes = nodes
+        self.n_in = n_in
+        # (name, index of the recorded value or -1 for a constant, value)
+        self.outputs = outputs
+
+    def _name(self, idx: int) -> str:
+        if idx < self.n_in:
+            return self.in_names[idx]
+        return f"v{idx - self.n_in + 1}"
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def primitive_names(self) -> list[str]:
+        """Names of the primitives of the nodes, in order."""
+        return [n.prim.name for n in self.nodes]
+
+    def __str__(self) -> str:
+        ins = ", ".join(f"{n}:{_aval(v)}" for n, v in zip(self.in_names, self.in_values))
+        lines = [f"graph({ins}) {{"]
+        for i, node in enumerate(self.nodes):
+            operands = []
+            for p, a in zip(node.parents, node.args):
+                if p >= 0:
+                    operands.append(self._name(p))
+                elif isinstance(a, Tracer) or getattr(a, "ndim", 0):
+                    operands.append(f"const:{_aval(a)}")
+                else:
+                    operands.append(repr(a.item() if hasattr(a, "item") else a))
+            params = ""
+            if node.params:
+                params = "[" + ", ".join(f"{k}={_param_str(v)}"
+                                         for k, v in node.params.items()) + "]"
+            name = self._name(i + self.n_in)
+            lines.append(f"  {name}:{_aval(node.out)} = {node.prim.name}{params}"
+                         f"({', '.join(operands)})")
+        outs = []
+        for name, idx, value in self.outputs:
+            ref = self._name(idx) if idx >= 0 else f"const:{_aval(value)}"
+            outs.append(ref if name == "" else f"{name}={ref}")
+        lines.append(f"  return {', '.join(outs)}")
+        lines.append("}")
+        return "\n".join(lines)
+
+    __repr__ = __str__

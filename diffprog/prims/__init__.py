@@ -1,0 +1,7 @@
+"""All primitives, one family a module. Importing this package declares them all."""
+
+from . import elementwise, linalg, reduce, shape  # noqa: F401
+from .elementwise import *  # noqa: F403
+from .linalg import *  # noqa: F403
+from .reduce import *  # noqa: F403
+from .shape import *  # noqa: F403

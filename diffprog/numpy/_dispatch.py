@@ -14,9 +14,7 @@ import numpy as np
 
 from .. import numpy as dnp
 from ..core import Tracer
-
-UFUNCS: dict[np.ufunc, Any] = {}
-FUNCTIONS: dict[Any, Any] = {}
+from ._core import FUNCTIONS, UFUNCS
 
 
 def _unsupported(kind: str, name: str) -> TypeError:
@@ -132,25 +130,3 @@ def install() -> None:
     T.dot = dnp.dot
     T.ravel = lambda self: dnp.reshape(self, (-1,))
     T.flatten = T.ravel
-
-    UFUNCS.update({
-        np.add: dnp.add, np.subtract: dnp.subtract, np.multiply: dnp.multiply,
-        np.divide: dnp.divide, np.power: dnp.power, np.negative: dnp.negative,
-        np.positive: dnp.positive, np.square: dnp.square, np.sqrt: dnp.sqrt, np.exp: dnp.exp,
-        np.log: dnp.log, np.log1p: dnp.log1p, np.expm1: dnp.expm1, np.sin: dnp.sin,
-        np.cos: dnp.cos, np.tan: dnp.tan, np.tanh: dnp.tanh, np.absolute: dnp.abs,
-        np.sign: dnp.sign, np.maximum: dnp.maximum, np.minimum: dnp.minimum,
-        np.matmul: dnp.matmul, np.less: dnp.less, np.less_equal: dnp.less_equal,
-        np.greater: dnp.greater, np.greater_equal: dnp.greater_equal, np.equal: dnp.equal,
-        np.not_equal: dnp.not_equal, np.floor: dnp.floor, np.ceil: dnp.ceil,
-        np.logical_not: dnp.logical_not,
-    })
-    FUNCTIONS.update({
-        np.sum: dnp.sum, np.mean: dnp.mean, np.max: dnp.max, np.min: dnp.min,
-        np.amax: dnp.max, np.amin: dnp.min, np.reshape: dnp.reshape,
-        np.transpose: dnp.transpose, np.swapaxes: dnp.swapaxes,
-        np.broadcast_to: dnp.broadcast_to, np.squeeze: dnp.squeeze,
-        np.expand_dims: dnp.expand_dims, np.where: dnp.where, np.dot: dnp.dot,
-        np.zeros_like: dnp.zeros_like, np.ones_like: dnp.ones_like, np.shape: dnp.shape,
-        np.ndim: dnp.ndim, np.size: dnp.size,
-    })

@@ -110,6 +110,10 @@ class JVPTrace(Trace):
         if not prim.differentiable:
             return out
         tangent = prim.jvp_rule(tangents, out, primals, params)
+        if prim.multiple_results:
+            if tangent is None:
+                return out
+            return tuple(o if t is None else JVPTracer(self, o, t) for o, t in zip(out, tangent))
         if tangent is None:
             return out
         return JVPTracer(self, out, tangent)
@@ -131,17 +135,19 @@ class ReverseTracer(Tracer):
 class ReverseTrace(Trace):
     """Records the nodes of a function as it runs; ``backward`` sweeps them in reverse."""
 
-    __slots__ = ("nodes", "n_in")
+    __slots__ = ("nodes", "n_in", "n_values")
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.nodes: list[Node | None] = []
-        self.n_in = 0
+        self.n_in = 0  # inputs are values 0 .. n_in - 1
+        self.n_values = 0  # inputs and node outputs, numbered in order of creation
 
     def new_input(self, value: Any) -> ReverseTracer:
         assert not self.nodes, "inputs are created before any node is recorded"
         tracer = ReverseTracer(self, value, self.n_in)
         self.n_in += 1
+        self.n_values += 1
         return tracer
 
     def process(self, prim, args, params):
@@ -163,8 +169,12 @@ class ReverseTrace(Trace):
         out = bind(prim, *values, **params) if nested else prim.impl(*values, **params)
         if not prim.differentiable:
             return out
-        idx = self.n_in + len(self.nodes)
-        self.nodes.append(Node(prim, values, params, out, parents))
+        idx = self.n_values
+        self.nodes.append(Node(prim, values, params, out, parents, idx))
+        if prim.multiple_results:
+            self.n_values += len(out)
+            return tuple(ReverseTracer(self, o, idx + i) for i, o in enumerate(out))
+        self.n_values += 1
         return ReverseTracer(self, out, idx)
 
     def backward(self, seeds: Sequence[tuple[int, Any]], consume: bool) -> list[Any]:
@@ -175,25 +185,33 @@ class ReverseTrace(Trace):
         With ``consume`` each node is released once used, so memory falls as the sweep goes.
         """
         nodes = self.nodes
-        n_in = self.n_in
-        cts: list[Any] = [None] * (n_in + len(nodes))
+        cts: list[Any] = [None] * self.n_values
         for idx, ct in seeds:
             prev = cts[idx]
             cts[idx] = ct if prev is None else prev + ct
-        start = max(idx for idx, _ in seeds) - n_in
-        for i in range(start, -1, -1):
-            ct = cts[i + n_in]
-            if ct is None:
-                continue
-            cts[i + n_in] = None
+        for i in range(len(nodes) - 1, -1, -1):
             node = nodes[i]
+            idx = node.idx
+            prim = node.prim
+            if prim.multiple_results:
+                k = len(node.out)
+                ct = cts[idx:idx + k]
+                if all(c is None for c in ct):
+                    continue
+                cts[idx:idx + k] = [None] * k
+                # A rule sees every output's cotangent; the unused ones are zeros.
+                ct = tuple(_zeros_like(o) if c is None else c for c, o in zip(ct, node.out))
+            else:
+                ct = cts[idx]
+                if ct is None:
+                    continue
+                cts[idx] = None
             if consume:
                 nodes[i] = None
-            prim = node.prim
             parents = node.parents
+            params = node.params
             if prim.vjp_per_arg:
                 rules = prim.vjp
-                params = node.params
                 for j, p in enumerate(parents):
                     if p >= 0:
                         g = (rules[j](ct, node.out, *node.args, **params) if params
@@ -205,12 +223,12 @@ class ReverseTrace(Trace):
                     raise NotImplementedError(
                         f"primitive {prim.name!r} has no vjp rule yet, so reverse mode cannot "
                         "differentiate through it; use jvp (forward mode) instead")
-                gs = prim.vjp(ct, node.out, *node.args, **node.params)
+                gs = prim.vjp(ct, node.out, *node.args, **params)
                 for p, g in zip(parents, gs):
                     if p >= 0 and g is not None:
                         prev = cts[p]
                         cts[p] = g if prev is None else prev + g
-        return cts[:n_in]
+        return cts[:self.n_in]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ class Primitive:
         differentiable: ``False`` for operations whose output is piecewise constant
             (comparisons, ``sign``, ``floor``): traces compute them on primal values and the
             result carries no derivative.
+        multiple_results: ``impl`` returns a tuple of arrays (``eigh``, ``qr``). Then ``out`` in
+            the rules is that tuple, a jvp rule returns a tuple of output tangents (``None`` for
+            zero) and a vjp rule receives a tuple of output cotangents (zeros where unused).
         scalar: the scalar form, for fused elementwise kernels.
 
     Rules are written with diffprog operations, so a backward pass run under an outer
@@ -58,11 +61,11 @@ class Primitive:
     """
 
     __slots__ = ("name", "impl", "jvp", "vjp", "jvp_per_arg", "vjp_per_arg", "differentiable",
-                 "scalar", "__weakref__")
+                 "multiple_results", "scalar", "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
-                 differentiable: bool = True, scalar: Callable | None = None,
-                 register: bool = True) -> None:
+                 differentiable: bool = True, multiple_results: bool = False,
+                 scalar: Callable | None = None, register: bool = True) -> None:
         self.name = name
         self.impl = impl
         self.jvp = jvp
@@ -70,6 +73,7 @@ class Primitive:
         self.jvp_per_arg = isinstance(jvp, tuple)
         self.vjp_per_arg = isinstance(vjp, tuple)
         self.differentiable = differentiable
+        self.multiple_results = multiple_results
         self.scalar = scalar
         if register:
             if name in primitives:
@@ -94,7 +98,13 @@ class Primitive:
         for i, t in enumerate(tangents):
             if t is not None:
                 contribution = rules[i](t, out, *args, **params)
-                total = contribution if total is None else total + contribution
+                if total is None:
+                    total = contribution
+                elif self.multiple_results:
+                    total = tuple(a if b is None else b if a is None else a + b
+                                  for a, b in zip(total, contribution))
+                else:
+                    total = total + contribution
         return total
 
 

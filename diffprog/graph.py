@@ -21,19 +21,21 @@ class Node:
     """One primitive application: ``out = prim(*args, **params)``.
 
     ``args`` and ``out`` are the values one level down (arrays, or tracers of an enclosing
-    transform); ``parents[i]`` is the index of the recorded value that ``args[i]`` came from,
-    or -1 for a constant.
+    transform; ``out`` is a tuple for a primitive with multiple results); ``parents[i]`` is the
+    index of the recorded value that ``args[i]`` came from, or -1 for a constant; ``idx`` is the
+    index of the (first) output.
     """
 
-    __slots__ = ("prim", "args", "params", "out", "parents")
+    __slots__ = ("prim", "args", "params", "out", "parents", "idx")
 
-    def __init__(self, prim: Primitive, args: tuple, params: dict, out: Any,
-                 parents: tuple) -> None:
+    def __init__(self, prim: Primitive, args: list, params: dict, out: Any,
+                 parents: list, idx: int) -> None:
         self.prim = prim
         self.args = args
         self.params = params
         self.out = out
         self.parents = parents
+        self.idx = idx
 
 
 def _aval(x: Any) -> str:
@@ -90,7 +92,7 @@ class Graph:
     def __str__(self) -> str:
         ins = ", ".join(f"{n}:{_aval(v)}" for n, v in zip(self.in_names, self.in_values))
         lines = [f"graph({ins}) {{"]
-        for i, node in enumerate(self.nodes):
+        for node in self.nodes:
             operands = []
             for p, a in zip(node.parents, node.args):
                 if p >= 0:
@@ -103,9 +105,10 @@ class Graph:
             if node.params:
                 params = "[" + ", ".join(f"{k}={_param_str(v)}"
                                          for k, v in node.params.items()) + "]"
-            name = self._name(i + self.n_in)
-            lines.append(f"  {name}:{_aval(node.out)} = {node.prim.name}{params}"
-                         f"({', '.join(operands)})")
+            outs = node.out if node.prim.multiple_results else (node.out,)
+            names = ", ".join(f"{self._name(node.idx + k)}:{_aval(o)}"
+                              for k, o in enumerate(outs))
+            lines.append(f"  {names} = {node.prim.name}{params}({', '.join(operands)})")
         outs = []
         for name, idx, value in self.outputs:
             ref = self._name(idx) if idx >= 0 else f"const:{_aval(value)}"

@@ -255,3 +255,23 @@ def test_tracer_array_attributes_and_methods():
     dp.check_grads(f, (x,), order=2)
     assert seen == {"shape": (2, 3), "ndim": 2, "dtype": np.float64, "size": 6, "len": 2,
                     "T": (3, 2)}
+
+
+# A primitive with two results, declared here to test the machinery on its own.
+sincos = dp.Primitive(
+    "sincos_test", lambda x: (np.sin(x), np.cos(x)), multiple_results=True, register=False,
+    jvp=(lambda t, out, x: (t * out[1], -t * out[0]),),
+    vjp=(lambda ct, out, x: ct[0] * out[1] - ct[1] * out[0],))
+
+
+def test_multiple_results_primitive():
+    def f(x):
+        s, c = dp.bind(sincos, x)
+        return s * c + s
+    x = np.array([0.3, -1.2])
+    dp.check_grads(f, (x,), order=2)
+    dp.check_grads(lambda x: dp.bind(sincos, x)[1] * 2.0, (x,), order=3)  # one output unused
+    np.testing.assert_allclose(dp.grad(lambda x: dnp.sum(f(x)))(x), np.cos(2 * x) + np.cos(x))
+    g = dp.make_graph(f)(x)
+    assert "v1:float64[2], v2:float64[2] = sincos_test(x)" in str(g)
+    assert "v3:float64[2] = mul(v1, v2)" in str(g)

@@ -6,7 +6,10 @@ Example:
     0.0
 """
 
-from . import numpy  # noqa: F401  (declares the primitives and the array protocols)
+from . import (
+                   nn,  # noqa: F401
+                   numpy,  # noqa: F401  (declares the primitives and the array protocols)
+)
 from .ad import grad, is_differentiable, jvp, make_graph, value_and_grad, vjp
 from .core import Primitive, Tracer, bind
 from .graph import Graph

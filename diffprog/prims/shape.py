@@ -1,4 +1,4 @@
-"""Shape and data-movement primitives: reshape, broadcast_to, transpose, indexing.
+"""Shape primitives: reshape, broadcast_to, transpose.
 
 All are linear, so each jvp applies the primitive itself to the tangent, and each vjp is the
 transposed movement (reshape back, sum over broadcast axes, inverse permutation, scatter).
@@ -11,7 +11,7 @@ import numpy as np
 from ..core import Primitive
 from . import reduce as rd
 
-__all__ = ["reshape", "broadcast_to", "transpose", "getitem", "scatter_add"]
+__all__ = ["reshape", "broadcast_to", "transpose"]
 
 
 reshape = Primitive(
@@ -47,30 +47,3 @@ transpose = Primitive(
     "transpose", lambda x, perm: np.transpose(x, perm),
     jvp=(lambda t, out, x, perm: transpose(t, perm=perm),),
     vjp=(lambda ct, out, x, perm: transpose(ct, perm=_inverse(perm)),))
-
-
-def _is_basic(idx: tuple) -> bool:
-    return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in idx)
-
-
-def _scatter_add_impl(v, shape, idx):
-    out = np.zeros(shape, dtype=np.result_type(v))
-    if _is_basic(idx):
-        out[idx] = v  # a basic index selects each position at most once
-    else:
-        np.add.at(out, idx, v)  # repeated integer indices accumulate
-    return out
-
-
-# ``idx`` is a tuple of ints, slices, None, Ellipsis and integer arrays (normalized by
-# diffprog.numpy); boolean masks arrive as integer arrays from nonzero().
-getitem = Primitive(
-    "getitem", lambda x, idx: x[idx],
-    jvp=(lambda t, out, x, idx: getitem(t, idx=idx),),
-    vjp=(lambda ct, out, x, idx: scatter_add(ct, shape=x.shape, idx=idx),))
-
-# zeros(shape) with ``v`` added at ``idx``: the transpose of getitem.
-scatter_add = Primitive(
-    "scatter_add", _scatter_add_impl,
-    jvp=(lambda t, out, v, shape, idx: scatter_add(t, shape=shape, idx=idx),),
-    vjp=(lambda ct, out, v, shape, idx: getitem(ct, idx=idx),))

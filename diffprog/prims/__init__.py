@@ -2,6 +2,7 @@
 
 from . import elementwise, index, linalg, reduce, shape  # noqa: F401
 from .elementwise import *  # noqa: F403
+from .index import *  # noqa: F403
 from .linalg import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from .core import Trace, Tracer, bind
-from .graph import Graph, Node
+from .graph import Graph, Node, replay
 from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
 
-__all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentiable"]
+__all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentiable", "jacfwd",
+           "jacrev", "hessian", "hvp", "linearize"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -106,7 +107,10 @@ class JVPTrace(Trace):
                 nested = True
             primals.append(a)
             tangents.append(None)
-        out = bind(prim, *primals, **params) if nested else prim.impl(*primals, **params)
+        if nested and not prim.composite:
+            out = bind(prim, *primals, **params)
+        else:
+            out = prim.impl(*primals, **params)
         if not prim.differentiable:
             return out
         tangent = prim.jvp_rule(tangents, out, primals, params)
@@ -165,15 +169,22 @@ class ReverseTrace(Trace):
                 nested = True
             values.append(a)
             parents.append(-1)
-        # Without an enclosing transform the NumPy implementation runs directly.
-        out = bind(prim, *values, **params) if nested else prim.impl(*values, **params)
+        # Without an enclosing transform the NumPy implementation runs directly. A composite
+        # primitive's impl is diffprog code, which enclosing transforms trace as they would
+        # any other code (custom rules and checkpoints apply at one level only).
+        if nested and not prim.composite:
+            out = bind(prim, *values, **params)
+        else:
+            out = prim.impl(*values, **params)
         if not prim.differentiable:
             return out
         idx = self.n_values
         self.nodes.append(Node(prim, values, params, out, parents, idx))
         if prim.multiple_results:
             self.n_values += len(out)
-            return tuple(ReverseTracer(self, o, idx + i) for i, o in enumerate(out))
+            # Outputs that are not float (an int count, a flag) carry no derivative.
+            return tuple(ReverseTracer(self, o, idx + i) if is_differentiable(o) else o
+                         for i, o in enumerate(out))
         self.n_values += 1
         return ReverseTracer(self, out, idx)
 
@@ -606,3 +617,220 @@ def make_graph(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callabl
 
 def _input_name(argnum: int, path: str, multi: bool) -> str:
     return (f"arg{argnum}" if multi else "x") + path
+
+
+# ----------------------------------------------------------------------------------------------
+# Jacobians, Hessians, linearize
+
+
+def _partial(f: Callable, args: tuple, nums: tuple[int, ...]) -> Callable:
+    """``f`` as a function of the arguments at ``nums`` only, the others fixed."""
+    def partial_f(*diff_args: Any) -> Any:
+        call_args = list(args)
+        for i, a in zip(nums, diff_args):
+            call_args[i] = a
+        return f(*call_args)
+    return partial_f
+
+
+def _stack(columns: list, axis: int) -> Any:
+    if any(isinstance(c, Tracer) for c in columns):
+        from . import numpy as dnp
+        return dnp.stack(columns, axis=axis)
+    return np.stack([np.asarray(c) for c in columns], axis=axis)
+
+
+def _nest(out_leaves: list, out_def: Any, in_def: Any, in_leaves: list, single: bool,
+          block: Callable[[int, int], Any]) -> Any:
+    """The Jacobian pytree: the output structure with, at each output leaf, a tree of the input
+    structure whose leaves are ``block(out_index, in_index)`` (None for static leaves)."""
+    rows = []
+    for k, o in enumerate(out_leaves):
+        if not is_differentiable(o):
+            rows.append(None)
+            continue
+        cols = [block(k, i) if is_differentiable(x) else None for i, x in enumerate(in_leaves)]
+        tree = tree_unflatten(in_def, cols)
+        rows.append(tree[0] if single else tree)
+    return tree_unflatten(out_def, rows)
+
+
+def _basis(leaf: Any, j: int) -> np.ndarray:
+    shape, dtype = _shape_dtype(leaf)
+    e = np.zeros(int(np.prod(shape)), dtype)
+    e[j] = 1
+    return e.reshape(shape)
+
+
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The Jacobian by forward mode: one jvp per input entry (pick it for few inputs).
+
+    The result nests the output structure over the input structure; each leaf has shape
+    ``out_leaf.shape + in_leaf.shape``, as in JAX. With a tuple ``argnums`` the inner level is
+    a tuple over those arguments.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> dp.jacfwd(lambda x: x ** 2)(np.array([1.0, 2.0]))
+        array([[2., 0.],
+               [0., 4.]])
+    """
+    def jac_f(*args: Any) -> Any:
+        nums = _check_argnums(argnums, len(args), "jacfwd")
+        primals = tuple(args[i] for i in nums)
+        in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
+        fun = _partial(f, args, nums)
+        columns: dict[int, list] = {}
+        out = aux = None
+        for i, leaf in enumerate(in_leaves):
+            if not is_differentiable(leaf):
+                continue
+            columns[i] = []
+            for j in range(int(np.prod(_shape_dtype(leaf)[0]))):
+                tangents = [(_basis(x, j) if n == i else _zeros_like(x))
+                            if is_differentiable(x) else x for n, x in enumerate(in_leaves)]
+                res = jvp(fun, primals, tree_unflatten(in_def, tangents), has_aux=has_aux)
+                out, t_out = res[0], res[1]
+                aux = res[2] if has_aux else None
+                columns[i].append(tree_flatten(t_out, is_leaf=_is_none)[0])
+        if out is None:  # no float inputs: nothing to differentiate, but keep the structure
+            res = fun(*primals)
+            out, aux = (res[0], res[1]) if has_aux else (res, None)
+        out_leaves, out_def = tree_flatten(out, is_leaf=_is_none)
+
+        def block(k: int, i: int) -> Any:
+            shape = _shape_dtype(out_leaves[k])[0] + _shape_dtype(in_leaves[i])[0]
+            col = [c[k] for c in columns[i]]
+            if not col:
+                return np.zeros(shape, _shape_dtype(out_leaves[k])[1])
+            return _reshape(_stack(col, axis=-1), shape)
+
+        jac = _nest(out_leaves, out_def, in_def, in_leaves, isinstance(argnums, int), block)
+        return (jac, aux) if has_aux else jac
+
+    return jac_f
+
+
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The Jacobian by reverse mode: one trace of ``f``, then one vjp per output entry (pick it
+    for few outputs). Same result layout as :func:`jacfwd`.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> dp.jacrev(lambda x: x[0] * x)(np.array([1.0, 2.0]))
+        array([[2., 0.],
+               [2., 1.]])
+    """
+    def jac_f(*args: Any) -> Any:
+        nums = _check_argnums(argnums, len(args), "jacrev")
+        primals = tuple(args[i] for i in nums)
+        res = vjp(_partial(f, args, nums), *primals, has_aux=has_aux)
+        out, vjp_fn = res[0], res[1]
+        in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
+        out_leaves, out_def = tree_flatten(out, is_leaf=_is_none)
+        rows: dict[int, list] = {}
+        for k, o in enumerate(out_leaves):
+            if not is_differentiable(o):
+                continue
+            rows[k] = []
+            for j in range(int(np.prod(_shape_dtype(o)[0]))):
+                ct = [(_basis(x, j) if n == k else _zeros_like(x)) if is_differentiable(x)
+                      else x for n, x in enumerate(out_leaves)]
+                grads = vjp_fn(tree_unflatten(out_def, ct))
+                rows[k].append(tree_flatten(grads, is_leaf=_is_none)[0])
+
+        def block(k: int, i: int) -> Any:
+            shape = _shape_dtype(out_leaves[k])[0] + _shape_dtype(in_leaves[i])[0]
+            row = [r[i] for r in rows[k]]
+            if not row:
+                return np.zeros(shape, _shape_dtype(in_leaves[i])[1])
+            return _reshape(_stack(row, axis=0), shape)
+
+        jac = _nest(out_leaves, out_def, in_def, in_leaves, isinstance(argnums, int), block)
+        return (jac, res[2]) if has_aux else jac
+
+    return jac_f
+
+
+def _reshape(x: Any, shape: tuple) -> Any:
+    if isinstance(x, Tracer):
+        from . import numpy as dnp
+        return dnp.reshape(x, shape)
+    return np.reshape(x, shape)
+
+
+def hessian(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The Hessian: ``jacfwd(jacrev(f))``. For dict inputs the result is a dict of dicts.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> dp.hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
+        array([[ 6.,  0.],
+               [ 0., 12.]])
+    """
+    return jacfwd(jacrev(f, argnums, has_aux), argnums, has_aux)
+
+
+def hvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:
+    """Hessian-vector product by forward over reverse mode, never forming the Hessian.
+
+    ``primals`` and ``tangents`` are tuples of arguments; returns one product per argument
+    (a tuple, like ``vjp_fn``).
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> dp.hvp(lambda x: (x ** 3).sum(), (np.array([1.0, 2.0]),), (np.ones(2),))
+        (array([ 6., 12.]),)
+    """
+    if not isinstance(primals, (tuple, list)):
+        raise TypeError("hvp: primals and tangents must be tuples of arguments, e.g. "
+                        "hvp(f, (x,), (v,))")
+    g = grad(f, argnums=tuple(range(len(primals))))
+    return jvp(g, tuple(primals), tuple(tangents))[1]
+
+
+def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """``f(*primals)`` and its linearization: a function from tangents to output tangents.
+
+    The jvp is recorded once as a linear graph; ``f_jvp(*tangents)`` evaluates that graph for
+    new tangents without running ``f`` again.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> out, f_jvp = dp.linearize(dp.numpy.sin, 0.0)
+        >>> float(f_jvp(2.0))
+        2.0
+    """
+    # A trace below the jvp's records what the jvp rules do to the tangents: the linear graph.
+    recorder = ReverseTrace("linearize")
+    in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
+    tangents = [recorder.new_input(_zeros_like(_as_primal(x))) if is_differentiable(x) else x
+                for x in in_leaves]
+    try:
+        out, t_out = jvp(f, primals, tree_unflatten(in_def, tangents))
+    finally:
+        recorder.alive = False
+    t_leaves, t_def = tree_flatten(t_out, is_leaf=_is_none)
+    out_refs = [t.idx if isinstance(t, Tracer) and t._trace is recorder else -1
+                for t in t_leaves]
+    nodes = recorder.nodes
+
+    def f_jvp(*new_tangents: Any) -> Any:
+        leaves, treedef = tree_flatten(new_tangents, is_leaf=_is_none)
+        if treedef != in_def:
+            raise ValueError(f"linearize: f_jvp takes tangents with the structure of the "
+                             f"primals, {in_def}, got {treedef}")
+        inputs = {}
+        for n, (x, t) in enumerate(zip(in_leaves, leaves)):
+            if is_differentiable(x):
+                if _shape_dtype(t)[0] != _shape_dtype(x)[0]:
+                    raise ValueError(f"linearize: tangent {n} has {_describe(t)} but its primal "
+                                     f"has {_describe(x)}")
+                inputs[len(inputs)] = _as_primal(t)
+        values = replay(nodes, inputs, [r for r in out_refs if r >= 0])
+        it = iter(values)
+        result = [next(it) if r >= 0 else (None if t is None else _zeros_like(t))
+                  for r, t in zip(out_refs, t_leaves)]
+        return tree_unflatten(t_def, result)
+
+    return out, f_jvp

@@ -48,6 +48,10 @@ class Primitive:
         multiple_results: ``impl`` returns a tuple of arrays (``eigh``, ``qr``). Then ``out`` in
             the rules is that tuple, a jvp rule returns a tuple of output tangents (``None`` for
             zero) and a vjp rule receives a tuple of output cotangents (zeros where unused).
+        composite: ``impl`` is itself written with diffprog operations (custom rules,
+            checkpoints). A trace applies the primitive's rules at its own level, but hands the
+            primal computation to enclosing transforms as ordinary traced code, so they
+            differentiate it (and the rules) op by op.
         scalar: the scalar form, for fused elementwise kernels.
 
     Rules are written with diffprog operations, so a backward pass run under an outer
@@ -61,11 +65,12 @@ class Primitive:
     """
 
     __slots__ = ("name", "impl", "jvp", "vjp", "jvp_per_arg", "vjp_per_arg", "differentiable",
-                 "multiple_results", "scalar", "__weakref__")
+                 "multiple_results", "composite", "scalar", "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
                  differentiable: bool = True, multiple_results: bool = False,
-                 scalar: Callable | None = None, register: bool = True) -> None:
+                 composite: bool = False, scalar: Callable | None = None,
+                 register: bool = True) -> None:
         self.name = name
         self.impl = impl
         self.jvp = jvp
@@ -74,6 +79,7 @@ class Primitive:
         self.vjp_per_arg = isinstance(vjp, tuple)
         self.differentiable = differentiable
         self.multiple_results = multiple_results
+        self.composite = composite
         self.scalar = scalar
         if register:
             if name in primitives:

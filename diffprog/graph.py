@@ -118,3 +118,29 @@ class Graph:
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def replay(nodes: list[Node], inputs: dict[int, Any], outputs: list[int]) -> list[Any]:
+    """Evaluate recorded ``nodes`` on new input values; return the values at ``outputs``.
+
+    ``inputs`` maps the indices of recorded inputs to their new values. Only the nodes that the
+    outputs depend on run. Each runs through ``bind``, so an enclosing transform traces the
+    replay like any other code.
+    """
+    needed = {o for o in outputs if o >= 0}
+    live = []
+    for node in reversed(nodes):
+        n_out = len(node.out) if node.prim.multiple_results else 1
+        if any(node.idx + k in needed for k in range(n_out)):
+            live.append(node)
+            needed.update(p for p in node.parents if p >= 0)
+    env = dict(inputs)
+    for node in reversed(live):
+        args = [env[p] if p >= 0 else a for p, a in zip(node.parents, node.args)]
+        out = node.prim(*args, **node.params)
+        if node.prim.multiple_results:
+            for k, o in enumerate(out):
+                env[node.idx + k] = o
+        else:
+            env[node.idx] = out
+    return [env[o] for o in outputs]

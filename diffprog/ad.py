@@ -107,7 +107,7 @@ class JVPTrace(Trace):
                 nested = True
             primals.append(a)
             tangents.append(None)
-        if nested and not prim.composite:
+        if nested and not prim.transparent:
             out = bind(prim, *primals, **params)
         else:
             out = prim.impl(*primals, **params)
@@ -169,10 +169,9 @@ class ReverseTrace(Trace):
                 nested = True
             values.append(a)
             parents.append(-1)
-        # Without an enclosing transform the NumPy implementation runs directly. A composite
-        # primitive's impl is diffprog code, which enclosing transforms trace as they would
-        # any other code (custom rules and checkpoints apply at one level only).
-        if nested and not prim.composite:
+        # Without an enclosing transform the NumPy implementation runs directly. A transparent
+        # primitive's impl is diffprog code that enclosing transforms trace op by op.
+        if nested and not prim.transparent:
             out = bind(prim, *values, **params)
         else:
             out = prim.impl(*values, **params)

@@ -49,9 +49,14 @@ class Primitive:
             the rules is that tuple, a jvp rule returns a tuple of output tangents (``None`` for
             zero) and a vjp rule receives a tuple of output cotangents (zeros where unused).
         composite: ``impl`` is itself written with diffprog operations (custom rules,
-            checkpoints). A trace applies the primitive's rules at its own level, but hands the
-            primal computation to enclosing transforms as ordinary traced code, so they
-            differentiate it (and the rules) op by op.
+            checkpoints), so it can run on traced values: jit inlines it.
+        transparent: a derivative trace nested in another transform runs ``impl`` on the
+            enclosing transform's values instead of binding the primitive there, so enclosing
+            transforms differentiate the body op by op (custom_vjp: its residuals must be
+            differentiable values of the enclosing transforms).
+        abstract: the shape rule, ``abstract(*args, **params)`` -> an object with ``shape`` and
+            ``dtype`` (a tuple of them with ``multiple_results``), given arguments that have
+            ``shape`` and ``dtype``. Without one, jit evaluates ``impl`` on stand-in arrays.
         scalar: the scalar form, for fused elementwise kernels.
 
     Rules are written with diffprog operations, so a backward pass run under an outer
@@ -65,11 +70,13 @@ class Primitive:
     """
 
     __slots__ = ("name", "impl", "jvp", "vjp", "jvp_per_arg", "vjp_per_arg", "differentiable",
-                 "multiple_results", "composite", "scalar", "__weakref__")
+                 "multiple_results", "composite", "transparent", "abstract", "scalar",
+                 "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
                  differentiable: bool = True, multiple_results: bool = False,
-                 composite: bool = False, scalar: Callable | None = None,
+                 composite: bool = False, transparent: bool = False,
+                 abstract: Callable | None = None, scalar: Callable | None = None,
                  register: bool = True) -> None:
         self.name = name
         self.impl = impl
@@ -80,6 +87,8 @@ class Primitive:
         self.differentiable = differentiable
         self.multiple_results = multiple_results
         self.composite = composite
+        self.transparent = transparent
+        self.abstract = abstract
         self.scalar = scalar
         if register:
             if name in primitives:

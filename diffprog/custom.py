@@ -4,10 +4,12 @@ Each decorated function becomes a primitive of its own whose rules call the user
 transforms need nothing special.
 
 - ``custom_jvp``: every level of a nested transform uses the rule; reverse mode transposes it.
-- ``custom_vjp`` and ``checkpoint`` are ``composite``: the trace the function is called under
-  uses the rule (or the recomputation), and enclosing transforms differentiate the user's fwd
-  and bwd code (or the body) op by op. That is how a custom_vjp works at higher order: its fwd
-  and bwd must then be differentiable diffprog code.
+- ``checkpoint``: every level recomputes the body instead of storing its intermediates.
+- ``custom_vjp`` is ``transparent``: the trace the function is called under uses the rule, and
+  enclosing transforms differentiate the user's fwd and bwd code op by op. That is how a
+  custom_vjp works at higher order: its fwd and bwd must then be differentiable diffprog code.
+
+All three are ``composite`` (their implementation is diffprog code), so jit inlines them.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class custom_vjp:
         self.bwd: Callable | None = None
         name = getattr(fun, "__name__", "f")
         self.prim = Primitive(f"custom_vjp[{name}]", self._impl, multiple_results=True,
-                              composite=True, register=False,
+                              composite=True, transparent=True, register=False,
                               jvp=self._no_jvp, vjp=self._vjp)
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
@@ -168,10 +170,10 @@ class custom_jvp:
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.jvp_rule: Callable | None = None
         name = getattr(fun, "__name__", "f")
-        # Not composite: the rule has no residuals, so every level of a nested transform uses
-        # it (the body runs only on plain values), as in JAX.
+        # Not transparent: the rule has no residuals, so every level of a nested transform
+        # uses it (the body runs only on plain values), as in JAX.
         self.prim = Primitive(f"custom_jvp[{name}]", self._impl, multiple_results=True,
-                              register=False, jvp=self._jvp, vjp=self._vjp)
+                              composite=True, register=False, jvp=self._jvp, vjp=self._vjp)
 
     def defjvp(self, jvp_rule: Callable) -> None:
         """Set the rule ``jvp_rule(*nondiff_args, primals, tangents) -> (out, t_out)``."""
@@ -269,6 +271,7 @@ def checkpoint(fun: Callable) -> Callable:
         _, vjp_fn = ad.vjp(functools.partial(flat_fun, in_tree), *leaves)  # recompute
         return vjp_fn(list(cts))
 
+    # Not transparent: each level of a nested transform recomputes instead of storing.
     prim = Primitive(f"checkpoint[{name}]", impl, multiple_results=True, composite=True,
                      register=False, jvp=jvp_rule, vjp=vjp_rule)
 

@@ -10,11 +10,23 @@ from . import (
                    nn,  # noqa: F401
                    numpy,  # noqa: F401  (declares the primitives and the array protocols)
 )
-from .ad import (grad, hessian, hvp, is_differentiable, jacfwd, jacrev, jvp, linearize, make_graph,
-                 value_and_grad, vjp)
+from .ad import (
+                   grad,
+                   hessian,
+                   hvp,
+                   is_differentiable,
+                   jacfwd,
+                   jacrev,
+                   jvp,
+                   linearize,
+                   make_graph,
+                   value_and_grad,
+                   vjp,
+)
 from .core import Primitive, Tracer, bind
 from .custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from .graph import Graph
+from .jit import ConcretizationError, jit
 from .testing import check_grads, numerical_grad, numerical_jvp
 from .tree import (
                    register_pytree_node,
@@ -28,7 +40,7 @@ from .tree import (
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp", "linearize",
-    "make_graph", "custom_vjp", "custom_jvp",
+    "make_graph", "jit", "ConcretizationError", "custom_vjp", "custom_jvp",
     "stop_gradient", "checkpoint", "is_differentiable", "Graph",
     "Primitive", "Tracer", "bind", "check_grads", "numerical_grad", "numerical_jvp",
     "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure",

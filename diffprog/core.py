@@ -71,13 +71,14 @@ class Primitive:
 
     __slots__ = ("name", "impl", "jvp", "vjp", "jvp_per_arg", "vjp_per_arg", "differentiable",
                  "multiple_results", "composite", "transparent", "abstract", "scalar",
-                 "__weakref__")
+                 "identity", "involution", "collapse", "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
                  differentiable: bool = True, multiple_results: bool = False,
                  composite: bool = False, transparent: bool = False,
                  abstract: Callable | None = None, scalar: Callable | None = None,
-                 register: bool = True) -> None:
+                 identity: dict[int, Any] | None = None, involution: bool = False,
+                 collapse: bool = False, register: bool = True) -> None:
         self.name = name
         self.impl = impl
         self.jvp = jvp
@@ -89,6 +90,9 @@ class Primitive:
         self.composite = composite
         self.transparent = transparent
         self.abstract = abstract
+        self.identity = identity
+        self.involution = involution
+        self.collapse = collapse
         self.scalar = scalar
         if register:
             if name in primitives:
@@ -237,13 +241,16 @@ class Tracer:
         raise TypeError(_CONVERT_MSG.format(what="Using as an index"))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TypeError(_CONVERT_MSG.format(what="np.asarray() (or another conversion to a "
-                                                 "NumPy array)"))
+        raise TypeError(_CONVERT_MSG.format(
+            what="np.asarray() (or another conversion to a NumPy array, such as np.array([x, y]) "
+                 "of a list holding traced values)")
+            + " To build an array from traced values use dnp.array([x, y]) or dnp.stack([x, y]).")
 
     def __setitem__(self, idx: Any, value: Any) -> None:
         raise TypeError(
             "traced arrays are immutable: `x[idx] = v` would change a value the derivative "
-            "depends on. Use the functional form `x = x.at[idx].set(v)` (or .add(v); "
+            "depends on. Use the functional form `x = x.at[idx].set(v)` (or .add/.multiply/"
+            ".min/.max(v); "
             "`dnp.at(x)[idx].set(v)` works on plain arrays too), or build the result with "
             "dnp.where.")
 

@@ -157,9 +157,9 @@ class custom_jvp:
     Example:
         >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
         >>> @dp.custom_jvp
-        ... def log1pexp(x):
-        ...     return dnp.log1p(dnp.exp(x))
-        >>> log1pexp.defjvp(lambda p, t: (log1pexp(p[0]), t[0] / (1.0 + dnp.exp(-p[0]))))
+        ... def log1pexp(x):  # log(1 + e^x) without overflow
+        ...     return dnp.maximum(x, 0.0) + dnp.log1p(dnp.exp(-dnp.abs(x)))
+        >>> log1pexp.defjvp(lambda p, t: (log1pexp(p[0]), t[0] * dp.nn.sigmoid(p[0])))
         >>> float(dp.grad(log1pexp)(1000.0))
         1.0
     """

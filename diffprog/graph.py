@@ -69,13 +69,26 @@ class Graph:
     """
 
     def __init__(self, in_names: list[str], in_values: list[Any], nodes: list[Node],
-                 n_in: int, outputs: list[tuple[str, int, Any]]) -> None:
+                 n_in: int, outputs: list[tuple[str, int, Any]], out_tree: Any = None) -> None:
         self.in_names = in_names
         self.in_values = in_values
         self.nodes = nodes
         self.n_in = n_in
         # (name, index of the recorded value or -1 for a constant, value)
         self.outputs = outputs
+        self.out_tree = out_tree  # the pytree structure of the outputs, where known
+
+    @property
+    def n_values(self) -> int:
+        """One more than the largest value index (inputs and node outputs)."""
+        top = self.n_in
+        for node in self.nodes:
+            top = max(top, node.idx + (len(node.out) if node.prim.multiple_results else 1))
+        return top
+
+    def replace(self, nodes: list[Node], outputs: list[tuple[str, int, Any]]) -> Graph:
+        """The same inputs with new nodes and outputs (what passes return)."""
+        return Graph(self.in_names, self.in_values, nodes, self.n_in, outputs, self.out_tree)
 
     def _name(self, idx: int) -> str:
         if idx < self.n_in:

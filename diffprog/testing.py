@@ -125,11 +125,15 @@ def _random_like(x: Any, rng: np.random.Generator) -> Any:
 
 
 def _inner(xs: list, ys: list) -> float:
+    # The real bilinear pairing Re(sum(x * y)), without conjugation: vjp rules are transposes
+    # under it (JAX's convention), e.g. real's vjp is c -> c + 0j and imag's c -> -1j * c.
+    # JAX's check_vjp reaches the same identity with Re(vdot) and conj(vjp(conj(u))). For real
+    # values it is the ordinary dot product.
     total = 0.0
     for x, y in zip(xs, ys):
         if ad.is_differentiable(x) and ad.is_differentiable(y):
-            total += float(np.real(np.vdot(np.asarray(x, dtype=complex).ravel(),
-                                           np.asarray(y, dtype=complex).ravel())))
+            total += float(np.real(np.sum(np.multiply(np.asarray(x, dtype=complex),
+                                                      np.asarray(y, dtype=complex)))))
     return total
 
 

@@ -120,8 +120,8 @@ def test_conversions_of_traced_values_raise():
 
 
 def test_unsupported_numpy_function_and_ufunc_named():
-    with pytest.raises(TypeError, match=r"NumPy ufunc np\.arccosh is not differentiable yet"):
-        dp.grad(lambda x: np.arccosh(x))(2.0)
+    with pytest.raises(TypeError, match=r"NumPy ufunc np\.nextafter is not differentiable yet"):
+        dp.grad(lambda x: np.nextafter(x, 3.0))(2.0)
     with pytest.raises(TypeError, match=r"NumPy function np\.fft\.fft is not differentiable "
                                         r"yet"):
         dp.grad(lambda x: np.fft.fft(x).real.sum())(np.ones(4))

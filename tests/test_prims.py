@@ -152,6 +152,17 @@ def _table_functions():
         yield fn, (real((2, 3), np.float64),)
     yield dnp.matmul, (real((2, 3), np.float64), real((3, 4), np.float64))
     yield dict((u[0], u[1]) for u in UNARY)["astype64"], (real((2, 3), np.float32),)
+    # the family tables in the other test files export what exercises their primitives
+    from tests import (
+        test_nn,
+        test_numpy_elementwise,
+        test_numpy_linalg,
+        test_numpy_reductions,
+        test_numpy_shapes,
+    )
+    for module in (test_numpy_elementwise, test_nn, test_numpy_reductions, test_numpy_shapes,
+                   test_numpy_linalg):
+        yield from module.COVERAGE
 
 
 def test_registry_every_differentiable_primitive_has_both_rules():

@@ -82,6 +82,21 @@ class _AtIndex:
         from . import _indexing
         return _indexing.at_set(self.x, self.idx, values)
 
+    def multiply(self, values: Any) -> Any:
+        """``x`` with the indexed entries multiplied by ``values``."""
+        from . import _indexing
+        return _indexing.at_multiply(self.x, self.idx, values)
+
+    def min(self, values: Any) -> Any:
+        """``x`` with the indexed entries replaced by their minimum with ``values``."""
+        from . import _indexing
+        return _indexing.at_min(self.x, self.idx, values)
+
+    def max(self, values: Any) -> Any:
+        """``x`` with the indexed entries replaced by their maximum with ``values``."""
+        from . import _indexing
+        return _indexing.at_max(self.x, self.idx, values)
+
 
 def install() -> None:
     from . import _indexing
@@ -120,13 +135,5 @@ def install() -> None:
                                                                           keepdims)
     T.max = lambda self, axis=None, keepdims=False: dnp.max(self, axis, keepdims)
     T.min = lambda self, axis=None, keepdims=False: dnp.min(self, axis, keepdims)
-    T.reshape = lambda self, *shape: dnp.reshape(
-        self, shape[0] if len(shape) == 1 else shape)
-    T.transpose = lambda self, *axes: dnp.transpose(
-        self, None if not axes else (axes[0] if len(axes) == 1 else axes))
-    T.swapaxes = dnp.swapaxes
-    T.squeeze = dnp.squeeze
     T.astype = dnp.astype
     T.dot = dnp.dot
-    T.ravel = lambda self: dnp.reshape(self, (-1,))
-    T.flatten = T.ravel

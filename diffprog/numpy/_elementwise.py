@@ -1,4 +1,9 @@
-"""Elementwise functions: ufunc math, comparisons, where, casts."""
+"""Elementwise functions: ufunc math, comparisons, where, casts.
+
+Every function takes NumPy's arguments and broadcasting. Values that are not traced go straight
+to NumPy; traced operands are aligned (broadcast and cast) and bound to one primitive. The
+derivative conventions at edge points are stated in each docstring.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +12,52 @@ from typing import Any
 import numpy as np
 
 from .. import prims as P
-from ..core import Tracer, bind
-from ._core import _PY_SCALARS, _align, _binary, _traced, implements  # noqa: F401
+from ..core import Tracer, bind, concrete
+from ._core import _PY_SCALARS, _align, _binary, _traced, implements, tracer_methods  # noqa: F401
 
 __all__ = [
-    "add", "subtract", "multiply", "divide", "true_divide", "power", "maximum", "minimum",
-    "negative", "positive", "square", "sqrt", "exp", "log", "log1p", "expm1", "sin", "cos",
-    "tan", "tanh", "abs", "absolute", "sign", "floor", "ceil", "logical_not", "less",
-    "less_equal", "greater", "greater_equal", "equal", "not_equal", "where", "astype",
+    "add", "subtract", "multiply", "divide", "true_divide", "power", "float_power", "maximum",
+    "minimum", "fmax", "fmin", "negative", "positive", "square", "sqrt", "cbrt", "reciprocal",
+    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2", "sin",
+    "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh",
+    "arccosh", "arctanh", "hypot", "deg2rad", "rad2deg", "radians", "degrees", "abs",
+    "absolute", "fabs", "sign", "clip", "real", "imag", "conj", "conjugate", "mod",
+    "remainder", "fmod", "floor_divide", "divmod", "floor", "ceil", "round", "around", "trunc",
+    "rint", "logical_not", "logical_and", "logical_or", "logical_xor", "bitwise_and",
+    "bitwise_or", "bitwise_xor", "invert", "bitwise_not", "isfinite", "isnan", "isinf",
+    "signbit", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "where",
+    "astype",
 ]
 
 
-# -------------------------------------------------------------------------------
+# -- arithmetic ------------------------------------------------------------------------------
 
 @implements(np.add)
 def add(x1: Any, x2: Any) -> Any:
-    """``x1 + x2`` with broadcasting. Example: ``dnp.add(np.ones(2), 1.0)``."""
+    """``x1 + x2`` with broadcasting (NumPy's ``add``).
+
+    Example:
+        >>> add(np.ones(2), 1.0)
+        array([2., 2.])
+    """
     return _binary(P.add, x1, x2)
 
 
 @implements(np.subtract)
 def subtract(x1: Any, x2: Any) -> Any:
-    """``x1 - x2`` with broadcasting."""
+    """``x1 - x2`` with broadcasting (NumPy's ``subtract``)."""
     return _binary(P.sub, x1, x2)
 
 
 @implements(np.multiply)
 def multiply(x1: Any, x2: Any) -> Any:
-    """``x1 * x2`` with broadcasting."""
+    """``x1 * x2`` with broadcasting (NumPy's ``multiply``)."""
     return _binary(P.mul, x1, x2)
 
 
 @implements(np.divide)
 def divide(x1: Any, x2: Any) -> Any:
-    """``x1 / x2`` with broadcasting."""
+    """``x1 / x2`` with broadcasting (NumPy's ``divide``, also ``true_divide``)."""
     return _binary(P.div, x1, x2)
 
 
@@ -49,63 +66,369 @@ true_divide = divide
 
 @implements(np.power)
 def power(x1: Any, x2: Any) -> Any:
-    """``x1 ** x2`` with broadcasting."""
+    """``x1 ** x2`` with broadcasting (NumPy's ``power``).
+
+    The derivative in the exponent, ``x1 ** x2 * log(x1)``, is taken as 0 at ``x1 = 0``.
+    """
     return _binary(P.pow, x1, x2)
 
 
-@implements(np.maximum)
-def maximum(x1: Any, x2: Any) -> Any:
-    """Elementwise maximum; at ties the derivative is shared evenly between the operands."""
-    return _binary(P.maximum, x1, x2)
+@implements(np.float_power)
+def float_power(x1: Any, x2: Any) -> Any:
+    """``x1 ** x2`` computed in float64 (or complex128), NumPy's ``float_power``.
+
+    Example:
+        >>> float_power(np.float32(2.0), 3).dtype
+        dtype('float64')
+    """
+    if not _traced(x1, x2):
+        return np.float_power(x1, x2)
+    dtype = np.result_type(_dtype_of(x1), _dtype_of(x2), np.float64)
+    return power(astype(x1, dtype), astype(x2, dtype))
 
 
-@implements(np.minimum)
-def minimum(x1: Any, x2: Any) -> Any:
-    """Elementwise minimum; at ties the derivative is shared evenly between the operands."""
-    return _binary(P.minimum, x1, x2)
+def _dtype_of(x: Any) -> Any:
+    if isinstance(x, (Tracer, np.ndarray, np.generic)):
+        return x.dtype
+    return np.asarray(x).dtype
 
 
 @implements(np.negative)
 def negative(x: Any) -> Any:
-    """``-x``."""
+    """``-x`` (NumPy's ``negative``)."""
     return bind(P.neg, x)
 
 
 @implements(np.positive)
 def positive(x: Any) -> Any:
-    """``+x`` (the value itself)."""
+    """``+x``: the value itself (NumPy's ``positive``)."""
     return x if isinstance(x, Tracer) else np.positive(x)
 
 
 @implements(np.square)
 def square(x: Any) -> Any:
-    """``x * x``."""
+    """``x * x`` (NumPy's ``square``)."""
     return multiply(x, x)
 
 
-def _unary_fn(prim, np_name: str, doc: str):
+@implements(np.reciprocal)
+def reciprocal(x: Any) -> Any:
+    """``1 / x`` (NumPy's ``reciprocal``); the derivative at 0 is -inf as NumPy computes it."""
+    return np.reciprocal(x) if not isinstance(x, Tracer) else divide(1.0, x)
+
+
+# -- selection -------------------------------------------------------------------------------
+
+@implements(np.maximum)
+def maximum(x1: Any, x2: Any) -> Any:
+    """Elementwise maximum (NumPy's ``maximum``; nan propagates).
+
+    The derivative goes to the larger operand; at ties it is shared evenly (half each), so the
+    derivative of ``maximum(x, x)`` is 1.
+    """
+    return _binary(P.maximum, x1, x2)
+
+
+@implements(np.minimum)
+def minimum(x1: Any, x2: Any) -> Any:
+    """Elementwise minimum (NumPy's ``minimum``); ties share the derivative evenly."""
+    return _binary(P.minimum, x1, x2)
+
+
+@implements(np.fmax)
+def fmax(x1: Any, x2: Any) -> Any:
+    """Elementwise maximum ignoring nan (NumPy's ``fmax``): where one operand is nan the other
+    is returned, and gets the derivative. Ties share the derivative evenly.
+
+    Example:
+        >>> fmax(np.array([1.0, np.nan]), np.array([np.nan, 2.0]))
+        array([1., 2.])
+    """
+    return _binary(P.fmax, x1, x2)
+
+
+@implements(np.fmin)
+def fmin(x1: Any, x2: Any) -> Any:
+    """Elementwise minimum ignoring nan (NumPy's ``fmin``); the derivative goes to the
+    returned operand, ties share it evenly."""
+    return _binary(P.fmin, x1, x2)
+
+
+@implements(np.clip)
+def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: Any = None,
+         max: Any = None) -> Any:
+    """``a`` limited to ``[a_min, a_max]`` (NumPy's ``clip``; ``min``/``max`` are aliases).
+
+    As in NumPy the result is ``minimum(maximum(a, a_min), a_max)``: ``a_max`` wins when
+    ``a_min > a_max``. The derivative goes to whichever operand is returned: 1 for ``a`` inside
+    the interval *including its end points*, 0 outside, where the bound that was returned gets
+    it (bounds may be traced too).
+
+    Example:
+        >>> import diffprog as dp
+        >>> dp.grad(lambda x: clip(x, 0.0, 1.0).sum())(np.array([-1.0, 0.0, 0.5, 1.0, 2.0]))
+        array([0., 1., 1., 1., 0.])
+    """
+    if out is not None:
+        raise TypeError("clip(..., out=...) writes in place; use the returned value instead")
+    if min is not None:
+        a_min = min
+    if max is not None:
+        a_max = max
+    if not _traced(a, a_min, a_max):
+        return np.clip(a, a_min, a_max)
+    lo = -np.inf if a_min is None else a_min
+    hi = np.inf if a_max is None else a_max
+    a, lo, hi = _align(a, lo, hi)
+    return bind(P.clip, a, lo, hi)
+
+
+# -- unary math ------------------------------------------------------------------------------
+
+def _unary_fn(prim, np_name: str, doc: str, name: str | None = None):
     def fn(x: Any) -> Any:
         return bind(prim, x)
-    fn.__name__ = fn.__qualname__ = np_name
+    fn.__name__ = fn.__qualname__ = name or np_name
     fn.__doc__ = doc
+    fn.__annotations__ = {"x": "Any", "return": "Any"}
     return implements(getattr(np, np_name))(fn)
 
 
-sqrt = _unary_fn(P.sqrt, "sqrt", "Square root; its derivative at 0 is inf, as NumPy computes.")
-exp = _unary_fn(P.exp, "exp", "Exponential. Example: ``dnp.exp(0.0) == 1.0``.")
-log = _unary_fn(P.log, "log", "Natural logarithm.")
-log1p = _unary_fn(P.log1p, "log1p", "``log(1 + x)``, accurate for small x.")
-expm1 = _unary_fn(P.expm1, "expm1", "``exp(x) - 1``, accurate for small x.")
-sin = _unary_fn(P.sin, "sin", "Sine.")
-cos = _unary_fn(P.cos, "cos", "Cosine.")
-tan = _unary_fn(P.tan, "tan", "Tangent.")
-tanh = _unary_fn(P.tanh, "tanh", "Hyperbolic tangent.")
-abs = _unary_fn(P.abs, "abs", "Absolute value; its derivative at 0 is 0.")
+sqrt = _unary_fn(P.sqrt, "sqrt", "Square root (NumPy's ``sqrt``). Its derivative at 0 is inf, "
+                 "as NumPy computes ``0.5 / sqrt(0)``.")
+cbrt = _unary_fn(P.cbrt, "cbrt", "Cube root (NumPy's ``cbrt``), real for negative x too; its "
+                 "derivative at 0 is inf.")
+exp = _unary_fn(P.exp, "exp", "Exponential (NumPy's ``exp``).")
+exp2 = _unary_fn(P.exp2, "exp2", "``2 ** x`` (NumPy's ``exp2``).")
+expm1 = _unary_fn(P.expm1, "expm1", "``exp(x) - 1``, accurate for small x (NumPy's ``expm1``).")
+log = _unary_fn(P.log, "log", "Natural logarithm (NumPy's ``log``); derivative ``1 / x``.")
+log2 = _unary_fn(P.log2, "log2", "Base-2 logarithm (NumPy's ``log2``).")
+log10 = _unary_fn(P.log10, "log10", "Base-10 logarithm (NumPy's ``log10``).")
+log1p = _unary_fn(P.log1p, "log1p", "``log(1 + x)``, accurate for small x (NumPy's ``log1p``).")
+sin = _unary_fn(P.sin, "sin", "Sine (NumPy's ``sin``).")
+cos = _unary_fn(P.cos, "cos", "Cosine (NumPy's ``cos``).")
+tan = _unary_fn(P.tan, "tan", "Tangent (NumPy's ``tan``).")
+arcsin = _unary_fn(P.arcsin, "arcsin", "Inverse sine (NumPy's ``arcsin``); the derivative is "
+                   "inf at x = ±1.")
+arccos = _unary_fn(P.arccos, "arccos", "Inverse cosine (NumPy's ``arccos``); the derivative is "
+                   "-inf at x = ±1.")
+arctan = _unary_fn(P.arctan, "arctan", "Inverse tangent (NumPy's ``arctan``).")
+sinh = _unary_fn(P.sinh, "sinh", "Hyperbolic sine (NumPy's ``sinh``).")
+cosh = _unary_fn(P.cosh, "cosh", "Hyperbolic cosine (NumPy's ``cosh``).")
+tanh = _unary_fn(P.tanh, "tanh", "Hyperbolic tangent (NumPy's ``tanh``).")
+arcsinh = _unary_fn(P.arcsinh, "arcsinh", "Inverse hyperbolic sine (NumPy's ``arcsinh``).")
+arccosh = _unary_fn(P.arccosh, "arccosh", "Inverse hyperbolic cosine (NumPy's ``arccosh``); "
+                    "the derivative is inf at x = 1.")
+arctanh = _unary_fn(P.arctanh, "arctanh", "Inverse hyperbolic tangent (NumPy's ``arctanh``); "
+                    "the derivative is inf at x = ±1.")
+
+
+@implements(np.abs)
+def abs(x: Any) -> Any:
+    """Absolute value (NumPy's ``abs``/``absolute``), also of complex numbers.
+
+    The derivative at 0 is 0 (the subgradient of minimum norm); elsewhere it is ``sign(x)``,
+    for complex x the real-valued ``Re(conj(x / |x|) dx)``.
+
+    Example:
+        >>> import diffprog as dp
+        >>> dp.grad(lambda x: abs(x).sum())(np.array([-2.0, 0.0, 3.0]))
+        array([-1.,  0.,  1.])
+    """
+    return bind(P.abs, x)
+
+
 absolute = abs
-sign = _unary_fn(P.sign, "sign", "Sign (-1, 0, 1); piecewise constant, no derivative.")
-floor = _unary_fn(P.floor, "floor", "Floor; piecewise constant, no derivative.")
-ceil = _unary_fn(P.ceil, "ceil", "Ceiling; piecewise constant, no derivative.")
-logical_not = _unary_fn(P.logical_not, "logical_not", "Logical not; no derivative.")
+
+
+@implements(np.fabs)
+def fabs(x: Any) -> Any:
+    """Absolute value of real numbers (NumPy's ``fabs``); its derivative at 0 is 0."""
+    if isinstance(x, Tracer) and x.dtype.kind == "c":
+        raise TypeError("ufunc 'fabs' not supported for complex input; use abs")
+    return np.fabs(x) if not isinstance(x, Tracer) else bind(P.abs, x)
+
+
+_DEG = float(np.pi / 180.0)  # np.deg2rad(x) is exactly x * (pi / 180)
+
+
+@implements(np.deg2rad, np.radians)
+def deg2rad(x: Any) -> Any:
+    """Degrees to radians, ``x * pi / 180`` (NumPy's ``deg2rad``/``radians``)."""
+    return np.deg2rad(x) if not isinstance(x, Tracer) else multiply(x, _DEG)
+
+
+@implements(np.rad2deg, np.degrees)
+def rad2deg(x: Any) -> Any:
+    """Radians to degrees, ``x * 180 / pi`` (NumPy's ``rad2deg``/``degrees``)."""
+    return np.rad2deg(x) if not isinstance(x, Tracer) else multiply(x, float(180.0 / np.pi))
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+# -- binary math -----------------------------------------------------------------------------
+
+def _binary_fn(prim, np_name: str, doc: str):
+    def fn(x1: Any, x2: Any) -> Any:
+        return _binary(prim, x1, x2)
+    fn.__name__ = fn.__qualname__ = np_name
+    fn.__doc__ = doc
+    fn.__annotations__ = {"x1": "Any", "x2": "Any", "return": "Any"}
+    return implements(getattr(np, np_name))(fn)
+
+
+arctan2 = _binary_fn(P.arctan2, "arctan2", "The angle of the point ``(x2, x1)``, "
+                     "``atan(x1 / x2)`` in the right quadrant (NumPy's ``arctan2``). The "
+                     "derivative is nan at the origin, where the angle jumps.")
+hypot = _binary_fn(P.hypot, "hypot", "``sqrt(x1**2 + x2**2)`` without overflow (NumPy's "
+                   "``hypot``). The derivative at the origin is 0, as for ``abs``.")
+logaddexp = _binary_fn(P.logaddexp, "logaddexp", "``log(exp(x1) + exp(x2))`` without "
+                       "overflow (NumPy's ``logaddexp``); the derivative in x1 is "
+                       "``exp(x1 - out)``.")
+logaddexp2 = _binary_fn(P.logaddexp2, "logaddexp2", "``log2(2**x1 + 2**x2)`` without "
+                        "overflow (NumPy's ``logaddexp2``).")
+
+
+@implements(np.remainder)
+def mod(x1: Any, x2: Any) -> Any:
+    """``x1 mod x2`` with the sign of ``x2`` (NumPy's ``mod``/``remainder``, Python's ``%``).
+
+    Unlike a pure step function it is differentiable almost everywhere: ``x1 - k * x2`` with
+    the integer ``k = floor(x1 / x2)`` locally constant, so the derivative is 1 in ``x1`` and
+    ``-k`` in ``x2``. At the jumps the same formula (the one-sided derivative) is used.
+
+    Example:
+        >>> import diffprog as dp
+        >>> float(dp.grad(lambda x: mod(x, 2.0))(5.5)), float(dp.grad(mod, 1)(5.5, 2.0))
+        (1.0, -2.0)
+    """
+    return _binary(P.mod, x1, x2)
+
+
+remainder = mod
+
+
+@implements(np.fmod)
+def fmod(x1: Any, x2: Any) -> Any:
+    """C's ``fmod``: the remainder with the sign of ``x1`` (NumPy's ``fmod``). Derivatives:
+    1 in ``x1``, ``-trunc(x1 / x2)`` in ``x2``."""
+    return _binary(P.fmod, x1, x2)
+
+
+@implements(np.floor_divide)
+def floor_divide(x1: Any, x2: Any) -> Any:
+    """``floor(x1 / x2)`` (NumPy's ``floor_divide``, Python's ``//``); piecewise constant, so
+    its derivative is zero."""
+    return _binary(P.floor_divide, x1, x2)
+
+
+@implements(np.divmod)
+def divmod(x1: Any, x2: Any) -> tuple:
+    """``(floor_divide(x1, x2), mod(x1, x2))`` (NumPy's ``divmod``)."""
+    if not _traced(x1, x2):
+        return np.divmod(x1, x2)
+    return floor_divide(x1, x2), mod(x1, x2)
+
+
+# -- complex parts ---------------------------------------------------------------------------
+
+@implements(np.real)
+def real(val: Any) -> Any:
+    """The real part (NumPy's ``real``); a real value is returned as it is.
+
+    Derivatives follow JAX: the vjp maps a cotangent ``c`` to ``c + 0j``.
+
+    Example:
+        >>> import diffprog as dp
+        >>> float(dp.grad(lambda x: real(x * (1 + 2j)) ** 2)(1.5))
+        3.0
+    """
+    if not isinstance(val, Tracer):
+        return np.real(val)
+    return bind(P.real, val) if val.dtype.kind == "c" else val
+
+
+@implements(np.imag)
+def imag(val: Any) -> Any:
+    """The imaginary part (NumPy's ``imag``): zeros, without derivative, for a real value.
+
+    Derivatives follow JAX: the vjp maps a cotangent ``c`` to ``-1j * c``, so the gradient of a
+    real function of complex ``z`` is ``df/dRe(z) - 1j * df/dIm(z)``.
+    """
+    if not isinstance(val, Tracer):
+        return np.imag(val)
+    if val.dtype.kind == "c":
+        return bind(P.imag, val)
+    return np.zeros(val.shape, val.dtype)
+
+
+@implements(np.conj)
+def conj(x: Any) -> Any:
+    """The complex conjugate (NumPy's ``conj``/``conjugate``); a real value is returned as it is.
+    The vjp of conj is conj, as in JAX."""
+    if not isinstance(x, Tracer):
+        return np.conj(x)
+    return bind(P.conj, x) if x.dtype.kind == "c" else x
+
+
+conjugate = conj
+
+
+# -- piecewise constant: computed on primal values, zero derivative --------------------------
+
+sign = _unary_fn(P.sign, "sign", "Sign, -1, 0 or 1 (NumPy's ``sign``); piecewise constant, "
+                 "zero derivative.")
+floor = _unary_fn(P.floor, "floor", "Floor (NumPy's ``floor``); zero derivative.")
+ceil = _unary_fn(P.ceil, "ceil", "Ceiling (NumPy's ``ceil``); zero derivative.")
+trunc = _unary_fn(P.trunc, "trunc", "Rounding towards zero (NumPy's ``trunc``); zero "
+                  "derivative.")
+rint = _unary_fn(P.rint, "rint", "Rounding to the nearest integer, halves to even (NumPy's "
+                 "``rint``); zero derivative.")
+logical_not = _unary_fn(P.logical_not, "logical_not", "Logical not (NumPy's "
+                        "``logical_not``); no derivative.")
+invert = _unary_fn(P.invert, "invert", "Bitwise not, logical not for booleans (NumPy's "
+                   "``invert``/``bitwise_not``); no derivative.")
+bitwise_not = invert
+isfinite = _unary_fn(P.isfinite, "isfinite", "Whether each entry is finite (NumPy's "
+                     "``isfinite``); no derivative.")
+isnan = _unary_fn(P.isnan, "isnan", "Whether each entry is nan (NumPy's ``isnan``); no "
+                  "derivative.")
+isinf = _unary_fn(P.isinf, "isinf", "Whether each entry is ±inf (NumPy's ``isinf``); no "
+                  "derivative.")
+signbit = _unary_fn(P.signbit, "signbit", "Whether the sign bit is set (NumPy's ``signbit``); "
+                    "no derivative.")
+
+
+@implements(np.round, np.around)
+def round(a: Any, decimals: int = 0, out: Any = None) -> Any:
+    """Rounding to ``decimals`` digits, halves to even (NumPy's ``round``/``around``);
+    piecewise constant, zero derivative."""
+    if out is not None:
+        raise TypeError("round(..., out=...) writes in place; use the returned value instead")
+    if not isinstance(a, Tracer):
+        return np.round(a, decimals)
+    return bind(P.round, a, decimals=int(decimals))
+
+
+around = round
+
+
+def _logical_fn(prim, np_name: str, doc: str):
+    def fn(x1: Any, x2: Any) -> Any:
+        return _binary(prim, x1, x2)
+    fn.__name__ = fn.__qualname__ = np_name
+    fn.__doc__ = doc + " A boolean result, no derivative."
+    fn.__annotations__ = {"x1": "Any", "x2": "Any", "return": "Any"}
+    return implements(getattr(np, np_name))(fn)
+
+
+logical_and = _logical_fn(P.logical_and, "logical_and", "Elementwise ``x1 and x2``.")
+logical_or = _logical_fn(P.logical_or, "logical_or", "Elementwise ``x1 or x2``.")
+logical_xor = _logical_fn(P.logical_xor, "logical_xor", "Elementwise ``x1 xor x2``.")
+bitwise_and = _logical_fn(P.bitwise_and, "bitwise_and", "``x1 & x2`` (bools and integers).")
+bitwise_or = _logical_fn(P.bitwise_or, "bitwise_or", "``x1 | x2`` (bools and integers).")
+bitwise_xor = _logical_fn(P.bitwise_xor, "bitwise_xor", "``x1 ^ x2`` (bools and integers).")
 
 
 def _comparison(prim, np_name: str):
@@ -113,6 +436,7 @@ def _comparison(prim, np_name: str):
         return _binary(prim, x1, x2)
     fn.__name__ = fn.__qualname__ = np_name
     fn.__doc__ = f"Elementwise ``{np_name}`` comparison: a boolean array with no derivative."
+    fn.__annotations__ = {"x1": "Any", "x2": "Any", "return": "Any"}
     return implements(getattr(np, np_name))(fn)
 
 
@@ -126,13 +450,21 @@ not_equal = _comparison(P.ne, "not_equal")
 
 @implements(np.where)
 def where(condition: Any, x: Any = None, y: Any = None) -> Any:
-    """Choose ``x`` where ``condition`` holds, else ``y``, with broadcasting.
+    """Choose ``x`` where ``condition`` holds, else ``y``, with broadcasting (NumPy's ``where``).
 
-    The derivative flows only through the chosen entries. Example:
-    ``dnp.where(x > 0, x, 0.0)`` is relu.
+    The derivative flows only through the chosen entries; the condition has none. With only a
+    condition it is ``nonzero(condition)``: a tuple of index arrays, without derivative.
+
+    Example:
+        >>> import diffprog as dp
+        >>> dp.grad(lambda x: where(x > 0, x, 0.0).sum())(np.array([-1.0, 2.0]))
+        array([0., 1.])
     """
+    if x is None and y is None:
+        # The indices depend only on the values, never differentiably.
+        return np.nonzero(concrete(condition))
     if x is None or y is None:
-        raise TypeError("where(condition) with one argument is not supported yet; pass x and y")
+        raise ValueError("either both or neither of x and y should be given")
     if isinstance(condition, Tracer):
         condition = not_equal(condition, 0)
     if not _traced(x, y):
@@ -142,11 +474,49 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
 
 
 def astype(x: Any, dtype: Any) -> Any:
-    """``x`` converted to ``dtype``; the derivative is converted back."""
+    """``x`` converted to ``dtype``; the derivative is converted back.
+
+    A cast to bool or an integer type is piecewise constant: the result carries no derivative.
+    A cast from complex to real keeps the real part.
+    """
     if not isinstance(x, Tracer):
         return np.asarray(x).astype(dtype)
-    if x.dtype == np.dtype(dtype):
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
         return x
-    return bind(P.convert_element_type, x, dtype=np.dtype(dtype))
+    if dtype.kind not in "fc":
+        return bind(P.convert_discrete, x, dtype=dtype)
+    return bind(P.convert_element_type, x, dtype=dtype)
 
 
+# -- array methods and operators of traced values --------------------------------------------
+
+def _clip_method(self: Any, min: Any = None, max: Any = None, out: Any = None) -> Any:
+    return clip(self, min, max, out)
+
+
+def _round_method(self: Any, decimals: int = 0, out: Any = None) -> Any:
+    return round(self, decimals, out)
+
+
+tracer_methods(
+    clip=_clip_method,
+    round=_round_method,
+    conj=conj,
+    conjugate=conj,
+    real=property(lambda self: real(self), doc="The real part, as diffprog.numpy.real."),
+    imag=property(lambda self: imag(self), doc="The imaginary part, as diffprog.numpy.imag."),
+    __mod__=mod,
+    __rmod__=lambda self, other: mod(other, self),
+    __floordiv__=floor_divide,
+    __rfloordiv__=lambda self, other: floor_divide(other, self),
+    __divmod__=divmod,
+    __rdivmod__=lambda self, other: divmod(other, self),
+    __and__=bitwise_and,
+    __rand__=lambda self, other: bitwise_and(other, self),
+    __or__=bitwise_or,
+    __ror__=lambda self, other: bitwise_or(other, self),
+    __xor__=bitwise_xor,
+    __rxor__=lambda self, other: bitwise_xor(other, self),
+    __invert__=invert,
+)

@@ -6,10 +6,16 @@ broadcasts traced operands explicitly, so no rule here needs an "unbroadcast" st
 Most rules are one local derivative ``d(out, *args)``: the jvp is ``t * d`` and the vjp
 ``ct * d``, declared once through :func:`_unary`. The rules use diffprog operations (the
 operators on traced values, and these primitives), so they are traced under outer transforms.
+
+Complex values follow JAX's convention: a jvp rule is the ordinary (R-linear) derivative and a
+vjp rule is its transpose under the real bilinear pairing ``<a, b> = Re(sum(a * b))``, with no
+conjugation. For holomorphic functions the vjp is then ``ct * f'(x)`` (the same local
+derivative as the jvp); ``real``, ``imag``, ``conj`` and ``abs`` have rules of their own.
 """
 
 from __future__ import annotations
 
+import builtins
 import math
 import operator
 from collections.abc import Callable
@@ -21,7 +27,17 @@ from ..core import Primitive
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "sin",
            "cos", "tan", "tanh", "sqrt", "abs", "sign", "maximum", "minimum", "where",
            "convert_element_type", "lt", "le", "gt", "ge", "eq", "ne", "logical_not",
-           "floor", "ceil"]
+           "floor", "ceil",
+           "exp2", "log2", "log10", "cbrt", "arcsin", "arccos", "arctan", "sinh", "cosh",
+           "arcsinh", "arccosh", "arctanh", "arctan2", "hypot", "logaddexp", "logaddexp2",
+           "fmax", "fmin", "clip", "real", "imag", "conj", "mod", "fmod", "erf", "erfc",
+           "logistic", "round", "trunc", "rint", "floor_divide", "logical_and", "logical_or",
+           "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "isfinite",
+           "isnan", "isinf", "signbit", "convert_discrete"]
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 def _unary(name: str, impl: Callable, derivative: Callable, scalar: Callable | None = None
@@ -32,9 +48,24 @@ def _unary(name: str, impl: Callable, derivative: Callable, scalar: Callable | N
                      vjp=(lambda ct, out, x: ct * derivative(out, x),))
 
 
+def _binary(name: str, impl: Callable, dx: Callable, dy: Callable,
+            scalar: Callable | None = None) -> Primitive:
+    """A binary primitive with local derivatives ``dx(out, x, y)`` and ``dy(out, x, y)``."""
+    return Primitive(name, impl, scalar=scalar,
+                     jvp=(lambda t, out, x, y: t * dx(out, x, y),
+                          lambda t, out, x, y: t * dy(out, x, y)),
+                     vjp=(lambda ct, out, x, y: ct * dx(out, x, y),
+                          lambda ct, out, x, y: ct * dy(out, x, y)))
+
+
 def _nondiff(name: str, impl: Callable, scalar: Callable | None = None) -> Primitive:
     """A piecewise-constant primitive: computed on primal values, no derivative."""
     return Primitive(name, impl, differentiable=False, scalar=scalar)
+
+
+def _scalar_result(out: np.ndarray) -> np.ndarray | np.generic:
+    # Like a ufunc, an impl built from np.where returns a NumPy scalar for scalar input.
+    return out if out.ndim else out[()]
 
 
 # -- arithmetic --------------------------------------------------------------------------------
@@ -72,32 +103,229 @@ pow = Primitive("pow", np.power, scalar=operator.pow,
                 vjp=(lambda ct, out, x, y: ct * (y * x ** (y - 1)),
                      lambda ct, out, x, y: ct * _log_base(out, x)))
 
+
+def _mod_scalar(x, y):
+    return x % y  # Python's float % takes the divisor's sign, as np.remainder does
+
+
+def _safe_div(a, b):
+    """``a / b`` where ``b != 0``, else 0: the minimum-norm subgradient at a kink like |x|."""
+    zero = eq(b, 0)
+    return where(zero, 0.0, a / where(zero, 1.0, b))
+
+
+# x mod y = x - k y with the integer k = floor(x / y) constant between jumps: d/dx = 1 and
+# d/dy = -k. At the jumps themselves the one-sided derivative (1 in x) is used: NumPy lists
+# remainder among the ufuncs, and this makes periodic wrapping (angles) differentiable.
+mod = Primitive("mod", np.remainder, scalar=_mod_scalar,
+                jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t * floor_divide(x, y)),
+                vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct * floor_divide(x, y)))
+# fmod truncates instead: k = trunc(x / y).
+fmod = Primitive("fmod", np.fmod, scalar=math.fmod,
+                 jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t * trunc(x / y)),
+                 vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct * trunc(x / y)))
+
+
 # -- transcendental ----------------------------------------------------------------------------
 
 exp = _unary("exp", np.exp, lambda out, x: out, math.exp)
+exp2 = _unary("exp2", np.exp2, lambda out, x: out * _LN2, lambda x: 2.0 ** x)
 log = _unary("log", np.log, lambda out, x: 1.0 / x, math.log)
+log2 = _unary("log2", np.log2, lambda out, x: 1.0 / (x * _LN2), math.log2)
+log10 = _unary("log10", np.log10, lambda out, x: 1.0 / (x * _LN10), math.log10)
 log1p = _unary("log1p", np.log1p, lambda out, x: 1.0 / (1.0 + x), math.log1p)
 expm1 = _unary("expm1", np.expm1, lambda out, x: out + 1.0, math.expm1)
 sin = _unary("sin", np.sin, lambda out, x: cos(x), math.sin)
 cos = _unary("cos", np.cos, lambda out, x: -sin(x), math.cos)
 tan = _unary("tan", np.tan, lambda out, x: 1.0 + out * out, math.tan)
+# (1 - x)(1 + x) rather than 1 - x*x: accurate near |x| = 1, where the derivative blows up.
+arcsin = _unary("arcsin", np.arcsin, lambda out, x: 1.0 / sqrt((1.0 - x) * (1.0 + x)),
+                math.asin)
+arccos = _unary("arccos", np.arccos, lambda out, x: -1.0 / sqrt((1.0 - x) * (1.0 + x)),
+                math.acos)
+arctan = _unary("arctan", np.arctan, lambda out, x: 1.0 / (1.0 + x * x), math.atan)
+sinh = _unary("sinh", np.sinh, lambda out, x: cosh(x), math.sinh)
+cosh = _unary("cosh", np.cosh, lambda out, x: sinh(x), math.cosh)
 tanh = _unary("tanh", np.tanh, lambda out, x: 1.0 - out * out, math.tanh)
-# sqrt'(0) = inf, as NumPy computes 0.5 / sqrt(0): documented, not patched over.
+arcsinh = _unary("arcsinh", np.arcsinh, lambda out, x: 1.0 / sqrt(x * x + 1.0), math.asinh)
+arccosh = _unary("arccosh", np.arccosh, lambda out, x: 1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0)),
+                 math.acosh)
+arctanh = _unary("arctanh", np.arctanh, lambda out, x: 1.0 / ((1.0 - x) * (1.0 + x)),
+                 math.atanh)
+# sqrt'(0) = inf, as NumPy computes 0.5 / sqrt(0): documented, not patched over. Same for cbrt.
 sqrt = _unary("sqrt", np.sqrt, lambda out, x: 0.5 / out, math.sqrt)
+cbrt = _unary("cbrt", np.cbrt, lambda out, x: 1.0 / (3.0 * out * out), math.cbrt)
+
+# atan2(y, x): d/dy = x / (x² + y²), d/dx = -y / (x² + y²); nan at the origin, where atan2
+# jumps (as NumPy computes 0 / 0).
+arctan2 = _binary("arctan2", np.arctan2,
+                  lambda out, y, x: x / (x * x + y * y),
+                  lambda out, y, x: -y / (x * x + y * y), math.atan2)
+# hypot(x, y) = |(x, y)|: d/dx = x / hypot. At the origin the derivative is 0, the
+# minimum-norm subgradient, as for abs.
+hypot = _binary("hypot", np.hypot,
+                lambda out, x, y: _safe_div(x, out),
+                lambda out, x, y: _safe_div(y, out), math.hypot)
 
 
-def _sign_like(x):
-    return convert_element_type(sign(x), dtype=x.dtype)
+def _logaddexp_scalar(x, y):
+    m = x if x > y else y
+    return m + math.log1p(math.exp(-math.fabs(x - y))) if m != -math.inf else m
 
 
-# abs'(0) = sign(0) = 0: the subgradient of minimum norm.
-abs = _unary("abs", np.abs, lambda out, x: _sign_like(x), math.fabs)
+# d/dx log(e^x + e^y) = e^(x - out): the exponent is <= 0, so it never overflows.
+logaddexp = _binary("logaddexp", np.logaddexp,
+                    lambda out, x, y: exp(x - out),
+                    lambda out, x, y: exp(y - out), _logaddexp_scalar)
+logaddexp2 = _binary("logaddexp2", np.logaddexp2,
+                     lambda out, x, y: exp2(x - out),
+                     lambda out, x, y: exp2(y - out),
+                     lambda x, y: _logaddexp_scalar(x * _LN2, y * _LN2) / _LN2)
+
+
+# -- special functions (not in NumPy; used by diffprog.nn) -------------------------------------
+
+# W. J. Cody's rational approximations (Math. Comp. 23, 1969), the ones behind many libm
+# erf/erfc: |x| <= 0.46875 for erf, 0.46875 < |x| <= 4 and |x| > 4 for erfc. Evaluated in
+# float64 they agree with math.erf/math.erfc to a few ulp (checked in the tests).
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
+          3.20937758913846947e03, 1.85777706184603153e-1)
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+          2.84423683343917062e03)
+_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+          2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
+          2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
+_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+          3.43936767414372164e03, 1.23033935480374942e03)
+_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
+          1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
+_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+          6.05183413124413191e-2, 2.33520497626869185e-3)
+_RSQRTPI = 1.0 / math.sqrt(math.pi)
+
+
+def _exp_minus_square(y):
+    # exp(-y²) with y² split as hi² + (y - hi)(y + hi), hi = y rounded down to 1/16: the
+    # rounding error of y*y would otherwise be amplified by the exponential.
+    hi = np.trunc(y * 16.0) / 16.0
+    return np.exp(-hi * hi) * np.exp(-(y - hi) * (y + hi))
+
+
+def _erf_parts(x):
+    """``erf(|x|)`` where ``|x| <= 0.46875`` (the mask returned), ``erfc(|x|)`` elsewhere."""
+    y = np.abs(x)
+    small = y <= 0.46875
+    mid = ~small & (y <= 4.0)
+    big = ~(small | mid)  # also nan
+    out = np.empty_like(y)
+    ys = y[small]
+    z = ys * ys
+    num, den = _ERF_A[4] * z, z
+    for i in range(3):
+        num = (num + _ERF_A[i]) * z
+        den = (den + _ERF_B[i]) * z
+    out[small] = ys * (num + _ERF_A[3]) / (den + _ERF_B[3])
+    ym = y[mid]
+    num, den = _ERF_C[8] * ym, ym
+    for i in range(7):
+        num = (num + _ERF_C[i]) * ym
+        den = (den + _ERF_D[i]) * ym
+    out[mid] = _exp_minus_square(ym) * (num + _ERF_C[7]) / (den + _ERF_D[7])
+    # erfc(40) underflows to 0; clipping there keeps inf out of the arithmetic (nan stays).
+    yb = np.minimum(y[big], 40.0)
+    z = 1.0 / (yb * yb)
+    num, den = _ERF_P[5] * z, z
+    for i in range(4):
+        num = (num + _ERF_P[i]) * z
+        den = (den + _ERF_Q[i]) * z
+    r = z * (num + _ERF_P[4]) / (den + _ERF_Q[4])
+    out[big] = _exp_minus_square(yb) * (_RSQRTPI - r) / yb
+    return out, small
+
+
+def _float_dtype(x) -> np.dtype:
+    dtype = np.asarray(x).dtype
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)  # as NumPy's float ufuncs compute integers
+    if dtype.kind != "f":
+        raise TypeError(f"erf and erfc are implemented for real arguments, not {dtype}")
+    return dtype
+
+
+def _erf_impl(x):
+    dtype = _float_dtype(x)
+    xf = np.asarray(x, dtype=np.float64)
+    parts, small = _erf_parts(xf)
+    out = np.copysign(np.where(small, parts, 1.0 - parts), xf)
+    return _scalar_result(out.astype(dtype, copy=False))
+
+
+def _erfc_impl(x):
+    dtype = _float_dtype(x)
+    xf = np.asarray(x, dtype=np.float64)
+    parts, small = _erf_parts(xf)
+    out = np.where(small, 1.0 - np.copysign(parts, xf), np.where(xf < 0, 2.0 - parts, parts))
+    return _scalar_result(out.astype(dtype, copy=False))
+
+
+erf = _unary("erf", _erf_impl, lambda out, x: _TWO_OVER_SQRT_PI * exp(-x * x), math.erf)
+erfc = _unary("erfc", _erfc_impl, lambda out, x: -_TWO_OVER_SQRT_PI * exp(-x * x), math.erfc)
+
+
+def _logistic_impl(x):
+    # 1 / (1 + e^-x) overflows in e^-x for x << 0; with e = e^-|x| <= 1 both branches are
+    # safe, and the tail e / (1 + e) keeps full relative precision for large negative x.
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return _scalar_result(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)))
+
+
+def _logistic_scalar(x):
+    e = math.exp(-math.fabs(x))
+    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+
+
+# sigmoid: a primitive because the composition needs a branch on the sign for stability, and
+# its derivative y (1 - y) is pure arithmetic on the output.
+logistic = _unary("logistic", _logistic_impl, lambda out, x: out * (1.0 - out),
+                  _logistic_scalar)
+
+
+# -- complex parts -----------------------------------------------------------------------------
+# As in JAX, the vjp of real is ct -> ct + 0j, of imag ct -> -1j * ct, and conj is its own
+# transpose: transposes under Re(sum(a * b)).
+
+real = Primitive("real", np.real, scalar=lambda z: z.real,
+                 jvp=(lambda t, out, x: real(t),),
+                 vjp=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype),))
+imag = Primitive("imag", np.imag, scalar=lambda z: z.imag,
+                 jvp=(lambda t, out, x: imag(t),),
+                 vjp=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype) * -1j,))
+conj = Primitive("conj", np.conjugate, scalar=lambda z: z.conjugate(),
+                 jvp=(lambda t, out, x: conj(t),),
+                 vjp=(lambda ct, out, x: conj(ct),))
+
 
 # -- piecewise constant ------------------------------------------------------------------------
 
 sign = _nondiff("sign", np.sign)
 floor = _nondiff("floor", np.floor, math.floor)
 ceil = _nondiff("ceil", np.ceil, math.ceil)
+def _round_scalar(x, decimals):
+    # NumPy's algorithm (scale, round half to even, unscale), not Python's exact decimal one.
+    if decimals >= 0:
+        f = 10.0 ** decimals
+        return builtins.round(x * f) / f
+    f = 10.0 ** -decimals
+    return builtins.round(x / f) * f
+
+
+round = Primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False,
+                  scalar=_round_scalar)
+trunc = _nondiff("trunc", np.trunc, lambda x: float(math.trunc(x)))
+rint = _nondiff("rint", np.rint, lambda x: float(builtins.round(x)))
+floor_divide = _nondiff("floor_divide", np.floor_divide, operator.floordiv)
 lt = _nondiff("lt", np.less, operator.lt)
 le = _nondiff("le", np.less_equal, operator.le)
 gt = _nondiff("gt", np.greater, operator.gt)
@@ -105,19 +333,31 @@ ge = _nondiff("ge", np.greater_equal, operator.ge)
 eq = _nondiff("eq", np.equal, operator.eq)
 ne = _nondiff("ne", np.not_equal, operator.ne)
 logical_not = _nondiff("logical_not", np.logical_not, operator.not_)
+logical_and = _nondiff("logical_and", np.logical_and, lambda a, b: bool(a) and bool(b))
+logical_or = _nondiff("logical_or", np.logical_or, lambda a, b: bool(a) or bool(b))
+logical_xor = _nondiff("logical_xor", np.logical_xor, lambda a, b: bool(a) != bool(b))
+bitwise_and = _nondiff("bitwise_and", np.bitwise_and, operator.and_)
+bitwise_or = _nondiff("bitwise_or", np.bitwise_or, operator.or_)
+bitwise_xor = _nondiff("bitwise_xor", np.bitwise_xor, operator.xor)
+invert = _nondiff("invert", np.invert, operator.invert)
+isfinite = _nondiff("isfinite", np.isfinite, math.isfinite)
+isnan = _nondiff("isnan", np.isnan, math.isnan)
+isinf = _nondiff("isinf", np.isinf, math.isinf)
+signbit = _nondiff("signbit", np.signbit, lambda x: math.copysign(1.0, x) < 0)
 
 
 # -- selection ---------------------------------------------------------------------------------
 
-def _selector(name: str, impl: Callable, first: Callable) -> Primitive:
-    # first(x, y): the comparison under which x is selected (x > y for maximum).
+def _selector(name: str, impl: Callable, first: Callable, scalar: Callable | None = None
+              ) -> Primitive:
+    # first(x, y): the condition under which x alone is selected (x > y for maximum).
     def wx(out, x, y):
         return _share_by(first, x, y, out)
 
     def wy(out, x, y):
         return _share_by(first, y, x, out)
 
-    return Primitive(name, impl,
+    return Primitive(name, impl, scalar=scalar,
                      jvp=(lambda t, out, x, y: t * wx(out, x, y),
                           lambda t, out, x, y: t * wy(out, x, y)),
                      vjp=(lambda ct, out, x, y: ct * wx(out, x, y),
@@ -125,13 +365,55 @@ def _selector(name: str, impl: Callable, first: Callable) -> Primitive:
 
 
 def _share_by(first, x, y, out):
+    # At a tie each operand gets half: the derivative along (1, 1) is still 1.
     dtype = out.dtype
     return (convert_element_type(first(x, y), dtype=dtype)
             + 0.5 * convert_element_type(eq(x, y), dtype=dtype))
 
 
-maximum = _selector("maximum", np.maximum, lambda x, y: gt(x, y))
-minimum = _selector("minimum", np.minimum, lambda x, y: lt(x, y))
+def _nan_ignoring(compare):
+    # fmax/fmin return the operand that is not nan: x alone is chosen when it wins the
+    # comparison or when only y is nan.
+    def first(x, y):
+        return logical_or(compare(x, y), logical_and(isnan(y), logical_not(isnan(x))))
+    return first
+
+
+def _fmax_scalar(x, y):
+    return x if y != y or x > y else y
+
+
+def _fmin_scalar(x, y):
+    return x if y != y or x < y else y
+
+
+maximum = _selector("maximum", np.maximum, lambda x, y: gt(x, y), max)
+minimum = _selector("minimum", np.minimum, lambda x, y: lt(x, y), min)
+fmax = _selector("fmax", np.fmax, _nan_ignoring(gt), _fmax_scalar)
+fmin = _selector("fmin", np.fmin, _nan_ignoring(lt), _fmin_scalar)
+
+
+# clip(a, lo, hi) = min(max(a, lo), hi), NumPy's definition (hi wins when lo > hi). The
+# derivative goes to the operand that is returned: to a where lo <= a <= hi (boundaries
+# included, so clip(x, 0, 1) passes the derivative at x = 0 and x = 1), to lo where a < lo,
+# to hi where a > hi or lo > hi.
+def _clip_weight(which):
+    def weight(out, a, lo, hi):
+        if which == 0:
+            chosen = logical_and(ge(a, lo), le(a, hi))
+        elif which == 1:
+            chosen = logical_and(lt(a, lo), le(lo, hi))
+        else:
+            chosen = logical_or(gt(a, hi), gt(lo, hi))
+        return convert_element_type(chosen, dtype=out.dtype)
+    return weight
+
+
+_clip_w = [_clip_weight(i) for i in range(3)]
+clip = Primitive(
+    "clip", np.clip, scalar=lambda a, lo, hi: min(max(a, lo), hi),
+    jvp=tuple((lambda t, out, a, lo, hi, w=w: t * w(out, a, lo, hi)) for w in _clip_w),
+    vjp=tuple((lambda ct, out, a, lo, hi, w=w: ct * w(out, a, lo, hi)) for w in _clip_w))
 
 
 def _no_tangent(*args, **kwargs):
@@ -147,13 +429,45 @@ where = Primitive("where", np.where,
                        lambda ct, out, c, x, y: where(c, 0.0, ct)))
 
 
+# -- abs ---------------------------------------------------------------------------------------
+
+def _abs_direction(out, x):
+    # d|x| = Re(conj(s) dx) with s = x / |x|: sign(x) for reals. At 0 the derivative is 0, the
+    # subgradient of minimum norm. For complex x, s is built from x and out (not from sign,
+    # which has no derivative) so that second derivatives are right.
+    if x.dtype.kind == "c":
+        return _safe_div(x, convert_element_type(out, dtype=x.dtype))
+    return convert_element_type(sign(x), dtype=x.dtype)
+
+
+def _abs_jvp(t, out, x):
+    s = _abs_direction(out, x)
+    return real(conj(s) * t) if x.dtype.kind == "c" else t * s
+
+
+def _abs_vjp(ct, out, x):
+    s = _abs_direction(out, x)
+    return ct * conj(s) if x.dtype.kind == "c" else ct * s
+
+
+abs = Primitive("abs", np.abs, scalar=math.fabs, jvp=(_abs_jvp,), vjp=(_abs_vjp,))
+
+
 # -- casts -------------------------------------------------------------------------------------
 
 def _convert(x, dtype):
-    return np.asarray(x).astype(dtype, copy=False)
+    x = np.asarray(x)
+    # complex -> real keeps the real part (what astype does, without its ComplexWarning); it is
+    # also the transpose of the real -> complex embedding, so the vjp below is right for both.
+    if x.dtype.kind == "c" and dtype.kind != "c":
+        x = x.real
+    return x.astype(dtype, copy=False)
 
 
 convert_element_type = Primitive(
     "convert_element_type", _convert,
     jvp=(lambda t, out, x, dtype: convert_element_type(t, dtype=dtype),),
     vjp=(lambda ct, out, x, dtype: convert_element_type(ct, dtype=x.dtype),))
+
+# A cast to bool or an integer type is piecewise constant: no derivative flows through it.
+convert_discrete = Primitive("convert_discrete", _convert, differentiable=False)

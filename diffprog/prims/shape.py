@@ -1,7 +1,8 @@
-"""Shape primitives: reshape, broadcast_to, transpose.
+"""Shape primitives: reshape, broadcast_to, transpose, concatenate, split.
 
 All are linear, so each jvp applies the primitive itself to the tangent, and each vjp is the
-transposed movement (reshape back, sum over broadcast axes, inverse permutation, scatter).
+transposed movement: reshape back, sum over broadcast axes, inverse permutation, and
+``concatenate`` and ``split``, which are each other's transposes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 from ..core import Primitive
 from . import reduce as rd
 
-__all__ = ["reshape", "broadcast_to", "transpose"]
+__all__ = ["reshape", "broadcast_to", "transpose", "concatenate", "split"]
 
 
 reshape = Primitive(
@@ -47,3 +48,45 @@ transpose = Primitive(
     "transpose", lambda x, perm: np.transpose(x, perm),
     jvp=(lambda t, out, x, perm: transpose(t, perm=perm),),
     vjp=(lambda ct, out, x, perm: transpose(ct, perm=_inverse(perm)),))
+
+
+# ``concatenate(*xs, axis)`` joins operands of one dtype and rank along ``axis`` (normalized to
+# a non-negative int by diffprog.numpy). Its vjp splits the cotangent at the operands' offsets.
+def _concatenate_impl(*xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+def _offsets(xs, axis) -> tuple:
+    offsets = []
+    total = 0
+    for x in xs[:-1]:
+        total += x.shape[axis]
+        offsets.append(total)
+    return tuple(offsets)
+
+
+def _concatenate_jvp(tangents, out, *xs, axis):
+    # A constant operand contributes a zero block: the tangent keeps the output's layout.
+    ts = [np.zeros(x.shape, x.dtype) if t is None else t for t, x in zip(tangents, xs)]
+    return concatenate(*ts, axis=axis)
+
+
+def _concatenate_vjp(ct, out, *xs, axis):
+    return split(ct, indices=_offsets(xs, axis), axis=axis)
+
+
+concatenate = Primitive("concatenate", _concatenate_impl, jvp=_concatenate_jvp,
+                        vjp=_concatenate_vjp)
+
+
+# ``split(x, indices, axis)``: the pieces of ``x`` between the increasing offsets ``indices``
+# (a tuple of ints within the axis) along ``axis``; one result per piece.
+def _split_impl(x, indices, axis):
+    return tuple(np.split(x, indices, axis=axis))
+
+
+split = Primitive(
+    "split", _split_impl, multiple_results=True,
+    jvp=(lambda t, out, x, indices, axis: split(t, indices=indices, axis=axis),),
+    # Unused pieces arrive as zeros, so the cotangent is the pieces joined back.
+    vjp=(lambda ct, out, x, indices, axis: concatenate(*ct, axis=axis),))

@@ -1,0 +1,431 @@
+"""The numba executor: clusters of elementwise nodes become generated, compiled kernels.
+
+An elementwise node is one whose primitive has a scalar form (``prim.scalar``) and no params.
+Nodes of the same output shape are grouped into maximal clusters (a node joins a producer's
+cluster unless that would make the cluster depend on itself through an outside node). Each
+cluster of two or more nodes becomes one loop over the flattened output, reading its inputs
+(full arrays, scalars, or arrays broadcast to the cluster's shape by index arithmetic) and
+writing only the values used outside it. Everything else runs through NumPy, as in the NumPy
+executor. Kernels are generated as Python source into a cache folder and compiled by numba
+with ``cache=True``, so a kernel compiles once per signature across processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import operator
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core import primitives
+from ..graph import Graph, Node
+
+__all__ = ["numba_executor", "cluster_graph", "kernel_dir"]
+
+# Loops at least this long run in parallel over the cores (numba prange).
+PARALLEL_THRESHOLD = 1 << 16
+
+
+def kernel_dir() -> Path:
+    """Where generated kernel sources (and numba's cache of them) live."""
+    root = os.environ.get("DIFFPROG_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "diffprog")
+    path = Path(root) / "kernels"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _fusible(node: Node) -> bool:
+    prim = node.prim
+    if prim.scalar is None or prim.multiple_results or node.params:
+        return False
+    dtype = np.dtype(node.out.dtype)
+    return dtype.kind in "fb" or dtype.kind in "iu"
+
+
+class Cluster:
+    __slots__ = ("id", "shape", "nodes", "members")
+
+    def __init__(self, cid: int, shape: tuple) -> None:
+        self.id = cid
+        self.shape = shape
+        self.nodes: list[Node] = []
+        self.members: set[int] = set()  # value indices computed inside
+
+
+def cluster_graph(graph: Graph) -> tuple[list[Cluster], dict[int, Cluster]]:
+    """Group the fusible nodes into clusters; returns the clusters and value -> cluster."""
+    cluster_of: dict[int, Cluster] = {}
+    clusters: list[Cluster] = []
+    producer: dict[int, Node] = {}
+    for node in graph.nodes:
+        n_out = len(node.out) if node.prim.multiple_results else 1
+        for k in range(n_out):
+            producer[node.idx + k] = node
+
+    memo: dict[int, frozenset] = {}
+
+    def depends(v: int) -> frozenset:
+        """The clusters value v cannot be computed before (transitively)."""
+        if v in memo:
+            return memo[v]
+        c = cluster_of.get(v)
+        if c is not None:
+            out: set = {c.id}
+            for node in c.nodes:
+                for p in node.parents:
+                    if p >= 0 and p not in c.members:
+                        out |= depends(p)
+        else:
+            node = producer.get(v)
+            out = set()
+            if node is not None:
+                for p in node.parents:
+                    if p >= 0:
+                        out |= depends(p)
+        memo[v] = frozenset(out)
+        return memo[v]
+
+    for node in graph.nodes:
+        if not _fusible(node):
+            continue
+        shape = tuple(node.out.shape)
+        target = None
+        for p in node.parents:
+            c = cluster_of.get(p) if p >= 0 else None
+            if c is None or c.shape != shape or c is target:
+                continue
+            # every input from outside c must not need c first
+            if all(q < 0 or q in c.members or c.id not in depends(q) for q in node.parents):
+                target = c
+                break
+        if target is None:
+            target = Cluster(len(clusters), shape)
+            clusters.append(target)
+        target.nodes.append(node)
+        target.members.add(node.idx)
+        cluster_of[node.idx] = target
+        memo.clear()  # a cluster gained inputs: cached dependencies may be stale
+    return clusters, cluster_of
+
+
+# ----------------------------------------------------------------------------------------------
+# Code generation
+
+
+def _fast_functions() -> dict[Any, str]:
+    """Scalar math functions with vectorizable replacements in kernels.fastmath."""
+    try:
+        from . import fastmath
+    except ImportError:
+        return {}
+    table = {}
+    for name in ("exp", "log", "log1p", "expm1", "tanh", "sin", "cos"):
+        if hasattr(fastmath, name) and hasattr(math, name):
+            table[getattr(math, name)] = f"_fm.{name}"
+    return table
+
+
+def _function_ref(node: Node, fast: dict[Any, str]) -> tuple[str, str | None]:
+    """A source expression naming the scalar function, and an import line if one is needed."""
+    fn = node.prim.scalar
+    if fn in fast:
+        return fast[fn], "from diffprog.kernels import fastmath as _fm"
+    module = getattr(fn, "__module__", None)
+    if module in ("math", "_operator", "operator") and getattr(math if module == "math"
+                                                               else operator,
+                                                               fn.__name__, None) is fn:
+        return f"{'math' if module == 'math' else 'operator'}.{fn.__name__}", None
+    if primitives.get(node.prim.name) is node.prim:
+        return f"_njit_scalar({node.prim.name!r})", None
+    raise LookupError(f"no importable scalar form for {node.prim.name}")
+
+
+_HEADER = '''\
+# Generated by diffprog.kernels.fuse: one fused elementwise kernel. Do not edit.
+import math
+import operator
+
+import numba
+import numpy as np
+
+from diffprog.core import primitives as _primitives
+
+
+def _njit_scalar(name):
+    return numba.njit(inline="always")(_primitives[name].scalar)
+'''
+
+
+class Kernel:
+    """One cluster compiled: how to call it and what it reads and writes."""
+
+    __slots__ = ("fn", "inputs", "outputs", "out_dtypes", "shape", "size", "kinds", "bcast")
+
+
+def _input_kind(value_shape: tuple, shape: tuple) -> str:
+    if int(np.prod(value_shape)) == 1:
+        return "scalar"
+    if tuple(value_shape) == tuple(shape):
+        return "full"
+    return "bcast"
+
+
+def _broadcast_strides(value_shape: tuple, shape: tuple) -> np.ndarray:
+    """Element strides of a C-contiguous array of ``value_shape`` broadcast to ``shape``."""
+    vs = (1,) * (len(shape) - len(value_shape)) + tuple(value_shape)
+    strides, step = [], 1
+    for d in reversed(vs):
+        strides.append(0 if d == 1 else step)
+        step *= d
+    return np.array(strides[::-1], dtype=np.int64)
+
+
+def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[int],
+                 input_shapes: dict[int, tuple], const_inputs: list) -> Kernel:
+    """Generate, write and compile the kernel of ``cluster``."""
+    fast = _fast_functions()
+    shape = cluster.shape
+    inputs: list[int] = []  # value indices read from outside
+    for node in cluster.nodes:
+        for p in node.parents:
+            if p >= 0 and p not in cluster.members and p not in inputs:
+                inputs.append(p)
+    kinds = [_input_kind(input_shapes[p], shape) for p in inputs]
+    const_kinds = [_input_kind(np.shape(c), shape) for c in const_inputs]
+    outputs = [n.idx for n in cluster.nodes if n.idx in graph_outputs or n.idx in used_outside]
+
+    imports: set[str] = set()
+    fnames: dict[Any, str] = {}
+    lines = []
+    for node in cluster.nodes:
+        expr, imp = _function_ref(node, fast)
+        if imp:
+            imports.add(imp)
+        if expr not in fnames:
+            fnames[expr] = f"_f{len(fnames)}"
+    params = ["n"] + [f"out{k}" for k in range(len(outputs))]
+    params += [f"in{k}" for k in range(len(inputs))]
+    params += [f"c{k}" for k in range(len(const_inputs))]
+    bcast_inputs = [f"in{k}" for k, kind in enumerate(kinds) if kind == "bcast"]
+    bcast_inputs += [f"c{k}" for k, kind in enumerate(const_kinds) if kind == "bcast"]
+    for name in bcast_inputs:
+        params.append(f"{name}_st")
+    parallel = int(np.prod(shape)) >= PARALLEL_THRESHOLD
+    ndim = len(shape)
+    body = []
+    if bcast_inputs:
+        body.append("        r = i")
+        for k in range(ndim - 1, -1, -1):
+            body.append(f"        d{k} = r % {shape[k]}")
+            if k:
+                body.append(f"        r = r // {shape[k]}")
+    names: dict[int, str] = {}
+
+    def load(prefix: str, k: int, kind: str) -> str:
+        if kind == "scalar":
+            return f"{prefix}{k}_s"
+        if kind == "full":
+            return f"{prefix}{k}[i]"
+        offset = " + ".join(f"d{j} * {prefix}{k}_st[{j}]" for j in range(ndim)) or "0"
+        return f"{prefix}{k}[{offset}]"
+
+    pre = []
+    for k, kind in enumerate(kinds):
+        if kind == "scalar":
+            pre.append(f"    in{k}_s = in{k}[0]")
+        names[inputs[k]] = load("in", k, kind)
+    const_names = []
+    for k, kind in enumerate(const_kinds):
+        if kind == "scalar":
+            pre.append(f"    c{k}_s = c{k}[0]")
+        const_names.append(load("c", k, kind))
+    const_iter = iter(range(len(const_inputs)))
+    for node in cluster.nodes:
+        expr, _ = _function_ref(node, fast)
+        args = []
+        for p in node.parents:
+            if p >= 0:
+                args.append(names[p])
+            else:
+                args.append(const_names[next(const_iter)])
+        var = f"v{node.idx}"
+        body.append(f"        {var} = {fnames[expr]}({', '.join(args)})")
+        names[node.idx] = var
+    for k, idx in enumerate(outputs):
+        body.append(f"        out{k}[i] = {names[idx]}")
+    loop = "numba.prange(n)" if parallel else "range(n)"
+    lines.append(_HEADER)
+    lines.extend(sorted(imports))
+    for expr, fname in fnames.items():
+        lines.append(f"{fname} = {expr}")
+    lines.append("")
+    lines.append("")
+    lines.append(f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy')")
+    lines.append(f"def kernel({', '.join(params)}):")
+    lines.extend(pre)
+    lines.append(f"    for i in {loop}:")
+    lines.extend(body)
+    lines.append("")
+    source = "\n".join(lines)
+
+    kernel = Kernel()
+    kernel.fn = _load(source)
+    kernel.inputs = inputs
+    kernel.outputs = outputs
+    kernel.out_dtypes = [np.dtype(n.out.dtype) for n in cluster.nodes if n.idx in outputs]
+    kernel.shape = shape
+    kernel.size = int(np.prod(shape))
+    kernel.kinds = kinds
+    kernel.bcast = [_broadcast_strides(input_shapes[p], shape) if kind == "bcast" else None
+                    for p, kind in zip(inputs, kinds)]
+    kernel.bcast += [_broadcast_strides(np.shape(c), shape) if kind == "bcast" else None
+                     for c, kind in zip(const_inputs, const_kinds)]
+    return kernel
+
+
+_loaded: dict[str, Callable] = {}
+
+
+def _load(source: str) -> Callable:
+    """Write ``source`` under a name derived from its hash and import its kernel."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    if digest in _loaded:
+        return _loaded[digest]
+    path = kernel_dir() / f"k_{digest}.py"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)  # atomic: concurrent processes see whole files only
+    name = f"diffprog_kernel_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    _loaded[digest] = module.kernel
+    return module.kernel
+
+
+# ----------------------------------------------------------------------------------------------
+# The executor
+
+
+def _schedule(graph: Graph, clusters: list[Cluster], member_cluster: dict[int, Cluster],
+              fused: set[int]) -> list[Any]:
+    """Clusters and unfused nodes in an order where every unit's inputs come first.
+
+    Kahn's algorithm over units, taking the earliest ready unit in the original node order;
+    cluster_graph guaranteed that the units form a DAG.
+    """
+    unit_of: dict[int, Any] = {}
+    units: list[Any] = []
+    position: dict[int, int] = {}
+    for pos, node in enumerate(graph.nodes):
+        unit = member_cluster[node.idx] if id(node) in fused else node
+        if id(unit) not in position:
+            position[id(unit)] = pos
+            units.append(unit)
+        n_out = len(node.out) if node.prim.multiple_results else 1
+        for k in range(n_out):
+            unit_of[node.idx + k] = unit
+    deps: dict[int, set[int]] = {id(u): set() for u in units}
+    users: dict[int, list[Any]] = {id(u): [] for u in units}
+    for unit in units:
+        nodes = unit.nodes if isinstance(unit, Cluster) else [unit]
+        for node in nodes:
+            for p in node.parents:
+                src = unit_of.get(p) if p >= 0 else None
+                if src is not None and src is not unit and id(src) not in deps[id(unit)]:
+                    deps[id(unit)].add(id(src))
+                    users[id(src)].append(unit)
+    import heapq
+    ready = [(position[id(u)], id(u), u) for u in units if not deps[id(u)]]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, _, unit = heapq.heappop(ready)
+        order.append(unit)
+        for user in users[id(unit)]:
+            deps[id(user)].discard(id(unit))
+            if not deps[id(user)]:
+                heapq.heappush(ready, (position[id(user)], id(user), user))
+    if len(order) != len(units):
+        raise RuntimeError("diffprog internal error: fused clusters form a cycle")
+    return order
+
+
+def _flat(x: Any) -> np.ndarray:
+    return np.ascontiguousarray(x).reshape(-1)
+
+
+def numba_executor(graph: Graph) -> Callable[[list], list] | None:
+    """An executor running fused kernels for the clusters; ``None`` if nothing fuses."""
+    clusters, cluster_of = cluster_graph(graph)
+    clusters = [c for c in clusters if len(c.nodes) >= 2]
+    if not clusters:
+        return None
+    fused = {id(n) for c in clusters for n in c.nodes}
+    graph_outputs = {idx for _, idx, _ in graph.outputs if idx >= 0}
+    used_outside: set[int] = set()
+    member_cluster = {idx: c for c in clusters for idx in c.members}
+    for node in graph.nodes:
+        own = member_cluster.get(node.idx) if id(node) in fused else None
+        for p in node.parents:
+            if p >= 0 and p in member_cluster and member_cluster[p] is not own:
+                used_outside.add(p)
+    shapes: dict[int, tuple] = {i: tuple(v.shape) for i, v in enumerate(graph.in_values)}
+    for node in graph.nodes:
+        outs = node.out if node.prim.multiple_results else (node.out,)
+        for k, o in enumerate(outs):
+            shapes[node.idx + k] = tuple(o.shape)
+
+    units: list[Any] = []
+    for unit in _schedule(graph, clusters, member_cluster, fused):
+        if isinstance(unit, Cluster):
+            c = unit
+            consts = [a for n in c.nodes for p, a in zip(n.parents, n.args) if p < 0]
+            kernel = build_kernel(c, graph_outputs, used_outside, shapes, consts)
+            units.append(("kernel", kernel, [np.asarray(a) for a in consts]))
+        else:
+            node = unit
+            refs = tuple((i, p) for i, p in enumerate(node.parents) if p >= 0)
+            n_out = len(node.out) if node.prim.multiple_results else 0
+            units.append(("node", node.prim.impl, tuple(node.args), refs, node.params,
+                          node.idx, n_out))
+    outputs = [(idx, value) for _, idx, value in graph.outputs]
+    n_values = graph.n_values
+
+    def run(inputs: list) -> list:
+        env: list[Any] = [None] * n_values
+        env[:len(inputs)] = inputs
+        for unit in units:
+            if unit[0] == "node":
+                _, impl, template, refs, params, idx, n_out = unit
+                args = list(template)
+                for i, p in refs:
+                    args[i] = env[p]
+                out = impl(*args, **params)
+                if n_out:
+                    env[idx:idx + n_out] = out
+                else:
+                    env[idx] = out
+                continue
+            _, kernel, consts = unit
+            outs = [np.empty(kernel.shape, dt) for dt in kernel.out_dtypes]
+            args: list[Any] = [kernel.size] + [o.reshape(-1) for o in outs]
+            args += [_flat(env[p]) for p in kernel.inputs]
+            args += [c.reshape(-1) for c in consts]
+            args += [s for s in kernel.bcast if s is not None]
+            kernel.fn(*args)
+            for idx, o in zip(kernel.outputs, outs):
+                env[idx] = o
+        return [env[idx] if idx >= 0 else value for idx, value in outputs]
+
+    return run

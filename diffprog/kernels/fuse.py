@@ -31,6 +31,9 @@ __all__ = ["numba_executor", "cluster_graph", "kernel_dir"]
 
 # Loops at least this long run in parallel over the cores (numba prange).
 PARALLEL_THRESHOLD = 1 << 16
+# numba's compile time grows faster than linearly with a kernel's length, while the gain of
+# fusing more nodes into one loop levels off: long clusters are cut into kernels of this size.
+MAX_CLUSTER_NODES = 160
 
 
 def kernel_dir() -> Path:
@@ -71,6 +74,7 @@ def cluster_graph(graph: Graph) -> tuple[list[Cluster], dict[int, Cluster]]:
             producer[node.idx + k] = node
 
     memo: dict[int, frozenset] = {}
+    latest: dict[tuple, Cluster] = {}
 
     def depends(v: int) -> frozenset:
         """The clusters value v cannot be computed before (transitively)."""
@@ -98,9 +102,12 @@ def cluster_graph(graph: Graph) -> tuple[list[Cluster], dict[int, Cluster]]:
             continue
         shape = tuple(node.out.shape)
         target = None
-        for p in node.parents:
-            c = cluster_of.get(p) if p >= 0 else None
-            if c is None or c.shape != shape or c is target:
+        # candidates: the clusters of its producers, then the latest cluster of its shape
+        # (a node reading only inputs, like cos(x) in a backward pass, can join it too)
+        candidates = [cluster_of.get(p) for p in node.parents if p >= 0]
+        candidates.append(latest.get(shape))
+        for c in candidates:
+            if c is None or c.shape != shape or len(c.nodes) >= MAX_CLUSTER_NODES:
                 continue
             # every input from outside c must not need c first
             if all(q < 0 or q in c.members or c.id not in depends(q) for q in node.parents):
@@ -109,6 +116,7 @@ def cluster_graph(graph: Graph) -> tuple[list[Cluster], dict[int, Cluster]]:
         if target is None:
             target = Cluster(len(clusters), shape)
             clusters.append(target)
+            latest[shape] = target
         target.nodes.append(node)
         target.members.add(node.idx)
         cluster_of[node.idx] = target
@@ -256,7 +264,7 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
                 args.append(names[p])
             else:
                 args.append(const_names[next(const_iter)])
-        var = f"v{node.idx}"
+        var = f"v{len(body)}"  # positional names: equal clusters share one kernel
         body.append(f"        {var} = {fnames[expr]}({', '.join(args)})")
         names[node.idx] = var
     for k, idx in enumerate(outputs):

@@ -1,6 +1,7 @@
 """The numba executor: clusters of elementwise nodes become generated, compiled kernels.
 
-An elementwise node is one whose primitive has a scalar form (``prim.scalar``) and no params.
+An elementwise node is one whose primitive has a scalar form (``prim.scalar``), called with the
+operands and the node's params (which must be literals: numbers, bools, tuples).
 Nodes of the same output shape are grouped into maximal clusters (a node joins a producer's
 cluster unless that would make the cluster depend on itself through an outside node). Each
 cluster of two or more nodes becomes one loop over the flattened output, reading its inputs
@@ -45,12 +46,20 @@ def kernel_dir() -> Path:
     return path
 
 
+def _literal(v: Any) -> bool:
+    if isinstance(v, tuple):
+        return all(_literal(e) for e in v)
+    return v is None or type(v) in (int, float, bool)
+
+
 def _fusible(node: Node) -> bool:
+    """Elementwise (a scalar form), one result, params that can be written as literals."""
     prim = node.prim
-    if prim.scalar is None or prim.multiple_results or node.params:
+    if prim.scalar is None or prim.multiple_results:
         return False
-    dtype = np.dtype(node.out.dtype)
-    return dtype.kind in "fb" or dtype.kind in "iu"
+    if not all(_literal(v) for v in node.params.values()):
+        return False
+    return np.dtype(node.out.dtype).kind in "fbiu"
 
 
 class Cluster:
@@ -265,6 +274,7 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
             else:
                 args.append(const_names[next(const_iter)])
         var = f"v{len(body)}"  # positional names: equal clusters share one kernel
+        args += [f"{k}={v!r}" for k, v in node.params.items()]
         body.append(f"        {var} = {fnames[expr]}({', '.join(args)})")
         names[node.idx] = var
     for k, idx in enumerate(outputs):

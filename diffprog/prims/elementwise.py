@@ -70,23 +70,23 @@ def _scalar_result(out: np.ndarray) -> np.ndarray | np.generic:
 
 # -- arithmetic --------------------------------------------------------------------------------
 
-add = Primitive("add", np.add, scalar=operator.add,
+add = Primitive("add", np.add, scalar=operator.add, identity={0: 0, 1: 0},
                 jvp=(lambda t, out, x, y: t, lambda t, out, x, y: t),
                 vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: ct))
 
-sub = Primitive("sub", np.subtract, scalar=operator.sub,
+sub = Primitive("sub", np.subtract, scalar=operator.sub, identity={1: 0},
                 jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t),
                 vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct))
 
-mul = Primitive("mul", np.multiply, scalar=operator.mul,
+mul = Primitive("mul", np.multiply, scalar=operator.mul, identity={0: 1, 1: 1},
                 jvp=(lambda t, out, x, y: t * y, lambda t, out, x, y: x * t),
                 vjp=(lambda ct, out, x, y: ct * y, lambda ct, out, x, y: x * ct))
 
-div = Primitive("div", np.true_divide, scalar=operator.truediv,
+div = Primitive("div", np.true_divide, scalar=operator.truediv, identity={1: 1},
                 jvp=(lambda t, out, x, y: t / y, lambda t, out, x, y: -t * out / y),
                 vjp=(lambda ct, out, x, y: ct / y, lambda ct, out, x, y: -ct * out / y))
 
-neg = Primitive("neg", np.negative, scalar=operator.neg,
+neg = Primitive("neg", np.negative, scalar=operator.neg, involution=True,
                 jvp=(lambda t, out, x: -t,),
                 vjp=(lambda ct, out, x: -ct,))
 
@@ -97,7 +97,7 @@ def _log_base(out, x):
     return out * log(where(eq(x, 0), 1.0, x))
 
 
-pow = Primitive("pow", np.power, scalar=operator.pow,
+pow = Primitive("pow", np.power, scalar=operator.pow, identity={1: 1},
                 jvp=(lambda t, out, x, y: t * (y * x ** (y - 1)),
                      lambda t, out, x, y: t * _log_base(out, x)),
                 vjp=(lambda ct, out, x, y: ct * (y * x ** (y - 1)),

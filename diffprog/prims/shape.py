@@ -15,8 +15,14 @@ from . import reduce as rd
 __all__ = ["reshape", "broadcast_to", "transpose", "concatenate", "split"]
 
 
+def _same_dtype(x, shape):
+    """Shape rule of a primitive that only changes the shape (for jit)."""
+    from ..jit import ShapedArray
+    return ShapedArray(shape, x.dtype)
+
+
 reshape = Primitive(
-    "reshape", lambda x, shape: x.reshape(shape),
+    "reshape", lambda x, shape: x.reshape(shape), abstract=_same_dtype, collapse=True,
     jvp=(lambda t, out, x, shape: reshape(t, shape=shape),),
     vjp=(lambda ct, out, x, shape: reshape(ct, shape=x.shape),))
 
@@ -31,8 +37,10 @@ def _unbroadcast(ct, x, shape):
     return reshape(ct, shape=x.shape) if ct.shape != x.shape else ct
 
 
+# Its scalar form is the identity: a fused kernel reads the input with broadcast indexing.
 broadcast_to = Primitive(
-    "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+    "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), abstract=_same_dtype,
+    collapse=True, scalar=lambda x, shape: x,
     jvp=(lambda t, out, x, shape: broadcast_to(t, shape=shape),),
     vjp=(lambda ct, out, x, shape: _unbroadcast(ct, x, shape),))
 

@@ -132,6 +132,73 @@ class Graph:
 
     __repr__ = __str__
 
+    def to_dot(self, name: str = "diffprog") -> str:
+        """The graph in Graphviz DOT: inputs as ellipses, primitives as boxes, outputs bold.
+
+        Example:
+            >>> import numpy as np, diffprog as dp
+            >>> dot = dp.make_graph(lambda x: x * x)(np.ones(2)).to_dot()
+            >>> dot.splitlines()[0]
+            'digraph diffprog {'
+        """
+        def q(text: str) -> str:
+            # labels contain no backslashes of ours except the DOT line break \n
+            return '"' + text.replace('"', '\\"') + '"'
+
+        lines = [f"digraph {name} {{", "  rankdir=TB;",
+                 '  node [fontname="monospace", fontsize=10];']
+        for i, (n, v) in enumerate(zip(self.in_names, self.in_values)):
+            lines.append(f"  v{i} [shape=ellipse, label={q(f'{n}: {_aval(v)}')}];")
+        for node in self.nodes:
+            params = ", ".join(f"{k}={_param_str(v)}" for k, v in node.params.items())
+            outs = node.out if node.prim.multiple_results else (node.out,)
+            label = node.prim.name + (f"[{params}]" if params else "") + "\\n" + ", ".join(
+                _aval(o) for o in outs)
+            lines.append(f"  n{node.idx} [shape=box, label={q(label)}];")
+            for k in range(len(outs)):
+                if node.prim.multiple_results:
+                    lines.append(f"  v{node.idx + k} [shape=point];")
+                    lines.append(f"  n{node.idx} -> v{node.idx + k};")
+            for p in node.parents:
+                if p >= 0:
+                    lines.append(f"  {self._dot_ref(p)} -> n{node.idx};")
+        for k, (oname, idx, _) in enumerate(self.outputs):
+            label = oname or "out"
+            lines.append(f"  o{k} [shape=ellipse, style=bold, label={q(label)}];")
+            if idx >= 0:
+                lines.append(f"  {self._dot_ref(idx)} -> o{k};")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def _dot_ref(self, idx: int) -> str:
+        """The DOT node that holds value ``idx``: an input, a node, or a multi-result point."""
+        if idx < self.n_in:
+            return f"v{idx}"
+        for node in self.nodes:
+            if node.idx == idx and not node.prim.multiple_results:
+                return f"n{idx}"
+        return f"v{idx}"
+
+    def render(self, path: str) -> str:
+        """Write the graph as SVG or PNG (by the file's extension) with Graphviz's ``dot``.
+
+        Raises RuntimeError with the install command when ``dot`` is not installed.
+        """
+        import shutil
+        import subprocess
+        fmt = path.rsplit(".", 1)[-1].lower() if "." in path else "svg"
+        if fmt not in ("svg", "png", "pdf"):
+            raise ValueError(f"render: unknown format {fmt!r}; use a .svg, .png or .pdf path")
+        dot = shutil.which("dot")
+        if dot is None:
+            raise RuntimeError(
+                "render needs Graphviz's `dot` program, which is not installed. Install it "
+                "(Debian/Ubuntu: `apt-get install graphviz`; macOS: `brew install graphviz`), "
+                "or write graph.to_dot() to a file and render it elsewhere.")
+        subprocess.run([dot, f"-T{fmt}", "-o", path], input=self.to_dot().encode(),
+                       check=True, capture_output=True)
+        return path
+
 
 def replay(nodes: list[Node], inputs: dict[int, Any], outputs: list[int]) -> list[Any]:
     """Evaluate recorded ``nodes`` on new input values; return the values at ``outputs``.

@@ -23,7 +23,8 @@ from .ad import (
                    value_and_grad,
                    vjp,
 )
-from .core import Primitive, Tracer, bind
+from .config import config, debug_nans
+from .core import NanError, Primitive, Tracer, bind
 from .custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from .graph import Graph
 from .jit import ConcretizationError, jit
@@ -40,7 +41,8 @@ from .tree import (
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp", "linearize",
-    "make_graph", "jit", "ConcretizationError", "custom_vjp", "custom_jvp",
+    "make_graph", "jit", "ConcretizationError", "config", "debug_nans", "NanError",
+    "custom_vjp", "custom_jvp",
     "stop_gradient", "checkpoint", "is_differentiable", "Graph",
     "Primitive", "Tracer", "bind", "check_grads", "numerical_grad", "numerical_jvp",
     "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure",

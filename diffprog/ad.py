@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .core import Trace, Tracer, bind
+from . import core
+from .core import Trace, Tracer, bind, check_nans
 from .graph import Graph, Node, replay
 from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
 
@@ -111,9 +112,14 @@ class JVPTrace(Trace):
             out = bind(prim, *primals, **params)
         else:
             out = prim.impl(*primals, **params)
+            if core.DEBUG_NANS:
+                check_nans(prim, primals, out, "forward")
         if not prim.differentiable:
             return out
         tangent = prim.jvp_rule(tangents, out, primals, params)
+        if core.DEBUG_NANS and tangent is not None:
+            check_nans(prim, [t for t in tangents if t is not None] + primals, tangent,
+                       "forward-mode tangent")
         if prim.multiple_results:
             if tangent is None:
                 return out
@@ -139,10 +145,11 @@ class ReverseTracer(Tracer):
 class ReverseTrace(Trace):
     """Records the nodes of a function as it runs; ``backward`` sweeps them in reverse."""
 
-    __slots__ = ("nodes", "n_in", "n_values")
+    __slots__ = ("nodes", "n_in", "n_values", "sites")
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
+        self.sites: dict[int, str] = {}  # value index -> user's source line (debug_nans)
         self.nodes: list[Node | None] = []
         self.n_in = 0  # inputs are values 0 .. n_in - 1
         self.n_values = 0  # inputs and node outputs, numbered in order of creation
@@ -175,10 +182,14 @@ class ReverseTrace(Trace):
             out = bind(prim, *values, **params)
         else:
             out = prim.impl(*values, **params)
+            if core.DEBUG_NANS:
+                check_nans(prim, values, out, "forward")
         if not prim.differentiable:
             return out
         idx = self.n_values
         self.nodes.append(Node(prim, values, params, out, parents, idx))
+        if core.DEBUG_NANS:
+            self.sites[idx] = core._user_frame(1)  # for errors in the backward pass
         if prim.multiple_results:
             self.n_values += len(out)
             # Outputs that are not float (an int count, a flag) carry no derivative.
@@ -226,6 +237,8 @@ class ReverseTrace(Trace):
                     if p >= 0:
                         g = (rules[j](ct, node.out, *node.args, **params) if params
                              else rules[j](ct, node.out, *node.args))
+                        if core.DEBUG_NANS:
+                            self._check_backward(node, ct, g)
                         prev = cts[p]
                         cts[p] = g if prev is None else prev + g
             else:
@@ -234,11 +247,18 @@ class ReverseTrace(Trace):
                         f"primitive {prim.name!r} has no vjp rule yet, so reverse mode cannot "
                         "differentiate through it; use jvp (forward mode) instead")
                 gs = prim.vjp(ct, node.out, *node.args, **params)
+                if core.DEBUG_NANS:
+                    self._check_backward(node, ct, tuple(g for g in gs if g is not None))
                 for p, g in zip(parents, gs):
                     if p >= 0 and g is not None:
                         prev = cts[p]
                         cts[p] = g if prev is None else prev + g
         return cts[:self.n_in]
+
+    def _check_backward(self, node: Node, ct: Any, g: Any) -> None:
+        cts = list(ct) if isinstance(ct, tuple) else [ct]
+        check_nans(node.prim, cts + list(node.args), g, "backward",
+                   self.sites.get(node.idx, "<unknown: enable debug_nans before the call>"))
 
 
 # ----------------------------------------------------------------------------------------------

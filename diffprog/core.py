@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Primitive", "Tracer", "Trace", "bind", "primitives", "concrete"]
+__all__ = ["Primitive", "Tracer", "Trace", "bind", "primitives", "concrete", "NanError"]
 
 # ``next`` on an itertools.count is atomic under the GIL, so threads get distinct levels.
 _levels = itertools.count(1)
@@ -143,10 +143,44 @@ def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
             if top is None or t.level > top.level:
                 top = t
     if top is None:
-        return prim.impl(*args, **params)
+        out = prim.impl(*args, **params)
+        if DEBUG_NANS:
+            check_nans(prim, args, out, "forward")
+        return out
     if not top.alive:
         raise _escaped(top)
     return top.process(prim, args, params)
+
+
+# Set by diffprog.config.debug_nans. A module global, so that when it is off the hot paths pay
+# one global lookup and nothing else.
+DEBUG_NANS = False
+
+
+def _has_nan(x: Any) -> bool:
+    x = concrete(x)
+    if not isinstance(x, (np.ndarray, np.generic, float, complex)):
+        return False
+    return bool(np.isnan(x).any())
+
+
+class NanError(FloatingPointError):
+    """Raised under ``debug_nans`` at the first primitive that makes a NaN from non-NaN inputs."""
+
+
+def check_nans(prim: Primitive, args: Sequence[Any], out: Any, phase: str,
+               where: str | None = None) -> None:
+    """Raise NanError if ``out`` has a NaN that none of ``args`` had (debug_nans mode)."""
+    outs = out if isinstance(out, tuple) else (out,)
+    if not any(_has_nan(o) for o in outs) or any(_has_nan(a) for a in args):
+        return
+    shapes = ", ".join(f"{getattr(concrete(a), 'dtype', type(a).__name__)}"
+                       f"{list(getattr(concrete(a), 'shape', ()))}" for a in args)
+    raise NanError(
+        f"debug_nans: primitive {prim.name!r} produced NaN from inputs without NaN, in the "
+        f"{phase} pass, at {where or _user_frame(1)} (inputs: {shapes}). A common cause in the "
+        "backward pass is a branch masked by where(): compute the unsafe function on a safe "
+        "input, e.g. where(x > 0, log(where(x > 0, x, 1.0)), 0.0).")
 
 
 def _escaped(trace: Trace) -> Exception:
@@ -176,9 +210,9 @@ class Trace:
         return isinstance(x, Tracer) and x._trace is self
 
 
-def _user_frame() -> str:
+def _user_frame(depth: int = 2) -> str:
     """``file:line`` of the first frame outside diffprog, for error messages."""
-    f = sys._getframe(2)
+    f = sys._getframe(depth)
     while f is not None and f.f_globals.get("__name__", "").startswith("diffprog"):
         f = f.f_back
     return "<unknown>" if f is None else f"{f.f_code.co_filename}:{f.f_lineno}"

@@ -138,15 +138,15 @@ def cluster_graph(graph: Graph) -> tuple[list[Cluster], dict[int, Cluster]]:
 
 
 def _fast_functions() -> dict[Any, str]:
-    """Scalar math functions with vectorizable replacements in kernels.fastmath."""
+    """Scalar functions with vectorizable replacements in kernels.fastmath, by identity."""
     try:
-        from . import fastmath
+        from . import fastmath  # noqa: F401  (fails without numba)
     except ImportError:
         return {}
-    table = {}
-    for name in ("exp", "log", "log1p", "expm1", "tanh", "sin", "cos"):
-        if hasattr(fastmath, name) and hasattr(math, name):
-            table[getattr(math, name)] = f"_fm.{name}"
+    from ..prims import elementwise
+    table: dict[Any, str] = {getattr(math, name): f"_fm.{name}"
+                             for name in ("exp", "log", "log1p", "expm1", "tanh", "sin", "cos")}
+    table[elementwise._logistic_scalar] = "_fm.sigmoid"
     return table
 
 
@@ -184,7 +184,8 @@ def _njit_scalar(name):
 class Kernel:
     """One cluster compiled: how to call it and what it reads and writes."""
 
-    __slots__ = ("fn", "inputs", "outputs", "out_dtypes", "shape", "size", "kinds", "bcast")
+    __slots__ = ("fn", "safe", "inputs", "outputs", "out_dtypes", "shape", "size", "kinds",
+                 "bcast")
 
 
 def _input_kind(value_shape: tuple, shape: tuple) -> str:
@@ -205,23 +206,13 @@ def _broadcast_strides(value_shape: tuple, shape: tuple) -> np.ndarray:
     return np.array(strides[::-1], dtype=np.int64)
 
 
-def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[int],
-                 input_shapes: dict[int, tuple], const_inputs: list) -> Kernel:
-    """Generate, write and compile the kernel of ``cluster``."""
-    fast = _fast_functions()
+def _source(cluster: Cluster, inputs: list[int], kinds: list[str], const_inputs: list,
+            const_kinds: list[str], outputs: list[int], fast: dict[Any, str]) -> str:
+    """The kernel's Python source. With fast trig functions it counts, and returns, the
+    arguments outside their accurate range, so the caller can rerun the safe variant."""
     shape = cluster.shape
-    inputs: list[int] = []  # value indices read from outside
-    for node in cluster.nodes:
-        for p in node.parents:
-            if p >= 0 and p not in cluster.members and p not in inputs:
-                inputs.append(p)
-    kinds = [_input_kind(input_shapes[p], shape) for p in inputs]
-    const_kinds = [_input_kind(np.shape(c), shape) for c in const_inputs]
-    outputs = [n.idx for n in cluster.nodes if n.idx in graph_outputs or n.idx in used_outside]
-
     imports: set[str] = set()
     fnames: dict[Any, str] = {}
-    lines = []
     for node in cluster.nodes:
         expr, imp = _function_ref(node, fast)
         if imp:
@@ -254,7 +245,7 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
         offset = " + ".join(f"d{j} * {prefix}{k}_st[{j}]" for j in range(ndim)) or "0"
         return f"{prefix}{k}[{offset}]"
 
-    pre = []
+    pre = ["    bad = 0"]
     for k, kind in enumerate(kinds):
         if kind == "scalar":
             pre.append(f"    in{k}_s = in{k}[0]")
@@ -273,6 +264,9 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
                 args.append(names[p])
             else:
                 args.append(const_names[next(const_iter)])
+        if expr in _TRIG:
+            # fast sin/cos are exact only for |x| <= TRIG_MAX: count the arguments beyond
+            body.append(f"        bad += 0 if _fm.trig_in_range({args[0]}) else 1")
         var = f"v{len(body)}"  # positional names: equal clusters share one kernel
         args += [f"{k}={v!r}" for k, v in node.params.items()]
         body.append(f"        {var} = {fnames[expr]}({', '.join(args)})")
@@ -280,22 +274,51 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
     for k, idx in enumerate(outputs):
         body.append(f"        out{k}[i] = {names[idx]}")
     loop = "numba.prange(n)" if parallel else "range(n)"
-    lines.append(_HEADER)
+    lines = [_HEADER, f"# fastmath: {_fastmath_digest() if fast else 'unused'}"]
     lines.extend(sorted(imports))
     for expr, fname in fnames.items():
         lines.append(f"{fname} = {expr}")
-    lines.append("")
-    lines.append("")
-    lines.append(f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy')")
-    lines.append(f"def kernel({', '.join(params)}):")
+    lines += ["", "", f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy')",
+              f"def kernel({', '.join(params)}):"]
     lines.extend(pre)
     lines.append(f"    for i in {loop}:")
     lines.extend(body)
-    lines.append("")
-    source = "\n".join(lines)
+    lines += ["    return bad", ""]
+    return "\n".join(lines)
+
+
+_TRIG = ("_fm.sin", "_fm.cos")
+
+
+def _fastmath_digest() -> str:
+    """numba does not recompile cached callers when fastmath.py changes: key kernels by it."""
+    path = Path(__file__).with_name("fastmath.py")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else "none"
+
+
+def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[int],
+                 input_shapes: dict[int, tuple], const_inputs: list) -> Kernel:
+    """Generate, write and compile the kernel of ``cluster``."""
+    fast = _fast_functions()
+    shape = cluster.shape
+    inputs: list[int] = []  # value indices read from outside
+    for node in cluster.nodes:
+        for p in node.parents:
+            if p >= 0 and p not in cluster.members and p not in inputs:
+                inputs.append(p)
+    kinds = [_input_kind(input_shapes[p], shape) for p in inputs]
+    const_kinds = [_input_kind(np.shape(c), shape) for c in const_inputs]
+    outputs = [n.idx for n in cluster.nodes if n.idx in graph_outputs or n.idx in used_outside]
+    source = _source(cluster, inputs, kinds, const_inputs, const_kinds, outputs, fast)
 
     kernel = Kernel()
     kernel.fn = _load(source)
+    if any(t in source for t in _TRIG):
+        safe_fast = {k: v for k, v in fast.items() if v not in _TRIG}
+        safe = _source(cluster, inputs, kinds, const_inputs, const_kinds, outputs, safe_fast)
+        kernel.safe = lambda *args: _load(safe)(*args)  # compiled only if ever needed
+    else:
+        kernel.safe = None
     kernel.inputs = inputs
     kernel.outputs = outputs
     kernel.out_dtypes = [np.dtype(n.out.dtype) for n in cluster.nodes if n.idx in outputs]
@@ -441,7 +464,8 @@ def numba_executor(graph: Graph) -> Callable[[list], list] | None:
             args += [_flat(env[p]) for p in kernel.inputs]
             args += [c.reshape(-1) for c in consts]
             args += [s for s in kernel.bcast if s is not None]
-            kernel.fn(*args)
+            if kernel.fn(*args) and kernel.safe is not None:
+                kernel.safe(*args)  # some sin/cos argument was beyond the fast range
             for idx, o in zip(kernel.outputs, outs):
                 env[idx] = o
         return [env[idx] if idx >= 0 else value for idx, value in outputs]

@@ -145,10 +145,11 @@ class ReverseTracer(Tracer):
 class ReverseTrace(Trace):
     """Records the nodes of a function as it runs; ``backward`` sweeps them in reverse."""
 
-    __slots__ = ("nodes", "n_in", "n_values", "sites")
+    __slots__ = ("nodes", "n_in", "n_values", "sites", "keep_all")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, keep_all: bool = False) -> None:
         super().__init__(name)
+        self.keep_all = keep_all  # make_graph and linearize keep every value for inspection
         self.sites: dict[int, str] = {}  # value index -> user's source line (debug_nans)
         self.nodes: list[Node | None] = []
         self.n_in = 0  # inputs are values 0 .. n_in - 1
@@ -187,7 +188,19 @@ class ReverseTrace(Trace):
         if not prim.differentiable:
             return out
         idx = self.n_values
-        self.nodes.append(Node(prim, values, params, out, parents, idx))
+        plan = prim.keep_plan
+        if plan is None or self.keep_all:
+            self.nodes.append(Node(prim, values, params, out, parents, idx))
+        else:
+            # keep only what the vjp rules of the differentiated arguments read
+            mask = 0
+            for k, p in enumerate(parents):
+                if p >= 0:
+                    mask |= 1 << k
+            keep, keep_out = plan[mask]
+            saved = [v if keep[k] or parents[k] < 0 else None for k, v in enumerate(values)]
+            self.nodes.append(Node(prim, saved, params, out if keep_out else None, parents,
+                                   idx))
         if core.DEBUG_NANS:
             self.sites[idx] = core._user_frame(1)  # for errors in the backward pass
         if prim.multiple_results:
@@ -606,7 +619,7 @@ def make_graph(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callabl
     static = {static_argnums} if isinstance(static_argnums, int) else set(static_argnums)
 
     def graph_f(*args: Any) -> Graph:
-        trace = ReverseTrace("make_graph")
+        trace = ReverseTrace("make_graph", keep_all=True)
         names, values, call_args = [], [], list(args)
         multi = len(args) - len(static) > 1
         for a, arg in enumerate(args):
@@ -821,7 +834,7 @@ def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         2.0
     """
     # A trace below the jvp's records what the jvp rules do to the tangents: the linear graph.
-    recorder = ReverseTrace("linearize")
+    recorder = ReverseTrace("linearize", keep_all=True)
     in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
     tangents = [recorder.new_input(_zeros_like(_as_primal(x))) if is_differentiable(x) else x
                 for x in in_leaves]

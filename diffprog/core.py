@@ -71,14 +71,15 @@ class Primitive:
 
     __slots__ = ("name", "impl", "jvp", "vjp", "jvp_per_arg", "vjp_per_arg", "differentiable",
                  "multiple_results", "composite", "transparent", "abstract", "scalar",
-                 "identity", "involution", "collapse", "__weakref__")
+                 "identity", "involution", "collapse", "keep_plan", "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
                  differentiable: bool = True, multiple_results: bool = False,
                  composite: bool = False, transparent: bool = False,
                  abstract: Callable | None = None, scalar: Callable | None = None,
                  identity: dict[int, Any] | None = None, involution: bool = False,
-                 collapse: bool = False, register: bool = True) -> None:
+                 collapse: bool = False, vjp_reads: tuple | None = None,
+                 register: bool = True) -> None:
         self.name = name
         self.impl = impl
         self.jvp = jvp
@@ -93,6 +94,7 @@ class Primitive:
         self.identity = identity
         self.involution = involution
         self.collapse = collapse
+        self.keep_plan = None if vjp_reads is None else _keep_plan(vjp_reads)
         self.scalar = scalar
         if register:
             if name in primitives:
@@ -125,6 +127,25 @@ class Primitive:
                 else:
                     total = total + contribution
         return total
+
+
+def _keep_plan(reads: tuple) -> tuple:
+    """For each mask of differentiated arguments: which arguments and whether the output the
+    reverse trace must keep for the vjp rules of those arguments."""
+    n = len(reads)
+    plan = []
+    for mask in range(1 << n):
+        keep = [False] * n
+        keep_out = False
+        for j in range(n):
+            if mask >> j & 1:
+                for r in reads[j]:
+                    if r == -1:
+                        keep_out = True
+                    else:
+                        keep[r] = True
+        plan.append((tuple(keep), keep_out))
+    return tuple(plan)
 
 
 def bind(prim: Primitive, *args: Any, **params: Any) -> Any:

@@ -40,10 +40,15 @@ _LN10 = math.log(10.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-def _unary(name: str, impl: Callable, derivative: Callable, scalar: Callable | None = None
-           ) -> Primitive:
-    """A unary primitive whose jvp is ``t * derivative(out, x)`` and vjp ``ct * derivative``."""
-    return Primitive(name, impl, scalar=scalar,
+def _unary(name: str, impl: Callable, derivative: Callable, scalar: Callable | None = None,
+           reads: str | None = None) -> Primitive:
+    """A unary primitive whose jvp is ``t * derivative(out, x)`` and vjp ``ct * derivative``.
+
+    ``reads`` is ``"out"`` or ``"x"`` when the derivative reads only that value, so the reverse
+    trace need not keep the other.
+    """
+    vjp_reads = None if reads is None else (((-1,) if reads == "out" else (0,)),)
+    return Primitive(name, impl, scalar=scalar, vjp_reads=vjp_reads,
                      jvp=(lambda t, out, x: t * derivative(out, x),),
                      vjp=(lambda ct, out, x: ct * derivative(out, x),))
 
@@ -70,23 +75,25 @@ def _scalar_result(out: np.ndarray) -> np.ndarray | np.generic:
 
 # -- arithmetic --------------------------------------------------------------------------------
 
-add = Primitive("add", np.add, scalar=operator.add, identity={0: 0, 1: 0},
+add = Primitive("add", np.add, scalar=operator.add, identity={0: 0, 1: 0}, vjp_reads=((), ()),
                 jvp=(lambda t, out, x, y: t, lambda t, out, x, y: t),
                 vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: ct))
 
-sub = Primitive("sub", np.subtract, scalar=operator.sub, identity={1: 0},
+sub = Primitive("sub", np.subtract, scalar=operator.sub, identity={1: 0}, vjp_reads=((), ()),
                 jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t),
                 vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct))
 
 mul = Primitive("mul", np.multiply, scalar=operator.mul, identity={0: 1, 1: 1},
+                vjp_reads=((1,), (0,)),
                 jvp=(lambda t, out, x, y: t * y, lambda t, out, x, y: x * t),
                 vjp=(lambda ct, out, x, y: ct * y, lambda ct, out, x, y: x * ct))
 
 div = Primitive("div", np.true_divide, scalar=operator.truediv, identity={1: 1},
+                vjp_reads=((1,), (1, -1)),
                 jvp=(lambda t, out, x, y: t / y, lambda t, out, x, y: -t * out / y),
                 vjp=(lambda ct, out, x, y: ct / y, lambda ct, out, x, y: -ct * out / y))
 
-neg = Primitive("neg", np.negative, scalar=operator.neg, involution=True,
+neg = Primitive("neg", np.negative, scalar=operator.neg, involution=True, vjp_reads=((),),
                 jvp=(lambda t, out, x: -t,),
                 vjp=(lambda ct, out, x: -ct,))
 
@@ -128,16 +135,16 @@ fmod = Primitive("fmod", np.fmod, scalar=math.fmod,
 
 # -- transcendental ----------------------------------------------------------------------------
 
-exp = _unary("exp", np.exp, lambda out, x: out, math.exp)
+exp = _unary("exp", np.exp, lambda out, x: out, math.exp, "out")
 exp2 = _unary("exp2", np.exp2, lambda out, x: out * _LN2, lambda x: 2.0 ** x)
-log = _unary("log", np.log, lambda out, x: 1.0 / x, math.log)
+log = _unary("log", np.log, lambda out, x: 1.0 / x, math.log, "x")
 log2 = _unary("log2", np.log2, lambda out, x: 1.0 / (x * _LN2), math.log2)
 log10 = _unary("log10", np.log10, lambda out, x: 1.0 / (x * _LN10), math.log10)
-log1p = _unary("log1p", np.log1p, lambda out, x: 1.0 / (1.0 + x), math.log1p)
-expm1 = _unary("expm1", np.expm1, lambda out, x: out + 1.0, math.expm1)
-sin = _unary("sin", np.sin, lambda out, x: cos(x), math.sin)
-cos = _unary("cos", np.cos, lambda out, x: -sin(x), math.cos)
-tan = _unary("tan", np.tan, lambda out, x: 1.0 + out * out, math.tan)
+log1p = _unary("log1p", np.log1p, lambda out, x: 1.0 / (1.0 + x), math.log1p, "x")
+expm1 = _unary("expm1", np.expm1, lambda out, x: out + 1.0, math.expm1, "out")
+sin = _unary("sin", np.sin, lambda out, x: cos(x), math.sin, "x")
+cos = _unary("cos", np.cos, lambda out, x: -sin(x), math.cos, "x")
+tan = _unary("tan", np.tan, lambda out, x: 1.0 + out * out, math.tan, "out")
 # (1 - x)(1 + x) rather than 1 - x*x: accurate near |x| = 1, where the derivative blows up.
 arcsin = _unary("arcsin", np.arcsin, lambda out, x: 1.0 / sqrt((1.0 - x) * (1.0 + x)),
                 math.asin)
@@ -146,14 +153,14 @@ arccos = _unary("arccos", np.arccos, lambda out, x: -1.0 / sqrt((1.0 - x) * (1.0
 arctan = _unary("arctan", np.arctan, lambda out, x: 1.0 / (1.0 + x * x), math.atan)
 sinh = _unary("sinh", np.sinh, lambda out, x: cosh(x), math.sinh)
 cosh = _unary("cosh", np.cosh, lambda out, x: sinh(x), math.cosh)
-tanh = _unary("tanh", np.tanh, lambda out, x: 1.0 - out * out, math.tanh)
+tanh = _unary("tanh", np.tanh, lambda out, x: 1.0 - out * out, math.tanh, "out")
 arcsinh = _unary("arcsinh", np.arcsinh, lambda out, x: 1.0 / sqrt(x * x + 1.0), math.asinh)
 arccosh = _unary("arccosh", np.arccosh, lambda out, x: 1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0)),
                  math.acosh)
 arctanh = _unary("arctanh", np.arctanh, lambda out, x: 1.0 / ((1.0 - x) * (1.0 + x)),
                  math.atanh)
 # sqrt'(0) = inf, as NumPy computes 0.5 / sqrt(0): documented, not patched over. Same for cbrt.
-sqrt = _unary("sqrt", np.sqrt, lambda out, x: 0.5 / out, math.sqrt)
+sqrt = _unary("sqrt", np.sqrt, lambda out, x: 0.5 / out, math.sqrt, "out")
 cbrt = _unary("cbrt", np.cbrt, lambda out, x: 1.0 / (3.0 * out * out), math.cbrt)
 
 # atan2(y, x): d/dy = x / (x² + y²), d/dx = -y / (x² + y²); nan at the origin, where atan2

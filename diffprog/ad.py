@@ -166,6 +166,8 @@ class ReverseTrace(Trace):
         values = []
         parents = []
         nested = False  # does any value belong to an enclosing transform?
+        mask = 0  # which arguments are this trace's (differentiated) values
+        bit = 1
         for a in args:
             if isinstance(a, Tracer):
                 if a._trace is self:
@@ -173,10 +175,13 @@ class ReverseTrace(Trace):
                     values.append(p)
                     parents.append(a.idx)
                     nested = nested or isinstance(p, Tracer)
+                    mask |= bit
+                    bit <<= 1
                     continue
                 nested = True
             values.append(a)
             parents.append(-1)
+            bit <<= 1
         # Without an enclosing transform the NumPy implementation runs directly. A transparent
         # primitive's impl is diffprog code that enclosing transforms trace op by op.
         if nested and not prim.transparent:
@@ -193,13 +198,10 @@ class ReverseTrace(Trace):
             self.nodes.append(Node(prim, values, params, out, parents, idx))
         else:
             # keep only what the vjp rules of the differentiated arguments read
-            mask = 0
-            for k, p in enumerate(parents):
-                if p >= 0:
-                    mask |= 1 << k
             keep, keep_out = plan[mask]
-            saved = [v if keep[k] or parents[k] < 0 else None for k, v in enumerate(values)]
-            self.nodes.append(Node(prim, saved, params, out if keep_out else None, parents,
+            if keep is not None:
+                values = [v if k else None for v, k in zip(values, keep)]
+            self.nodes.append(Node(prim, values, params, out if keep_out else None, parents,
                                    idx))
         if core.DEBUG_NANS:
             self.sites[idx] = core._user_frame(1)  # for errors in the backward pass

@@ -130,12 +130,12 @@ class Primitive:
 
 
 def _keep_plan(reads: tuple) -> tuple:
-    """For each mask of differentiated arguments: which arguments and whether the output the
-    reverse trace must keep for the vjp rules of those arguments."""
+    """For each mask of differentiated arguments: which arguments (None: all) and whether the
+    output the reverse trace must keep for the vjp rules of those arguments."""
     n = len(reads)
     plan = []
     for mask in range(1 << n):
-        keep = [False] * n
+        keep = [not mask >> k & 1 for k in range(n)]  # constants are kept: replay reads them
         keep_out = False
         for j in range(n):
             if mask >> j & 1:
@@ -144,7 +144,7 @@ def _keep_plan(reads: tuple) -> tuple:
                         keep_out = True
                     else:
                         keep[r] = True
-        plan.append((tuple(keep), keep_out))
+        plan.append((None if all(keep) else tuple(keep), keep_out))
     return tuple(plan)
 
 

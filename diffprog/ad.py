@@ -20,7 +20,7 @@ import numpy as np
 from . import core
 from .core import Trace, Tracer, bind, check_nans
 from .graph import Graph, Node, replay
-from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
+from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_structure, tree_unflatten
 
 __all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentiable", "jacfwd",
            "jacrev", "hessian", "hvp", "linearize"]
@@ -713,9 +713,10 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         nums = _check_argnums(argnums, len(args), "jacfwd")
         primals = tuple(args[i] for i in nums)
         in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
-        fun = _partial(f, args, nums)
+        # One linearization, then one replay of the recorded linear graph per input entry:
+        # f is not run again for every column.
+        out, f_jvp, aux = _linearize(_partial(f, args, nums), primals, has_aux)
         columns: dict[int, list] = {}
-        out = aux = None
         for i, leaf in enumerate(in_leaves):
             if not is_differentiable(leaf):
                 continue
@@ -723,13 +724,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
             for j in range(int(np.prod(_shape_dtype(leaf)[0]))):
                 tangents = [(_basis(x, j) if n == i else _zeros_like(x))
                             if is_differentiable(x) else x for n, x in enumerate(in_leaves)]
-                res = jvp(fun, primals, tree_unflatten(in_def, tangents), has_aux=has_aux)
-                out, t_out = res[0], res[1]
-                aux = res[2] if has_aux else None
-                columns[i].append(tree_flatten(t_out, is_leaf=_is_none)[0])
-        if out is None:  # no float inputs: nothing to differentiate, but keep the structure
-            res = fun(*primals)
-            out, aux = (res[0], res[1]) if has_aux else (res, None)
+                columns[i].append(f_jvp(tangents))
         out_leaves, out_def = tree_flatten(out, is_leaf=_is_none)
 
         def block(k: int, i: int) -> Any:
@@ -835,36 +830,50 @@ def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         >>> float(f_jvp(2.0))
         2.0
     """
+    out, f_jvp_flat, _ = _linearize(f, primals, False)
+    in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
+    t_def = tree_structure(out, is_leaf=_is_none)
+
+    def f_jvp(*tangents: Any) -> Any:
+        leaves, treedef = tree_flatten(tangents, is_leaf=_is_none)
+        if treedef != in_def:
+            raise ValueError(f"linearize: f_jvp takes tangents with the structure of the "
+                             f"primals, {in_def}, got {treedef}")
+        for n, (x, t) in enumerate(zip(in_leaves, leaves)):
+            if is_differentiable(x) and _shape_dtype(t)[0] != _shape_dtype(x)[0]:
+                raise ValueError(f"linearize: tangent {n} has {_describe(t)} but its primal "
+                                 f"has {_describe(x)}")
+        return tree_unflatten(t_def, f_jvp_flat(leaves))
+
+    return out, f_jvp
+
+
+def _linearize(f: Callable, primals: tuple, has_aux: bool) -> tuple[Any, Callable, Any]:
+    """``(out, f_jvp, aux)``: f_jvp maps the list of tangent leaves (aligned with the primals'
+    leaves, None as a leaf) to the list of output tangent leaves by replaying the linear graph.
+    """
     # A trace below the jvp's records what the jvp rules do to the tangents: the linear graph.
     recorder = ReverseTrace("linearize", keep_all=True)
     in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
     tangents = [recorder.new_input(_zeros_like(_as_primal(x))) if is_differentiable(x) else x
                 for x in in_leaves]
     try:
-        out, t_out = jvp(f, primals, tree_unflatten(in_def, tangents))
+        res = jvp(f, primals, tree_unflatten(in_def, tangents), has_aux=has_aux)
     finally:
         recorder.alive = False
-    t_leaves, t_def = tree_flatten(t_out, is_leaf=_is_none)
+    out, t_out = res[0], res[1]
+    aux = res[2] if has_aux else None
+    t_leaves = tree_flatten(t_out, is_leaf=_is_none)[0]
     out_refs = [t.idx if isinstance(t, Tracer) and t._trace is recorder else -1
                 for t in t_leaves]
     nodes = recorder.nodes
+    diff = [n for n, x in enumerate(in_leaves) if is_differentiable(x)]
 
-    def f_jvp(*new_tangents: Any) -> Any:
-        leaves, treedef = tree_flatten(new_tangents, is_leaf=_is_none)
-        if treedef != in_def:
-            raise ValueError(f"linearize: f_jvp takes tangents with the structure of the "
-                             f"primals, {in_def}, got {treedef}")
-        inputs = {}
-        for n, (x, t) in enumerate(zip(in_leaves, leaves)):
-            if is_differentiable(x):
-                if _shape_dtype(t)[0] != _shape_dtype(x)[0]:
-                    raise ValueError(f"linearize: tangent {n} has {_describe(t)} but its primal "
-                                     f"has {_describe(x)}")
-                inputs[len(inputs)] = _as_primal(t)
+    def f_jvp(leaves: list) -> list:
+        inputs = {k: _as_primal(leaves[n]) for k, n in enumerate(diff)}
         values = replay(nodes, inputs, [r for r in out_refs if r >= 0])
         it = iter(values)
-        result = [next(it) if r >= 0 else (None if t is None else _zeros_like(t))
-                  for r, t in zip(out_refs, t_leaves)]
-        return tree_unflatten(t_def, result)
+        return [next(it) if r >= 0 else (None if t is None else _zeros_like(t))
+                for r, t in zip(out_refs, t_leaves)]
 
-    return out, f_jvp
+    return out, f_jvp, aux

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import core
 from .core import Trace, Tracer, bind, check_nans
-from .graph import Graph, Node, replay
+from .graph import Graph, Node, Replay
 from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_structure, tree_unflatten
 
 __all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentiable", "jacfwd",
@@ -866,12 +866,12 @@ def _linearize(f: Callable, primals: tuple, has_aux: bool) -> tuple[Any, Callabl
     t_leaves = tree_flatten(t_out, is_leaf=_is_none)[0]
     out_refs = [t.idx if isinstance(t, Tracer) and t._trace is recorder else -1
                 for t in t_leaves]
-    nodes = recorder.nodes
+    run = Replay(recorder.nodes, [r for r in out_refs if r >= 0])
     diff = [n for n, x in enumerate(in_leaves) if is_differentiable(x)]
 
     def f_jvp(leaves: list) -> list:
         inputs = {k: _as_primal(leaves[n]) for k, n in enumerate(diff)}
-        values = replay(nodes, inputs, [r for r in out_refs if r >= 0])
+        values = run(inputs)
         it = iter(values)
         return [next(it) if r >= 0 else (None if t is None else _zeros_like(t))
                 for r, t in zip(out_refs, t_leaves)]

@@ -204,23 +204,48 @@ def replay(nodes: list[Node], inputs: dict[int, Any], outputs: list[int]) -> lis
     """Evaluate recorded ``nodes`` on new input values; return the values at ``outputs``.
 
     ``inputs`` maps the indices of recorded inputs to their new values. Only the nodes that the
-    outputs depend on run. Each runs through ``bind``, so an enclosing transform traces the
-    replay like any other code.
+    outputs depend on run. See :class:`Replay` to evaluate the same nodes many times.
     """
-    needed = {o for o in outputs if o >= 0}
-    live = []
-    for node in reversed(nodes):
-        n_out = len(node.out) if node.prim.multiple_results else 1
-        if any(node.idx + k in needed for k in range(n_out)):
-            live.append(node)
-            needed.update(p for p in node.parents if p >= 0)
-    env = dict(inputs)
-    for node in reversed(live):
-        args = [env[p] if p >= 0 else a for p, a in zip(node.parents, node.args)]
-        out = node.prim(*args, **node.params)
-        if node.prim.multiple_results:
-            for k, o in enumerate(out):
-                env[node.idx + k] = o
-        else:
-            env[node.idx] = out
-    return [env[o] for o in outputs]
+    return Replay(nodes, outputs)(inputs)
+
+
+class Replay:
+    """Recorded nodes prepared for evaluation on new inputs, many times (linearize, jacfwd).
+
+    Each node runs through ``bind`` when a value of an enclosing transform is involved, so the
+    replay is traced like any other code; otherwise its NumPy implementation runs directly.
+    """
+
+    __slots__ = ("steps", "outputs", "traced_consts")
+
+    def __init__(self, nodes: list[Node], outputs: list[int]) -> None:
+        needed = {o for o in outputs if o >= 0}
+        live = []
+        for node in reversed(nodes):
+            n_out = len(node.out) if node.prim.multiple_results else 1
+            if any(node.idx + k in needed for k in range(n_out)):
+                live.append(node)
+                needed.update(p for p in node.parents if p >= 0)
+        live.reverse()
+        self.steps = [(node.prim, tuple(node.args),
+                       tuple((i, p) for i, p in enumerate(node.parents) if p >= 0),
+                       node.params, node.idx, node.prim.multiple_results) for node in live]
+        self.outputs = outputs
+        self.traced_consts = any(isinstance(a, Tracer) for n in live for p, a in
+                                 zip(n.parents, n.args) if p < 0)
+
+    def __call__(self, inputs: dict[int, Any]) -> list[Any]:
+        env = dict(inputs)
+        direct = not self.traced_consts and not any(isinstance(v, Tracer)
+                                                    for v in inputs.values())
+        for prim, template, refs, params, idx, multiple in self.steps:
+            args = list(template)
+            for i, p in refs:
+                args[i] = env[p]
+            out = prim.impl(*args, **params) if direct else prim(*args, **params)
+            if multiple:
+                for k, o in enumerate(out):
+                    env[idx + k] = o
+            else:
+                env[idx] = out
+        return [env[o] for o in self.outputs]

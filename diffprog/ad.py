@@ -12,6 +12,7 @@ are NumPy calls, and under an enclosing transform they are traced by it, which i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -691,7 +692,7 @@ def _nest(out_leaves: list, out_def: Any, in_def: Any, in_leaves: list, single: 
 
 def _basis(leaf: Any, j: int) -> np.ndarray:
     shape, dtype = _shape_dtype(leaf)
-    e = np.zeros(int(np.prod(shape)), dtype)
+    e = np.zeros(math.prod(shape), dtype)
     e[j] = 1
     return e.reshape(shape)
 
@@ -721,7 +722,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
             if not is_differentiable(leaf):
                 continue
             columns[i] = []
-            for j in range(int(np.prod(_shape_dtype(leaf)[0]))):
+            for j in range(math.prod(_shape_dtype(leaf)[0])):
                 tangents = [(_basis(x, j) if n == i else _zeros_like(x))
                             if is_differentiable(x) else x for n, x in enumerate(in_leaves)]
                 columns[i].append(f_jvp(tangents))
@@ -762,7 +763,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
             if not is_differentiable(o):
                 continue
             rows[k] = []
-            for j in range(int(np.prod(_shape_dtype(o)[0]))):
+            for j in range(math.prod(_shape_dtype(o)[0])):
                 ct = [(_basis(x, j) if n == k else _zeros_like(x)) if is_differentiable(x)
                       else x for n, x in enumerate(out_leaves)]
                 grads = vjp_fn(tree_unflatten(out_def, ct))

@@ -34,7 +34,7 @@ __all__ = ["numba_executor", "cluster_graph", "kernel_dir"]
 PARALLEL_THRESHOLD = 1 << 16
 # numba's compile time grows faster than linearly with a kernel's length, while the gain of
 # fusing more nodes into one loop levels off: long clusters are cut into kernels of this size.
-MAX_CLUSTER_NODES = 160
+MAX_CLUSTER_NODES = 400
 
 
 def kernel_dir() -> Path:
@@ -433,7 +433,12 @@ def numba_executor(graph: Graph) -> Callable[[list], list] | None:
             c = unit
             consts = [a for n in c.nodes for p, a in zip(n.parents, n.args) if p < 0]
             kernel = build_kernel(c, graph_outputs, used_outside, shapes, consts)
-            units.append(("kernel", kernel, [np.asarray(a) for a in consts]))
+            # everything fixed per call is prepared here: flat constants, broadcast strides
+            fixed = [np.asarray(a).reshape(-1) for a in consts]
+            fixed += [st for st in kernel.bcast if st is not None]
+            outs = [(idx, dt) for idx, dt in zip(kernel.outputs, kernel.out_dtypes)]
+            units.append(("kernel", kernel.fn, kernel.safe, kernel.size, kernel.shape, outs,
+                          tuple(kernel.inputs), fixed))
         else:
             node = unit
             refs = tuple((i, p) for i, p in enumerate(node.parents) if p >= 0)
@@ -458,16 +463,18 @@ def numba_executor(graph: Graph) -> Callable[[list], list] | None:
                 else:
                     env[idx] = out
                 continue
-            _, kernel, consts = unit
-            outs = [np.empty(kernel.shape, dt) for dt in kernel.out_dtypes]
-            args: list[Any] = [kernel.size] + [o.reshape(-1) for o in outs]
-            args += [_flat(env[p]) for p in kernel.inputs]
-            args += [c.reshape(-1) for c in consts]
-            args += [s for s in kernel.bcast if s is not None]
-            if kernel.fn(*args) and kernel.safe is not None:
-                kernel.safe(*args)  # some sin/cos argument was beyond the fast range
-            for idx, o in zip(kernel.outputs, outs):
-                env[idx] = o
+            _, fn, safe, size, shape, outs, ins, fixed = unit
+            flat_outs = [np.empty(size, dt) for _, dt in outs]
+            args: list[Any] = [size, *flat_outs]
+            for p in ins:
+                v = env[p]
+                # reshape(-1) is a view of a contiguous array and a copy of any other
+                args.append(v.reshape(-1) if type(v) is np.ndarray else _flat(v))
+            args += fixed
+            if fn(*args) and safe is not None:
+                safe(*args)  # some sin/cos argument was beyond the fast range
+            for (idx, _), o in zip(outs, flat_outs):
+                env[idx] = o.reshape(shape)
         return [env[idx] if idx >= 0 else value for idx, value in outputs]
 
     return run

@@ -151,3 +151,27 @@ def test_closing_over_an_outer_traced_value_inside_jit_raises():
     with pytest.raises(TypeError, match="closes over it rather than taking it as an argument"):
         dp.grad(lambda y: dnp.sum(f(y)))(2.0)
     assert dp.grad(lambda y: dnp.sum(jit(lambda x, y: x * y)(np.ones(2), y)))(2.0) == 2.0
+
+
+_CACHE_SCRIPT = """
+import numpy as np, diffprog as dp, diffprog.numpy as dnp
+from diffprog.kernels import fuse
+f = dp.jit(dp.grad(lambda x: dnp.sum(dnp.tanh(dnp.sin(x) * 1.5 + x))))
+print(repr(f(np.linspace(0.0, 1.0, 7)).tolist()))
+hits = sum(k.stats.cache_hits.get(sig, 0) for k in fuse._loaded.values() for sig in k.signatures)
+print(hits)
+"""
+
+
+def test_kernels_are_cached_on_disk_across_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, DIFFPROG_CACHE_DIR=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", _CACHE_SCRIPT], env=env, capture_output=True,
+                           text=True, check=True).stdout.split("\n") for _ in range(2)]
+    assert runs[0][0] == runs[1][0]  # the same gradient
+    assert int(runs[0][1]) == 0  # the first process compiled
+    assert int(runs[1][1]) >= 1  # the second loaded the compiled kernel from disk
+    assert list((tmp_path / "kernels").glob("k_*.py"))
+    assert list((tmp_path / "kernels" / "__pycache__").glob("*.nbi"))

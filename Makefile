@@ -22,11 +22,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests
 
-# The bench extra holds the peers (autograd, jax, torch==2.13.0 CPU). OPENBLAS_CORETYPE and
-# OPENBLAS_L2_SIZE slow NumPy badly on some machines, so the benchmark run unsets both.
+# The bench extra holds the peers (autograd, jax, torch==2.13.0 CPU, optree) and matplotlib;
+# if the extra fails as a whole, its packages are installed one by one and the runner leaves out
+# whatever does not import. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE slow NumPy badly on some
+# machines, so the benchmark run unsets both. `make bench BENCH_ARGS=--quick` for a smoke run.
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test,bench]' --config-settings editable_mode=compat || echo "note: some bench peers failed to install; they are left out"
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/overhead.py
+	$(PY) -m pip install --quiet -e '.[test,bench]' --config-settings editable_mode=compat || $(PY) benchmarks/install_peers.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

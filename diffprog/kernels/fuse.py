@@ -184,8 +184,7 @@ def _njit_scalar(name):
 class Kernel:
     """One cluster compiled: how to call it and what it reads and writes."""
 
-    __slots__ = ("fn", "safe", "inputs", "outputs", "out_dtypes", "shape", "size", "kinds",
-                 "bcast")
+    __slots__ = ("fn", "safe", "inputs", "outputs", "out_dtypes", "shape", "size", "kinds")
 
 
 def _input_kind(value_shape: tuple, shape: tuple) -> str:
@@ -196,21 +195,27 @@ def _input_kind(value_shape: tuple, shape: tuple) -> str:
     return "bcast"
 
 
-def _broadcast_strides(value_shape: tuple, shape: tuple) -> np.ndarray:
+def _broadcast_strides(value_shape: tuple, shape: tuple) -> list[int]:
     """Element strides of a C-contiguous array of ``value_shape`` broadcast to ``shape``."""
     vs = (1,) * (len(shape) - len(value_shape)) + tuple(value_shape)
     strides, step = [], 1
     for d in reversed(vs):
         strides.append(0 if d == 1 else step)
         step *= d
-    return np.array(strides[::-1], dtype=np.int64)
+    return strides[::-1]
 
 
-def _source(cluster: Cluster, inputs: list[int], kinds: list[str], const_inputs: list,
-            const_kinds: list[str], outputs: list[int], fast: dict[Any, str]) -> str:
+def _source(cluster: Cluster, inputs: list[int], in_shapes: list[tuple], kinds: list[str],
+            const_inputs: list, const_kinds: list[str], outputs: list[int],
+            fast: dict[Any, str]) -> str:
     """The kernel's Python source. With fast trig functions it counts, and returns, the
     arguments outside their accurate range, so the caller can rerun the safe variant."""
     shape = cluster.shape
+    bcast_strides = {("in", k): _broadcast_strides(in_shapes[k], shape)
+                     for k, kind in enumerate(kinds) if kind == "bcast"}
+    bcast_strides.update({("c", k): _broadcast_strides(np.shape(c), shape)
+                          for k, (c, kind) in enumerate(zip(const_inputs, const_kinds))
+                          if kind == "bcast"})
     imports: set[str] = set()
     fnames: dict[Any, str] = {}
     for node in cluster.nodes:
@@ -224,17 +229,20 @@ def _source(cluster: Cluster, inputs: list[int], kinds: list[str], const_inputs:
     params += [f"c{k}" for k in range(len(const_inputs))]
     bcast_inputs = [f"in{k}" for k, kind in enumerate(kinds) if kind == "bcast"]
     bcast_inputs += [f"c{k}" for k, kind in enumerate(const_kinds) if kind == "bcast"]
-    for name in bcast_inputs:
-        params.append(f"{name}_st")
     parallel = int(np.prod(shape)) >= PARALLEL_THRESHOLD
     ndim = len(shape)
     body = []
-    if bcast_inputs:
-        body.append("        r = i")
-        for k in range(ndim - 1, -1, -1):
-            body.append(f"        d{k} = r % {shape[k]}")
-            if k:
-                body.append(f"        r = r // {shape[k]}")
+    # With broadcast inputs the loop nests over the output's axes, so that an input's offset
+    # is a sum of products (no division or modulo per element); otherwise one flat loop.
+    nest = bool(bcast_inputs) and ndim > 1
+    indent = "        " + "    " * (ndim - 1 if nest else 0)
+    if nest:
+        flat = f"d{ndim - 1}"
+        for k in range(ndim - 2, -1, -1):
+            flat = f"({flat} + d{k} * {math.prod(shape[k + 1:])})"
+        body.append(f"{indent}i = {flat}")
+    elif bcast_inputs:
+        body.append(f"{indent}d0 = i")
     names: dict[int, str] = {}
 
     def load(prefix: str, k: int, kind: str) -> str:
@@ -242,7 +250,10 @@ def _source(cluster: Cluster, inputs: list[int], kinds: list[str], const_inputs:
             return f"{prefix}{k}_s"
         if kind == "full":
             return f"{prefix}{k}[i]"
-        offset = " + ".join(f"d{j} * {prefix}{k}_st[{j}]" for j in range(ndim)) or "0"
+        # strides are literals: with d * 0 and d * 1 folded, LLVM vectorizes the loop
+        strides = bcast_strides[(prefix, k)]
+        offset = " + ".join(f"d{j}" if st == 1 else f"d{j} * {st}"
+                            for j, st in enumerate(strides) if st) or "0"
         return f"{prefix}{k}[{offset}]"
 
     pre = ["    bad = 0"]
@@ -266,14 +277,19 @@ def _source(cluster: Cluster, inputs: list[int], kinds: list[str], const_inputs:
                 args.append(const_names[next(const_iter)])
         if expr in _TRIG:
             # fast sin/cos are exact only for |x| <= TRIG_MAX: count the arguments beyond
-            body.append(f"        bad += 0 if _fm.trig_in_range({args[0]}) else 1")
+            body.append(f"{indent}bad += 0 if _fm.trig_in_range({args[0]}) else 1")
         var = f"v{len(body)}"  # positional names: equal clusters share one kernel
         args += [f"{k}={v!r}" for k, v in node.params.items()]
-        body.append(f"        {var} = {fnames[expr]}({', '.join(args)})")
+        body.append(f"{indent}{var} = {fnames[expr]}({', '.join(args)})")
         names[node.idx] = var
     for k, idx in enumerate(outputs):
-        body.append(f"        out{k}[i] = {names[idx]}")
+        body.append(f"{indent}out{k}[i] = {names[idx]}")
     loop = "numba.prange(n)" if parallel else "range(n)"
+    if nest:
+        loops = [f"    for d0 in {'numba.prange' if parallel else 'range'}({shape[0]}):"]
+        loops += ["    " * (k + 1) + f"for d{k} in range({shape[k]}):" for k in range(1, ndim)]
+    else:
+        loops = [f"    for i in {loop}:"]
     lines = [_HEADER, f"# fastmath: {_fastmath_digest() if fast else 'unused'}"]
     lines.extend(sorted(imports))
     for expr, fname in fnames.items():
@@ -281,7 +297,7 @@ def _source(cluster: Cluster, inputs: list[int], kinds: list[str], const_inputs:
     lines += ["", "", f"@numba.njit(cache=True, parallel={parallel}, error_model='numpy')",
               f"def kernel({', '.join(params)}):"]
     lines.extend(pre)
-    lines.append(f"    for i in {loop}:")
+    lines.extend(loops)
     lines.extend(body)
     lines += ["    return bad", ""]
     return "\n".join(lines)
@@ -309,13 +325,15 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
     kinds = [_input_kind(input_shapes[p], shape) for p in inputs]
     const_kinds = [_input_kind(np.shape(c), shape) for c in const_inputs]
     outputs = [n.idx for n in cluster.nodes if n.idx in graph_outputs or n.idx in used_outside]
-    source = _source(cluster, inputs, kinds, const_inputs, const_kinds, outputs, fast)
+    in_shapes = [input_shapes[p] for p in inputs]
+    source = _source(cluster, inputs, in_shapes, kinds, const_inputs, const_kinds, outputs, fast)
 
     kernel = Kernel()
     kernel.fn = _load(source)
     if any(t in source for t in _TRIG):
         safe_fast = {k: v for k, v in fast.items() if v not in _TRIG}
-        safe = _source(cluster, inputs, kinds, const_inputs, const_kinds, outputs, safe_fast)
+        safe = _source(cluster, inputs, in_shapes, kinds, const_inputs, const_kinds, outputs,
+                       safe_fast)
         kernel.safe = lambda *args: _load(safe)(*args)  # compiled only if ever needed
     else:
         kernel.safe = None
@@ -325,10 +343,6 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
     kernel.shape = shape
     kernel.size = int(np.prod(shape))
     kernel.kinds = kinds
-    kernel.bcast = [_broadcast_strides(input_shapes[p], shape) if kind == "bcast" else None
-                    for p, kind in zip(inputs, kinds)]
-    kernel.bcast += [_broadcast_strides(np.shape(c), shape) if kind == "bcast" else None
-                     for c, kind in zip(const_inputs, const_kinds)]
     return kernel
 
 
@@ -433,9 +447,8 @@ def numba_executor(graph: Graph) -> Callable[[list], list] | None:
             c = unit
             consts = [a for n in c.nodes for p, a in zip(n.parents, n.args) if p < 0]
             kernel = build_kernel(c, graph_outputs, used_outside, shapes, consts)
-            # everything fixed per call is prepared here: flat constants, broadcast strides
+            # fixed for every call: the constants, flattened once
             fixed = [np.asarray(a).reshape(-1) for a in consts]
-            fixed += [st for st in kernel.bcast if st is not None]
             outs = [(idx, dt) for idx, dt in zip(kernel.outputs, kernel.out_dtypes)]
             units.append(("kernel", kernel.fn, kernel.safe, kernel.size, kernel.shape, outs,
                           tuple(kernel.inputs), fixed))

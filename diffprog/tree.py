@@ -58,7 +58,33 @@ _NoneType = type(None)
 # Path keys
 
 
-class DictKey:
+class _Key:
+    """A path entry: one field (named by the subclass's single slot) and how it prints."""
+
+    __slots__ = ()
+    _format = "{}"
+
+    def __init__(self, value: Any) -> None:
+        setattr(self, self.__slots__[0], value)
+
+    @property
+    def _value(self) -> Any:
+        return getattr(self, self.__slots__[0])
+
+    def __str__(self) -> str:
+        return self._format.format(self._value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.__slots__[0]}={self._value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._value == other._value
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._value))
+
+
+class DictKey(_Key):
     """Path entry for a dict (or OrderedDict/defaultdict) value.
 
     >>> str(DictKey("W"))
@@ -67,23 +93,11 @@ class DictKey:
 
     __slots__ = ("key",)
 
-    def __init__(self, key: Hashable) -> None:
-        self.key = key
-
     def __str__(self) -> str:
         return f"[{self.key!r}]"
 
-    def __repr__(self) -> str:
-        return f"DictKey(key={self.key!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is DictKey and self.key == other.key
-
-    def __hash__(self) -> int:
-        return hash((DictKey, self.key))
-
-
-class SequenceKey:
+class SequenceKey(_Key):
     """Path entry for a list or tuple element.
 
     >>> str(SequenceKey(0))
@@ -91,24 +105,10 @@ class SequenceKey:
     """
 
     __slots__ = ("idx",)
-
-    def __init__(self, idx: int) -> None:
-        self.idx = idx
-
-    def __str__(self) -> str:
-        return f"[{self.idx!r}]"
-
-    def __repr__(self) -> str:
-        return f"SequenceKey(idx={self.idx!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is SequenceKey and self.idx == other.idx
-
-    def __hash__(self) -> int:
-        return hash((SequenceKey, self.idx))
+    _format = "[{}]"
 
 
-class GetAttrKey:
+class GetAttrKey(_Key):
     """Path entry for a namedtuple or dataclass field.
 
     >>> str(GetAttrKey("weight"))
@@ -116,24 +116,10 @@ class GetAttrKey:
     """
 
     __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __str__(self) -> str:
-        return f".{self.name}"
-
-    def __repr__(self) -> str:
-        return f"GetAttrKey(name={self.name!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is GetAttrKey and self.name == other.name
-
-    def __hash__(self) -> int:
-        return hash((GetAttrKey, self.name))
+    _format = ".{}"
 
 
-class FlattenedIndexKey:
+class FlattenedIndexKey(_Key):
     """Path entry for the i-th child of a node registered with :func:`register_pytree_node`.
 
     >>> str(FlattenedIndexKey(1))
@@ -141,21 +127,7 @@ class FlattenedIndexKey:
     """
 
     __slots__ = ("idx",)
-
-    def __init__(self, idx: int) -> None:
-        self.idx = idx
-
-    def __str__(self) -> str:
-        return f"[<flat index {self.idx}>]"
-
-    def __repr__(self) -> str:
-        return f"FlattenedIndexKey(idx={self.idx!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is FlattenedIndexKey and self.idx == other.idx
-
-    def __hash__(self) -> int:
-        return hash((FlattenedIndexKey, self.idx))
+    _format = "[<flat index {}>]"
 
 
 KeyEntry = DictKey | SequenceKey | GetAttrKey | FlattenedIndexKey

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..core import primitives
 from ..graph import Graph, Node
+from .executor import NodeStep, sequence
 
 __all__ = ["numba_executor", "cluster_graph", "kernel_dir"]
 
@@ -416,6 +417,34 @@ def _schedule(graph: Graph, clusters: list[Cluster], member_cluster: dict[int, C
     return order
 
 
+class KernelStep:
+    """One fused kernel call: flat inputs in, fresh flat outputs out, shaped on the way out."""
+
+    __slots__ = ("fn", "safe", "size", "shape", "outs", "ins", "fixed", "reads")
+
+    def __init__(self, kernel: Kernel, consts: list) -> None:
+        self.fn, self.safe = kernel.fn, kernel.safe
+        self.size, self.shape = kernel.size, kernel.shape
+        self.outs = list(zip(kernel.outputs, kernel.out_dtypes))
+        self.ins = tuple(kernel.inputs)
+        self.fixed = [np.asarray(a).reshape(-1) for a in consts]  # flattened once
+        self.reads = set(self.ins)
+
+    def __call__(self, env: list) -> None:
+        flat_outs = [np.empty(self.size, dt) for _, dt in self.outs]
+        args: list[Any] = [self.size, *flat_outs]
+        for p in self.ins:
+            v = env[p]
+            # reshape(-1) is a view of a contiguous array and a copy of any other
+            args.append(v.reshape(-1) if type(v) is np.ndarray else _flat(v))
+        args += self.fixed
+        if self.fn(*args) and self.safe is not None:
+            self.safe(*args)  # some sin/cos argument was beyond the fast range
+        shape = self.shape
+        for (idx, _), o in zip(self.outs, flat_outs):
+            env[idx] = o.reshape(shape)
+
+
 def _flat(x: Any) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(-1)
 
@@ -441,53 +470,13 @@ def numba_executor(graph: Graph) -> Callable[[list], list] | None:
         for k, o in enumerate(outs):
             shapes[node.idx + k] = tuple(o.shape)
 
-    units: list[Any] = []
+    steps: list[Any] = []
     for unit in _schedule(graph, clusters, member_cluster, fused):
         if isinstance(unit, Cluster):
-            c = unit
-            consts = [a for n in c.nodes for p, a in zip(n.parents, n.args) if p < 0]
-            kernel = build_kernel(c, graph_outputs, used_outside, shapes, consts)
-            # fixed for every call: the constants, flattened once
-            fixed = [np.asarray(a).reshape(-1) for a in consts]
-            outs = [(idx, dt) for idx, dt in zip(kernel.outputs, kernel.out_dtypes)]
-            units.append(("kernel", kernel.fn, kernel.safe, kernel.size, kernel.shape, outs,
-                          tuple(kernel.inputs), fixed))
+            consts = [a for n in unit.nodes for p, a in zip(n.parents, n.args) if p < 0]
+            kernel = build_kernel(unit, graph_outputs, used_outside, shapes, consts)
+            steps.append(KernelStep(kernel, consts))
         else:
-            node = unit
-            refs = tuple((i, p) for i, p in enumerate(node.parents) if p >= 0)
-            n_out = len(node.out) if node.prim.multiple_results else 0
-            units.append(("node", node.prim.impl, tuple(node.args), refs, node.params,
-                          node.idx, n_out))
-    outputs = [(idx, value) for _, idx, value in graph.outputs]
-    n_values = graph.n_values
-
-    def run(inputs: list) -> list:
-        env: list[Any] = [None] * n_values
-        env[:len(inputs)] = inputs
-        for unit in units:
-            if unit[0] == "node":
-                _, impl, template, refs, params, idx, n_out = unit
-                args = list(template)
-                for i, p in refs:
-                    args[i] = env[p]
-                out = impl(*args, **params)
-                if n_out:
-                    env[idx:idx + n_out] = out
-                else:
-                    env[idx] = out
-                continue
-            _, fn, safe, size, shape, outs, ins, fixed = unit
-            flat_outs = [np.empty(size, dt) for _, dt in outs]
-            args: list[Any] = [size, *flat_outs]
-            for p in ins:
-                v = env[p]
-                # reshape(-1) is a view of a contiguous array and a copy of any other
-                args.append(v.reshape(-1) if type(v) is np.ndarray else _flat(v))
-            args += fixed
-            if fn(*args) and safe is not None:
-                safe(*args)  # some sin/cos argument was beyond the fast range
-            for (idx, _), o in zip(outs, flat_outs):
-                env[idx] = o.reshape(shape)
-        return [env[idx] if idx >= 0 else value for idx, value in outputs]
-
+            steps.append(NodeStep(unit))
+    run = sequence(graph, steps)
     return run

@@ -54,6 +54,18 @@ class _Call:
         return "..."  # keeps graph listings short
 
 
+def _call_custom(fn: custom_vjp | custom_jvp, args: tuple) -> Any:
+    """Call a custom-rule function: its body on plain values, its primitive on traced ones."""
+    static, dynamic = _split_args(args, fn.nondiff_argnums)
+    leaves, in_tree = tree_flatten(dynamic)
+    if not _is_traced(leaves):
+        return fn.fun(*args)
+    call = _Call()
+    flat = bind(fn.prim, *leaves, in_tree=in_tree, static=static, call=call)
+    # a custom_vjp's primitive returns its residuals after the outputs
+    return tree_unflatten(call.out_tree, list(flat[:call.n_out]))
+
+
 def _zeros_like_leaf(x: Any) -> Any:
     return np.zeros(np.shape(x), getattr(x, "dtype", np.float64))
 
@@ -96,13 +108,7 @@ class custom_vjp:
         if self.fwd is None:
             raise TypeError(f"custom_vjp function {self.__name__} has no rule yet: call "
                             f"{self.__name__}.defvjp(fwd, bwd) before using it")
-        static, dynamic = _split_args(args, self.nondiff_argnums)
-        leaves, in_tree = tree_flatten(dynamic)
-        if not _is_traced(leaves):
-            return self.fun(*args)
-        call = _Call()
-        flat = bind(self.prim, *leaves, in_tree=in_tree, static=static, call=call)
-        return tree_unflatten(call.out_tree, flat[:call.n_out])
+        return _call_custom(self, args)
 
     def _impl(self, *leaves: Any, in_tree: Any, static: tuple, call: _Call) -> tuple:
         dynamic = tree_unflatten(in_tree, list(leaves))
@@ -183,13 +189,7 @@ class custom_jvp:
         if self.jvp_rule is None:
             raise TypeError(f"custom_jvp function {self.__name__} has no rule yet: call "
                             f"{self.__name__}.defjvp(rule) before using it")
-        static, dynamic = _split_args(args, self.nondiff_argnums)
-        leaves, in_tree = tree_flatten(dynamic)
-        if not _is_traced(leaves):
-            return self.fun(*args)
-        call = _Call()
-        flat = bind(self.prim, *leaves, in_tree=in_tree, static=static, call=call)
-        return tree_unflatten(call.out_tree, list(flat))
+        return _call_custom(self, args)
 
     def _impl(self, *leaves: Any, in_tree: Any, static: tuple, call: _Call) -> tuple:
         dynamic = tree_unflatten(in_tree, list(leaves))

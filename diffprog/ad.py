@@ -282,7 +282,12 @@ class ReverseTrace(Trace):
 
 
 def _check_argnums(argnums: int | Sequence[int], nargs: int, fname: str) -> tuple[int, ...]:
-    seq = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if isinstance(argnums, int) and not isinstance(argnums, bool):
+        seq: tuple = (argnums,)
+    elif isinstance(argnums, (tuple, list)):
+        seq = tuple(argnums)
+    else:
+        seq = ()
     if not seq or not all(isinstance(a, int) and not isinstance(a, bool) for a in seq):
         raise TypeError(f"{fname}: argnums must be an int or a tuple of ints, got {argnums!r}")
     out = []
@@ -509,6 +514,11 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
             if not is_differentiable(o):
                 continue  # a static output (an int, a string): its cotangent is ignored
             os_, od = _shape_dtype(_unwrap_out(trace, o))
+            if c is None:
+                raise TypeError(
+                    f"vjp_fn: the cotangent for out{keystr(path)} is None, but that output is "
+                    f"a float array {od}{list(os_)}; pass zeros of its shape and dtype for no "
+                    "contribution")
             cs, cd = _shape_dtype(c)
             if cs != os_ or (cd != od and not (type(c) is float and od == np.float64)):
                 raise ValueError(
@@ -557,10 +567,16 @@ def _check_scalar_output(value: Any, fname: str) -> tuple[tuple, np.dtype]:
             f"{fname} requires a scalar output, but the function returned an array of shape "
             f"{shape}; reduce it (e.g. with .sum()), or use vjp or jacrev for a non-scalar "
             "output")
-    if np.dtype(dtype).kind != "f":
+    kind = np.dtype(dtype).kind
+    if kind == "c":
         raise TypeError(
             f"{fname} requires a real float output, but the function returned dtype {dtype}; "
             "for complex outputs take the real part or abs, or use vjp")
+    if kind != "f":
+        raise TypeError(
+            f"{fname} requires a real float output, but the function returned dtype {dtype}, "
+            "which is piecewise constant (its derivative is zero or undefined): return the "
+            "float quantity the comparison or count was computed from instead")
     return shape, dtype
 
 
@@ -668,6 +684,16 @@ def _partial(f: Callable, args: tuple, nums: tuple[int, ...]) -> Callable:
     return partial_f
 
 
+def _aux_checked(f: Callable, has_aux: bool, fname: str) -> Callable:
+    """``f``, with its (output, aux) pair checked under the user's transform's name."""
+    if not has_aux:
+        return f
+
+    def checked(*args: Any) -> Any:
+        return _split_aux(f(*args), True, fname)
+    return checked
+
+
 def _stack(columns: list, axis: int) -> Any:
     if any(isinstance(c, Tracer) for c in columns):
         from . import numpy as dnp
@@ -716,7 +742,8 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
         # One linearization, then one replay of the recorded linear graph per input entry:
         # f is not run again for every column.
-        out, f_jvp, aux = _linearize(_partial(f, args, nums), primals, has_aux)
+        fun = _aux_checked(_partial(f, args, nums), has_aux, "jacfwd")
+        out, f_jvp, aux = _linearize(fun, primals, has_aux)
         columns: dict[int, list] = {}
         for i, leaf in enumerate(in_leaves):
             if not is_differentiable(leaf):
@@ -754,7 +781,8 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
     def jac_f(*args: Any) -> Any:
         nums = _check_argnums(argnums, len(args), "jacrev")
         primals = tuple(args[i] for i in nums)
-        res = vjp(_partial(f, args, nums), *primals, has_aux=has_aux)
+        res = vjp(_aux_checked(_partial(f, args, nums), has_aux, "jacrev"), *primals,
+                  has_aux=has_aux)
         out, vjp_fn = res[0], res[1]
         in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
         out_leaves, out_def = tree_flatten(out, is_leaf=_is_none)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Primitive, Trace, Tracer, bind
+from .core import Primitive, Trace, Tracer, _escaped, bind
 from .graph import Graph, Node
 from .tree import tree_flatten, tree_unflatten
 
@@ -108,9 +108,9 @@ def abstract_eval(prim: Primitive, args: Sequence[Any], params: dict) -> Any:
         if prim.scalar is not None and not prim.multiple_results:
             shape = np.broadcast_shapes(*[np.shape(a) if not _is_abstract(a) else a.shape
                                           for a in args])
-            scalars = [np.ones((), a.dtype) if _is_abstract(a)
-                       else (np.asarray(a).reshape(-1)[:1].reshape(()) if np.ndim(a) else a)
-                       for a in args]
+            # one element of each operand's dtype (Python scalars stay weakly typed)
+            scalars = [np.ones((), a.dtype) if _is_abstract(a) or isinstance(a, np.ndarray)
+                       else a for a in args]
             return ShapedArray(shape, np.result_type(prim.impl(*scalars, **params)))
         try:
             out = prim.impl(*[_stand_in(a, True) for a in args], **params)
@@ -168,6 +168,8 @@ class JitTrace(Trace):
         for a in args:
             if isinstance(a, Tracer):
                 if a._trace is not self:
+                    if not a._trace.alive:
+                        raise _escaped(a._trace)
                     raise TypeError(
                         "jit: the function uses a value traced by an enclosing transform (it "
                         "closes over it rather than taking it as an argument), which a "
@@ -279,8 +281,13 @@ class jit:
     def __init__(self, fun: Callable, static_argnums: int | Sequence[int] = (),
                  executor: str | None = None) -> None:
         self.fun = fun
-        self.static_argnums = ((static_argnums,) if isinstance(static_argnums, int)
-                               else tuple(static_argnums))
+        if isinstance(static_argnums, int) and not isinstance(static_argnums, bool):
+            static_argnums = (static_argnums,)
+        if not isinstance(static_argnums, (tuple, list)) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in static_argnums):
+            raise TypeError(f"jit: static_argnums must be an int or a tuple of ints, got "
+                            f"{static_argnums!r}")
+        self.static_argnums = tuple(static_argnums)
         self.executor = executor
         self.cache: dict[Any, Program] = {}
         self.traces = 0  # how many times fun was traced (tests count retraces)

@@ -89,8 +89,8 @@ def make_executor(graph: Graph, kind: str | None = None) -> Callable[[list], lis
                 raise
         else:
             run = numba_executor(graph)
-            if run is not None or kind == "numba":
-                return run
+            if run is not None:
+                return run  # (None: nothing to fuse, and NumPy runs the graph as well)
     if kind not in (None, "numpy", "numba"):
         raise ValueError(f"unknown executor {kind!r}; use 'numpy' or 'numba'")
     return numpy_executor(graph)

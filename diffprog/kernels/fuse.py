@@ -19,6 +19,7 @@ import math
 import operator
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -350,14 +351,25 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
 _loaded: dict[str, Callable] = {}
 
 
+_load_lock = threading.Lock()
+
+
 def _load(source: str) -> Callable:
     """Write ``source`` under a name derived from its hash and import its kernel."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
-    if digest in _loaded:
-        return _loaded[digest]
+    kernel = _loaded.get(digest)
+    if kernel is not None:
+        return kernel
+    with _load_lock:  # threads of one process compile a kernel once
+        if digest not in _loaded:
+            _loaded[digest] = _import_kernel(digest, source)
+    return _loaded[digest]
+
+
+def _import_kernel(digest: str, source: str) -> Callable:
     path = kernel_dir() / f"k_{digest}.py"
     if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(source)
         os.replace(tmp, path)  # atomic: concurrent processes see whole files only
     name = f"diffprog_kernel_{digest}"
@@ -365,7 +377,6 @@ def _load(source: str) -> Callable:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    _loaded[digest] = module.kernel
     return module.kernel
 
 

@@ -7,6 +7,7 @@ the contracted axes next to each other and call matmul (one BLAS product).
 from __future__ import annotations
 
 import functools
+import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -60,7 +61,8 @@ def matmul(x1: Any, x2: Any) -> Any:
     if a.ndim > 2 and b.ndim == 2:
         # A stack of matrices times one matrix is one big product: no batch to broadcast.
         lead = a.shape[:-1]
-        out = bind(P.matmul, reshape(a, (-1, a.shape[-1])), b)
+        # the leading size is explicit: -1 is ambiguous when the last axis has size 0
+        out = bind(P.matmul, reshape(a, (math.prod(lead), a.shape[-1])), b)
         out = reshape(out, lead + (b.shape[-1],))
     else:
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])

@@ -101,7 +101,10 @@ neg = Primitive("neg", np.negative, scalar=operator.neg, involution=True, vjp_re
 def _log_base(out, x):
     # d(x**y)/dy = x**y * log(x). At x == 0 the power is 0 (for y > 0) and the limit of
     # x**y * log(x) is 0, so log is taken of 1 there instead of producing 0 * -inf = nan.
-    return out * log(where(eq(x, 0), 1.0, x))
+    lg = log(where(eq(x, 0), 1.0, x))
+    if lg.dtype != out.dtype:  # a Python-scalar base must not upcast a float32 exponent
+        lg = convert_element_type(lg, dtype=out.dtype)
+    return out * lg
 
 
 pow = Primitive("pow", np.power, scalar=operator.pow, identity={1: 1},

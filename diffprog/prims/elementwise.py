@@ -131,7 +131,14 @@ mod = Primitive("mod", np.remainder, scalar=_mod_scalar,
                 jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t * floor_divide(x, y)),
                 vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct * floor_divide(x, y)))
 # fmod truncates instead: k = trunc(x / y).
-fmod = Primitive("fmod", np.fmod, scalar=math.fmod,
+
+
+def _fmod_scalar(x, y):
+    # C's fmod (numba has no math.fmod): the remainder with the sign of x.
+    return math.copysign(math.fabs(x) % math.fabs(y), x)
+
+
+fmod = Primitive("fmod", np.fmod, scalar=_fmod_scalar,
                  jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t * trunc(x / y)),
                  vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct * trunc(x / y)))
 
@@ -164,7 +171,19 @@ arctanh = _unary("arctanh", np.arctanh, lambda out, x: 1.0 / ((1.0 - x) * (1.0 +
                  math.atanh)
 # sqrt'(0) = inf, as NumPy computes 0.5 / sqrt(0): documented, not patched over. Same for cbrt.
 sqrt = _unary("sqrt", np.sqrt, lambda out, x: 0.5 / out, math.sqrt, "out")
-cbrt = _unary("cbrt", np.cbrt, lambda out, x: 1.0 / (3.0 * out * out), math.cbrt)
+
+
+def _cbrt_scalar(x):
+    # numba has no math.cbrt: a power, then one Newton step to undo its rounding.
+    a = math.fabs(x)
+    if a == 0.0 or a == math.inf or a != a:
+        return x
+    r = a ** (1.0 / 3.0)
+    r -= (r * r * r - a) / (3.0 * r * r)
+    return math.copysign(r, x)
+
+
+cbrt = _unary("cbrt", np.cbrt, lambda out, x: 1.0 / (3.0 * out * out), _cbrt_scalar)
 
 # atan2(y, x): d/dy = x / (x² + y²), d/dx = -y / (x² + y²); nan at the origin, where atan2
 # jumps (as NumPy computes 0 / 0).
@@ -176,6 +195,12 @@ arctan2 = _binary("arctan2", np.arctan2,
 hypot = _binary("hypot", np.hypot,
                 lambda out, x, y: _safe_div(x, out),
                 lambda out, x, y: _safe_div(y, out), math.hypot)
+
+
+def _logaddexp2_scalar(x, y):
+    # Self-contained: a fused kernel compiles the scalar form alone, not the functions it calls.
+    m = x if x > y else y
+    return m + math.log1p(2.0 ** -math.fabs(x - y)) / 0.6931471805599453 if m != -math.inf else m
 
 
 def _logaddexp_scalar(x, y):
@@ -190,7 +215,7 @@ logaddexp = _binary("logaddexp", np.logaddexp,
 logaddexp2 = _binary("logaddexp2", np.logaddexp2,
                      lambda out, x, y: exp2(x - out),
                      lambda out, x, y: exp2(y - out),
-                     lambda x, y: _logaddexp_scalar(x * _LN2, y * _LN2) / _LN2)
+                     _logaddexp2_scalar)
 
 
 # -- special functions (not in NumPy; used by diffprog.nn) -------------------------------------
@@ -397,8 +422,16 @@ def _fmin_scalar(x, y):
     return x if y != y or x < y else y
 
 
-maximum = _selector("maximum", np.maximum, lambda x, y: gt(x, y), max)
-minimum = _selector("minimum", np.minimum, lambda x, y: lt(x, y), min)
+def _maximum_scalar(x, y):
+    return x if x >= y or x != x else y  # NaN propagates from either side, as in np.maximum
+
+
+def _minimum_scalar(x, y):
+    return x if x <= y or x != x else y
+
+
+maximum = _selector("maximum", np.maximum, lambda x, y: gt(x, y), _maximum_scalar)
+minimum = _selector("minimum", np.minimum, lambda x, y: lt(x, y), _minimum_scalar)
 fmax = _selector("fmax", np.fmax, _nan_ignoring(gt), _fmax_scalar)
 fmin = _selector("fmin", np.fmin, _nan_ignoring(lt), _fmin_scalar)
 

@@ -306,7 +306,15 @@ def _check_argnums(argnums: int | Sequence[int], nargs: int, fname: str) -> tupl
 def _check_top_level(arg: Any, pos: int, fname: str) -> None:
     """A differentiated argument must be a float, a float array or a pytree containing them."""
     leaves, _ = tree_flatten(arg)
-    if len(leaves) != 1 or leaves[0] is not arg or is_differentiable(arg):
+    if len(leaves) != 1 or leaves[0] is not arg:
+        if leaves and not any(is_differentiable(x) for x in leaves):
+            raise TypeError(
+                f"{fname}: argument {pos} is a {type(arg).__name__} whose leaves are all static "
+                f"(no floats: {', '.join(sorted({type(x).__name__ for x in leaves}))}), so "
+                "there is nothing to differentiate; pass floats (e.g. 1.0 instead of 1), or "
+                "leave the argument out of argnums")
+        return
+    if is_differentiable(arg):
         return
     if isinstance(arg, (bool, np.bool_, int, np.integer)):
         hint = f"pass a float (e.g. {float(arg)!r})"
@@ -869,9 +877,11 @@ def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
             raise ValueError(f"linearize: f_jvp takes tangents with the structure of the "
                              f"primals, {in_def}, got {treedef}")
         for n, (x, t) in enumerate(zip(in_leaves, leaves)):
-            if is_differentiable(x) and _shape_dtype(t)[0] != _shape_dtype(x)[0]:
+            if is_differentiable(x) and _shape_dtype(t) != _shape_dtype(_as_primal(x)) and \
+                    not (type(t) is float and _shape_dtype(x)[1] == np.float64):
                 raise ValueError(f"linearize: tangent {n} has {_describe(t)} but its primal "
-                                 f"has {_describe(x)}")
+                                 f"has {_describe(x)}; a tangent must have its primal's shape "
+                                 "and dtype")
         return tree_unflatten(t_def, f_jvp_flat(leaves))
 
     return out, f_jvp

@@ -318,7 +318,11 @@ class Tracer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}<{self._trace.name}>({self.primal!r})"
 
-    __hash__ = None  # like ndarray: == is elementwise
+    def __hash__(self) -> int:
+        # like ndarray: == is elementwise, so a traced value cannot be a dict key or set member
+        raise TypeError(
+            "traced values are not hashable, like NumPy arrays (== is elementwise); key dicts "
+            "and sets by something static instead (a name, an index, or id(x))")
 
 
 def concrete(x: Any) -> Any:

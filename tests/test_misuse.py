@@ -761,3 +761,24 @@ def test_grad_of_namedtuple_with_a_static_field_after_a_misuse():
         dp.grad(lambda p: p * 2.0)(3)
     g = dp.grad(lambda p: p.x * p.x * len(p.y))(Point(2.0, "label"))
     assert isinstance(g, Point) and g.x == 2 * 2.0 * 5 and g.y is None
+
+
+def test_grad_of_a_pytree_without_float_leaves():
+    with pytest.raises(TypeError, match=r"argument 0 is a list whose leaves are all static "
+                                        r"\(no floats: int\).*pass floats"):
+        dp.grad(lambda xs: 1.0)([1, 2])
+    grad_ok()
+
+
+def test_linearize_tangent_of_another_dtype():
+    _, f_jvp = dp.linearize(dnp.sin, np.ones(3))
+    with pytest.raises(ValueError, match=r"tangent 0 has float32\[3\] but its primal has "
+                                         r"float64\[3\]"):
+        f_jvp(np.ones(3, np.float32))
+    np.testing.assert_allclose(f_jvp(np.ones(3)), np.cos(np.ones(3)))
+
+
+def test_hashing_a_traced_value():
+    with pytest.raises(TypeError, match=r"traced values are not hashable.*id\(x\)"):
+        dp.grad(lambda x: {x: 1} and x)(1.0)
+    grad_ok()

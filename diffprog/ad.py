@@ -20,7 +20,7 @@ import numpy as np
 
 from . import core
 from .core import Trace, Tracer, bind, check_nans
-from .graph import Graph, Node, Replay
+from .graph import Graph, Node, RecordedTracer, RecordingTrace, Replay
 from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_structure, tree_unflatten
 
 __all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentiable", "jacfwd",
@@ -134,34 +134,20 @@ class JVPTrace(Trace):
 # Reverse mode
 
 
-class ReverseTracer(Tracer):
-    __slots__ = ("primal", "idx")
-
-    def __init__(self, trace: Trace, primal: Any, idx: int) -> None:
-        self._trace = trace
-        self.primal = primal
-        self.idx = idx
+class ReverseTracer(RecordedTracer):
+    __slots__ = ()
 
 
-class ReverseTrace(Trace):
+class ReverseTrace(RecordingTrace):
     """Records the nodes of a function as it runs; ``backward`` sweeps them in reverse."""
 
-    __slots__ = ("nodes", "n_in", "n_values", "sites", "keep_all")
+    __slots__ = ("sites", "keep_all")
+    tracer_type = ReverseTracer
 
     def __init__(self, name: str, keep_all: bool = False) -> None:
         super().__init__(name)
         self.keep_all = keep_all  # make_graph and linearize keep every value for inspection
         self.sites: dict[int, str] = {}  # value index -> user's source line (debug_nans)
-        self.nodes: list[Node | None] = []
-        self.n_in = 0  # inputs are values 0 .. n_in - 1
-        self.n_values = 0  # inputs and node outputs, numbered in order of creation
-
-    def new_input(self, value: Any) -> ReverseTracer:
-        assert not self.nodes, "inputs are created before any node is recorded"
-        tracer = ReverseTracer(self, value, self.n_in)
-        self.n_in += 1
-        self.n_values += 1
-        return tracer
 
     def process(self, prim, args, params):
         values = []

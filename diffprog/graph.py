@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .core import Primitive, Tracer
+from .core import Primitive, Trace, Tracer
 
-__all__ = ["Node", "Graph"]
+__all__ = ["Node", "Graph", "RecordingTrace", "RecordedTracer", "Replay", "replay"]
 
 
 class Node:
@@ -36,6 +36,38 @@ class Node:
         self.out = out
         self.parents = parents
         self.idx = idx
+
+
+class RecordedTracer(Tracer):
+    """A value of a recording trace: its primal (or abstract value) and its index."""
+
+    __slots__ = ("primal", "idx")
+
+    def __init__(self, trace: Trace, primal: Any, idx: int) -> None:
+        self._trace = trace
+        self.primal = primal
+        self.idx = idx
+
+
+class RecordingTrace(Trace):
+    """A trace that records nodes: the reverse trace and jit's. Inputs are values
+    0 .. n_in - 1; node outputs are numbered after them in order of creation."""
+
+    __slots__ = ("nodes", "n_in", "n_values")
+    tracer_type: type = RecordedTracer
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.nodes: list[Node | None] = []
+        self.n_in = 0
+        self.n_values = 0
+
+    def new_input(self, value: Any) -> RecordedTracer:
+        assert not self.nodes, "inputs are created before any node is recorded"
+        tracer = self.tracer_type(self, value, self.n_values)
+        self.n_in += 1
+        self.n_values += 1
+        return tracer
 
 
 def _aval(x: Any) -> str:

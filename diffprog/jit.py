@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .core import Primitive, Trace, Tracer, _escaped, bind
-from .graph import Graph, Node
+from .core import Primitive, Tracer, _escaped, bind
+from .graph import Graph, Node, RecordedTracer, RecordingTrace
 from .tree import tree_flatten, tree_unflatten
 
 __all__ = ["jit", "ShapedArray", "ConcretizationError", "abstract_eval", "trace_graph"]
@@ -36,7 +36,25 @@ def _concretization(what: str) -> ConcretizationError:
         "or compute both branches and choose elementwise with `dnp.where(cond, a, b)`.")
 
 
-class ShapedArray:
+class _NoValue:
+    """Conversions that need a value raise: under jit there is only shape and dtype."""
+
+    __slots__ = ()
+
+    def __float__(self) -> float:
+        raise _concretization("float()")
+
+    def __int__(self) -> int:
+        raise _concretization("int()")
+
+    def __index__(self) -> int:
+        raise _concretization("Using as an index")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise _concretization("np.asarray()")
+
+
+class ShapedArray(_NoValue):
     """An abstract array: shape and dtype, no values. What jit traces with.
 
     Example:
@@ -63,18 +81,6 @@ class ShapedArray:
 
     def __bool__(self) -> bool:
         raise _concretization("bool() (an `if`, `while`, `and`/`or` or assert)")
-
-    def __float__(self) -> float:
-        raise _concretization("float()")
-
-    def __int__(self) -> int:
-        raise _concretization("int()")
-
-    def __index__(self) -> int:
-        raise _concretization("Using as an index")
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise _concretization("np.asarray()")
 
 
 def _is_abstract(x: Any) -> bool:
@@ -121,44 +127,21 @@ def abstract_eval(prim: Primitive, args: Sequence[Any], params: dict) -> Any:
     return _aval_of(out)
 
 
-class JitTracer(Tracer):
-    __slots__ = ("primal", "idx")
+class JitTracer(_NoValue, RecordedTracer):
+    """A value traced by jit: ``primal`` is its ShapedArray. Under jit the problem with a
+    conversion is the missing value, not a dropped derivative, and its errors say so."""
 
-    def __init__(self, trace: Trace, aval: ShapedArray, idx: int) -> None:
-        self._trace = trace
-        self.primal = aval
-        self.idx = idx
-
-    # Under jit the problem is the missing value, not a dropped derivative: say that.
-    def __float__(self) -> float:
-        raise _concretization("float()")
-
-    def __int__(self) -> int:
-        raise _concretization("int()")
-
-    def __index__(self) -> int:
-        raise _concretization("Using as an index")
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise _concretization("np.asarray()")
+    __slots__ = ()
 
 
-class JitTrace(Trace):
+class JitTrace(RecordingTrace):
     """Records every primitive (differentiable or not) applied to abstract values."""
 
-    __slots__ = ("nodes", "n_in", "n_values")
+    __slots__ = ()
+    tracer_type = JitTracer
 
     def __init__(self) -> None:
         super().__init__("jit")
-        self.nodes: list[Node] = []
-        self.n_in = 0
-        self.n_values = 0
-
-    def new_input(self, aval: ShapedArray) -> JitTracer:
-        tracer = JitTracer(self, aval, self.n_values)
-        self.n_in += 1
-        self.n_values += 1
-        return tracer
 
     def process(self, prim, args, params):
         if prim.composite:

@@ -175,3 +175,18 @@ def test_kernels_are_cached_on_disk_across_processes(tmp_path):
     assert int(runs[1][1]) >= 1  # the second loaded the compiled kernel from disk
     assert list((tmp_path / "kernels").glob("k_*.py"))
     assert list((tmp_path / "kernels" / "__pycache__").glob("*.nbi"))
+
+
+def test_float32_stays_float32_under_jit_in_both_executors():
+    x = np.linspace(-2, 2, 300).astype(np.float32)
+    w = np.ones((300, 4), np.float32)
+
+    def loss(x):
+        return dnp.sum(dnp.tanh(x @ w) ** 2) + dnp.sum(dnp.exp(-x * x) * 0.5)
+    want = dp.grad(loss)(x)
+    assert want.dtype == np.float32
+    for executor in ("numpy", "numba"):
+        f = jit(loss, executor=executor)
+        g = jit(dp.grad(loss), executor=executor)
+        assert f(x).dtype == np.float32 and g(x).dtype == np.float32
+        np.testing.assert_allclose(g(x), want, rtol=1e-5, atol=1e-6)

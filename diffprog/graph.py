@@ -14,7 +14,7 @@ import numpy as np
 
 from .core import Primitive, Trace, Tracer
 
-__all__ = ["Node", "Graph", "RecordingTrace", "RecordedTracer", "Replay", "replay"]
+__all__ = ["Node", "Graph", "RecordingTrace", "RecordedTracer", "Replay"]
 
 
 class Node:
@@ -230,15 +230,6 @@ class Graph:
         subprocess.run([dot, f"-T{fmt}", "-o", path], input=self.to_dot().encode(),
                        check=True, capture_output=True)
         return path
-
-
-def replay(nodes: list[Node], inputs: dict[int, Any], outputs: list[int]) -> list[Any]:
-    """Evaluate recorded ``nodes`` on new input values; return the values at ``outputs``.
-
-    ``inputs`` maps the indices of recorded inputs to their new values. Only the nodes that the
-    outputs depend on run. See :class:`Replay` to evaluate the same nodes many times.
-    """
-    return Replay(nodes, outputs)(inputs)
 
 
 class Replay:

@@ -13,6 +13,7 @@ with ``cache=True``, so a kernel compiles once per signature across processes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import marshal
@@ -140,6 +141,7 @@ def cluster_graph(graph: Graph) -> tuple[list[Cluster], dict[int, Cluster]]:
 # Code generation
 
 
+@functools.lru_cache(maxsize=1)
 def _fast_functions() -> dict[Any, str]:
     """Scalar functions with vectorizable replacements in kernels.fastmath, by identity."""
     try:

@@ -41,3 +41,22 @@ def test_numpy_calls_on_traced_values_everywhere():
     rng = np.random.default_rng(1)
     a, x = rng.standard_normal((3, 3)) + 3 * np.eye(3), rng.standard_normal(3)
     dp.check_grads(f, (a, x), order=2)
+
+
+def test_scipy_special_ufuncs_are_differentiated():
+    # scipy.special's expit/erf are NumPy ufuncs: NumPy hands them to traced values by name
+    x = np.array([-3.0, 0.0, 2.0])
+    sig = 1.0 / (1.0 + np.exp(-x))
+
+    class FakeUfunc:  # how NumPy presents scipy.special.expit, without needing scipy
+        __name__ = "expit"
+    g = dp.grad(lambda x: dnp.sum(x.__array_ufunc__(FakeUfunc(), "__call__", x)))(x)
+    np.testing.assert_allclose(g, sig * (1 - sig), rtol=1e-14)
+    try:
+        import scipy.special
+    except ImportError:
+        return  # scipy is no dependency; the stand-in above covers the dispatch
+    np.testing.assert_allclose(dp.grad(lambda x: np.sum(scipy.special.expit(x)))(x),
+                               sig * (1 - sig), rtol=1e-14)
+    np.testing.assert_allclose(dp.grad(lambda x: np.sum(scipy.special.erf(x)))(x),
+                               2 / np.sqrt(np.pi) * np.exp(-x * x), rtol=1e-13)

@@ -24,8 +24,22 @@ def _unsupported(kind: str, name: str) -> TypeError:
         "same thing, or wrap the computation in a custom rule.")
 
 
+# Ufuncs of other libraries, known by name: scipy.special's are NumPy ufuncs, so NumPy hands
+# them to traced values like its own, and diffprog (which does not import scipy) has rules for
+# these.
+_FOREIGN_UFUNCS = {"expit": "sigmoid", "log_expit": "log_sigmoid", "erf": "erf", "erfc": "erfc"}
+
+
+def _foreign_ufunc(ufunc: Any) -> Any:
+    target = _FOREIGN_UFUNCS.get(getattr(ufunc, "__name__", None))
+    if target is None:
+        return None
+    from .. import nn
+    return getattr(nn, target)
+
+
 def _array_ufunc(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-    fn = UFUNCS.get(ufunc)
+    fn = UFUNCS.get(ufunc) or _foreign_ufunc(ufunc)
     if method != "__call__" or fn is None:
         name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
         raise _unsupported("NumPy ufunc", name)

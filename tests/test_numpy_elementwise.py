@@ -10,15 +10,13 @@ import pytest
 
 import diffprog as dp
 import diffprog.numpy as dnp
+from tests.domains import DTYPES, away_from_zero, positive, real, tol_for, unit
 
 RNG = np.random.default_rng(1)
-DTYPES = [np.float64, np.float32]
 
 
 # -- domains: where each function is smooth (no ties, away from singularities and jumps) ------
 
-def real(shape, dtype):
-    return RNG.standard_normal(shape).astype(dtype)
 
 
 def wide(shape, dtype):
@@ -26,21 +24,14 @@ def wide(shape, dtype):
     return (1.5 * RNG.standard_normal(shape)).astype(dtype)
 
 
-def positive(shape, dtype):
-    return RNG.uniform(0.5, 2.0, shape).astype(dtype)
 
 
-def unit(shape, dtype):
-    return RNG.uniform(-0.9, 0.9, shape).astype(dtype)
 
 
 def above_one(shape, dtype):
     return RNG.uniform(1.2, 3.0, shape).astype(dtype)
 
 
-def away_from_zero(shape, dtype):
-    v = RNG.uniform(0.3, 2.0, shape) * RNG.choice([-1.0, 1.0], shape)
-    return np.asarray(v).astype(dtype)
 
 
 def mod_dividend(shape, dtype):
@@ -60,8 +51,6 @@ def upper(shape, dtype):
     return RNG.uniform(0.4, 1.0, shape).astype(dtype)
 
 
-def tol_for(dtype):
-    return {} if dtype == np.float64 else {"atol": 3e-3, "rtol": 3e-3}
 
 
 # -- tables ----------------------------------------------------------------------------------

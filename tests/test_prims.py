@@ -9,27 +9,7 @@ import pytest
 import diffprog as dp
 import diffprog.numpy as dnp
 from diffprog.core import primitives
-
-RNG = np.random.default_rng(0)
-DTYPES = [np.float64, np.float32]
-
-
-def real(shape, dtype):
-    return RNG.standard_normal(shape).astype(dtype)
-
-
-def positive(shape, dtype):
-    return RNG.uniform(0.5, 2.0, shape).astype(dtype)
-
-
-def unit(shape, dtype):
-    return RNG.uniform(-0.9, 0.9, shape).astype(dtype)
-
-
-def away_from_zero(shape, dtype):
-    v = RNG.uniform(0.3, 2.0, shape) * RNG.choice([-1.0, 1.0], shape)
-    return np.asarray(v).astype(dtype)
-
+from tests.domains import DTYPES, away_from_zero, positive, real, tol_for, unit
 
 # name, function, domain of each argument
 UNARY = [
@@ -54,8 +34,6 @@ PAIRS = [((), ()), ((3,), (3,)), ((2, 3), (2, 3)), ((2, 3), (3,)), ((3,), (2, 3)
          ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ())]
 
 
-def tol_for(dtype):
-    return {} if dtype == np.float64 else {"atol": 3e-3, "rtol": 3e-3}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -178,6 +178,19 @@ def _writes(shape: tuple, norm: tuple, values: Any):
         yield hit, bind(P.scatter_add, v, shape=shape, idx=positions)
 
 
+def _combine_at(x: Any, idx: Any, values: Any, ufunc: np.ufunc, combine: Any) -> Any:
+    """``x`` with each write of ``values`` at ``idx`` combined in turn, like ``ufunc.at``."""
+    norm, shape, dtype, values = _update_args(x, idx, values)
+    if not isinstance(x, Tracer) and not isinstance(values, Tracer):
+        out = np.array(x, dtype=dtype)
+        ufunc.at(out, norm, values)
+        return out
+    result = x
+    for hit, placed in _writes(shape, norm, values):
+        result = where(hit, combine(result, placed), result)
+    return result
+
+
 def at_add(x: Any, idx: Any, values: Any) -> Any:
     """``x`` with ``values`` added at ``idx`` (``x.at[idx].add(values)``); repeated indices
     accumulate, like ``np.add.at``. The result has the dtype of ``x``.
@@ -223,15 +236,7 @@ def at_multiply(x: Any, idx: Any, values: Any) -> Any:
         >>> at_multiply(np.ones(3), np.array([0, 0]), np.array([2.0, 3.0]))
         array([6., 1., 1.])
     """
-    norm, shape, dtype, values = _update_args(x, idx, values)
-    if not isinstance(x, Tracer) and not isinstance(values, Tracer):
-        out = np.array(x, dtype=dtype)
-        np.multiply.at(out, norm, values)
-        return out
-    result = x
-    for hit, placed in _writes(shape, norm, values):
-        result = where(hit, multiply(result, placed), result)
-    return result
+    return _combine_at(x, idx, values, np.multiply, multiply)
 
 
 def at_min(x: Any, idx: Any, values: Any) -> Any:
@@ -242,15 +247,7 @@ def at_min(x: Any, idx: Any, values: Any) -> Any:
         >>> at_min(np.zeros(3), 1, -2.0)
         array([ 0., -2.,  0.])
     """
-    norm, shape, dtype, values = _update_args(x, idx, values)
-    if not isinstance(x, Tracer) and not isinstance(values, Tracer):
-        out = np.array(x, dtype=dtype)
-        np.minimum.at(out, norm, values)
-        return out
-    result = x
-    for hit, placed in _writes(shape, norm, values):
-        result = where(hit, minimum(result, placed), result)
-    return result
+    return _combine_at(x, idx, values, np.minimum, minimum)
 
 
 def at_max(x: Any, idx: Any, values: Any) -> Any:
@@ -261,15 +258,7 @@ def at_max(x: Any, idx: Any, values: Any) -> Any:
         >>> at_max(np.zeros(3), 1, 2.0)
         array([0., 2., 0.])
     """
-    norm, shape, dtype, values = _update_args(x, idx, values)
-    if not isinstance(x, Tracer) and not isinstance(values, Tracer):
-        out = np.array(x, dtype=dtype)
-        np.maximum.at(out, norm, values)
-        return out
-    result = x
-    for hit, placed in _writes(shape, norm, values):
-        result = where(hit, maximum(result, placed), result)
-    return result
+    return _combine_at(x, idx, values, np.maximum, maximum)
 
 
 # ----------------------------------------------------------------------------------------------

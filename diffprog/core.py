@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Primitive", "Tracer", "Trace", "bind", "primitives", "concrete", "NanError"]
+__all__ = ["Primitive", "Tracer", "Trace", "bind", "primitives", "concrete", "NanError",
+           "ShapedArray", "ConcretizationError"]
 
 # ``next`` on an itertools.count is atomic under the GIL, so threads get distinct levels.
 _levels = itertools.count(1)
@@ -323,6 +324,69 @@ class Tracer:
         raise TypeError(
             "traced values are not hashable, like NumPy arrays (== is elementwise); key dicts "
             "and sets by something static instead (a name, an index, or id(x))")
+
+
+# ----------------------------------------------------------------------------------------------
+# Abstract values: what jit traces with, and what primitives' abstract rules return
+
+
+class ConcretizationError(TypeError):
+    """A value traced by jit was used where a concrete value is needed."""
+
+
+def _concretization(what: str) -> ConcretizationError:
+    return ConcretizationError(
+        f"{what} of a value traced by jit: under jit only the shape and dtype of a value are "
+        "known, so Python control flow and conversions cannot depend on its contents. Either "
+        "mark the argument static, `jit(f, static_argnums=(i,))` (one compilation per value), "
+        "or compute both branches and choose elementwise with `dnp.where(cond, a, b)`.")
+
+
+class _NoValue:
+    """Conversions that need a value raise: under jit there is only shape and dtype."""
+
+    __slots__ = ()
+
+    def __float__(self) -> float:
+        raise _concretization("float()")
+
+    def __int__(self) -> int:
+        raise _concretization("int()")
+
+    def __index__(self) -> int:
+        raise _concretization("Using as an index")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise _concretization("np.asarray()")
+
+
+class ShapedArray(_NoValue):
+    """An abstract array: shape and dtype, no values. What jit traces with.
+
+    Example:
+        >>> ShapedArray((2, 3), np.float32)
+        float32[2,3]
+    """
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: Sequence[int], dtype: Any) -> None:
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __repr__(self) -> str:
+        return f"{self.dtype.name}[{','.join(str(d) for d in self.shape)}]"
+
+    def __bool__(self) -> bool:
+        raise _concretization("bool() (an `if`, `while`, `and`/`or` or assert)")
 
 
 def concrete(x: Any) -> Any:

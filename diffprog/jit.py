@@ -17,70 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .core import Primitive, Tracer, _escaped, bind
+from .core import ConcretizationError, Primitive, ShapedArray, Tracer, _escaped, _NoValue, bind
 from .graph import Graph, Node, RecordedTracer, RecordingTrace
 from .tree import tree_flatten, tree_unflatten
 
 __all__ = ["jit", "ShapedArray", "ConcretizationError", "abstract_eval", "trace_graph"]
-
-
-class ConcretizationError(TypeError):
-    """A value traced by jit was used where a concrete value is needed."""
-
-
-def _concretization(what: str) -> ConcretizationError:
-    return ConcretizationError(
-        f"{what} of a value traced by jit: under jit only the shape and dtype of a value are "
-        "known, so Python control flow and conversions cannot depend on its contents. Either "
-        "mark the argument static, `jit(f, static_argnums=(i,))` (one compilation per value), "
-        "or compute both branches and choose elementwise with `dnp.where(cond, a, b)`.")
-
-
-class _NoValue:
-    """Conversions that need a value raise: under jit there is only shape and dtype."""
-
-    __slots__ = ()
-
-    def __float__(self) -> float:
-        raise _concretization("float()")
-
-    def __int__(self) -> int:
-        raise _concretization("int()")
-
-    def __index__(self) -> int:
-        raise _concretization("Using as an index")
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise _concretization("np.asarray()")
-
-
-class ShapedArray(_NoValue):
-    """An abstract array: shape and dtype, no values. What jit traces with.
-
-    Example:
-        >>> ShapedArray((2, 3), np.float32)
-        float32[2,3]
-    """
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape: Sequence[int], dtype: Any) -> None:
-        self.shape = tuple(int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    def __repr__(self) -> str:
-        return f"{self.dtype.name}[{','.join(str(d) for d in self.shape)}]"
-
-    def __bool__(self) -> bool:
-        raise _concretization("bool() (an `if`, `while`, `and`/`or` or assert)")
 
 
 def _is_abstract(x: Any) -> bool:

@@ -26,7 +26,7 @@ import string
 
 import numpy as np
 
-from ..core import Primitive, bind
+from ..core import Primitive, ShapedArray, bind
 from . import elementwise as ew
 from .shape import reshape, transpose
 
@@ -72,7 +72,6 @@ def _tri_mask(n: int, lower: bool, dtype, k: int = 0) -> np.ndarray:
 # -- shape rules (for jit: no decomposition runs on stand-in values at trace time) -----------
 
 def _aval(shape, *dtypes):
-    from ..jit import ShapedArray  # jit imports the primitives: import it when first needed
     return ShapedArray(tuple(shape), np.result_type(*dtypes))
 
 

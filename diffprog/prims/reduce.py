@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Primitive
+from ..core import Primitive, ShapedArray
 from . import elementwise as ew
 from . import shape as sh
+from .shape import _kept_shape, reduce_sum
 
-__all__ = ["reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "logsumexp", "cumsum",
+__all__ = ["reduce_max", "reduce_min", "reduce_prod", "logsumexp", "cumsum",
            "cumprod", "shift", "linear_recurrence", "permute_along_axis", "argmax", "argmin",
            "argsort", "searchsorted"]
-
-
-def _kept_shape(shape: tuple, axis: tuple) -> tuple:
-    return tuple(1 if i in axis else d for i, d in enumerate(shape))
 
 
 def _keep(v, x, axis, keepdims):
@@ -45,16 +42,6 @@ def _expand(v, x, axis, keepdims):
 
 
 # -- sum, max, min -----------------------------------------------------------------------------
-
-def _sum_impl(x, axis, keepdims):
-    return np.add.reduce(x, axis=axis, keepdims=keepdims)
-
-
-reduce_sum = Primitive(
-    "reduce_sum", _sum_impl,
-    jvp=(lambda t, out, x, axis, keepdims: reduce_sum(t, axis=axis, keepdims=keepdims),),
-    vjp=(lambda ct, out, x, axis, keepdims: _expand(ct, x, axis, keepdims),))
-
 
 def _extremum(name: str, ufunc: np.ufunc) -> Primitive:
     # The derivative flows to the entries equal to the extremum; ties share it evenly, so the
@@ -259,7 +246,6 @@ def _no_derivative(*args, **params):
 
 def _like_x(x, perm, axis):
     # The shape rule for jit, whose stand-in values would not be a valid permutation.
-    from ..jit import ShapedArray
     return ShapedArray(x.shape, x.dtype)
 
 

@@ -1,4 +1,5 @@
-"""Shape primitives: reshape, broadcast_to, transpose, concatenate, split.
+"""Shape primitives: reshape, broadcast_to and its transpose reduce_sum, transpose,
+concatenate, split.
 
 All are linear, so each jvp applies the primitive itself to the tangent, and each vjp is the
 transposed movement: reshape back, sum over broadcast axes, inverse permutation, and
@@ -9,15 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Primitive
-from . import reduce as rd
+from ..core import Primitive, ShapedArray
 
-__all__ = ["reshape", "broadcast_to", "transpose", "concatenate", "split"]
+__all__ = ["reshape", "broadcast_to", "reduce_sum", "transpose", "concatenate", "split"]
 
 
 def _same_dtype(x, shape):
     """Shape rule of a primitive that only changes the shape (for jit)."""
-    from ..jit import ShapedArray
     return ShapedArray(shape, x.dtype)
 
 
@@ -27,13 +26,34 @@ reshape = Primitive(
     vjp=(lambda ct, out, x, shape: reshape(ct, shape=x.shape),))
 
 
+def _kept_shape(shape: tuple, axis: tuple) -> tuple:
+    return tuple(1 if i in axis else d for i, d in enumerate(shape))
+
+
+# reduce_sum lives with broadcast_to: each is the other's transpose.
+def _sum_impl(x, axis, keepdims):
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)
+
+
+def _sum_transpose(ct, x, axis, keepdims):
+    """Broadcast ``ct`` back over the summed axes (restored as size 1 first)."""
+    kept = ct if keepdims else reshape(ct, shape=_kept_shape(x.shape, axis))
+    return broadcast_to(kept, shape=x.shape)
+
+
+reduce_sum = Primitive(
+    "reduce_sum", _sum_impl,
+    jvp=(lambda t, out, x, axis, keepdims: reduce_sum(t, axis=axis, keepdims=keepdims),),
+    vjp=(lambda ct, out, x, axis, keepdims: _sum_transpose(ct, x, axis, keepdims),))
+
+
 def _unbroadcast(ct, x, shape):
     """Sum ``ct`` (of ``shape``) over the axes along which ``x`` was broadcast."""
     lead = len(shape) - len(x.shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(x.shape) if d == 1 and shape[lead + i] != 1)
     if axes:
-        ct = rd.reduce_sum(ct, axis=axes, keepdims=False)
+        ct = reduce_sum(ct, axis=axes, keepdims=False)
     return reshape(ct, shape=x.shape) if ct.shape != x.shape else ct
 
 

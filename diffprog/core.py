@@ -58,7 +58,14 @@ class Primitive:
         abstract: the shape rule, ``abstract(*args, **params)`` -> an object with ``shape`` and
             ``dtype`` (a tuple of them with ``multiple_results``), given arguments that have
             ``shape`` and ``dtype``. Without one, jit evaluates ``impl`` on stand-in arrays.
-        scalar: the scalar form, for fused elementwise kernels.
+        scalar: the scalar form, for fused elementwise kernels: a function of scalars (and the
+            params) that numba can compile, equal to ``impl`` elementwise (NumPy is the oracle).
+        scalar_fast: the name of a function in ``diffprog.kernels.fastmath`` that a kernel may
+            call instead of ``scalar`` (vectorizable, within fastmath's documented ulp bound).
+            A name, not the function: primitives sit below the kernels and do not import them.
+        scalar_fast_domain: the name of a ``diffprog.kernels.fastmath`` predicate on the
+            arguments telling where ``scalar_fast`` is valid; where it is false for some element,
+            the kernel is rerun with ``scalar`` (``None``: valid everywhere).
 
     Rules are written with diffprog operations, so a backward pass run under an outer
     transform is itself traced (the extended graph), and derivatives of any order follow.
@@ -72,12 +79,14 @@ class Primitive:
 
     __slots__ = ("name", "impl", "jvp", "vjp", "jvp_per_arg", "vjp_per_arg", "differentiable",
                  "multiple_results", "composite", "transparent", "abstract", "scalar",
+                 "scalar_fast", "scalar_fast_domain",
                  "identity", "involution", "collapse", "keep_plan", "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
                  differentiable: bool = True, multiple_results: bool = False,
                  composite: bool = False, transparent: bool = False,
                  abstract: Callable | None = None, scalar: Callable | None = None,
+                 scalar_fast: str | None = None, scalar_fast_domain: str | None = None,
                  identity: dict[int, Any] | None = None, involution: bool = False,
                  collapse: bool = False, vjp_reads: tuple | None = None,
                  register: bool = True) -> None:
@@ -97,6 +106,8 @@ class Primitive:
         self.collapse = collapse
         self.keep_plan = None if vjp_reads is None else _keep_plan(vjp_reads)
         self.scalar = scalar
+        self.scalar_fast = scalar_fast
+        self.scalar_fast_domain = scalar_fast_domain
         if register:
             if name in primitives:
                 raise ValueError(f"a primitive named {name!r} is already declared")

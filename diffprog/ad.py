@@ -21,6 +21,7 @@ import numpy as np
 from . import core
 from .core import Trace, Tracer, bind, check_nans
 from .graph import Graph, Node, RecordedTracer, RecordingTrace, Replay
+from .prims.shape import concatenate, reshape
 from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_structure, tree_unflatten
 
 __all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentiable", "jacfwd",
@@ -184,10 +185,12 @@ class ReverseTrace(RecordingTrace):
         if plan is None or self.keep_all:
             self.nodes.append(Node(prim, values, params, out, parents, idx))
         else:
-            # keep only what the vjp rules of the differentiated arguments read
+            # keep only what the vjp rules of the differentiated arguments read (of a linear
+            # primitive's operand, its shape: core.SHAPE_ONLY)
             keep, keep_out = plan[mask]
             if keep is not None:
-                values = [v if k else None for v, k in zip(values, keep)]
+                values = [v if k is True else None if k is False else core.shape_only(v)
+                          for v, k in zip(values, keep)]
             self.nodes.append(Node(prim, values, params, out if keep_out else None, parents,
                                    idx))
         if core.DEBUG_NANS:
@@ -690,8 +693,11 @@ def _aux_checked(f: Callable, has_aux: bool, fname: str) -> Callable:
 
 def _stack(columns: list, axis: int) -> Any:
     if any(isinstance(c, Tracer) for c in columns):
-        from . import numpy as dnp
-        return dnp.stack(columns, axis=axis)
+        # np.stack with primitives: each column gains a size-1 axis, then they are joined
+        shape = tuple(np.shape(columns[0]))
+        axis %= len(shape) + 1
+        grown = shape[:axis] + (1,) + shape[axis:]
+        return concatenate(*[reshape(c, shape=grown) for c in columns], axis=axis)
     return np.stack([np.asarray(c) for c in columns], axis=axis)
 
 
@@ -806,8 +812,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
 
 def _reshape(x: Any, shape: tuple) -> Any:
     if isinstance(x, Tracer):
-        from . import numpy as dnp
-        return dnp.reshape(x, shape)
+        return reshape(x, shape=tuple(shape))
     return np.reshape(x, shape)
 
 

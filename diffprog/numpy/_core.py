@@ -20,16 +20,6 @@ UFUNCS: dict[np.ufunc, Any] = {}
 FUNCTIONS: dict[Any, Any] = {}
 
 
-def tracer_methods(**methods: Any) -> None:
-    """Attach array methods to traced values, e.g. ``tracer_methods(prod=prod)``.
-
-    Each family module attaches the methods of its own functions, so ``x.prod()`` on a traced
-    ``x`` calls :func:`diffprog.numpy.prod`.
-    """
-    for name, fn in methods.items():
-        setattr(Tracer, name, fn)
-
-
 def implements(*numpy_functions: Any):
     """Register the decorated function as the diffprog version of NumPy functions or ufuncs."""
     def register(fn):

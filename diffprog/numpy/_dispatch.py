@@ -1,5 +1,6 @@
 """How traced values behave like arrays: operators, methods, and NumPy's dispatch protocols.
 
+This is the one place that gives :class:`~diffprog.core.Tracer` its array behaviour.
 ``__array_ufunc__`` and ``__array_function__`` route NumPy calls on traced values (``np.sin(x)``,
 ``np.sum(x)``, ``ndarray * tracer``) to :mod:`diffprog.numpy`. Anything without an entry in the
 tables raises a ``TypeError`` that names it: never a silent zero derivative, never an object
@@ -12,8 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import numpy as dnp
-from ..core import Tracer
+from .. import prims as P
+from ..core import _CONVERT_MSG, Tracer, bind
+from . import _elementwise as ew
+from . import _indexing as ix
+from . import _linalg as la
+from . import _reductions as rd
+from . import _shapes as sh
 from ._core import FUNCTIONS, UFUNCS
 
 
@@ -24,18 +30,19 @@ def _unsupported(kind: str, name: str) -> TypeError:
         "same thing, or wrap the computation in a custom rule.")
 
 
+def _log_expit(x: Any) -> Any:
+    return ew.negative(ew.logaddexp(ew.negative(x), 0.0))
+
+
 # Ufuncs of other libraries, known by name: scipy.special's are NumPy ufuncs, so NumPy hands
 # them to traced values like its own, and diffprog (which does not import scipy) has rules for
 # these.
-_FOREIGN_UFUNCS = {"expit": "sigmoid", "log_expit": "log_sigmoid", "erf": "erf", "erfc": "erfc"}
+_FOREIGN_UFUNCS = {"expit": lambda x: bind(P.logistic, x), "log_expit": _log_expit,
+                   "erf": lambda x: bind(P.erf, x), "erfc": lambda x: bind(P.erfc, x)}
 
 
 def _foreign_ufunc(ufunc: Any) -> Any:
-    target = _FOREIGN_UFUNCS.get(getattr(ufunc, "__name__", None))
-    if target is None:
-        return None
-    from .. import nn
-    return getattr(nn, target)
+    return _FOREIGN_UFUNCS.get(getattr(ufunc, "__name__", None))
 
 
 def _array_ufunc(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -54,7 +61,7 @@ def _array_ufunc(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
             raise TypeError(f"diffprog: np.{ufunc.__name__} with keyword arguments "
                             f"{sorted(kwargs)} is not supported on traced values")
         result = fn(*inputs)
-        return result if dtype is None else dnp.astype(result, dtype)
+        return result if dtype is None else ew.astype(result, dtype)
     return fn(*inputs)
 
 
@@ -88,66 +95,97 @@ class _AtIndex:
 
     def add(self, values: Any) -> Any:
         """``x`` with ``values`` added at the index (repeated indices accumulate)."""
-        from . import _indexing
-        return _indexing.at_add(self.x, self.idx, values)
+        return ix.at_add(self.x, self.idx, values)
 
     def set(self, values: Any) -> Any:
         """``x`` with the indexed entries replaced by ``values``."""
-        from . import _indexing
-        return _indexing.at_set(self.x, self.idx, values)
+        return ix.at_set(self.x, self.idx, values)
 
     def multiply(self, values: Any) -> Any:
         """``x`` with the indexed entries multiplied by ``values``."""
-        from . import _indexing
-        return _indexing.at_multiply(self.x, self.idx, values)
+        return ix.at_multiply(self.x, self.idx, values)
 
     def min(self, values: Any) -> Any:
         """``x`` with the indexed entries replaced by their minimum with ``values``."""
-        from . import _indexing
-        return _indexing.at_min(self.x, self.idx, values)
+        return ix.at_min(self.x, self.idx, values)
 
     def max(self, values: Any) -> Any:
         """``x`` with the indexed entries replaced by their maximum with ``values``."""
-        from . import _indexing
-        return _indexing.at_max(self.x, self.idx, values)
+        return ix.at_max(self.x, self.idx, values)
+
+
+def _clip_method(self: Any, min: Any = None, max: Any = None, out: Any = None) -> Any:
+    return ew.clip(self, min, max, out)
+
+
+def _round_method(self: Any, decimals: int = 0, out: Any = None) -> Any:
+    return ew.round(self, decimals, out)
+
+
+def _reshape_method(self: Tracer, *shape: Any, order: str = "C") -> Any:
+    return sh.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
+
+
+def _transpose_method(self: Tracer, *axes: Any) -> Any:
+    return sh.transpose(self, None if not axes else (axes[0] if len(axes) == 1 else axes))
+
+
+def _sort_in_place(self: Any, *args: Any, **kwargs: Any) -> None:
+    raise TypeError(
+        "traced arrays are immutable: x.sort() would sort x in place. Use the sorted copy "
+        "`x = np.sort(x)` (or dnp.sort(x)), whose derivative flows back to the original "
+        "positions.")
+
+
+def _no_python_value(name: str):
+    def method(self: Tracer, *args: Any) -> Any:
+        raise TypeError(_CONVERT_MSG.format(what=f"{name} (a conversion to Python values)"))
+    method.__name__ = name.strip(".()")
+    return method
+
+
+def _reflected(fn: Any) -> Any:
+    """``other <op> self`` for the reflected operator methods (``__radd__`` …)."""
+    return lambda self, other: fn(other, self)
 
 
 def install() -> None:
-    from . import _indexing
-
-    T = Tracer
-    T.__array_ufunc__ = _array_ufunc
-    T.__array_function__ = _array_function
-    T.__add__ = dnp.add
-    T.__radd__ = lambda self, other: dnp.add(other, self)
-    T.__sub__ = dnp.subtract
-    T.__rsub__ = lambda self, other: dnp.subtract(other, self)
-    T.__mul__ = dnp.multiply
-    T.__rmul__ = lambda self, other: dnp.multiply(other, self)
-    T.__truediv__ = dnp.divide
-    T.__rtruediv__ = lambda self, other: dnp.divide(other, self)
-    T.__pow__ = dnp.power
-    T.__rpow__ = lambda self, other: dnp.power(other, self)
-    T.__matmul__ = dnp.matmul
-    T.__rmatmul__ = lambda self, other: dnp.matmul(other, self)
-    T.__neg__ = dnp.negative
-    T.__pos__ = dnp.positive
-    T.__abs__ = dnp.abs
-    T.__lt__ = dnp.less
-    T.__le__ = dnp.less_equal
-    T.__gt__ = dnp.greater
-    T.__ge__ = dnp.greater_equal
-    T.__eq__ = dnp.equal
-    T.__ne__ = dnp.not_equal
-    T.__getitem__ = _indexing.getitem
-    T.T = property(lambda self: dnp.transpose(self))
-    T.mT = property(lambda self: dnp.swapaxes(self, -1, -2))
-    T.at = property(_At)
-    T.sum = lambda self, axis=None, dtype=None, keepdims=False: dnp.sum(self, axis, dtype,
-                                                                        keepdims)
-    T.mean = lambda self, axis=None, dtype=None, keepdims=False: dnp.mean(self, axis, dtype,
-                                                                          keepdims)
-    T.max = lambda self, axis=None, keepdims=False: dnp.max(self, axis, keepdims)
-    T.min = lambda self, axis=None, keepdims=False: dnp.min(self, axis, keepdims)
-    T.astype = dnp.astype
-    T.dot = dnp.dot
+    """Give traced values their operators, methods and NumPy dispatch (called once on import)."""
+    methods: dict[str, Any] = {
+        "__array_ufunc__": _array_ufunc, "__array_function__": _array_function,
+        "__getitem__": ix.getitem,
+        "__neg__": ew.negative, "__pos__": ew.positive, "__abs__": ew.abs,
+        "__invert__": ew.invert, "__divmod__": ew.divmod,
+        "__lt__": ew.less, "__le__": ew.less_equal, "__gt__": ew.greater,
+        "__ge__": ew.greater_equal, "__eq__": ew.equal, "__ne__": ew.not_equal,
+        "T": property(lambda self: sh.transpose(self)),
+        "mT": property(lambda self: sh.swapaxes(self, -1, -2)),
+        "at": property(_At),
+        "real": property(lambda self: ew.real(self), doc="The real part, as dnp.real."),
+        "imag": property(lambda self: ew.imag(self), doc="The imaginary part, as dnp.imag."),
+        "sum": lambda self, axis=None, dtype=None, keepdims=False: rd.sum(self, axis, dtype,
+                                                                          keepdims),
+        "mean": lambda self, axis=None, dtype=None, keepdims=False: rd.mean(self, axis, dtype,
+                                                                            keepdims),
+        "max": lambda self, axis=None, keepdims=False: rd.max(self, axis, keepdims),
+        "min": lambda self, axis=None, keepdims=False: rd.min(self, axis, keepdims),
+        "prod": rd.prod, "var": rd.var, "std": rd.std, "cumsum": rd.cumsum,
+        "cumprod": rd.cumprod, "argmax": rd.argmax, "argmin": rd.argmin,
+        "argsort": rd.argsort, "all": rd.all, "any": rd.any, "sort": _sort_in_place,
+        "astype": ew.astype, "dot": la.dot, "clip": _clip_method, "round": _round_method,
+        "conj": ew.conj, "conjugate": ew.conj,
+        "reshape": _reshape_method, "transpose": _transpose_method, "swapaxes": sh.swapaxes,
+        "squeeze": sh.squeeze, "ravel": sh.ravel, "flatten": sh.ravel, "repeat": sh.repeat,
+        "take": ix.take, "diagonal": sh.diagonal, "trace": sh.trace, "nonzero": ix.nonzero,
+        "copy": sh.copy, "item": _no_python_value(".item()"),
+        "tolist": _no_python_value(".tolist()"),
+    }
+    binary = {"add": ew.add, "sub": ew.subtract, "mul": ew.multiply, "truediv": ew.divide,
+              "pow": ew.power, "matmul": la.matmul, "mod": ew.mod,
+              "floordiv": ew.floor_divide, "divmod": ew.divmod, "and": ew.bitwise_and,
+              "or": ew.bitwise_or, "xor": ew.bitwise_xor}
+    for name, fn in binary.items():
+        methods[f"__{name}__"] = fn
+        methods[f"__r{name}__"] = _reflected(fn)
+    for name, method in methods.items():
+        setattr(Tracer, name, method)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import prims as P
 from ..core import Tracer, bind, concrete
-from ._core import _PY_SCALARS, _align, _binary, _traced, implements, tracer_methods  # noqa: F401
+from ._core import _PY_SCALARS, _align, _binary, _traced, implements  # noqa: F401
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "true_divide", "power", "float_power", "maximum",
@@ -487,36 +487,3 @@ def astype(x: Any, dtype: Any) -> Any:
     if dtype.kind not in "fc":
         return bind(P.convert_discrete, x, dtype=dtype)
     return bind(P.convert_element_type, x, dtype=dtype)
-
-
-# -- array methods and operators of traced values --------------------------------------------
-
-def _clip_method(self: Any, min: Any = None, max: Any = None, out: Any = None) -> Any:
-    return clip(self, min, max, out)
-
-
-def _round_method(self: Any, decimals: int = 0, out: Any = None) -> Any:
-    return round(self, decimals, out)
-
-
-tracer_methods(
-    clip=_clip_method,
-    round=_round_method,
-    conj=conj,
-    conjugate=conj,
-    real=property(lambda self: real(self), doc="The real part, as diffprog.numpy.real."),
-    imag=property(lambda self: imag(self), doc="The imaginary part, as diffprog.numpy.imag."),
-    __mod__=mod,
-    __rmod__=lambda self, other: mod(other, self),
-    __floordiv__=floor_divide,
-    __rfloordiv__=lambda self, other: floor_divide(other, self),
-    __divmod__=divmod,
-    __rdivmod__=lambda self, other: divmod(other, self),
-    __and__=bitwise_and,
-    __rand__=lambda self, other: bitwise_and(other, self),
-    __or__=bitwise_or,
-    __ror__=lambda self, other: bitwise_or(other, self),
-    __xor__=bitwise_xor,
-    __rxor__=lambda self, other: bitwise_xor(other, self),
-    __invert__=invert,
-)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import prims as P
 from ..core import Tracer, bind, concrete
-from ._core import implements, tracer_methods
+from ._core import implements
 from ._elementwise import astype, log, maximum, minimum, not_equal, sqrt
 from ._elementwise import where as _where  # "where" is also a keyword of the reductions
 
@@ -584,14 +584,3 @@ def _quantile(a, q, q_value, axis, out, method, keepdims, weights, weak_q):
 
 
 # ------------------------------------------------------------------------------------------------
-# Methods of traced values (sum, mean, max and min are attached in _dispatch.py)
-
-def _sort_in_place(self: Any, *args: Any, **kwargs: Any) -> None:
-    raise TypeError(
-        "traced arrays are immutable: x.sort() would sort x in place. Use the sorted copy "
-        "`x = np.sort(x)` (or dnp.sort(x)), whose derivative flows back to the original "
-        "positions.")
-
-
-tracer_methods(prod=prod, var=var, std=std, cumsum=cumsum, cumprod=cumprod, argmax=argmax,
-               argmin=argmin, argsort=argsort, all=all, any=any, sort=_sort_in_place)

@@ -17,8 +17,8 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from .. import prims as P
-from ..core import _CONVERT_MSG, Tracer, bind
-from ._core import _traced, implements, tracer_methods
+from ..core import Tracer, bind
+from ._core import _traced, implements
 from ._elementwise import astype, multiply, where
 from ._indexing import argwhere, flatnonzero, getitem, nonzero, take, take_along_axis
 from ._reductions import sum as _sum
@@ -903,26 +903,3 @@ def copy(a: Any, order: str = "K", subok: bool = False) -> Any:
 
 # ----------------------------------------------------------------------------------------------
 # Array methods of traced values
-
-
-def _method_reshape(self: Tracer, *shape: Any, order: str = "C") -> Any:
-    return reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
-
-
-def _method_transpose(self: Tracer, *axes: Any) -> Any:
-    return transpose(self, None if not axes else (axes[0] if len(axes) == 1 else axes))
-
-
-def _no_python_value(name: str):
-    def method(self: Tracer, *args: Any) -> Any:
-        raise TypeError(_CONVERT_MSG.format(what=f"{name} (a conversion to Python values)"))
-    method.__name__ = name.strip(".()")
-    return method
-
-
-tracer_methods(
-    reshape=_method_reshape, transpose=_method_transpose, swapaxes=swapaxes, squeeze=squeeze,
-    ravel=ravel, flatten=ravel, repeat=repeat, take=take, diagonal=diagonal, trace=trace,
-    nonzero=nonzero, copy=copy, item=_no_python_value(".item()"),
-    tolist=_no_python_value(".tolist()"),
-)

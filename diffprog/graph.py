@@ -14,7 +14,7 @@ import numpy as np
 
 from .core import Primitive, Trace, Tracer
 
-__all__ = ["Node", "Graph", "RecordingTrace", "RecordedTracer", "Replay"]
+__all__ = ["Node", "Graph", "RecordingTrace", "RecordedTracer", "Replay", "live_nodes"]
 
 
 class Node:
@@ -36,6 +36,37 @@ class Node:
         self.out = out
         self.parents = parents
         self.idx = idx
+
+    @property
+    def n_out(self) -> int:
+        """How many values the node makes (its outputs are ``idx .. idx + n_out - 1``)."""
+        return len(self.out) if self.prim.multiple_results else 1
+
+    @property
+    def outs(self) -> tuple:
+        """The node's outputs as a tuple, for one result or several."""
+        return self.out if self.prim.multiple_results else (self.out,)
+
+
+def live_nodes(nodes: list[Node], outputs: Any) -> list[Node]:
+    """The nodes that the value indices ``outputs`` depend on, in their original order.
+
+    Example:
+        >>> import numpy as np, diffprog as dp
+        >>> g = dp.make_graph(lambda x: (x * 2.0, x + 1.0)[0])(np.ones(2))
+        >>> [n.prim.name for n in live_nodes(g.nodes, [g.outputs[0][1]])]
+        ['mul']
+    """
+    needed = {o for o in outputs if o >= 0}
+    live = []
+    for node in reversed(nodes):
+        idx = node.idx
+        if idx in needed or (node.prim.multiple_results
+                             and any(idx + k in needed for k in range(1, len(node.out)))):
+            live.append(node)
+            needed.update(p for p in node.parents if p >= 0)
+    live.reverse()
+    return live
 
 
 class RecordedTracer(Tracer):
@@ -115,7 +146,7 @@ class Graph:
         """One more than the largest value index (inputs and node outputs)."""
         top = self.n_in
         for node in self.nodes:
-            top = max(top, node.idx + (len(node.out) if node.prim.multiple_results else 1))
+            top = max(top, node.idx + node.n_out)
         return top
 
     def replace(self, nodes: list[Node], outputs: list[tuple[str, int, Any]]) -> Graph:
@@ -150,7 +181,7 @@ class Graph:
             if node.params:
                 params = "[" + ", ".join(f"{k}={_param_str(v)}"
                                          for k, v in node.params.items()) + "]"
-            outs = node.out if node.prim.multiple_results else (node.out,)
+            outs = node.outs
             names = ", ".join(f"{self._name(node.idx + k)}:{_aval(o)}"
                               for k, o in enumerate(outs))
             lines.append(f"  {names} = {node.prim.name}{params}({', '.join(operands)})")
@@ -183,7 +214,7 @@ class Graph:
             lines.append(f"  v{i} [shape=ellipse, label={q(f'{n}: {_aval(v)}')}];")
         for node in self.nodes:
             params = ", ".join(f"{k}={_param_str(v)}" for k, v in node.params.items())
-            outs = node.out if node.prim.multiple_results else (node.out,)
+            outs = node.outs
             label = node.prim.name + (f"[{params}]" if params else "") + "\\n" + ", ".join(
                 _aval(o) for o in outs)
             lines.append(f"  n{node.idx} [shape=box, label={q(label)}];")
@@ -242,14 +273,7 @@ class Replay:
     __slots__ = ("steps", "outputs", "traced_consts")
 
     def __init__(self, nodes: list[Node], outputs: list[int]) -> None:
-        needed = {o for o in outputs if o >= 0}
-        live = []
-        for node in reversed(nodes):
-            n_out = len(node.out) if node.prim.multiple_results else 1
-            if any(node.idx + k in needed for k in range(n_out)):
-                live.append(node)
-                needed.update(p for p in node.parents if p >= 0)
-        live.reverse()
+        live = live_nodes(nodes, outputs)
         self.steps = [(node.prim, tuple(node.args),
                        tuple((i, p) for i, p in enumerate(node.parents) if p >= 0),
                        node.params, node.idx, node.prim.multiple_results) for node in live]

@@ -172,15 +172,43 @@ def trace_graph(f: Callable, args: tuple, static_argnums: Sequence[int] = ()) ->
 # jit
 
 
+def _static_key(v: Any) -> Any:
+    """The cache-key form of a static value: equal keys mean the same compiled program.
+
+    Numbers are told apart by type and bits, not ``==``: ``True`` and ``1``, ``0.0`` and
+    ``-0.0``, ``float32(2)`` and ``float64(2)`` compile differently, and a NaN (never equal to
+    itself) still finds its program. Other values key by their own hash and equality.
+    """
+    if isinstance(v, (float, complex, np.generic)):
+        arr = np.asarray(v)
+        return (type(v), arr.dtype.str, arr.tobytes())
+    if type(v) is tuple:
+        return (tuple, tuple(_static_key(e) for e in v))
+    return (type(v), v)
+
+
 class Program:
-    """A traced, optimized graph and the executor that runs it."""
+    """A traced, optimized graph and the executor that runs it.
 
-    __slots__ = ("graph", "run", "out_tree")
+    ``tier`` names what runs it ("numpy", "interp", "fused"; see :mod:`diffprog.kernels.tiers`)
+    and ``tiers`` is the tiered runner when it is compiled in the background, else None.
+    """
 
-    def __init__(self, graph: Graph, run: Callable, out_tree: Any) -> None:
+    __slots__ = ("graph", "run", "out_tree", "tiers", "_tier")
+
+    def __init__(self, graph: Graph, run: Callable, out_tree: Any, tier: str = "") -> None:
         self.graph = graph
         self.run = run
         self.out_tree = out_tree
+        self._tier = tier
+        attach = getattr(run, "attach", None)
+        self.tiers = run if attach is not None else None
+        if attach is not None:
+            attach(self)  # the tiered runner replaces .run by the chosen tier's runner
+
+    @property
+    def tier(self) -> str:
+        return self.tiers.tier if self.tiers is not None else self._tier
 
 
 class jit:
@@ -200,10 +228,20 @@ class jit:
         >>> g = dp.jit(dp.grad(lambda x: dnp.sum(x ** 3)))
         >>> g(np.array([1.0, 2.0]))
         array([ 3., 12.])
+
+    ``compile`` says when fused kernels are compiled (default ``diffprog.config.jit_compile``,
+    itself "background"): ``"background"``: the first call runs at once on tiers that compile
+    nothing (NumPy, then the blocked interpreter compiled once per installation); from the
+    second call a daemon thread compiles fused kernels for the clusters the cost model says
+    pay, swaps them in when ready and keeps the faster tier (``wait_compiled()`` waits for it);
+    ``"eager"``: every fused kernel is compiled before the first call; ``"never"``: no
+    per-program compilation. ``executor`` forces one executor and then ``compile`` does not
+    apply: ``"numba"`` is fused kernels for every cluster compiled before the first call,
+    ``"numpy"`` the NumPy executor, ``"interp"`` the interpreter (NumPy where it cannot run).
     """
 
     def __init__(self, fun: Callable, static_argnums: int | Sequence[int] = (),
-                 executor: str | None = None) -> None:
+                 executor: str | None = None, compile: str | None = None) -> None:
         self.fun = fun
         if isinstance(static_argnums, int) and not isinstance(static_argnums, bool):
             static_argnums = (static_argnums,)
@@ -213,6 +251,10 @@ class jit:
                             f"{static_argnums!r}")
         self.static_argnums = tuple(static_argnums)
         self.executor = executor
+        if compile not in (None, "eager", "background", "never"):
+            raise ValueError(f"jit: compile must be 'eager', 'background' or 'never', not "
+                             f"{compile!r}")
+        self.compile = compile
         self.cache: dict[Any, Program] = {}
         self.traces = 0  # how many times fun was traced (tests count retraces)
         self._lock = threading.Lock()
@@ -239,9 +281,9 @@ class jit:
                 parts.append((np.shape(leaf), np.result_type(leaf)))
                 arrays.append(leaf)
             else:
-                parts.append(("static", type(leaf), leaf))
+                parts.append(("static", _static_key(leaf)))
         for i in sorted(static):
-            parts.append(("static_arg", i, args[i]))
+            parts.append(("static_arg", i, _static_key(args[i])))
         try:
             key = tuple(parts)
             hash(key)
@@ -275,9 +317,26 @@ class jit:
             self.traces += 1
             graph = trace_graph(self.fun, args, self.static_argnums)
             graph = passes.optimize(graph)
-            program = Program(graph, make_executor(graph, self.executor), graph.out_tree)
+            from .config import config
+            mode = self.compile or config.jit_compile
+            tier = {"numpy": "numpy", "interp": "interp", "numba": "fused"}.get(
+                self.executor, "fused" if mode == "eager" else "")
+            program = Program(graph, make_executor(graph, self.executor, mode),
+                              graph.out_tree, tier)
             self.cache[key] = program
             return program
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Start the background compilation of every program traced so far and wait until it
+        is over; True if it is (within ``timeout`` seconds). For tests and benchmarks."""
+        import time
+        end = None if timeout is None else time.monotonic() + timeout
+        for program in list(self.cache.values()):
+            if program.tiers is not None:
+                left = None if end is None else max(0.0, end - time.monotonic())
+                if not program.tiers.wait_compiled(left):
+                    return False
+        return True
 
     # -- under other transforms: one primitive whose rules are jitted too ---------------------
 

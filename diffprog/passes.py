@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Graph, Node
+from .graph import Graph, Node, live_nodes
 
-__all__ = ["dce", "cse", "fold_constants", "simplify", "optimize"]
+__all__ = ["dce", "cse", "fold_constants", "simplify", "optimize", "const_key"]
 
 
 class _Const:
@@ -27,10 +27,6 @@ class _Const:
 
     def __init__(self, value: Any) -> None:
         self.value = value
-
-
-def _n_out(node: Node) -> int:
-    return len(node.out) if node.prim.multiple_results else 1
 
 
 def _apply(node: Node, subst: dict[int, Any]) -> Node:
@@ -61,22 +57,30 @@ def _outputs(graph: Graph, subst: dict[int, Any]) -> list:
 
 def dce(graph: Graph) -> Graph:
     """Dead-code elimination: keep only the nodes the outputs depend on."""
-    needed = {idx for _, idx, _ in graph.outputs if idx >= 0}
-    kept = []
-    for node in reversed(graph.nodes):
-        if any(node.idx + k in needed for k in range(_n_out(node))):
-            kept.append(node)
-            needed.update(p for p in node.parents if p >= 0)
-    kept.reverse()
+    kept = live_nodes(graph.nodes, [idx for _, idx, _ in graph.outputs])
     return graph.replace(kept, list(graph.outputs))
 
 
-def _const_key(a: Any) -> Any:
-    if isinstance(a, (int, float, complex, bool, str, type(None))):
+def const_key(a: Any) -> Any:
+    """A key under which two constants are interchangeable: same type, dtype and bits.
+
+    ``==`` is not enough: ``0.0 == -0.0``, ``True == 1``, ``float32(2) == float64(2)``, and a
+    NaN equals nothing. Arrays are keyed by their bytes when small, else by identity.
+
+    Example:
+        >>> const_key(0.0) == const_key(-0.0), const_key(1) == const_key(True)
+        (False, False)
+    """
+    if isinstance(a, (float, complex, np.generic)):
+        arr = np.asarray(a)
+        return (type(a), arr.dtype.str, arr.tobytes())
+    if isinstance(a, (int, bool, str, type(None))):
         return (type(a), a)
-    if isinstance(a, np.generic):
-        return (type(a), a.item())
-    return ("id", id(a))  # arrays: the same object only
+    if isinstance(a, tuple):
+        return (tuple, tuple(const_key(e) for e in a))
+    if isinstance(a, np.ndarray) and a.size <= 64:
+        return (np.ndarray, a.dtype.str, a.shape, a.tobytes())
+    return ("id", id(a))  # large arrays: the same object only
 
 
 def _params_key(params: dict) -> Any:
@@ -97,11 +101,11 @@ def cse(graph: Graph) -> Graph:
         node = _apply(node, subst)
         pkey = _params_key(node.params)
         if pkey is not None:
-            key = (node.prim, pkey, tuple(p if p >= 0 else _const_key(a)
+            key = (node.prim, pkey, tuple(p if p >= 0 else const_key(a)
                                           for p, a in zip(node.parents, node.args)))
             prev = seen.get(key)
             if prev is not None:
-                for k in range(_n_out(node)):
+                for k in range(node.n_out):
                     subst[node.idx + k] = prev.idx + k
                 continue
             seen[key] = node
@@ -126,9 +130,22 @@ def fold_constants(graph: Graph) -> Graph:
     return graph.replace(nodes, _outputs(graph, subst))
 
 
-def _is_constant(a: Any, value: Any) -> bool:
+def _is_identity(a: Any, value: Any, out_dtype: np.dtype) -> bool:
+    """Is the constant ``a`` the identity element ``value`` for a result of ``out_dtype``?
+
+    Signs of zeros count: ``x + (-0.0)`` is ``x`` for every float ``x`` but ``x + 0.0`` is not
+    (``-0.0 + 0.0 = 0.0``), so add declares ``-0.0`` and sub ``0.0``. Complex results are left
+    alone: ``x * 1.0`` is not ``x`` when a part of ``x`` is infinite.
+    """
+    if out_dtype.kind not in "fiub":
+        return False
     try:
-        return bool(np.all(np.asarray(a) == value))
+        arr = np.asarray(a)
+        if not np.all(arr == value):
+            return False
+        if arr.dtype.kind == "f" and out_dtype.kind == "f":
+            return bool(np.all(np.signbit(arr) == np.signbit(value)))
+        return True
     except (TypeError, ValueError):
         return False
 
@@ -151,7 +168,8 @@ def simplify(graph: Graph) -> Graph:
             replaced = False
             for i, c in identity.items():
                 other = 1 - i
-                if node.parents[i] < 0 and _is_constant(node.args[i], c):
+                if node.parents[i] < 0 and _is_identity(node.args[i], c,
+                                                        np.result_type(node.out)):
                     o_val = node.args[other]
                     if (np.shape(o_val) == np.shape(node.out)
                             and np.result_type(o_val) == np.result_type(node.out)):

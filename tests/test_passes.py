@@ -53,7 +53,7 @@ def test_fold_constants_evaluates_constant_nodes():
 
 
 def test_simplify_identities_involution_collapse():
-    g = trace_graph(lambda x: dnp.negative(-(x * 1.0 + 0.0)) / 1.0 - 0.0, (np.ones(3),))
+    g = trace_graph(lambda x: dnp.negative(-(x * 1.0 + -0.0)) / 1.0 - 0.0, (np.ones(3),))
     assert names(g) == ["mul", "add", "neg", "neg", "div", "sub"]
     assert names(passes.dce(passes.simplify(g))) == []
     x = np.array([1.0, -2.0, 3.0])
@@ -66,6 +66,46 @@ def test_simplify_identities_involution_collapse():
     nodes = [Node(P.mul, [None, np.ones((2, 3))], {}, ShapedArray((2, 3), np.float64), [0, -1],
                   1)]
     assert names(passes.simplify(graph_of(nodes, [1]))) == ["mul"]
+
+
+def test_identities_respect_the_sign_of_zero():
+    # x + 0.0 is not x at x = -0.0 (it is +0.0), and x - (-0.0) neither: both stay
+    x = np.array([-0.0, 0.0, 1.0, np.nan, -np.inf])
+    for f in (lambda x: x + 0.0, lambda x: 0.0 + x, lambda x: x - (-0.0)):
+        g = trace_graph(f, (x,))
+        opt = passes.optimize(g)
+        assert len(names(opt)) == 1
+        np.testing.assert_array_equal(np.signbit(run(opt, x)[0]), np.signbit(f(x)))
+    # complex: x * 1.0 is not x when a part is infinite (inf * 0 = nan in the cross terms)
+    z = np.array([complex(np.inf, 1.0)])
+    assert names(passes.optimize(trace_graph(lambda z: z * 1.0, (z,)))) == ["mul"]
+
+
+def test_cse_tells_constants_apart_by_type_and_bits():
+    x = np.array([1.0, -2.0])
+    f = lambda x: (x * 0.0 + 1.0) / (x * -0.0 + 1.0) + dnp.less(x, True) * 1.0 \
+        + dnp.less(x, 1) * 2.0
+    opt = passes.optimize(trace_graph(f, (x,)))
+    assert names(opt).count("mul") >= 2  # x * 0.0 and x * -0.0 are not merged
+    np.testing.assert_array_equal(run(opt, x)[0], f(x))
+    assert passes.const_key(np.float32(2)) != passes.const_key(np.float64(2))
+    assert passes.const_key(float("nan")) == passes.const_key(float("nan"))
+
+
+def test_static_arguments_are_keyed_by_type_and_bits():
+    seen = []
+
+    def f(x, s):
+        seen.append(s)
+        return x * 2.0 if np.signbit(s) else x
+
+    g = dp.jit(f, static_argnums=1)
+    x = np.ones(2)
+    for s in (0.0, -0.0, True, 1, np.float32(2), np.float64(2), float("nan"), float("nan")):
+        g(x, s)
+    assert g.traces == 7  # every value but the repeated NaN is a new program
+    np.testing.assert_array_equal(g(x, -0.0), 2 * x)
+    np.testing.assert_array_equal(g(x, 0.0), x)
 
 
 def test_symbolic_zeros_from_the_sweep_are_removed():

@@ -75,11 +75,11 @@ def _scalar_result(out: np.ndarray) -> np.ndarray | np.generic:
 
 # -- arithmetic --------------------------------------------------------------------------------
 
-add = Primitive("add", np.add, scalar=operator.add, identity={0: 0, 1: 0}, vjp_reads=((), ()),
+add = Primitive("add", np.add, scalar=operator.add, identity={0: -0.0, 1: -0.0}, vjp_reads=((), ()),
                 jvp=(lambda t, out, x, y: t, lambda t, out, x, y: t),
                 vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: ct))
 
-sub = Primitive("sub", np.subtract, scalar=operator.sub, identity={1: 0}, vjp_reads=((), ()),
+sub = Primitive("sub", np.subtract, scalar=operator.sub, identity={1: 0.0}, vjp_reads=((), ()),
                 jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t),
                 vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct))
 

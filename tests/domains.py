@@ -1,9 +1,13 @@
-"""Argument makers shared by the primitive tables: where functions are smooth."""
+"""Argument makers shared by the primitive tables: where functions are smooth.
+
+They draw from ``RNG``, which tests/conftest.py replaces before each test with a generator seeded
+from the test's node id: a test sees the same data run alone or in the full suite."""
 
 from __future__ import annotations
 
 import numpy as np
 
+# Used as is only at import time (the tables' COVERAGE lists); each test gets its own.
 RNG = np.random.default_rng(0)
 DTYPES = [np.float64, np.float32]
 

@@ -23,19 +23,40 @@ class _Config:
     def debug_nans(self) -> bool:
         """Raise at the first primitive that makes a NaN from non-NaN inputs, forward or
         backward, naming it and the user's source line. Off by default; free when off."""
-        return core.DEBUG_NANS
+        return core._nan_global
 
     @debug_nans.setter
     def debug_nans(self, value: bool) -> None:
-        core.DEBUG_NANS = bool(value)
+        core.set_debug_nans(value)
 
+    #: Log one line (logger "diffprog", level WARNING) each time jit traces a function, with the
+    #: reason: first call, new shape, new dtype, new static value, new argument structure.
+    log_compiles: bool = False
+
+    @property
+    def jit_compile(self) -> str:
+        """When jit compiles fused kernels, for ``jit(f)`` without ``compile=``:
+        ``"background"`` (default: the first calls run at once on tiers that compile nothing,
+        and a daemon thread compiles what pays for repeated calls), ``"eager"`` (before the
+        first call) or ``"never"``. See :mod:`diffprog.kernels.tiers`."""
+        return _JIT_COMPILE[0]
+
+    @jit_compile.setter
+    def jit_compile(self, value: str) -> None:
+        if value not in ("background", "eager", "never"):
+            raise ValueError(f"config.jit_compile must be 'background', 'eager' or 'never', "
+                             f"not {value!r}")
+        _JIT_COMPILE[0] = value
+
+
+_JIT_COMPILE = ["background"]
 
 config = _Config()
 
 
 @contextlib.contextmanager
 def debug_nans(enabled: bool = True) -> Iterator[None]:
-    """Turn NaN debugging on (or off) inside a ``with`` block.
+    """Turn NaN debugging on (or off) inside a ``with`` block, for the calling thread only.
 
     Example:
         >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
@@ -43,9 +64,8 @@ def debug_nans(enabled: bool = True) -> Iterator[None]:
         ...     dp.grad(lambda x: dnp.sqrt(x))(4.0)
         np.float64(0.25)
     """
-    previous = core.DEBUG_NANS
-    core.DEBUG_NANS = bool(enabled)
+    previous = core.push_debug_nans(bool(enabled))
     try:
         yield
     finally:
-        core.DEBUG_NANS = previous
+        core.push_debug_nans(previous)

@@ -156,7 +156,7 @@ def test_closing_over_an_outer_traced_value_inside_jit_raises():
 _CACHE_SCRIPT = """
 import numpy as np, diffprog as dp, diffprog.numpy as dnp
 from diffprog.kernels import fuse
-f = dp.jit(dp.grad(lambda x: dnp.sum(dnp.tanh(dnp.sin(x) * 1.5 + x))))
+f = dp.jit(dp.grad(lambda x: dnp.sum(dnp.tanh(dnp.sin(x) * 1.5 + x))), compile="eager")
 print(repr(f(np.linspace(0.0, 1.0, 7)).tolist()))
 hits = sum(k.stats.cache_hits.get(sig, 0) for k in fuse._loaded.values() for sig in k.signatures)
 print(hits)

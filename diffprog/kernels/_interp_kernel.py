@@ -1,0 +1,206 @@
+"""The blocked interpreter's kernel (see :mod:`diffprog.kernels.interp`). Imports numba.
+
+``interp`` is compiled with ``cache=True`` in this installed module, so its machine code is
+cached once per installation beside the package (numba's in-tree ``__pycache__``, or numba's
+per-user cache where the package is read-only), and the fast-math functions it calls are
+inlined into that one cached object: a new process loads it without compiling anything.
+Only the float64 signature exists; inputs are passed by address so that any number of them
+fits the one signature.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from . import fastmath as fm
+
+__all__ = ["interp", "SIGNATURE"]
+
+_i64 = types.int64
+_f64 = types.float64
+SIGNATURE = (types.Array(_i64, 2, "C"), _i64, types.Array(_i64, 1, "C"),
+             types.Array(_i64, 1, "C"), types.Array(_f64, 2, "C"), types.Array(_i64, 1, "C"),
+             types.Array(_f64, 1, "C"), _i64)
+
+
+@intrinsic
+def _as_pointer(typingctx, addr):
+    """The address of a float64 buffer (an int64) as a pointer: one LLVM inttoptr."""
+    if addr != types.int64:
+        return None
+    sig = types.CPointer(types.float64)(addr)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], ir.PointerType(ir.DoubleType()))
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def interp(code, n, addrs, periods, out, splat_regs, splat_vals, n_regs):  # pragma: no cover
+    """Run ``code`` (rows ``op, dst, a, b``) over ``n`` elements in blocks of 1024.
+
+    Opcodes are those of diffprog.kernels.interp. Inputs are float64 buffers at ``addrs``
+    (``periods[k] > 0``: the input repeats with that period along the output); outputs are the
+    rows of ``out``. Splat registers hold constant scalars.
+    """
+    block = min(1024, max(n, 1))  # small programs: small scratch (no mmap per call)
+    regs = np.empty((n_regs, block))
+    for k in range(splat_regs.size):
+        regs[splat_regs[k], :] = splat_vals[k]
+    n_code = code.shape[0]
+    for start in range(0, n, block):
+        m = min(block, n - start)
+        for t in range(n_code):
+            op = code[t, 0]
+            d = code[t, 1]
+            a = code[t, 2]
+            b = code[t, 3]
+            rd = regs[d]
+            ra = regs[a]
+            rb = regs[b]
+            if op == 0:  # LOAD
+                src = numba.carray(_as_pointer(addrs[a]), n)
+                for j in range(m):
+                    rd[j] = src[start + j]
+            elif op == 1:  # LOAD_PERIOD
+                period = periods[a]
+                src = numba.carray(_as_pointer(addrs[a]), period)
+                if period == 1:
+                    v = src[0]
+                    for j in range(m):
+                        rd[j] = v
+                else:
+                    i = start % period
+                    for j in range(m):
+                        rd[j] = src[i]
+                        i += 1
+                        if i == period:
+                            i = 0
+            elif op == 2:  # STORE
+                o = out[d]
+                for j in range(m):
+                    o[start + j] = ra[j]
+            elif op < 50:
+                if op == 10:
+                    for j in range(m):
+                        rd[j] = -ra[j]
+                elif op == 11:
+                    for j in range(m):
+                        rd[j] = abs(ra[j])
+                elif op == 12:
+                    for j in range(m):
+                        rd[j] = fm.exp(ra[j])
+                elif op == 13:
+                    for j in range(m):
+                        rd[j] = fm.log(ra[j])
+                elif op == 14:
+                    for j in range(m):
+                        rd[j] = fm.log1p(ra[j])
+                elif op == 15:
+                    for j in range(m):
+                        rd[j] = fm.expm1(ra[j])
+                elif op == 16 or op == 17:
+                    bad = 0
+                    if op == 16:
+                        for j in range(m):
+                            rd[j] = fm.sin(ra[j])
+                            bad += 0 if fm.trig_in_range(ra[j]) else 1
+                    else:
+                        for j in range(m):
+                            rd[j] = fm.cos(ra[j])
+                            bad += 0 if fm.trig_in_range(ra[j]) else 1
+                    if bad:  # beyond the fast range: libm, element by element
+                        for j in range(m):
+                            if not fm.trig_in_range(ra[j]):
+                                rd[j] = math.sin(ra[j]) if op == 16 else math.cos(ra[j])
+                elif op == 18:
+                    for j in range(m):
+                        rd[j] = fm.tanh(ra[j])
+                elif op == 19:
+                    for j in range(m):
+                        rd[j] = fm.sigmoid(ra[j])
+                elif op == 20:
+                    for j in range(m):
+                        rd[j] = np.sqrt(ra[j])
+                elif op == 21:
+                    for j in range(m):
+                        rd[j] = np.tan(ra[j])
+                elif op == 22:
+                    for j in range(m):
+                        rd[j] = np.sinh(ra[j])
+                elif op == 23:
+                    for j in range(m):
+                        rd[j] = np.cosh(ra[j])
+                elif op == 24:
+                    for j in range(m):
+                        rd[j] = np.arcsin(ra[j])
+                elif op == 25:
+                    for j in range(m):
+                        rd[j] = np.arccos(ra[j])
+                elif op == 26:
+                    for j in range(m):
+                        rd[j] = np.arctan(ra[j])
+                elif op == 27:
+                    for j in range(m):
+                        rd[j] = np.arcsinh(ra[j])
+                elif op == 28:
+                    for j in range(m):
+                        rd[j] = np.arccosh(ra[j])
+                elif op == 29:
+                    for j in range(m):
+                        rd[j] = np.arctanh(ra[j])
+                elif op == 30:
+                    for j in range(m):
+                        rd[j] = np.log2(ra[j])
+                elif op == 31:
+                    for j in range(m):
+                        rd[j] = np.log10(ra[j])
+            else:
+                if op == 50:
+                    for j in range(m):
+                        rd[j] = ra[j] + rb[j]
+                elif op == 51:
+                    for j in range(m):
+                        rd[j] = ra[j] - rb[j]
+                elif op == 52:
+                    for j in range(m):
+                        rd[j] = ra[j] * rb[j]
+                elif op == 53:
+                    for j in range(m):
+                        rd[j] = ra[j] / rb[j]
+                elif op == 54:
+                    for j in range(m):
+                        rd[j] = ra[j] ** rb[j]
+                elif op == 55:  # maximum: NaN from either side; y at a tie, as NumPy
+                    for j in range(m):
+                        x = ra[j]
+                        y = rb[j]
+                        rd[j] = x if x > y or x != x else y
+                elif op == 56:
+                    for j in range(m):
+                        x = ra[j]
+                        y = rb[j]
+                        rd[j] = x if x < y or x != x else y
+                elif op == 57:  # fmax: the operand that is not NaN; x at a tie, as NumPy
+                    for j in range(m):
+                        x = ra[j]
+                        y = rb[j]
+                        rd[j] = x if y != y or x >= y else y
+                elif op == 58:
+                    for j in range(m):
+                        x = ra[j]
+                        y = rb[j]
+                        rd[j] = x if y != y or x <= y else y
+                elif op == 59:
+                    for j in range(m):
+                        rd[j] = np.arctan2(ra[j], rb[j])
+                elif op == 60:
+                    for j in range(m):
+                        rd[j] = np.hypot(ra[j], rb[j])

@@ -1,0 +1,298 @@
+"""Execution tiers: a jitted program runs at once, and faster code is swapped in when ready.
+
+Compiling fused kernels costs 0.3-2 s per cluster on a cold cache, and minutes for large
+graphs, while the NumPy executor needs no compilation at all. So with ``compile="background"``
+(the default, :data:`diffprog.config.jit_compile`) a program runs on these tiers:
+
+``numpy``
+    the NumPy executor: no compilation, the first call's tier (unless the interpreter is
+    already loaded in the process, then ``interp`` is).
+``interp``
+    the blocked interpreter (:mod:`diffprog.kernels.interp`): the float64 elementwise
+    clusters run in one kernel compiled once per installation; everything else through NumPy.
+``fused``
+    a generated, compiled kernel (:mod:`diffprog.kernels.fuse`) for each cluster the cost
+    model says pays for its compilation (:func:`worth_fusing`), the interpreter for the other
+    interpretable clusters, NumPy for the rest.
+
+From the :data:`COMPILE_AFTER`-th call of a program a daemon thread loads the interpreter
+and compiles the fused kernels; each tier it finishes is swapped in atomically (one attribute
+holds the tier's name and runner). Calls are then timed, and the fastest tier measured over
+:data:`TRIALS` calls each is kept, after which the program calls its runner directly, with no
+timing: the compiled tiers can never make a program slower than the NumPy executor.
+A compilation or runtime failure of a new tier drops it (logged at debug level on the
+``diffprog.jit`` logger) and the program goes on with the tier it had.
+
+``compile="never"`` stops at the interpreter (no per-program compilation ever);
+``compile="eager"`` compiles every fused kernel before the first call (the executor of
+:func:`~diffprog.kernels.executor.make_executor` with ``kind=None``).
+
+Example:
+    >>> import numpy as np, diffprog.numpy as dnp
+    >>> from diffprog.jit import trace_graph
+    >>> run = Tiered(trace_graph(lambda x: dnp.sin(x) * 2.0 + 1.0, (np.zeros(3),)), "never")
+    >>> run.tier in ("numpy", "interp"), run([np.zeros(3)])
+    (True, [array([1., 1., 1.])])
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..graph import Graph
+from .steps import NodeStep, sequence
+
+__all__ = ["Tiered", "worth_fusing", "fused_executor", "COMPILE_AFTER", "TRIALS"]
+
+log = logging.getLogger("diffprog.jit")
+
+# The call of a program that starts its background compilation: a program called once (a
+# notebook cell, a script's single evaluation) never pays for numba.
+COMPILE_AFTER = 2
+# Calls timed on each tier before the fastest is kept.
+TRIALS = 3
+# Cost model. A fused kernel saves, against the interpreter, about a nanosecond per element and
+# node (registers instead of blocks in cache); its compilation costs ~0.5 s. Below this much
+# work per call the interpreter is as good. Against NumPy (a cluster the interpreter cannot
+# run: float32, integers, bools) a fused kernel also saves ~1 us of dispatch per node.
+FUSE_MIN_WORK = 1 << 17
+FUSE_MIN_WORK_UNINTERPRETED = 1 << 14
+FUSE_MIN_NODES_UNINTERPRETED = 4
+
+_shutting_down = False
+
+
+@atexit.register
+def _stop_background() -> None:
+    # Background compilations check this between stages: nothing new starts at exit. (They are
+    # daemon threads, and numba compiles holding the GIL, so none runs during finalization.)
+    global _shutting_down
+    _shutting_down = True
+
+
+def worth_fusing(n_nodes: int, size: int, interpretable: bool) -> bool:
+    """The cost model: does a fused kernel pay for its compilation for a cluster of ``n_nodes``
+    elementwise nodes over ``size`` elements?
+
+    Example:
+        >>> worth_fusing(240, 10, True), worth_fusing(40, 10**6, True)
+        (False, True)
+    """
+    work = n_nodes * size
+    if interpretable:
+        return work >= FUSE_MIN_WORK
+    return n_nodes >= FUSE_MIN_NODES_UNINTERPRETED or work >= FUSE_MIN_WORK_UNINTERPRETED
+
+
+def fused_executor(graph: Graph, select: bool = True) -> Callable[[list], list] | None:
+    """Fused kernels for the clusters worth fusing (all clusters of 2+ nodes when ``select``
+    is false), the interpreter for the other interpretable ones, NumPy for the rest. None when
+    no cluster is worth fusing. Compiles the kernels (numba must be installed)."""
+    import numpy as np
+
+    from . import interp
+    from .fuse import KernelStep, build_kernel, cluster_graph
+    clusters, _ = cluster_graph(graph)
+    clusters = [c for c in clusters if len(c.nodes) >= 2]
+    kernel = interp.load() if select else None
+    how: dict[int, Any] = {}
+
+    dtypes = _value_dtypes(graph)
+
+    def make(unit: Any, graph_outputs: set, used_outside: set, shapes: dict) -> Any:
+        consts = [a for n in unit.nodes for p, a in zip(n.parents, n.args) if p < 0]
+        kernel = build_kernel(unit, graph_outputs, used_outside, shapes, consts)
+        step = KernelStep(kernel, consts)
+        # numba compiles at the first call: make that call here, on one-element stand-ins of
+        # the types the step passes (n = 0, so nothing is computed), not in a user's call
+        ones = [np.ones(1, dt) for dt in kernel.out_dtypes]
+        ones += [np.ones(1, dtypes[p]) for p in kernel.inputs]
+        kernel.fn(0, *ones, *step.fixed)
+        return step
+
+    n_fused = 0
+    for c in clusters:
+        interpretable = kernel is not None and all(interp.opcode(n) is not None
+                                                   for n in c.nodes)
+        if not select or worth_fusing(len(c.nodes), int(np.prod(c.shape)), interpretable):
+            how[id(c)] = make
+            n_fused += 1
+        elif interpretable:
+            how[id(c)] = "interp"
+    if not n_fused:
+        return None
+    return sequence(graph, interp._steps_for(graph, how, clusters, kernel))
+
+
+def _value_dtypes(graph: Graph) -> dict[int, Any]:
+    import numpy as np
+    dtypes = {i: np.dtype(v.dtype) for i, v in enumerate(graph.in_values)}
+    for node in graph.nodes:
+        outs = node.out if node.prim.multiple_results else (node.out,)
+        for k, o in enumerate(outs):
+            dtypes[node.idx + k] = np.dtype(o.dtype)
+    return dtypes
+
+
+def instant_executor(graph: Graph) -> tuple[str, Callable[[list], list]]:
+    """The tier a first call runs on: the interpreter if it is loaded already, else NumPy."""
+    from . import interp
+    if interp.loaded():
+        run = interp.interp_executor(graph)
+        if run is not None:
+            return "interp", run
+    return "numpy", sequence(graph, [NodeStep(node) for node in graph.nodes])
+
+
+class Tiered:
+    """A program's runner that starts on an instant tier and moves to compiled tiers.
+
+    ``tier`` names the tier in use; ``wait_compiled()`` blocks until the background work is
+    over (for tests); ``attach(owner)`` lets it set ``owner.run`` to the chosen tier's runner
+    once the choice is final, so that later calls skip this wrapper.
+    """
+
+    def __init__(self, graph: Graph, mode: str = "background") -> None:
+        if mode not in ("background", "never"):
+            raise ValueError(f"Tiered: mode must be 'background' or 'never', not {mode!r}")
+        self.graph = graph
+        self.mode = mode
+        name, run = instant_executor(graph)
+        self._current: tuple[str, Callable] = (name, run)
+        self.calls = 0
+        self.timing = False
+        self.samples: dict[str, list[float]] = {}
+        self.runners: dict[str, Callable] = {name: run}
+        self.failed: dict[str, str] = {}  # tier -> why it was dropped
+        self.owner: Any = None
+        self._lock = threading.Lock()
+        self._started = False
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def tier(self) -> str:
+        """The name of the tier the next call runs on."""
+        return self._current[0]
+
+    def attach(self, owner: Any) -> None:
+        self.owner = owner
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Start the background compilation if it has not started, and wait for it to end;
+        True when it has ended."""
+        self._start()
+        return self._done.wait(timeout)
+
+    def __call__(self, inputs: list) -> list:
+        self.calls += 1  # (a lost increment under threads only delays the start by one call)
+        if not self._started and self.calls >= COMPILE_AFTER:
+            self._start()
+        name, run = self._current
+        if not self.timing:
+            return run(inputs)
+        t0 = time.perf_counter()
+        try:
+            out = run(inputs)
+        except Exception as e:
+            if name not in ("numpy",) and self._drop(name, e):
+                return self(inputs)  # rerun on the tier it had
+            raise
+        self._record(name, time.perf_counter() - t0)
+        return out
+
+    # -- choosing a tier -------------------------------------------------------------------
+
+    def _record(self, name: str, dt: float) -> None:
+        with self._lock:
+            if not self.timing:
+                return
+            samples = self.samples.setdefault(name, [])
+            samples.append(dt)
+            if self._current[0] != name or len(samples) < TRIALS:
+                return
+            untried = [n for n in self.runners if len(self.samples.get(n, ())) < TRIALS]
+            if untried:  # every tier gets its trial, the instant one too
+                self._current = (untried[0], self.runners[untried[0]])
+                return
+            best = min((min(self.samples[n]), n) for n in self.runners)[1]
+            if best != name:
+                self._current = (best, self.runners[best])
+            if self._done.is_set():
+                self._finish(best)
+
+    def _finish(self, best: str) -> None:
+        """The choice is final: later calls run ``best`` without this wrapper."""
+        self.timing = False
+        self._current = (best, self.runners[best])
+        if self.owner is not None:
+            self.owner.run = self.runners[best]
+
+    def _drop(self, name: str, error: BaseException) -> bool:
+        """A tier failed at run time: forget it and go back to the fastest other one."""
+        log.debug("diffprog.jit: the %s tier failed (%r); using the previous tier", name, error)
+        with self._lock:
+            self.failed[name] = repr(error)
+            self.runners.pop(name, None)
+            self.samples.pop(name, None)
+            if self._current[0] == name:
+                rest = [(min(self.samples.get(n) or [0.0]), n) for n in self.runners]
+                if not rest:
+                    return False
+                self._current = (min(rest)[1], self.runners[min(rest)[1]])
+        return True
+
+    def _offer(self, name: str, run: Callable) -> None:
+        """A new tier is ready: swap it in; it stays if it is the fastest over TRIALS calls."""
+        with self._lock:
+            self.runners[name] = run
+            self.timing = True
+            self._current = (name, run)
+
+    # -- the background work ---------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            self.timing = True  # the instant tier's calls are the reference
+            thread = threading.Thread(target=self._background, daemon=True,
+                                      name="diffprog-jit-compile")
+            self._thread = thread
+        thread.start()
+
+    def _background(self) -> None:
+        try:
+            self._compile()
+        except BaseException as e:
+            log.debug("diffprog.jit: background compilation failed (%r); staying on the %s "
+                      "tier", e, self.tier)
+            self.failed.setdefault("compile", repr(e))
+        finally:
+            with self._lock:
+                if self.timing and (len(self.runners) == 1 or all(
+                        len(self.samples.get(n, ())) >= TRIALS for n in self.runners)):
+                    # nothing new, or every trial is over: the choice is final
+                    best = min((min(self.samples.get(n) or [0.0]), n) for n in self.runners)[1]
+                    self._finish(best)
+            self._done.set()
+
+    def _compile(self) -> None:
+        from . import interp
+        if _shutting_down:
+            return
+        if self.tier == "numpy" and interp.load() is not None and not _shutting_down:
+            run = interp.interp_executor(self.graph)
+            if run is not None:
+                self._offer("interp", run)
+        if self.mode == "never" or _shutting_down:
+            return
+        run = fused_executor(self.graph)
+        if run is not None and not _shutting_down:
+            self._offer("fused", run)

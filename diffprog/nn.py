@@ -188,24 +188,39 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarra
 def cross_entropy(logits: Any, labels: Any) -> Any:
     """Mean cross-entropy between softmax(logits) over the last axis and the labels.
 
-    ``labels`` are integer class indices (shape ``logits.shape[:-1]``) or target probabilities
-    such as one-hot vectors (shape of ``logits``; these may be traced and get a derivative).
-    The mean is over all leading (batch) axes. The log-probabilities come from ``log_softmax``,
-    so logits of ±1000 give finite losses and gradients.
+    The dtype of ``labels`` says what they are (as in torch): an integer dtype means class
+    indices, of shape ``logits.shape[:-1]``; a float dtype means target probabilities such as
+    one-hot vectors, of the shape of ``logits`` (these may be traced and get a derivative).
+    Each row's log-probability is gathered at its label (no product with a one-hot matrix, so
+    a logit of -inf in another class does not make the loss nan). Integer labels may be traced
+    by jit (an argument of the jitted function): one compiled program serves every batch of
+    labels; their values are checked to lie in ``[0, n_classes)`` only when known while
+    tracing (under jit a negative label counts from the end, as in NumPy indexing, and one
+    past the end raises IndexError when the program runs). The mean is over all leading
+    (batch) axes. The log-probabilities come from ``log_softmax``, so logits of ±1000 give
+    finite losses and gradients.
 
     Example:
         >>> round(float(cross_entropy(np.array([[0.0, 0.0]]), np.array([1]))), 6)
         0.693147
+        >>> import diffprog as dp
+        >>> round(float(dp.jit(cross_entropy)(np.array([[0.0, 0.0]]), np.array([1]))), 6)
+        0.693147
     """
     logp = log_softmax(logits, axis=-1)
     n_classes = dnp.shape(logits)[-1]
-    if not isinstance(labels, Tracer) and np.asarray(labels).dtype.kind in "iu":
-        labels = np.asarray(labels)
-        if labels.shape != dnp.shape(logits)[:-1]:
-            raise ValueError(f"cross_entropy: integer labels must have shape "
-                             f"{dnp.shape(logits)[:-1]} (logits without the class axis), got "
-                             f"{labels.shape}")
-        labels = one_hot(labels, n_classes, dtype=dnp.result_type(logits))
+    batch = tuple(dnp.shape(logits)[:-1])
+    if np.dtype(dnp.result_type(labels)).kind in "iu":
+        if tuple(dnp.shape(labels)) != batch:
+            raise ValueError(f"cross_entropy: integer labels must have shape {batch} (logits "
+                             f"without the class axis), got {dnp.shape(labels)}")
+        if not isinstance(labels, Tracer):
+            labels = np.asarray(labels)
+            if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+                raise ValueError(f"cross_entropy: labels must lie in [0, {n_classes}), got "
+                                 f"values from {labels.min()} to {labels.max()}")
+        picked = dnp.take_along_axis(logp, dnp.expand_dims(labels, -1), axis=-1)
+        return -dnp.mean(picked)
     elif dnp.shape(labels) != dnp.shape(logits):
         raise ValueError(f"cross_entropy: target probabilities must have the shape of the "
                          f"logits, {dnp.shape(logits)}, got {dnp.shape(labels)}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import prims as P
 from ..core import Tracer, bind, concrete
-from ._core import _PY_SCALARS, _align, _binary, _traced, implements  # noqa: F401
+from ._core import _PY_SCALARS, _align, _binary, _shape, _traced, implements  # noqa: F401
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "true_divide", "power", "float_power", "maximum",
@@ -465,11 +465,20 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
         return np.nonzero(concrete(condition))
     if x is None or y is None:
         raise ValueError("either both or neither of x and y should be given")
-    if isinstance(condition, Tracer):
+    if isinstance(condition, Tracer) and condition.dtype != np.bool_:
         condition = not_equal(condition, 0)
-    if not _traced(x, y):
+    # A traced condition with untraced branches is still traced: handing it to np.where would
+    # come straight back here through __array_function__ (under jit, forever).
+    if not _traced(condition, x, y):
         return np.where(condition, x, y)
-    condition, x, y = _align(condition, x, y)
+    # The branches share one dtype (NumPy's result_type of x and y); the condition stays bool.
+    x, y = _align(x, y)
+    shapes = (_shape(condition), _shape(x), _shape(y))
+    if shapes[0] != shapes[1] or shapes[1] != shapes[2]:
+        shape = np.broadcast_shapes(*shapes)
+        condition, x, y = (P.broadcast_to(a, shape=shape)
+                           if isinstance(a, Tracer) and s != shape else a
+                           for a, s in zip((condition, x, y), shapes))
     return bind(P.where, condition, x, y)
 
 

@@ -14,6 +14,7 @@ from numpy.lib.array_utils import normalize_axis_index
 
 from .. import prims as P
 from ..core import Tracer, bind, concrete
+from ..prims import gather as G
 from ._core import _dtype, _shape, implements
 from ._elementwise import add, astype, maximum, minimum, multiply, where
 
@@ -24,12 +25,22 @@ def _int_or_none(v: Any) -> Any:
     if v is None:
         return None
     if isinstance(v, Tracer):
-        v = _index_array(v)
+        v = _index_array(v, traced_ok=True)
+        if isinstance(v, Tracer):
+            raise TypeError(
+                "a slice bound computed from values traced by jit has no concrete value (only "
+                "its shape and dtype are known), and a slice's length must be known: pass the "
+                "bound as a static argument, or index with an integer array (np.arange(n) + "
+                "start works under jit)")
     return int(v)  # a NumPy integer, or anything with __index__, becomes a plain int
 
 
-def _index_array(item: Any) -> np.ndarray:
-    """The concrete integer or boolean array an index item stands for."""
+def _index_array(item: Any, traced_ok: bool = False) -> Any:
+    """The concrete integer or boolean array an index item stands for.
+
+    With ``traced_ok``, an integer array traced by jit (its values unknown until the program
+    runs) is returned as it is: it becomes an operand of the ``gather`` primitive.
+    """
     if isinstance(item, Tracer):
         if item.dtype.kind not in "iub":
             raise TypeError(
@@ -37,8 +48,17 @@ def _index_array(item: Any) -> np.ndarray:
                 "slices, or integer/boolean arrays that do not depend on the differentiated "
                 "inputs")
         # Integer values are piecewise constant in the inputs: no derivative is lost.
-        item = concrete(item)
-        if not isinstance(item, (np.ndarray, np.generic)):
+        value = concrete(item)
+        if isinstance(value, (np.ndarray, np.generic)):
+            item = value
+        elif item.dtype.kind == "b":
+            raise TypeError(
+                "a boolean mask traced by jit selects a number of entries that depends on its "
+                "values, which jit does not know: use dnp.where(mask, x, 0) to keep the "
+                "shape, or compute the mask outside the jitted function")
+        elif traced_ok:
+            return item
+        else:
             raise TypeError(
                 "an index computed from traced values has no concrete value here (under jit "
                 "only shapes and dtypes are known): compute integer indices and boolean masks "
@@ -72,8 +92,10 @@ def normalize_index(idx: Any) -> tuple:
         elif isinstance(item, (int, np.integer)):
             out.append(int(item))
         else:
-            arr = _index_array(item)
-            if arr.dtype == bool:
+            arr = _index_array(item, traced_ok=True)
+            if isinstance(arr, Tracer):
+                out.append(arr)  # an integer array known only by shape and dtype (jit)
+            elif arr.dtype == bool:
                 if arr.ndim == 0:
                     out.append(arr)
                 else:
@@ -113,11 +135,35 @@ def getitem(x: Any, idx: Any) -> Any:
     norm = normalize_index(idx)
     if not norm or (len(norm) == 1 and norm[0] is Ellipsis):
         return x
+    if _has_traced(norm):
+        template, operands = _operands(norm)
+        return bind(G.gather, x, *operands, idx=template)
     return bind(P.getitem, x, idx=P.encode_index(norm))
 
 
 def _is_basic(idx: tuple) -> bool:
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in idx)
+
+
+def _has_traced(norm: tuple) -> bool:
+    return any(isinstance(i, Tracer) for i in norm)
+
+
+def _operands(norm: tuple) -> tuple[tuple, list]:
+    """A normalized index holding traced integer arrays (their values unknown under jit) as
+    the encoded index of the ``gather`` primitives, every array replaced by a ``Slot``, and
+    the arrays, which become operands."""
+    template: list[Any] = []
+    operands: list[Any] = []
+    for i in norm:
+        if isinstance(i, (Tracer, np.ndarray)):
+            template.append(G.Slot(len(operands)))
+            operands.append(i)
+        elif isinstance(i, slice):
+            template.append((i.start, i.stop, i.step))
+        else:
+            template.append(i)
+    return tuple(template), operands
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,7 +176,11 @@ def _update_args(x: Any, idx: Any, values: Any) -> tuple:
     norm = normalize_index(idx)
     shape = tuple(_shape(x))
     dtype = np.dtype(_dtype(x))
-    target = np.empty(shape, dtype=np.bool_)[norm].shape  # NumPy's IndexError if out of range
+    if _has_traced(norm):
+        template, operands = _operands(norm)
+        target = G.gather_shape(shape, template, tuple(tuple(_shape(i)) for i in operands))
+    else:
+        target = np.empty(shape, dtype=np.bool_)[norm].shape  # NumPy's IndexError if out of range
     if isinstance(values, Tracer):
         values = astype(values, dtype)
         if values.shape != target:
@@ -185,6 +235,8 @@ def _combine_at(x: Any, idx: Any, values: Any, ufunc: np.ufunc, combine: Any) ->
         out = np.array(x, dtype=dtype)
         ufunc.at(out, norm, values)
         return out
+    if _has_traced(norm):
+        return _apply_traced(x, norm, values, ufunc.__name__)
     result = x
     for hit, placed in _writes(shape, norm, values):
         result = where(hit, combine(result, placed), result)
@@ -204,6 +256,10 @@ def at_add(x: Any, idx: Any, values: Any) -> Any:
         out = np.array(x, dtype=dtype)
         np.add.at(out, norm, values)
         return out
+    if _has_traced(norm):
+        # one primitive adding into x in np.add.at's order, so that jit's sums round like
+        # the eager np.add.at
+        return _apply_traced(x, norm, values, "add")
     return add(x, bind(P.scatter_add, values, shape=shape, idx=P.encode_index(norm)))
 
 
@@ -222,10 +278,22 @@ def at_set(x: Any, idx: Any, values: Any) -> Any:
         out = np.array(x, dtype=dtype)
         out[norm] = values
         return out
+    if _has_traced(norm):
+        return _apply_traced(x, norm, values, "set")
     result = x
     for hit, placed in _writes(shape, norm, values):
         result = where(hit, placed, result)
     return result
+
+
+def _apply_traced(x: Any, norm: tuple, values: Any, op: str) -> Any:
+    """The update ``op`` at an index holding integer arrays traced by jit: which positions
+    repeat is known only when the program runs, so one ``scatter_apply`` primitive writes in
+    NumPy's order and its derivative weighs the writes as the eager rounds do."""
+    template, operands = _operands(norm)
+    if not isinstance(x, Tracer):
+        x = np.asarray(x)
+    return bind(G.scatter_apply, x, values, *operands, idx=template, op=op)
 
 
 def at_multiply(x: Any, idx: Any, values: Any) -> Any:
@@ -285,15 +353,16 @@ def take(a: Any, indices: Any, axis: int | None = None, out: Any = None,
         a = bind(P.reshape, a, shape=(a.size,)) if a.ndim != 1 else a
         axis = 0
     axis = normalize_axis_index(axis, a.ndim)
-    idx = _index_array(indices)
+    idx = _index_array(indices, traced_ok=True)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"take: indices must be integers, got dtype {idx.dtype}")
     n = a.shape[axis]
+    if mode in ("wrap", "clip") and n == 0 and idx.size:
+        raise IndexError("cannot do a non-empty take from an empty axes.")
+    # (the same NumPy functions for traced indices: they dispatch to diffprog.numpy)
     if mode == "wrap":
         idx = np.mod(idx, n)
     elif mode == "clip":
-        if n == 0 and idx.size:
-            raise IndexError("cannot do a non-empty take from an empty axes.")
         idx = np.clip(idx, 0, max(n - 1, 0))
     elif mode != "raise":
         raise ValueError(f"clipmode must be one of 'clip', 'raise', or 'wrap' (got {mode!r})")
@@ -313,7 +382,7 @@ def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Any:
     """
     if not isinstance(arr, Tracer):
         return np.take_along_axis(arr, indices, axis=axis)
-    idx = _index_array(indices)
+    idx = _index_array(indices, traced_ok=True)
     if axis is None:
         if idx.ndim != 1:
             raise ValueError("when axis=None, `indices` must have a single dimension.")

@@ -215,6 +215,7 @@ def peak_memory_of_grad(step, x):
     return g, peak
 
 
+@pytest.mark.slow
 def test_checkpoint_memory_100_steps_of_a_million_elements():
     x = np.linspace(-1.0, 1.0, 1_000_000).astype(np.float32)
     g_plain, peak_plain = peak_memory_of_grad(chain_step, x)

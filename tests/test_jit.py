@@ -61,6 +61,7 @@ def f_suite(x, w):
     return dnp.sum(h ** 2) + dnp.max(dnp.exp(-h)) + dnp.logsumexp(h[0] * 3.0)
 
 
+@pytest.mark.slow
 def test_compositions_with_every_transform():
     x, w = RNG.standard_normal((4, 3)), RNG.standard_normal((3, 2))
     grad_x = dp.grad(f_suite)(x, w)
@@ -119,6 +120,7 @@ SUITE = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,fn,make", SUITE, ids=[s[0] for s in SUITE])
 def test_numba_and_numpy_executors_equal_eager(name, fn, make):
     args = make()
@@ -163,6 +165,7 @@ print(hits)
 """
 
 
+@pytest.mark.slow
 def test_kernels_are_cached_on_disk_across_processes(tmp_path):
     import os
     import subprocess

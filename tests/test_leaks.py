@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 import diffprog as dp
 import diffprog.numpy as dnp
@@ -113,6 +114,7 @@ def measure_loop(step: Callable[[int], None], iterations: int = ITERATIONS) -> i
     return at_end - at_warmup
 
 
+@pytest.mark.slow
 def test_a_thousand_grads_free_their_graphs():
     probe = Probe()
     grad = dp.grad(make_loss(probe))
@@ -134,6 +136,7 @@ def test_a_thousand_grads_free_their_graphs():
     np.testing.assert_array_equal(results[0], results[1])
 
 
+@pytest.mark.slow
 def test_dropped_vjp_functions_free_their_graphs():
     probe = Probe()
     loss = make_loss(probe)
@@ -164,6 +167,7 @@ def test_dropped_vjp_functions_free_their_graphs():
     assert growth < MAX_GROWTH, f"traced memory grew by {growth} bytes"
 
 
+@pytest.mark.slow
 def test_jit_of_grad_runs_a_cached_program_without_growth():
     probe = Probe()
     jitted = dp.jit(dp.grad(make_loss(probe)))
@@ -181,6 +185,7 @@ def test_jit_of_grad_runs_a_cached_program_without_growth():
     np.testing.assert_array_equal(jitted(X), first)
 
 
+@pytest.mark.slow
 def test_jvps_free_their_tracers():
     probe = Probe()
     loss = make_loss(probe)

@@ -340,6 +340,7 @@ def build_program(data: Any, x: np.ndarray, y: np.ndarray) -> Program:
     return program
 
 
+@pytest.mark.slow
 @settings(deadline=None, max_examples=PROGRAM_EXAMPLES)
 @given(st.data(), broadcast_pair())
 def test_random_composition_passes_check_grads(data, pair):
@@ -363,6 +364,7 @@ def test_random_composition_keeps_dtype_in_both_modes(data, pair):
     np.testing.assert_array_equal(np.asarray(out_v), np.asarray(out))
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(st.data(), broadcast_pair(), st.sampled_from(["numpy", "numba", None]))
 def test_random_composition_under_jit_matches_eager(data, pair, executor):
@@ -727,6 +729,7 @@ print(float(f(np.ones(4))[0]))
 """
 
 
+@pytest.mark.slow
 def test_kernel_cache_follows_changes_of_a_scalar_form(tmp_path):
     # Two processes share one kernel cache; the second declares the same primitive with a
     # different scalar form (as after an upgrade of diffprog) and must compute with it.

@@ -85,6 +85,7 @@ def run_concurrently(works: dict[str, Callable[[], Any]], expected: dict[str, An
     assert done == dict.fromkeys(works, iterations)
 
 
+@pytest.mark.slow
 def test_different_transforms_in_four_threads():
     jitted = dp.jit(softplus_sum)
     jitted_grad = dp.jit(dp.grad(mlp_loss))
@@ -202,6 +203,7 @@ def test_errors_in_one_thread_leave_other_threads_correct(transform):
     run_concurrently(works, expected, ITERATIONS // 4)
 
 
+@pytest.mark.slow
 def test_threads_compile_the_same_new_kernels_in_a_fresh_cache(monkeypatch, tmp_path):
     # Each thread has its own jit objects for the same functions, so every kernel is generated,
     # written and loaded by all threads at once. The kernel cache starts empty.

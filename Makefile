@@ -5,9 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 
 # The oldest versions pyproject.toml allows; `make test-floor` runs the fast tests with them.
+# (scipy: the optional diffprog.scipy and its tests.)
 FLOOR_VENV := .venv-floor
 FLOOR_PY   := $(FLOOR_VENV)/bin/python
-FLOOR_PINS := numpy==2.1.0 numba==0.61.0
+FLOOR_PINS := numpy==2.1.0 numba==0.61.0 scipy==1.14.0
 FLOOR_STAMP := $(FLOOR_VENV)/.installed-floor
 
 # setuptools prints a warning box on every editable install, that a folder named like the package

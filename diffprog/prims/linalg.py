@@ -10,7 +10,8 @@ ones for real matrices, with ``^T`` the transpose of the last two axes:
 * ``einsum``: linear in each operand; its cotangent is another einsum (see :func:`_einsum_vjp`).
 * ``solve`` (x = a^-1 b): dx = a^-1 (db - da x); cotangents b̄ = a^-T x̄ and ā = -b̄ x^T.
 * ``solve_triangular``: the same, with da and ā masked to the triangle that is read.
-* ``det``: d det = det tr(a^-1 da); ``slogdet``: d log|det| = tr(a^-1 da), the sign is constant.
+* ``det``: d det = tr(adj(a) da), finite at singular a too; ``slogdet``: d log|det| =
+  tr(a^-1 da), the sign is constant (see the determinants section for singular matrices).
 * ``cholesky``, ``eigh``, ``svd``, ``qr``, ``pinv``: the formulas of Murray (2016), Giles (2008),
   Townsend (2016) and Golub & Pereyra (1973), written out at each rule.
 
@@ -338,11 +339,89 @@ solve_triangular = Primitive("solve_triangular", _solve_triangular_impl, abstrac
 
 
 # -- determinants ------------------------------------------------------------------------------
+#
+# d det = tr(adj(a) da), adj(a) the adjugate (det(a) a^-1 where a is invertible). Through the
+# adjugate, which the ``adjugate`` primitive computes from the SVD without inverting a, the
+# first derivative of det is finite at singular matrices too, as JAX's is: at rank n - 1 it is
+# the (nonzero) cofactor matrix, at lower ranks zero. The adjugate's own derivative,
+# (tr(adj da) adj - adj da adj) / det, divides by det: second derivatives of det are right
+# away from singular matrices and not finite at them.
+#
+# slogdet: d log|det| = tr(a^-1 da). At a singular matrix log|det| = -inf and this derivative
+# has no finite value: ``inv_or_inf`` gives adj(a) / 0 there, entries ±inf where the cofactor
+# is nonzero and nan where it is zero, instead of LinAlgError. (JAX solves with the singular LU
+# factors and returns inf and nan entries too: never an exception, never finite.)
+
+
+def _adjugate_impl(a):
+    a = np.asarray(a)
+    if a.shape[-1] == 0:
+        return a.copy()
+    finite = np.isfinite(a).all(axis=(-2, -1))
+    if not finite.all():  # the SVD does not converge on nan or inf: those adjugates are nan
+        safe = np.where(finite[..., None, None], a, 0)
+        out = _adjugate_impl(safe)
+        out[~finite] = np.nan
+        return out
+    u, s, vh = np.linalg.svd(a)
+    # adj(U S Vh) = adj(Vh) adj(S) adj(U) = det(U) det(Vh) Vh^H diag(prod_{j != i} s_j) U^H,
+    # the products of the other singular values from prefix and suffix products (no division)
+    ones = np.ones(s.shape[:-1] + (1,), s.dtype)
+    before = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    phase = np.linalg.det(u) * np.linalg.det(vh)  # of modulus 1 up to rounding: snap it
+    phase = np.sign(phase) if phase.dtype.kind != "c" else phase / np.abs(phase)
+    vh_h = np.conj(np.swapaxes(vh, -1, -2))
+    u_h = np.conj(np.swapaxes(u, -1, -2))
+    adj = (vh_h * (before * after)[..., None, :]) @ u_h
+    return (adj * phase[..., None, None]).astype(a.dtype, copy=False)
+
+
+def _adjugate_jvp(t, out, a):
+    # d adj = (tr(adj da) adj - adj da adj) / det: not finite at singular a (see above)
+    adj_t = out @ t
+    return (_expand2(trace(adj_t)) * out - adj_t @ out) / _expand2(det(a))
+
+
+def _adjugate_vjp(ct, out, a):
+    # the transpose of the jvp: <ct, adj> adj^T - adj^T ct adj^T, over det
+    adj_tr = mT(out)
+    return (_expand2(trace(mT(ct) @ out)) * adj_tr - adj_tr @ ct @ adj_tr) / _expand2(det(a))
+
+
+adjugate = Primitive("adjugate", _adjugate_impl, abstract=lambda a: _aval(a.shape, a.dtype),
+                     jvp=(_adjugate_jvp,), vjp=(_adjugate_vjp,))
+
 
 det = Primitive(
     "det", np.linalg.det, abstract=lambda a: _aval(a.shape[:-2], a.dtype),
-    jvp=(lambda t, out, a: out * trace(solve(a, t)),),
-    vjp=(lambda ct, out, a: _expand2(ct * out) * mT(_inv(a)),))
+    jvp=(lambda t, out, a: trace(adjugate(a) @ t),),
+    vjp=(lambda ct, out, a: _expand2(ct) * mT(adjugate(a)),))
+
+
+def _inv_or_inf_impl(a):
+    a = np.asarray(a)
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        pass
+    # some matrix of the stack is exactly singular (a zero pivot, where slogdet's sign is 0)
+    flat = a.reshape((-1,) + a.shape[-2:])
+    out = np.empty_like(flat)
+    for k, m in enumerate(flat):
+        try:
+            out[k] = np.linalg.inv(m)
+        except np.linalg.LinAlgError:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[k] = _adjugate_impl(m) / np.zeros((), m.dtype)
+    return out.reshape(a.shape)
+
+
+# a^-1, and adj(a) / 0 (entries ±inf, or nan where the cofactor is 0) for a singular a
+inv_or_inf = Primitive(
+    "inv_or_inf", _inv_or_inf_impl, abstract=lambda a: _aval(a.shape, a.dtype),
+    jvp=(lambda t, out, a: -(out @ t @ out),),
+    vjp=(lambda ct, out, a: -(mT(out) @ ct @ mT(out)),))
 
 
 def _slogdet_impl(a):
@@ -354,8 +433,8 @@ def _slogdet_impl(a):
 slogdet = Primitive(
     "slogdet", _slogdet_impl, multiple_results=True,
     abstract=lambda a: (_aval(a.shape[:-2], a.dtype),) * 2,
-    jvp=(lambda t, out, a: (None, trace(solve(a, t))),),
-    vjp=(lambda ct, out, a: _expand2(ct[1]) * mT(_inv(a)),))
+    jvp=(lambda t, out, a: (None, trace(inv_or_inf(a) @ t)),),
+    vjp=(lambda ct, out, a: _expand2(ct[1]) * mT(inv_or_inf(a)),))
 
 
 # -- cholesky ----------------------------------------------------------------------------------

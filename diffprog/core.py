@@ -13,15 +13,17 @@ keeps nested derivatives from being confused.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 __all__ = ["Primitive", "Tracer", "Trace", "bind", "primitives", "concrete", "NanError",
-           "ShapedArray", "ConcretizationError"]
+           "ShapedArray", "ShapeOnly", "shape_only", "SHAPE_ONLY", "ConcretizationError"]
 
 # ``next`` on an itertools.count is atomic under the GIL, so threads get distinct levels.
 _levels = itertools.count(1)
@@ -34,55 +36,110 @@ class Primitive:
 
     Args:
         name: unique name, shown in graphs and error messages.
-        impl: the NumPy implementation, ``impl(*args, **params)``.
+        impl: the NumPy implementation, ``impl(*args, **params)``. Positional arguments are
+            the operands (arrays, or Python scalars for constants); keyword ``params`` are static
+            (shapes, axes, dtypes, subscripts) and are passed unchanged to every rule.
         jvp: the forward rule. Either a tuple with one function per argument,
             ``rule(tangent, out, *args, **params)`` giving that argument's contribution to the
             output tangent (contributions are summed; arguments with a zero tangent are
             skipped), or one function ``rule(tangents, out, *args, **params)`` where
-            ``tangents`` holds ``None`` for a zero tangent.
+            ``tangents`` holds ``None`` for a zero tangent. Not given with ``linear``.
         vjp: the reverse rule, in the same two forms: per argument
             ``rule(cotangent, out, *args, **params)`` giving that argument's cotangent (only
-            called for arguments that need one), or one function returning a tuple.
+            called for arguments that need one), or one function returning a tuple (``None``
+            for an argument without a cotangent). Not given with ``linear``.
+        linear: declares the primitive linear, so that its rules follow from ``transpose`` alone
+            and the jvp and vjp cannot disagree (JAX's ``deflinear``). ``True``: linear in all
+            positional arguments jointly (``add``, ``neg``, ``reshape``, ``concatenate``); the
+            derived jvp is the primitive applied to the tangents, zeros standing in for absent
+            ones (or, when ``identity`` says the other operands' zero leaves the tangent
+            unchanged, the tangent itself). A tuple of argument positions: linear in each of
+            them separately, the others held fixed (``mul``, ``matmul``, ``einsum``:
+            multilinear); the derived jvp sums, over the arguments with a tangent, the
+            primitive applied with the tangent in that argument's place and the other
+            arguments at their primal values. Arguments at other positions (an integer
+            permutation) have no derivative. ``False`` (default): the rules are ``jvp`` and
+            ``vjp``. The derived ``vjp`` is the transpose, and the derived ``vjp_reads``
+            say: a transpose reads no output and no value of its own argument, only its shape
+            and dtype; for a tuple ``linear`` it reads the other arguments.
+        transpose: with ``linear`` only, the transposes that become the vjp: a tuple with one
+            rule per argument, ``rule(cotangent, out, *args, **params)`` returning that
+            argument's cotangent (``None`` at positions outside a tuple ``linear``), or, for a
+            primitive with any number of operands (``einsum``, ``concatenate``), one function
+            ``rule(k, cotangent, out, *args, **params)`` for argument ``k``. A transpose must
+            not read ``out`` (it is ``None`` in reverse mode) nor the value of the argument it
+            transposes (which may be a :class:`ShapeOnly`: use its ``shape`` and ``dtype``);
+            a per-operand transpose may read the other arguments' values.
         differentiable: ``False`` for operations whose output is piecewise constant
             (comparisons, ``sign``, ``floor``): traces compute them on primal values and the
-            result carries no derivative.
+            result carries no derivative. Such a primitive declares no rules.
         multiple_results: ``impl`` returns a tuple of arrays (``eigh``, ``qr``). Then ``out`` in
             the rules is that tuple, a jvp rule returns a tuple of output tangents (``None`` for
             zero) and a vjp rule receives a tuple of output cotangents (zeros where unused).
+            The reverse trace always keeps the outputs of such a primitive (it needs their
+            number and shapes for those zeros), whatever ``vjp_reads`` says.
         composite: ``impl`` is itself written with diffprog operations (custom rules,
             checkpoints), so it can run on traced values: jit inlines it.
         transparent: a derivative trace nested in another transform runs ``impl`` on the
             enclosing transform's values instead of binding the primitive there, so enclosing
             transforms differentiate the body op by op (custom_vjp: its residuals must be
-            differentiable values of the enclosing transforms).
+            differentiable values of the enclosing transforms). Requires ``composite``.
         abstract: the shape rule, ``abstract(*args, **params)`` -> an object with ``shape`` and
             ``dtype`` (a tuple of them with ``multiple_results``), given arguments that have
             ``shape`` and ``dtype``. Without one, jit evaluates ``impl`` on stand-in arrays.
         scalar: the scalar form, for fused elementwise kernels: a function of scalars (and the
             params) that numba can compile, equal to ``impl`` elementwise (NumPy is the oracle).
+            Where integer and float semantics need different code, a dict from strings of dtype
+            kinds to forms (``{"f": np.floor, "biu": lambda x: x}``): the form whose key holds
+            the kind NumPy computes the operands in is used; no such key: not fused.
         scalar_fast: the name of a function in ``diffprog.kernels.fastmath`` that a kernel may
             call instead of ``scalar`` (vectorizable, within fastmath's documented ulp bound).
             A name, not the function: primitives sit below the kernels and do not import them.
         scalar_fast_domain: the name of a ``diffprog.kernels.fastmath`` predicate on the
             arguments telling where ``scalar_fast`` is valid; where it is false for some element,
             the kernel is rerun with ``scalar`` (``None``: valid everywhere).
+        identity: ``{i: c}``: when argument ``i`` is the constant ``c`` the result is the other
+            argument of this binary primitive (``add``: ``{0: 0, 1: 0}``, ``mul``:
+            ``{0: 1, 1: 1}``). Graph simplification drops such nodes; a ``linear`` jvp skips
+            adding zero tangents.
+        involution: ``f(f(x)) = x`` (``neg``, ``conj``): simplification removes the pair.
+        collapse: ``f(f(x, p), q) = f(x, q)`` (``reshape``, ``broadcast_to``): simplification
+            applies the outer params to the inner input.
+        vjp_reads: which values the vjp rules read, so that the reverse trace keeps only those
+            (memory falls to what the backward pass needs). One tuple per argument, listing
+            what the rule of that argument reads: ``-1`` the output, ``k`` the value of
+            argument ``k``; e.g. ``mul``: ``((1,), (0,))``, ``exp``: ``((-1,),)``. An argument
+            that is neither read nor a constant is replaced by ``None`` in the recorded node
+            (for a ``linear`` primitive by a :class:`ShapeOnly`, as its transposes read shapes).
+            ``None`` (default): everything is kept. Derived, not given, with ``linear``.
+        register: enter the primitive in :data:`primitives` under its name (names are unique).
+            Transforms' private primitives (jit, custom rules) pass ``False``.
+
+    Attributes besides the arguments: ``jvp_per_arg`` and ``vjp_per_arg`` tell which form the
+    rules have; ``keep_plan`` (``None`` or indexable by the bit mask of the differentiated
+    arguments) gives ``(keep, keep_out)``: ``keep`` is ``None`` (keep all) or one entry per
+    argument, ``True`` (its value), ``False`` (nothing) or :data:`SHAPE_ONLY` (a
+    :class:`ShapeOnly`), and ``keep_out`` whether to keep the output.
 
     Rules are written with diffprog operations, so a backward pass run under an outer
     transform is itself traced (the extended graph), and derivatives of any order follow.
 
     Example:
         >>> import numpy as np
-        >>> double = Primitive("double_example", np.add.reduce, register=False)
-        >>> double.name
-        'double_example'
+        >>> double = Primitive("double_example", lambda x: 2 * x, linear=True, register=False,
+        ...                    transpose=(lambda ct, out, x: double(ct),))
+        >>> double.vjp[0](np.ones(2), None, None), double.keep_plan[1]
+        (array([2., 2.]), ((2,), False))
     """
 
     __slots__ = ("name", "impl", "jvp", "vjp", "jvp_per_arg", "vjp_per_arg", "differentiable",
                  "multiple_results", "composite", "transparent", "abstract", "scalar",
                  "scalar_fast", "scalar_fast_domain",
-                 "identity", "involution", "collapse", "keep_plan", "__weakref__")
+                 "identity", "involution", "collapse", "keep_plan", "linear", "transpose",
+                 "vjp_reads", "_linear_args", "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
+                 linear: bool | tuple[int, ...] = False, transpose: Any = None,
                  differentiable: bool = True, multiple_results: bool = False,
                  composite: bool = False, transparent: bool = False,
                  abstract: Callable | None = None, scalar: Callable | None = None,
@@ -90,12 +147,19 @@ class Primitive:
                  identity: dict[int, Any] | None = None, involution: bool = False,
                  collapse: bool = False, vjp_reads: tuple | None = None,
                  register: bool = True) -> None:
+        _check_declaration(name, impl, jvp, vjp, linear, transpose, differentiable,
+                           composite, transparent, vjp_reads)
         self.name = name
         self.impl = impl
+        self.linear = linear
+        self.transpose = transpose
+        self._linear_args: frozenset | None = None
+        if linear is not False:
+            jvp, vjp, vjp_reads = _derive_linear(self, linear, transpose, multiple_results)
         self.jvp = jvp
         self.vjp = vjp
         self.jvp_per_arg = isinstance(jvp, tuple)
-        self.vjp_per_arg = isinstance(vjp, tuple)
+        self.vjp_per_arg = isinstance(vjp, (tuple, _PerPosition))
         self.differentiable = differentiable
         self.multiple_results = multiple_results
         self.composite = composite
@@ -104,7 +168,13 @@ class Primitive:
         self.identity = identity
         self.involution = involution
         self.collapse = collapse
-        self.keep_plan = None if vjp_reads is None else _keep_plan(vjp_reads)
+        self.vjp_reads = vjp_reads
+        if isinstance(vjp_reads, _KeepPlan):  # variadic linear: planned per mask on first use
+            self.keep_plan = vjp_reads
+            self.vjp_reads = None
+        else:
+            self.keep_plan = None if vjp_reads is None else _keep_plan(
+                vjp_reads, shapes=linear is not False, outputs=multiple_results)
         self.scalar = scalar
         self.scalar_fast = scalar_fast
         self.scalar_fast_domain = scalar_fast_domain
@@ -131,24 +201,258 @@ class Primitive:
         for i, t in enumerate(tangents):
             if t is not None:
                 contribution = rules[i](t, out, *args, **params)
-                if total is None:
-                    total = contribution
-                elif self.multiple_results:
-                    total = tuple(a if b is None else b if a is None else a + b
-                                  for a, b in zip(total, contribution))
-                else:
-                    total = total + contribution
+                total = contribution if total is None else self._sum(total, contribution)
         return total
 
+    def _sum(self, a: Any, b: Any) -> Any:
+        if self.multiple_results:
+            return tuple(x if y is None else y if x is None else x + y for x, y in zip(a, b))
+        return a + b
 
-def _keep_plan(reads: tuple) -> tuple:
+
+# -- declaration checks ----------------------------------------------------------------------
+
+def _check_declaration(name: Any, impl: Any, jvp: Any, vjp: Any, linear: Any, transpose: Any,
+                       differentiable: bool, composite: bool, transparent: bool,
+                       vjp_reads: Any) -> None:
+    """Reject option combinations that would fail later (often deep inside a grad)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"Primitive: the name must be a non-empty string, got {name!r}")
+
+    def fail(msg: str) -> None:
+        raise ValueError(f"primitive {name!r}: {msg}")
+
+    if not callable(impl):
+        fail(f"impl must be callable, got {type(impl).__name__}")
+    if transparent and not composite:
+        fail("transparent=True requires composite=True: a transparent impl runs on traced "
+             "values, so it must be written with diffprog operations")
+    if not differentiable:
+        given = [k for k, v in (("jvp", jvp), ("vjp", vjp), ("transpose", transpose),
+                                ("vjp_reads", vjp_reads)) if v is not None]
+        if linear is not False:
+            given.insert(0, "linear")
+        if given:
+            fail(f"differentiable=False declares no derivative, but {', '.join(given)} "
+                 f"{'is' if len(given) == 1 else 'are'} given; drop "
+                 f"{'it' if len(given) == 1 else 'them'} or differentiable=False")
+        return
+    for kind, rule in (("jvp", jvp), ("vjp", vjp)):
+        if isinstance(rule, tuple):
+            bad = [i for i, r in enumerate(rule) if not callable(r)]
+            if bad:
+                fail(f"{kind} rule {bad[0]} is not callable ({rule[bad[0]]!r})")
+        elif rule is not None and not callable(rule):
+            fail(f"{kind} must be a tuple of per-argument rules or one function, got "
+                 f"{type(rule).__name__}")
+    if linear is not False:
+        if linear is not True and not (isinstance(linear, tuple) and linear and all(
+                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in linear)
+                and len(set(linear)) == len(linear)):
+            fail(f"linear must be True or a non-empty tuple of distinct argument positions, "
+                 f"got {linear!r}")
+        if jvp is not None or vjp is not None:
+            fail("a linear primitive's jvp and vjp are derived from its transpose; give "
+                 "transpose= only (not jvp= or vjp=), or drop linear to give both rules")
+        if vjp_reads is not None:
+            fail("a linear primitive's vjp_reads are derived (its transposes read the other "
+                 "operands, never the output or their own operand); drop vjp_reads")
+        if transpose is None:
+            fail("linear=... needs transpose=: the transpose rules the jvp and vjp are "
+                 "derived from")
+        if isinstance(transpose, tuple):
+            for i, rule in enumerate(transpose):
+                inside = linear is True or i in linear
+                if inside and not callable(rule):
+                    fail(f"transpose rule {i} must be callable, got {rule!r}")
+                if not inside and rule is not None:
+                    fail(f"transpose rule {i} is given, but argument {i} is not among the "
+                         f"linear positions {linear}: give None there")
+            if linear is not True and max(linear) >= len(transpose):
+                fail(f"linear names argument {max(linear)} but transpose has rules for "
+                     f"{len(transpose)} arguments")
+        elif not callable(transpose):
+            fail("transpose must be a tuple of per-argument rules or one function "
+                 f"rule(k, ct, out, *args, **params), got {type(transpose).__name__}")
+        return
+    if transpose is not None:
+        fail("transpose= is only used with linear=True (or a tuple of linear positions); "
+             "declare linear, or give the rules as jvp= and vjp=")
+    if vjp_reads is not None:
+        if not isinstance(vjp_reads, tuple) or not all(
+                isinstance(r, tuple) and all(isinstance(k, int) and not isinstance(k, bool)
+                                             for k in r) for r in vjp_reads):
+            fail(f"vjp_reads must be a tuple with one tuple of ints per argument, got "
+                 f"{vjp_reads!r}")
+        n = len(vjp_reads)
+        for j, r in enumerate(vjp_reads):
+            for k in r:
+                if not -1 <= k < n:
+                    fail(f"vjp_reads[{j}] names {k}, but the primitive has {n} arguments "
+                         f"(valid: -1 for the output, 0..{n - 1})")
+        for kind, rule in (("jvp", jvp), ("vjp", vjp)):
+            if isinstance(rule, tuple) and len(rule) != n:
+                fail(f"vjp_reads describes {n} arguments but the {kind} has "
+                     f"{len(rule)} per-argument rules")
+        if n > _MAX_PLANNED:
+            fail(f"vjp_reads for {n} arguments: at most {_MAX_PLANNED} are planned")
+    if isinstance(jvp, tuple) and isinstance(vjp, tuple) and len(jvp) != len(vjp):
+        fail(f"the jvp has {len(jvp)} per-argument rules but the vjp has {len(vjp)}")
+
+
+# -- linear primitives: rules derived from the transpose --------------------------------------
+
+SHAPE_ONLY = 2  # a keep-plan entry: keep the argument's shape and dtype (a ShapeOnly) only
+_MAX_PLANNED = 8  # keep plans are tables of 2**n entries up to this many arguments
+
+
+class _PerPosition:
+    """The vjp of a linear primitive with any number of operands: ``vjp[k]`` is its one
+    transpose rule ``rule(k, ct, out, *args)`` bound to position ``k`` (made on first use)."""
+
+    __slots__ = ("rule", "bound", "positions", "name")
+
+    def __init__(self, rule: Callable, positions: frozenset | None, name: str) -> None:
+        self.rule = rule
+        self.bound: dict[int, Callable] = {}
+        self.positions = positions  # None: every position is linear
+        self.name = name
+
+    def __getitem__(self, k: int) -> Callable:
+        rule = self.bound.get(k)
+        if rule is None:
+            if self.positions is None or k in self.positions:
+                rule = functools.partial(self.rule, k)
+            else:
+                rule = functools.partial(_no_derivative, self.name, k)
+            self.bound[k] = rule
+        return rule
+
+
+def _no_derivative(name: str, k: int, *args: Any, **params: Any) -> Any:
+    raise TypeError(f"primitive {name!r} is not differentiable in its argument {k} (it is "
+                    "linear only in the others, and this one is an index or a constant)")
+
+
+class _KeepPlan(dict):
+    """The keep plan of a primitive with any number of operands: an entry per mask of the
+    differentiated arguments, computed on first use."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: Callable[[int], tuple]) -> None:
+        super().__init__()
+        self.entry = entry
+
+    def __missing__(self, mask: int) -> tuple:
+        plan = self[mask] = self.entry(mask)
+        return plan
+
+
+class _KeepRest(tuple):
+    """Keep entries for the first arguments; every argument after them is kept (constants)."""
+
+    __slots__ = ()
+
+    def __iter__(self):
+        return itertools.chain(tuple.__iter__(self), itertools.repeat(True))
+
+
+def _jointly_linear_entry(multiple_results: bool, mask: int) -> tuple:
+    keep = _KeepRest(SHAPE_ONLY if mask >> k & 1 else True for k in range(mask.bit_length()))
+    return keep, multiple_results
+
+
+def _each_linear_entry(multiple_results: bool, mask: int) -> tuple:
+    # The transpose of one operand reads all the others: with two or more differentiated
+    # operands every value is read; with one, only its shape.
+    if mask & (mask - 1):
+        return None, multiple_results
+    return _jointly_linear_entry(multiple_results, mask)
+
+
+def _derive_linear(prim: Primitive, linear: Any, transpose: Any,
+                   multiple_results: bool) -> tuple:
+    """``(jvp, vjp, vjp_reads)`` of a linear primitive, from its transposes. ``vjp_reads`` is
+    a ready :class:`_KeepPlan` for a primitive with any number of operands."""
+    if linear is not True:
+        prim._linear_args = frozenset(linear)
+    jvp = functools.partial(_linear_jvp, prim)
+    if isinstance(transpose, tuple):
+        n = len(transpose)
+        vjp = tuple(rule if rule is not None else functools.partial(_no_derivative, prim.name, i)
+                    for i, rule in enumerate(transpose))
+        if linear is True:
+            reads: Any = ((),) * n
+        else:
+            reads = tuple(tuple(j for j in range(n) if j != i) if i in linear else ()
+                          for i in range(n))
+        if n > _MAX_PLANNED:
+            entry = _jointly_linear_entry if linear is True else _each_linear_entry
+            reads = _KeepPlan(functools.partial(entry, multiple_results))
+        return jvp, vjp, reads
+    vjp = _PerPosition(transpose, prim._linear_args, prim.name)
+    entry = _jointly_linear_entry if linear is True else _each_linear_entry
+    return jvp, vjp, _KeepPlan(functools.partial(entry, multiple_results))
+
+
+def _zero_like(x: Any) -> Any:
+    """A zero tangent for the argument ``x``: weakly typed for a Python scalar (so it does not
+    promote), else of ``x``'s shape and dtype (a read-only broadcast of one zero)."""
+    if isinstance(x, (bool, int, float, complex)):
+        return type(x)(0)
+    shape, dtype = x.shape, x.dtype
+    zero = np.zeros((), dtype)
+    return zero if shape == () else np.broadcast_to(zero, shape)
+
+
+def _linear_jvp(prim: Primitive, tangents: Sequence[Any], out: Any, *args: Any,
+                **params: Any) -> Any:
+    """The jvp of a linear primitive: the primitive itself, applied to the tangents."""
+    if len(tangents) == 1:  # the common case: reshape, sum, neg, ...
+        t = tangents[0]
+        return None if t is None else bind(prim, t, **params)
+    present = [i for i, t in enumerate(tangents) if t is not None]
+    if not present:
+        return None
+    if prim.linear is True:
+        identity = prim.identity
+        if len(present) == 1 and identity:
+            # x + 0 is x: no zero operand, no addition (when the shape and dtype are the output's)
+            i = present[0]
+            t = tangents[i]
+            if all(identity.get(j, None) == 0 for j in range(len(tangents)) if j != i) and \
+                    getattr(t, "shape", None) == getattr(out, "shape", ()) and \
+                    getattr(t, "dtype", None) == getattr(out, "dtype", None):
+                return t
+        return bind(prim, *[_zero_like(a) if t is None else t
+                            for t, a in zip(tangents, args)], **params)
+    total = None
+    linear_args = prim._linear_args
+    for i in present:
+        if i not in linear_args:
+            _no_derivative(prim.name, i)
+        operands = list(args)
+        operands[i] = tangents[i]
+        contribution = bind(prim, *operands, **params)
+        total = contribution if total is None else prim._sum(total, contribution)
+    return total
+
+
+def _keep_plan(reads: tuple, shapes: bool = False, outputs: bool = False) -> tuple:
     """For each mask of differentiated arguments: which arguments (None: all) and whether the
-    output the reverse trace must keep for the vjp rules of those arguments."""
+    output the reverse trace must keep for the vjp rules of those arguments.
+
+    A differentiated argument no rule reads is dropped, or with ``shapes`` kept as its shape
+    and dtype (:data:`SHAPE_ONLY`). ``outputs``: always keep the output (multiple results).
+    """
     n = len(reads)
+    drop = SHAPE_ONLY if shapes else False
     plan = []
     for mask in range(1 << n):
-        keep = [not mask >> k & 1 for k in range(n)]  # constants are kept: replay reads them
-        keep_out = False
+        # constants are kept: replay reads them
+        keep: list[Any] = [drop if mask >> k & 1 else True for k in range(n)]
+        keep_out = outputs
         for j in range(n):
             if mask >> j & 1:
                 for r in reads[j]:
@@ -156,7 +460,7 @@ def _keep_plan(reads: tuple) -> tuple:
                         keep_out = True
                     else:
                         keep[r] = True
-        plan.append((None if all(keep) else tuple(keep), keep_out))
+        plan.append((None if all(k is True for k in keep) else tuple(keep), keep_out))
     return tuple(plan)
 
 
@@ -185,9 +489,40 @@ def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     return top.process(prim, args, params)
 
 
-# Set by diffprog.config.debug_nans. A module global, so that when it is off the hot paths pay
-# one global lookup and nothing else.
+# True when NaN debugging is on anywhere: process-wide (config.debug_nans) or in some thread
+# (the debug_nans() context manager). A module global, so that when it is off the hot paths pay
+# one global lookup and nothing else; when it is on, check_nans asks debug_nans_enabled()
+# whether it is on for the calling thread.
 DEBUG_NANS = False
+_nan_global = False
+_nan_local = threading.local()
+_nan_threads = 0  # threads inside a debug_nans() block that turned it on
+_nan_lock = threading.Lock()
+
+
+def debug_nans_enabled() -> bool:
+    """Is NaN debugging on for the calling thread?"""
+    local = getattr(_nan_local, "value", None)
+    return _nan_global if local is None else local
+
+
+def set_debug_nans(value: bool) -> None:
+    """Turn NaN debugging on or off for the whole process (config.debug_nans)."""
+    global _nan_global, DEBUG_NANS
+    _nan_global = bool(value)
+    DEBUG_NANS = _nan_global or _nan_threads > 0
+
+
+def push_debug_nans(value: bool | None) -> bool | None:
+    """Set the calling thread's NaN debugging (None: follow the process); returns the previous
+    setting for :func:`push_debug_nans` to restore."""
+    global _nan_threads, DEBUG_NANS
+    previous = getattr(_nan_local, "value", None)
+    with _nan_lock:
+        _nan_threads += (value is True) - (previous is True)
+        _nan_local.value = value
+        DEBUG_NANS = _nan_global or _nan_threads > 0
+    return previous
 
 
 def _has_nan(x: Any) -> bool:
@@ -204,6 +539,8 @@ class NanError(FloatingPointError):
 def check_nans(prim: Primitive, args: Sequence[Any], out: Any, phase: str,
                where: str | None = None) -> None:
     """Raise NanError if ``out`` has a NaN that none of ``args`` had (debug_nans mode)."""
+    if not debug_nans_enabled():
+        return
     outs = out if isinstance(out, tuple) else (out,)
     if not any(_has_nan(o) for o in outs) or any(_has_nan(a) for a in args):
         return
@@ -228,6 +565,9 @@ class Trace:
     """One running transform. Subclasses implement ``process(prim, args, params)``."""
 
     __slots__ = ("level", "alive", "name", "where")
+    #: Does this trace compute derivatives? jit's does not: custom rules and checkpoints mean
+    #: nothing to it, so their functions run inline, as plain diffprog code.
+    differentiates = True
 
     def __init__(self, name: str) -> None:
         self.level = next(_levels)
@@ -275,6 +615,11 @@ class Tracer:
     @property
     def dtype(self) -> np.dtype:
         return self.primal.dtype
+
+    @property
+    def weak_type(self) -> bool:
+        """Is this the traced value of a Python scalar (see :class:`ShapedArray`)?"""
+        return getattr(concrete(self), "weak_type", False)
 
     @property
     def ndim(self) -> int:
@@ -374,16 +719,22 @@ class _NoValue:
 class ShapedArray(_NoValue):
     """An abstract array: shape and dtype, no values. What jit traces with.
 
+    ``weak_type`` marks the abstract value of a Python scalar (or a result computed only from
+    such values): it adopts the dtype of the arrays it is combined with.
+
     Example:
         >>> ShapedArray((2, 3), np.float32)
         float32[2,3]
     """
 
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("shape", "dtype", "weak_type")
 
-    def __init__(self, shape: Sequence[int], dtype: Any) -> None:
+    def __init__(self, shape: Sequence[int], dtype: Any, weak_type: bool = False) -> None:
         self.shape = tuple(int(d) for d in shape)
         self.dtype = np.dtype(dtype)
+        # A Python scalar argument: like NumPy 2 (and JAX) it takes the dtype of the arrays it
+        # meets instead of promoting them (float32 array * 2.0 stays float32).
+        self.weak_type = weak_type
 
     @property
     def ndim(self) -> int:
@@ -398,6 +749,47 @@ class ShapedArray(_NoValue):
 
     def __bool__(self) -> bool:
         raise _concretization("bool() (an `if`, `while`, `and`/`or` or assert)")
+
+
+class ShapeOnly(ShapedArray):
+    """What the reverse trace keeps of an argument whose vjp rules read only its shape and
+    dtype (the operand of a linear primitive): the value itself is freed after the forward pass.
+
+    Example:
+        >>> shape_only(np.ones((2, 3), np.float32)).shape
+        (2, 3)
+    """
+
+    __slots__ = ()
+
+    def _value(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"a vjp rule used the value of an argument ({self!r}) that its primitive's "
+            "vjp_reads (or, for a linear primitive, its transposes) declare as read only for "
+            "its shape and dtype: list the argument in vjp_reads, or use only .shape/.dtype")
+
+    __array__ = __float__ = __int__ = __index__ = __bool__ = _value
+
+
+def shape_only(x: Any) -> ShapeOnly:
+    """The shape and dtype of ``x`` (an array or a traced value), without its value."""
+    s = object.__new__(ShapeOnly)
+    s.shape = x.shape
+    s.dtype = x.dtype
+    return s
+
+
+def instantiate_zeros(x: Any) -> np.ndarray:
+    """A writable array of zeros with the shape and dtype of ``x`` (an array, a tracer, an
+    abstract value or a Python scalar): the one way transforms make an explicit zero.
+
+    Example:
+        >>> instantiate_zeros(np.ones((2,), np.float32))
+        array([0., 0.], dtype=float32)
+    """
+    if isinstance(x, (np.ndarray, np.generic, Tracer, ShapedArray)):
+        return np.zeros(x.shape, x.dtype)
+    return np.zeros(np.shape(x), np.result_type(x))
 
 
 def concrete(x: Any) -> Any:

@@ -75,27 +75,23 @@ def _scalar_result(out: np.ndarray) -> np.ndarray | np.generic:
 
 # -- arithmetic --------------------------------------------------------------------------------
 
-add = Primitive("add", np.add, scalar=operator.add, identity={0: -0.0, 1: -0.0}, vjp_reads=((), ()),
-                jvp=(lambda t, out, x, y: t, lambda t, out, x, y: t),
-                vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: ct))
+add = Primitive("add", np.add, scalar=operator.add, identity={0: -0.0, 1: -0.0},
+                linear=True, transpose=(lambda ct, out, x, y: ct, lambda ct, out, x, y: ct))
 
-sub = Primitive("sub", np.subtract, scalar=operator.sub, identity={1: 0.0}, vjp_reads=((), ()),
-                jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t),
-                vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct))
+sub = Primitive("sub", np.subtract, scalar=operator.sub, identity={1: 0.0},
+                linear=True, transpose=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct))
 
 mul = Primitive("mul", np.multiply, scalar=operator.mul, identity={0: 1, 1: 1},
-                vjp_reads=((1,), (0,)),
-                jvp=(lambda t, out, x, y: t * y, lambda t, out, x, y: x * t),
-                vjp=(lambda ct, out, x, y: ct * y, lambda ct, out, x, y: x * ct))
+                linear=(0, 1),  # bilinear: linear in each operand, the other held fixed
+                transpose=(lambda ct, out, x, y: ct * y, lambda ct, out, x, y: x * ct))
 
 div = Primitive("div", np.true_divide, scalar=operator.truediv, identity={1: 1},
                 vjp_reads=((1,), (1, -1)),
                 jvp=(lambda t, out, x, y: t / y, lambda t, out, x, y: -t * out / y),
                 vjp=(lambda ct, out, x, y: ct / y, lambda ct, out, x, y: -ct * out / y))
 
-neg = Primitive("neg", np.negative, scalar=operator.neg, involution=True, vjp_reads=((),),
-                jvp=(lambda t, out, x: -t,),
-                vjp=(lambda ct, out, x: -ct,))
+neg = Primitive("neg", np.negative, scalar=operator.neg, involution=True,
+                linear=True, transpose=(lambda ct, out, x: -ct,))
 
 
 def _log_base(out, x):
@@ -332,14 +328,13 @@ logistic = _unary("logistic", _logistic_impl, lambda out, x: out * (1.0 - out),
 # transpose: transposes under Re(sum(a * b)).
 
 real = Primitive("real", np.real, scalar=lambda z: z.real,
-                 jvp=(lambda t, out, x: real(t),),
-                 vjp=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype),))
+                 linear=True,
+                 transpose=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype),))
 imag = Primitive("imag", np.imag, scalar=lambda z: z.imag,
-                 jvp=(lambda t, out, x: imag(t),),
-                 vjp=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype) * -1j,))
+                 linear=True,
+                 transpose=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype) * -1j,))
 conj = Primitive("conj", np.conjugate, scalar=lambda z: z.conjugate(),
-                 jvp=(lambda t, out, x: conj(t),),
-                 vjp=(lambda ct, out, x: conj(ct),))
+                 linear=True, transpose=(lambda ct, out, x: conj(ct),))
 
 
 # -- piecewise constant ------------------------------------------------------------------------
@@ -509,8 +504,8 @@ def _convert(x, dtype):
 
 convert_element_type = Primitive(
     "convert_element_type", _convert,
-    jvp=(lambda t, out, x, dtype: convert_element_type(t, dtype=dtype),),
-    vjp=(lambda ct, out, x, dtype: convert_element_type(ct, dtype=x.dtype),))
+    linear=True,  # over the reals: a rounding, the real part, or the embedding in complex
+    transpose=(lambda ct, out, x, dtype: convert_element_type(ct, dtype=x.dtype),))
 
 # A cast to bool or an integer type is piecewise constant: no derivative flows through it.
 convert_discrete = Primitive("convert_discrete", _convert, differentiable=False)

@@ -1,8 +1,9 @@
 """Indexing primitives: gather (``getitem``) and its transpose ``scatter_add``; ``nonzero``.
 
-``getitem`` and ``scatter_add`` are linear: the jvp applies the primitive to the tangent, and
-each is the other's vjp. Gathering the same position twice sends two cotangents back to it,
-which ``scatter_add`` accumulates (``np.add.at``).
+``getitem`` and ``scatter_add`` are linear, declared by their transposes: the jvp applies the
+primitive to the tangent, and each is the other's transpose (which reads only shapes).
+Gathering the same position twice sends two cotangents back to it, which ``scatter_add``
+accumulates (``np.add.at``).
 
 The index param is NumPy's index in a hashable spelling (see :func:`encode_index`): a tuple of
 ints, ``None``, ``Ellipsis``, ``(start, stop, step)`` tuples standing for slices, and integer
@@ -97,15 +98,13 @@ def _scatter_add_impl(v, shape, idx):
 
 getitem = Primitive(
     "getitem", _getitem_impl,
-    jvp=(lambda t, out, x, idx: getitem(t, idx=idx),),
-    vjp=(lambda ct, out, x, idx: scatter_add(ct, shape=x.shape, idx=idx),))
+    linear=True, transpose=(lambda ct, out, x, idx: scatter_add(ct, shape=x.shape, idx=idx),))
 
 # zeros(shape) with ``v`` added at ``idx``: the transpose of getitem. With a basic index of
 # slices it is zero padding.
 scatter_add = Primitive(
     "scatter_add", _scatter_add_impl,
-    jvp=(lambda t, out, v, shape, idx: scatter_add(t, shape=shape, idx=idx),),
-    vjp=(lambda ct, out, v, shape, idx: getitem(ct, idx=idx),))
+    linear=True, transpose=(lambda ct, out, v, shape, idx: getitem(ct, idx=idx),))
 
 def _nonzero_abstract(x):
     raise TypeError(

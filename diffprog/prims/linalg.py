@@ -6,8 +6,10 @@ matrices ``(..., n, k)``, and the inputs of ``cholesky`` and ``eigh`` are symmet
 layer builds the symmetric matrix from the triangle NumPy reads). So the rules are the textbook
 ones for real matrices, with ``^T`` the transpose of the last two axes:
 
-* ``matmul``: d(x @ y) = dx @ y + x @ dy; cotangents ct @ y^T and x^T @ ct.
-* ``einsum``: linear in each operand; its cotangent is another einsum (see :func:`_einsum_vjp`).
+* ``matmul``: bilinear, declared by its transposes ct @ y^T and x^T @ ct (``linear=(0, 1)``);
+  the jvp dx @ y + x @ dy follows.
+* ``einsum``: linear in each operand; its transpose is another einsum (see
+  :func:`_einsum_transpose`), and its jvp the einsum with the tangent in the operand's place.
 * ``solve`` (x = a^-1 b): dx = a^-1 (db - da x); cotangents b̄ = a^-T x̄ and ā = -b̄ x^T.
 * ``solve_triangular``: the same, with da and ā masked to the triangle that is read.
 * ``det``: d det = tr(adj(a) da), finite at singular a too; ``slogdet``: d log|det| =
@@ -111,8 +113,8 @@ def _qr_shape(a):
 
 matmul = Primitive(
     "matmul", np.matmul, abstract=_matmul_shape,
-    jvp=(lambda t, out, x, y: matmul(t, y), lambda t, out, x, y: matmul(x, t)),
-    vjp=(lambda ct, out, x, y: matmul(ct, mT(y)), lambda ct, out, x, y: matmul(mT(x), ct)))
+    linear=(0, 1),
+    transpose=(lambda ct, out, x, y: matmul(ct, mT(y)), lambda ct, out, x, y: matmul(mT(x), ct)))
 
 
 # -- einsum ------------------------------------------------------------------------------------
@@ -176,14 +178,6 @@ def bind_einsum(inputs: tuple, output: str, *operands):
     return bind(einsum, *operands, subscripts=_canonical(inputs, output))
 
 
-def _einsum_jvp(k):
-    def rule(t, out, *operands, subscripts):
-        ops = list(operands)
-        ops[k] = t
-        return einsum(*ops, subscripts=subscripts)
-    return rule
-
-
 @functools.lru_cache(maxsize=4096)
 def _einsum_vjp_plan(subscripts: str, k: int, shape: tuple) -> tuple[str, tuple]:
     """The subscripts of operand ``k``'s cotangent einsum, and the constants it appends."""
@@ -210,30 +204,29 @@ def _einsum_vjp_plan(subscripts: str, k: int, shape: tuple) -> tuple[str, tuple]
     return canonical_subscripts(specs, "".join(target)), tuple(constants)
 
 
-def _einsum_vjp(k):
+def _einsum_transpose(k, ct, out, *operands, subscripts):
     """Cotangent of operand ``k``: an einsum of the cotangent with the other operands.
 
     Labels of operand ``k`` that appear nowhere else were summed out, so the cotangent is
     constant along them: a ones vector with that label broadcasts it back. A label repeated
     within operand ``k`` (a diagonal, as in "ii->i") gets a fresh letter for each repetition
-    and an identity matrix linking the two, which places the cotangent on the diagonal.
+    and an identity matrix linking the two, which places the cotangent on the diagonal. Only
+    the shape of operand ``k`` is read.
     """
-    def rule(ct, out, *operands, subscripts):
-        plan, constants = _einsum_vjp_plan(subscripts, k, tuple(operands[k].shape))
-        dtype = ct.dtype
-        ops = [ct, *operands[:k], *operands[k + 1:]]
-        ops.extend(make(d, dtype) for make, d in constants)
-        return bind(einsum, *ops, subscripts=plan)
-    return rule
+    plan, constants = _einsum_vjp_plan(subscripts, k, tuple(operands[k].shape))
+    dtype = ct.dtype
+    ops = [ct, *operands[:k], *operands[k + 1:]]
+    ops.extend(make(d, dtype) for make, d in constants)
+    return bind(einsum, *ops, subscripts=plan)
 
 
-# np.einsum takes at most 64 operands; one rule per possible operand position.
+# np.einsum takes at most 64 operands, each of which it is linear in: one transpose rule for
+# every position (it is told which), the jvp derived from it.
 _MAX_OPERANDS = 64
 
 einsum = Primitive(
     "einsum", _einsum_impl, abstract=_einsum_shape,
-    jvp=tuple(_einsum_jvp(k) for k in range(_MAX_OPERANDS)),
-    vjp=tuple(_einsum_vjp(k) for k in range(_MAX_OPERANDS)))
+    linear=tuple(range(_MAX_OPERANDS)), transpose=_einsum_transpose)
 
 
 # -- small helpers on stacks of matrices, usable on plain and traced values --------------------

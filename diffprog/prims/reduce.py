@@ -108,10 +108,11 @@ def _shift_impl(x, axis, toward_end, fill):
 
 
 # ``x`` moved one place along ``axis`` (toward its end: out[i] = x[i - 1]; else out[i] =
-# x[i + 1]), the vacated place set to the constant ``fill``. It is affine in ``x``, and its
-# transpose is the shift the other way, which drops the entry this one filled in.
+# x[i + 1]), the vacated place set to the constant ``fill``. It is affine in ``x``, not linear
+# (its tangent is shifted with fill 0, not ``fill``), so its rules are given rather than derived;
+# the vjp, the shift the other way that drops the entry this one filled in, reads no value.
 shift = Primitive(
-    "shift", _shift_impl,
+    "shift", _shift_impl, vjp_reads=((),),
     jvp=(lambda t, out, x, axis, toward_end, fill:
          shift(t, axis=axis, toward_end=toward_end, fill=0.0),),
     vjp=(lambda ct, out, x, axis, toward_end, fill:
@@ -139,8 +140,8 @@ def _cumsum_impl(x, axis, reverse):
 # Linear: a reverse scan is the transpose of a forward one.
 cumsum = Primitive(
     "cumsum", _cumsum_impl,
-    jvp=(lambda t, out, x, axis, reverse: cumsum(t, axis=axis, reverse=reverse),),
-    vjp=(lambda ct, out, x, axis, reverse: cumsum(ct, axis=axis, reverse=not reverse),))
+    linear=True,
+    transpose=(lambda ct, out, x, axis, reverse: cumsum(ct, axis=axis, reverse=not reverse),))
 
 
 def _linear_recurrence_impl(a, b, axis, reverse):
@@ -240,26 +241,19 @@ reduce_prod = Primitive(
 
 # -- sorting -----------------------------------------------------------------------------------
 
-def _no_derivative(*args, **params):
-    raise TypeError("integer indices have no derivative")
-
-
 def _like_x(x, perm, axis):
     # The shape rule for jit, whose stand-in values would not be a valid permutation.
     return ShapedArray(x.shape, x.dtype)
 
 
 # ``x`` rearranged along ``axis`` by the integer array ``perm`` (a permutation along that axis,
-# of x's shape): np.take_along_axis. Linear in x; the transpose applies the inverse
-# permutation, itself a gather, so no scatter is needed.
+# of x's shape): np.take_along_axis. Linear in x (the integer perm has no derivative); the
+# transpose applies the inverse permutation, itself a gather, so no scatter is needed.
 permute_along_axis = Primitive(
     "permute_along_axis", lambda x, perm, axis: np.take_along_axis(x, perm, axis=axis),
-    abstract=_like_x,
-    jvp=(lambda t, out, x, perm, axis: permute_along_axis(t, perm, axis=axis),
-         _no_derivative),
-    vjp=(lambda ct, out, x, perm, axis: permute_along_axis(
-        ct, argsort(perm, axis=axis, kind="stable"), axis=axis),
-         _no_derivative))
+    abstract=_like_x, linear=(0,),
+    transpose=(lambda ct, out, x, perm, axis: permute_along_axis(
+        ct, argsort(perm, axis=axis, kind="stable"), axis=axis), None))
 
 # Piecewise constant in x: integer results, no derivative. ``axis`` is an int or None.
 argmax = Primitive("argmax", lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims),

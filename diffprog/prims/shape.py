@@ -1,9 +1,11 @@
 """Shape primitives: reshape, broadcast_to and its transpose reduce_sum, transpose,
 concatenate, split.
 
-All are linear, so each jvp applies the primitive itself to the tangent, and each vjp is the
-transposed movement: reshape back, sum over broadcast axes, inverse permutation, and
-``concatenate`` and ``split``, which are each other's transposes.
+All are linear, so each is declared by its transpose alone (``linear=True``): the jvp applies
+the primitive itself to the tangent, and the vjp is the transposed movement: reshape back, sum
+over broadcast axes (broadcasting back over summed ones), inverse permutation, and the pieces of
+``concatenate`` and ``split``, which are each other's transposes. The transposes read only the
+shapes of the operands, never their values, so the reverse trace keeps no operand alive.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import Primitive, ShapedArray
+from .index import getitem
 
 __all__ = ["reshape", "broadcast_to", "reduce_sum", "transpose", "concatenate", "split"]
 
@@ -22,8 +25,7 @@ def _same_dtype(x, shape):
 
 reshape = Primitive(
     "reshape", lambda x, shape: x.reshape(shape), abstract=_same_dtype, collapse=True,
-    jvp=(lambda t, out, x, shape: reshape(t, shape=shape),),
-    vjp=(lambda ct, out, x, shape: reshape(ct, shape=x.shape),))
+    linear=True, transpose=(lambda ct, out, x, shape: reshape(ct, shape=x.shape),))
 
 
 def _kept_shape(shape: tuple, axis: tuple) -> tuple:
@@ -43,8 +45,8 @@ def _sum_transpose(ct, x, axis, keepdims):
 
 reduce_sum = Primitive(
     "reduce_sum", _sum_impl,
-    jvp=(lambda t, out, x, axis, keepdims: reduce_sum(t, axis=axis, keepdims=keepdims),),
-    vjp=(lambda ct, out, x, axis, keepdims: _sum_transpose(ct, x, axis, keepdims),))
+    linear=True,
+    transpose=(lambda ct, out, x, axis, keepdims: _sum_transpose(ct, x, axis, keepdims),))
 
 
 def _unbroadcast(ct, x, shape):
@@ -61,8 +63,7 @@ def _unbroadcast(ct, x, shape):
 broadcast_to = Primitive(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), abstract=_same_dtype,
     collapse=True, scalar=lambda x, shape: x,
-    jvp=(lambda t, out, x, shape: broadcast_to(t, shape=shape),),
-    vjp=(lambda ct, out, x, shape: _unbroadcast(ct, x, shape),))
+    linear=True, transpose=(lambda ct, out, x, shape: _unbroadcast(ct, x, shape),))
 
 
 def _inverse(perm: tuple) -> tuple:
@@ -74,37 +75,24 @@ def _inverse(perm: tuple) -> tuple:
 
 transpose = Primitive(
     "transpose", lambda x, perm: np.transpose(x, perm),
-    jvp=(lambda t, out, x, perm: transpose(t, perm=perm),),
-    vjp=(lambda ct, out, x, perm: transpose(ct, perm=_inverse(perm)),))
+    linear=True, transpose=(lambda ct, out, x, perm: transpose(ct, perm=_inverse(perm)),))
 
 
 # ``concatenate(*xs, axis)`` joins operands of one dtype and rank along ``axis`` (normalized to
-# a non-negative int by diffprog.numpy). Its vjp splits the cotangent at the operands' offsets.
+# a non-negative int by diffprog.numpy). The transpose for operand k is the cotangent's block at
+# that operand's offset (a basic slice, so a view); the jvp fills a constant operand's block with
+# zeros, keeping the output's layout.
 def _concatenate_impl(*xs, axis):
     return np.concatenate(xs, axis=axis)
 
 
-def _offsets(xs, axis) -> tuple:
-    offsets = []
-    total = 0
-    for x in xs[:-1]:
-        total += x.shape[axis]
-        offsets.append(total)
-    return tuple(offsets)
+def _block(k, ct, out, *xs, axis):
+    start = sum(x.shape[axis] for x in xs[:k])
+    idx = ((None, None, None),) * axis + ((start, start + xs[k].shape[axis], None),)
+    return getitem(ct, idx=idx)
 
 
-def _concatenate_jvp(tangents, out, *xs, axis):
-    # A constant operand contributes a zero block: the tangent keeps the output's layout.
-    ts = [np.zeros(x.shape, x.dtype) if t is None else t for t, x in zip(tangents, xs)]
-    return concatenate(*ts, axis=axis)
-
-
-def _concatenate_vjp(ct, out, *xs, axis):
-    return split(ct, indices=_offsets(xs, axis), axis=axis)
-
-
-concatenate = Primitive("concatenate", _concatenate_impl, jvp=_concatenate_jvp,
-                        vjp=_concatenate_vjp)
+concatenate = Primitive("concatenate", _concatenate_impl, linear=True, transpose=_block)
 
 
 # ``split(x, indices, axis)``: the pieces of ``x`` between the increasing offsets ``indices``
@@ -114,7 +102,6 @@ def _split_impl(x, indices, axis):
 
 
 split = Primitive(
-    "split", _split_impl, multiple_results=True,
-    jvp=(lambda t, out, x, indices, axis: split(t, indices=indices, axis=axis),),
+    "split", _split_impl, multiple_results=True, linear=True,
     # Unused pieces arrive as zeros, so the cotangent is the pieces joined back.
-    vjp=(lambda ct, out, x, indices, axis: concatenate(*ct, axis=axis),))
+    transpose=(lambda ct, out, x, indices, axis: concatenate(*ct, axis=axis),))

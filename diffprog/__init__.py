@@ -6,6 +6,8 @@ Example:
     0.0
 """
 
+import sys as _sys
+
 from . import (
                    nn,  # noqa: F401
                    numpy,  # noqa: F401  (declares the primitives and the array protocols)
@@ -28,6 +30,7 @@ from .core import NanError, Primitive, Tracer, bind
 from .custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from .graph import Graph
 from .jit import ConcretizationError, jit
+from .numpy._dispatch import register_ufunc_provider as _register_ufunc_provider
 from .testing import check_grads, numerical_grad, numerical_jvp
 from .tree import (
                    register_pytree_node,
@@ -49,3 +52,22 @@ __all__ = [
     "tree_flatten_with_path", "register_pytree_node",
 ]
 __version__ = "0.1.0"
+
+
+def _scipy_special_ufunc(ufunc: object) -> object:
+    """The rule for one of scipy.special's ufuncs, or None for any other ufunc.
+
+    SciPy's ufuncs carry no ``__module__``; one is recognized as the attribute of
+    ``scipy.special`` with its name. A SciPy ufunc exists only once scipy.special is imported,
+    so looking in ``sys.modules`` never imports SciPy; diffprog.scipy (which needs it) is
+    imported on the first such ufunc.
+    """
+    special = _sys.modules.get("scipy.special")
+    name = getattr(ufunc, "__name__", None)
+    if special is None or not isinstance(name, str) or getattr(special, name, None) is not ufunc:
+        return None
+    from .scipy.special import ufunc_rule
+    return ufunc_rule(ufunc)
+
+
+_register_ufunc_provider(_scipy_special_ufunc)

@@ -44,19 +44,23 @@ def test_numpy_calls_on_traced_values_everywhere():
 
 
 def test_scipy_special_ufuncs_are_differentiated():
-    # scipy.special's expit/erf are NumPy ufuncs: NumPy hands them to traced values by name
+    # scipy.special's ufuncs are NumPy ufuncs: NumPy hands them to traced values, and diffprog
+    # recognizes them as scipy.special's own objects (not by name: a look-alike is refused)
+    import pytest
+    import scipy.special
+
     x = np.array([-3.0, 0.0, 2.0])
     sig = 1.0 / (1.0 + np.exp(-x))
-
-    class FakeUfunc:  # how NumPy presents scipy.special.expit, without needing scipy
-        __name__ = "expit"
-    g = dp.grad(lambda x: dnp.sum(x.__array_ufunc__(FakeUfunc(), "__call__", x)))(x)
-    np.testing.assert_allclose(g, sig * (1 - sig), rtol=1e-14)
-    try:
-        import scipy.special
-    except ImportError:
-        return  # scipy is no dependency; the stand-in above covers the dispatch
     np.testing.assert_allclose(dp.grad(lambda x: np.sum(scipy.special.expit(x)))(x),
                                sig * (1 - sig), rtol=1e-14)
+    np.testing.assert_allclose(dp.grad(lambda x: np.sum(scipy.special.log_expit(x)))(x),
+                               1 - sig, rtol=1e-14)
     np.testing.assert_allclose(dp.grad(lambda x: np.sum(scipy.special.erf(x)))(x),
                                2 / np.sqrt(np.pi) * np.exp(-x * x), rtol=1e-13)
+    np.testing.assert_allclose(dp.grad(lambda x: np.sum(scipy.special.erfc(x)))(x),
+                               -2 / np.sqrt(np.pi) * np.exp(-x * x), rtol=1e-13)
+
+    class FakeUfunc:  # named like scipy.special.expit, but not it
+        __name__ = "expit"
+    with pytest.raises(TypeError, match="ufunc expit is not differentiable"):
+        dp.grad(lambda x: dnp.sum(x.__array_ufunc__(FakeUfunc(), "__call__", x)))(x)

@@ -9,12 +9,12 @@ array, never a quiet conversion to a constant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .. import prims as P
-from ..core import _CONVERT_MSG, Tracer, bind
+from ..core import _CONVERT_MSG, Tracer
 from . import _elementwise as ew
 from . import _indexing as ix
 from . import _linalg as la
@@ -30,26 +30,43 @@ def _unsupported(kind: str, name: str) -> TypeError:
         "same thing, or wrap the computation in a custom rule.")
 
 
-def _log_expit(x: Any) -> Any:
-    return ew.negative(ew.logaddexp(ew.negative(x), 0.0))
+# Rules for the ufuncs of other libraries (scipy.special's are NumPy ufuncs, so NumPy hands them
+# to traced values like its own). A provider maps a ufunc to a diffprog function, or None when
+# the ufunc is not its library's. Layers above this one register them (diffprog/__init__.py
+# registers scipy.special's), so that diffprog.numpy imports none of those libraries.
+_UFUNC_PROVIDERS: list[Callable[[Any], Any]] = []
 
 
-# Ufuncs of other libraries, known by name: scipy.special's are NumPy ufuncs, so NumPy hands
-# them to traced values like its own, and diffprog (which does not import scipy) has rules for
-# these.
-_FOREIGN_UFUNCS = {"expit": lambda x: bind(P.logistic, x), "log_expit": _log_expit,
-                   "erf": lambda x: bind(P.erf, x), "erfc": lambda x: bind(P.erfc, x)}
+def register_ufunc_provider(provider: Callable[[Any], Any]) -> None:
+    """Consult ``provider(ufunc) -> function or None`` for ufuncs that are not NumPy's.
+
+    Example:
+        >>> register_ufunc_provider(lambda ufunc: None)
+        >>> _UFUNC_PROVIDERS.pop()(np.sin) is None
+        True
+    """
+    if provider not in _UFUNC_PROVIDERS:
+        _UFUNC_PROVIDERS.append(provider)
 
 
 def _foreign_ufunc(ufunc: Any) -> Any:
-    return _FOREIGN_UFUNCS.get(getattr(ufunc, "__name__", None))
+    for provider in _UFUNC_PROVIDERS:
+        fn = provider(ufunc)
+        if fn is not None:
+            return fn
+    return None
+
+
+def _ufunc_label(ufunc: Any) -> str:
+    name = getattr(ufunc, "__name__", repr(ufunc))
+    return f"NumPy ufunc np.{name}" if getattr(np, name, None) is ufunc else f"ufunc {name}"
 
 
 def _array_ufunc(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
     fn = UFUNCS.get(ufunc) or _foreign_ufunc(ufunc)
     if method != "__call__" or fn is None:
-        name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-        raise _unsupported("NumPy ufunc", name)
+        kind, _, name = _ufunc_label(ufunc).rpartition(" ")
+        raise _unsupported(kind, name + ("" if method == "__call__" else f".{method}"))
     if kwargs:
         out = kwargs.pop("out", None)
         if out is not None:

@@ -1,0 +1,221 @@
+"""The primitives behind :mod:`diffprog.scipy.special`: SciPy's ufuncs with derivative rules.
+
+Each implementation is the ``scipy.special`` ufunc itself, so values, edge values and dtypes
+are SciPy's. The rules are written with diffprog operations (these primitives and
+:mod:`diffprog.numpy`), so derivatives of any order follow: ``gammaln' = digamma``,
+``digamma' = polygamma(1, .)``, ``polygamma(n, .)' = polygamma(n + 1, .)`` and so on.
+
+Operands reaching a primitive are aligned by :mod:`diffprog.scipy.special`: the traced ones
+have the output's shape and every float operand has the output's dtype, so a rule's result
+already has the dtype of the argument it differentiates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.special as sc
+
+from .. import numpy as dnp
+from ..core import Primitive, ShapedArray
+
+__all__ = ["gammaln", "gamma", "digamma", "polygamma", "beta", "betaln", "erfinv", "erfcinv",
+           "ndtr", "ndtri", "log_ndtr", "erfcx", "logit", "xlogy", "xlog1py", "entr",
+           "rel_entr", "i0", "i0e", "i1", "i1e"]
+
+_SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2.0
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _elementwise_abstract(impl: Callable) -> Callable:
+    """The shape rule of an elementwise primitive, as jit derives it for one with a scalar
+    form: operands broadcast, and the dtype is that of ``impl`` on one element of each."""
+    def abstract(*args: Any) -> ShapedArray:
+        shape = np.broadcast_shapes(*[np.shape(a) if not hasattr(a, "shape") else a.shape
+                                      for a in args])
+        ones = [np.ones((), a.dtype) if hasattr(a, "dtype") else a for a in args]
+        with np.errstate(all="ignore"):
+            return ShapedArray(shape, np.result_type(impl(*ones)))
+    return abstract
+
+
+def _unary(name: str, impl: Callable, derivative: Callable, reads: tuple = (-1, 0),
+           scalar: Callable | None = None) -> Primitive:
+    """A unary primitive whose jvp is ``t * derivative(out, x)`` and vjp ``ct * derivative``;
+    ``reads`` lists what ``derivative`` reads (-1 the output, 0 the argument)."""
+    return Primitive(name, impl, abstract=_elementwise_abstract(impl), scalar=scalar,
+                     vjp_reads=(reads,),
+                     jvp=(lambda t, out, x: t * derivative(out, x),),
+                     vjp=(lambda ct, out, x: ct * derivative(out, x),))
+
+
+def _binary(name: str, impl: Callable, dx: Callable, dy: Callable,
+            scalar: Callable | None = None) -> Primitive:
+    """A binary primitive with local derivatives ``dx(out, x, y)`` and ``dy(out, x, y)``."""
+    return Primitive(name, impl, abstract=_elementwise_abstract(impl), scalar=scalar,
+                     jvp=(lambda t, out, x, y: t * dx(out, x, y),
+                          lambda t, out, x, y: t * dy(out, x, y)),
+                     vjp=(lambda ct, out, x, y: ct * dx(out, x, y),
+                          lambda ct, out, x, y: ct * dy(out, x, y)))
+
+
+def _like(v: Any, x: Any) -> Any:
+    """``v`` in the dtype of ``x`` (polygamma computes float32 arguments in float64)."""
+    dtype = dnp.result_type(x)
+    return v if dnp.result_type(v) == dtype else dnp.astype(v, dtype)
+
+
+def _safe(cond: Any, x: Any, fill: float = 1.0) -> Any:
+    """``x`` where ``cond``, else ``fill``: the operand of a branch that where() discards, kept
+    finite so that its derivative (multiplied by the zero cotangent) is no 0 * inf = nan."""
+    return dnp.where(cond, x, fill)
+
+
+# -- gamma and its logarithm, digamma, polygamma ------------------------------------------------
+
+def _polygamma_impl(n, x):
+    return sc.polygamma(n, x)
+
+
+def _no_order_derivative(*args: Any, **kwargs: Any) -> Any:
+    raise TypeError("polygamma(n, x) has no derivative in its integer order n; differentiate "
+                    "with respect to x only")
+
+
+polygamma = Primitive(
+    "polygamma", _polygamma_impl, abstract=_elementwise_abstract(_polygamma_impl),
+    vjp_reads=((), (0, 1)),
+    jvp=(_no_order_derivative, lambda t, out, n, x: t * polygamma(n + 1, x)),
+    vjp=(_no_order_derivative, lambda ct, out, n, x: ct * polygamma(n + 1, x)))
+
+digamma = _unary("digamma", sc.psi, lambda out, x: _like(polygamma(1, x), x), reads=(0,))
+# No scalar form: math.lgamma differs from scipy's gammaln at -inf, at subnormal x (where
+# SciPy gives inf) and by several ulp at negative x.
+gammaln = _unary("gammaln", sc.gammaln, lambda out, x: digamma(x), reads=(0,))
+gamma = _unary("gamma", sc.gamma, lambda out, x: out * digamma(x), scalar=math.gamma)
+
+
+def _beta_da(out, a, b):
+    return digamma(a) - digamma(a + b)
+
+
+beta = _binary("beta", sc.beta, lambda out, a, b: out * _beta_da(out, a, b),
+               lambda out, a, b: out * _beta_da(out, b, a))
+betaln = _binary("betaln", sc.betaln, _beta_da, lambda out, a, b: _beta_da(out, b, a))
+
+
+# -- error function inverses, normal distribution ----------------------------------------------
+
+# erfinv' = sqrt(pi)/2 exp(erfinv²): infinite at ±1, where erfinv is.
+erfinv = _unary("erfinv", sc.erfinv, lambda out, x: _SQRT_PI_OVER_2 * dnp.exp(out * out),
+                reads=(-1,))
+erfcinv = _unary("erfcinv", sc.erfcinv, lambda out, x: -_SQRT_PI_OVER_2 * dnp.exp(out * out),
+                 reads=(-1,))
+ndtr = _unary("ndtr", sc.ndtr, lambda out, x: dnp.exp(-0.5 * x * x) / _SQRT_2PI, reads=(0,))
+ndtri = _unary("ndtri", sc.ndtri, lambda out, x: _SQRT_2PI * dnp.exp(0.5 * out * out),
+               reads=(-1,))
+# erfcx(z) = exp(z²) erfc(z), the scaled complementary error function.
+erfcx = _unary("erfcx", sc.erfcx, lambda out, x: 2.0 * x * out - _TWO_OVER_SQRT_PI)
+
+# log_ndtr' = phi(x) / Phi(x), the inverse Mills ratio. With Phi(x) = exp(-x²/2) erfcx(-x/√2)/2
+# the exponentials cancel: phi / Phi = sqrt(2/pi) / erfcx(-x / √2), which neither underflows
+# for x << 0 (where it tends to -x) nor cancels; for x >> 0 erfcx overflows and the ratio is 0.
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_SQRT_HALF = math.sqrt(0.5)
+log_ndtr = _unary("log_ndtr", sc.log_ndtr,
+                  lambda out, x: _SQRT_2_OVER_PI / erfcx(-_SQRT_HALF * x), reads=(0,))
+logit = _unary("logit", sc.logit, lambda out, x: 1.0 / (x * (1.0 - x)), reads=(0,))
+
+
+# -- x log y and entropies ----------------------------------------------------------------------
+# Where x == 0 the value is 0 (also at y == 0). d/dx is log(y) (so -inf at x = y = 0, JAX's
+# convention); d/dy is x / y, taken as 0 at x = y = 0 rather than 0/0: y is replaced by 1 only
+# at that point, so the mixed second derivative at x = 0, y > 0 is still 1/y.
+
+def _xlogy_scalar(x, y):
+    # scipy's xlogy: 0 where x == 0 unless y is nan
+    if x == 0 and not math.isnan(y):
+        return x * 0.0
+    return x * math.log(y)
+
+
+def _xlog1py_scalar(x, y):
+    if x == 0 and not math.isnan(y):
+        return x * 0.0
+    return x * math.log1p(y)
+
+
+def _xlogy_dy(out, x, y):
+    return x / _safe(dnp.logical_not(dnp.logical_and(dnp.equal(x, 0), dnp.equal(y, 0))), y)
+
+
+def _xlog1py_dy(out, x, y):
+    one_plus = 1.0 + y
+    return x / _safe(dnp.logical_not(dnp.logical_and(dnp.equal(x, 0), dnp.equal(one_plus, 0))),
+                     one_plus)
+
+
+xlogy = _binary("xlogy", sc.xlogy, lambda out, x, y: dnp.log(y), _xlogy_dy,
+                scalar=_xlogy_scalar)
+xlog1py = _binary("xlog1py", sc.xlog1py, lambda out, x, y: dnp.log1p(y), _xlog1py_dy,
+                  scalar=_xlog1py_scalar)
+
+
+# entr(x) = -x log x (0 at x = 0, -inf for x < 0). entr' = -(log x + 1): +inf at 0 (the
+# one-sided limit, JAX's value), 0 for x < 0 where entr is the constant -inf.
+def _entr_d(out, x):
+    inside = dnp.greater_equal(x, 0)
+    return dnp.where(inside, -(dnp.log(_safe(inside, x)) + 1.0), 0.0)
+
+
+entr = _unary("entr", sc.entr, _entr_d, reads=(0,))
+
+
+# rel_entr(x, y) = x log(x / y) for x > 0, y > 0; 0 for x = 0, y >= 0; inf elsewhere.
+# d/dx = log(x / y) + 1 and d/dy = -x / y on x >= 0, y > 0 (d/dx is -inf at x = 0, the
+# one-sided limit, consistent with entr(x) = -rel_entr(x, 1)); at x = y = 0 d/dx is -inf and
+# d/dy 0; where the value is the constant inf both are 0.
+def _rel_entr_masks(x, y):
+    inside = dnp.logical_and(dnp.greater_equal(x, 0), dnp.greater(y, 0))
+    corner = dnp.logical_and(dnp.equal(x, 0), dnp.equal(y, 0))
+    return inside, corner
+
+
+def _rel_entr_dx(out, x, y):
+    inside, corner = _rel_entr_masks(x, y)
+    d = dnp.log(_safe(inside, x) / _safe(inside, y)) + 1.0
+    return dnp.where(inside, d, dnp.where(corner, -np.inf, 0.0))
+
+
+def _rel_entr_dy(out, x, y):
+    inside, _ = _rel_entr_masks(x, y)
+    return dnp.where(inside, -_safe(inside, x) / _safe(inside, y), 0.0)
+
+
+rel_entr = _binary("rel_entr", sc.rel_entr, _rel_entr_dx, _rel_entr_dy)
+
+
+# -- modified Bessel functions of orders 0 and 1 ------------------------------------------------
+# i0' = i1; i1' = i0 - i1/x, whose limit at 0 is 1/2. The exponentially scaled ie(x) =
+# exp(-|x|) i(x) add -sign(x) ie(x); i0e has a kink at 0, where sign(0) = 0 gives the mean of
+# the one-sided derivatives ±1.
+
+def _i1_d(out, x):
+    zero = dnp.equal(x, 0)
+    return dnp.where(zero, 0.5, i0(x) - out / _safe(dnp.logical_not(zero), x))
+
+
+def _i1e_d(out, x):
+    zero = dnp.equal(x, 0)
+    return dnp.where(zero, 0.5,
+                     i0e(x) - out * (dnp.sign(x) + 1.0 / _safe(dnp.logical_not(zero), x)))
+
+
+i0 = _unary("i0", sc.i0, lambda out, x: i1(x), reads=(0,))
+i1 = _unary("i1", sc.i1, _i1_d)
+i0e = _unary("i0e", sc.i0e, lambda out, x: i1e(x) - dnp.sign(x) * out)
+i1e = _unary("i1e", sc.i1e, _i1e_d)

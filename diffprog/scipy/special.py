@@ -1,0 +1,526 @@
+"""``diffprog.scipy.special``: ``scipy.special``'s functions, differentiable to any order.
+
+Each function has SciPy's name, signature, values, edge values and dtypes (float32 stays
+float32 where SciPy's does; integers compute in float64; Python scalars give NumPy scalars),
+and works on traced values under ``grad``, ``jvp``, ``vjp`` and ``jit``. The elementwise ones
+are primitives whose implementation is the SciPy ufunc (:mod:`._special_prims`); ``erf``,
+``erfc``, ``expit`` and ``logsumexp`` are diffprog's own primitives, and ``log_expit``,
+``multigammaln``, ``softmax`` and ``log_softmax`` are compositions.
+
+SciPy's own ufuncs work on traced values too: ``scipy.special.gammaln(x)`` inside
+``diffprog.grad`` is differentiated by the same rules, through NumPy's ``__array_ufunc__``
+(see :func:`ufunc_rule`). SciPy's Python functions (``polygamma``, ``logsumexp``,
+``softmax``) convert their argument to an array first, so for those use this module's.
+
+Derivative conventions at edge points:
+
+- ``xlogy(x, y)``, ``xlog1py(x, y)``: 0 where ``x == 0``; d/dy is 0 there (also at ``y = 0``,
+  where x / y would be 0/0); d/dx is ``log(y)`` (``-inf`` at ``x = y = 0``, as in JAX, whose
+  custom jvp is ``x_dot * log(y) + y_dot * x / y``).
+- ``entr'(0) = +inf`` and ``d/dx rel_entr(0, y) = -inf`` (the one-sided limits); 0 where the
+  value is the constant ±inf outside the domain.
+- ``i1'(0) = i1e'(0) = 1/2`` (the limits); ``i0e'(0) = 0``, the mean of the one-sided ±1.
+- ``polygamma(n, x)`` has no derivative in ``n``.
+
+Example:
+    >>> import numpy as np, diffprog as dp
+    >>> from diffprog.scipy import special
+    >>> float(dp.grad(special.gammaln)(3.0))  # digamma(3) = 3/2 - Euler's gamma
+    0.9227843350984671
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.special as sc
+
+from .. import nn
+from .. import numpy as dnp
+from .. import prims as P
+from ..core import Primitive, ShapedArray, Tracer, bind, concrete
+from ..custom import stop_gradient
+from . import _special_prims as S
+
+__all__ = ["gammaln", "gamma", "digamma", "psi", "polygamma", "multigammaln", "beta", "betaln",
+           "erf", "erfc", "erfinv", "erfcinv", "erfcx", "ndtr", "ndtri", "log_ndtr", "expit",
+           "logit", "log_expit", "xlogy", "xlog1py", "entr", "rel_entr", "i0", "i0e", "i1",
+           "i1e", "logsumexp", "softmax", "log_softmax", "ufunc_rule"]
+
+
+def _traced(*args: Any) -> bool:
+    return any(isinstance(a, Tracer) for a in args)
+
+
+def _apply(prim: Primitive, *args: Any, keep: tuple[int, ...] = ()) -> Any:
+    """``prim`` on ``args`` with SciPy's broadcasting and dtype: untraced, the SciPy ufunc
+    itself; traced, the float operands cast to the result's dtype (except at positions
+    ``keep``) and the traced ones broadcast to its shape, as the rules expect."""
+    if not _traced(*args):
+        return prim.impl(*args)
+    args = tuple(a if isinstance(a, (Tracer, float, int, bool)) else np.asarray(a)
+                 for a in args)
+    with np.errstate(all="ignore"):
+        dtype = np.result_type(prim.impl(*[np.ones((), a.dtype) if hasattr(a, "dtype") else a
+                                           for a in args]))
+    shape = np.broadcast_shapes(*[np.shape(a) if not hasattr(a, "shape") else a.shape
+                                  for a in args])
+    ops = []
+    for i, a in enumerate(args):
+        if i not in keep and dtype.kind == "f" and hasattr(a, "dtype") and a.dtype != dtype:
+            a = dnp.astype(a, dtype)  # on a traced value: a cast whose vjp casts back
+        if isinstance(a, Tracer) and a.shape != shape:
+            a = P.broadcast_to(a, shape=shape)
+        ops.append(a)
+    return bind(prim, *ops)
+
+
+def _scalar(out: Any) -> Any:
+    """A 0-d array as a NumPy scalar, as SciPy returns for scalar input."""
+    return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out
+
+
+# -- gamma family --------------------------------------------------------------------------------
+
+def gammaln(x: Any) -> Any:
+    """``log|Gamma(x)|`` (``scipy.special.gammaln``); derivative ``digamma(x)``.
+
+    Example:
+        >>> float(gammaln(5.0))  # log(4!)
+        3.1780538303479458
+    """
+    return _apply(S.gammaln, x)
+
+
+def gamma(x: Any) -> Any:
+    """The gamma function (``scipy.special.gamma``); derivative ``gamma(x) digamma(x)``.
+
+    Example:
+        >>> float(gamma(5.0))
+        24.0
+    """
+    return _apply(S.gamma, x)
+
+
+def digamma(x: Any) -> Any:
+    """``d/dx log Gamma(x)`` (``scipy.special.digamma``, also ``psi``); derivative
+    ``polygamma(1, x)``.
+
+    Example:
+        >>> round(float(digamma(1.0)), 12)  # -Euler's gamma
+        -0.577215664902
+    """
+    return _apply(S.digamma, x)
+
+
+psi = digamma
+
+
+def polygamma(n: Any, x: Any) -> Any:
+    """The n-th derivative of digamma (``scipy.special.polygamma``); ``n`` is a non-negative
+    integer (array) without derivative, and ``d/dx polygamma(n, x) = polygamma(n + 1, x)``.
+
+    Like SciPy's, the result is float64 (also for float32 ``x``) and an array.
+
+    Example:
+        >>> round(float(polygamma(1, 1.0)), 12)  # pi**2 / 6
+        1.644934066848
+    """
+    return _apply(S.polygamma, n, x, keep=(0,))
+
+
+def multigammaln(a: Any, d: int) -> Any:
+    """The log of the multivariate gamma function of dimension ``d``
+    (``scipy.special.multigammaln``): ``d(d-1)/4 log(pi) + sum_j gammaln(a - j/2)``,
+    ``j = 0 .. d-1``; ``a`` must exceed ``(d - 1) / 2``.
+
+    Example:
+        >>> round(float(multigammaln(3.0, 2)), 12)
+        1.550194993958
+    """
+    if not np.isscalar(d) or math.floor(d) != d:
+        raise ValueError("d should be a positive integer (dimension)")
+    value = concrete(a)
+    if not isinstance(value, ShapedArray) and np.any(np.asarray(value) <= 0.5 * (d - 1)):
+        raise ValueError(f"condition a ({value}) > 0.5 * (d-1) ({0.5 * (d - 1)}) not met")
+    if not _traced(a):
+        a = np.asarray(a)
+    res = np.float64(d * (d - 1) * 0.25) * np.log(np.pi)  # a NumPy float64, as SciPy's
+    terms = [gammaln(a - (j - 1.0) / 2) for j in range(1, d + 1)]
+    return _scalar(res + dnp.sum(dnp.stack(terms), axis=0))
+
+
+def beta(a: Any, b: Any) -> Any:
+    """``Gamma(a) Gamma(b) / Gamma(a + b)`` (``scipy.special.beta``); d/da is
+    ``beta(a, b) (digamma(a) - digamma(a + b))``.
+
+    Example:
+        >>> round(float(beta(2.0, 3.0)), 15)
+        0.083333333333333
+    """
+    return _apply(S.beta, a, b)
+
+
+def betaln(a: Any, b: Any) -> Any:
+    """``log|beta(a, b)|`` (``scipy.special.betaln``); d/da is ``digamma(a) - digamma(a+b)``.
+
+    Example:
+        >>> round(float(betaln(2.0, 3.0)), 12)  # log(1/12)
+        -2.484906649788
+    """
+    return _apply(S.betaln, a, b)
+
+
+# -- error functions and the normal distribution -------------------------------------------------
+
+def erf(x: Any) -> Any:
+    """The error function (``scipy.special.erf``); diffprog's ``erf`` primitive.
+
+    Example:
+        >>> round(float(erf(0.5)), 12)
+        0.520499877813
+    """
+    return bind(P.erf, x)
+
+
+def erfc(x: Any) -> Any:
+    """``1 - erf(x)``, accurate where it is tiny (``scipy.special.erfc``).
+
+    Example:
+        >>> print(f"{float(erfc(10.0)):.6e}")
+        2.088488e-45
+    """
+    return bind(P.erfc, x)
+
+
+def erfinv(x: Any) -> Any:
+    """The inverse of ``erf`` (``scipy.special.erfinv``); ``±inf`` at ``±1``; derivative
+    ``sqrt(pi)/2 exp(erfinv(x)**2)``.
+
+    Example:
+        >>> round(float(erfinv(erf(0.3))), 12)
+        0.3
+    """
+    return _apply(S.erfinv, x)
+
+
+def erfcinv(x: Any) -> Any:
+    """The inverse of ``erfc`` (``scipy.special.erfcinv``); derivative
+    ``-sqrt(pi)/2 exp(erfcinv(x)**2)``.
+
+    Example:
+        >>> round(float(erfcinv(erfc(0.3))), 12)
+        0.3
+    """
+    return _apply(S.erfcinv, x)
+
+
+def erfcx(x: Any) -> Any:
+    """``exp(x**2) erfc(x)`` (``scipy.special.erfcx``); derivative ``2 x erfcx(x) - 2/sqrt(pi)``.
+
+    Example:
+        >>> float(erfcx(0.0))
+        1.0
+    """
+    return _apply(S.erfcx, x)
+
+
+def ndtr(x: Any) -> Any:
+    """The standard normal CDF (``scipy.special.ndtr``); derivative the normal density.
+
+    Example:
+        >>> float(ndtr(0.0))
+        0.5
+    """
+    return _apply(S.ndtr, x)
+
+
+def ndtri(y: Any) -> Any:
+    """The inverse of ``ndtr`` (``scipy.special.ndtri``): ``-inf`` at 0, ``inf`` at 1;
+    derivative ``sqrt(2 pi) exp(ndtri(y)**2 / 2)``.
+
+    Example:
+        >>> float(ndtri(0.5))
+        0.0
+    """
+    return _apply(S.ndtri, y)
+
+
+def log_ndtr(x: Any) -> Any:
+    """``log(ndtr(x))``, accurate for very negative x (``scipy.special.log_ndtr``). The
+    derivative ``phi(x) / ndtr(x)`` is computed as ``sqrt(2/pi) / erfcx(-x/sqrt(2))``, which
+    stays accurate where both phi and ndtr underflow (it tends to ``-x``).
+
+    Example:
+        >>> import diffprog as dp
+        >>> round(float(dp.grad(log_ndtr)(-40.0)), 9)
+        40.024968847
+    """
+    return _apply(S.log_ndtr, x)
+
+
+# -- logistic ------------------------------------------------------------------------------------
+
+def expit(x: Any) -> Any:
+    """The logistic sigmoid ``1 / (1 + exp(-x))`` (``scipy.special.expit``); diffprog's
+    ``logistic`` primitive.
+
+    Example:
+        >>> float(expit(0.0))
+        0.5
+    """
+    return bind(P.logistic, x)
+
+
+def logit(p: Any) -> Any:
+    """``log(p / (1 - p))``, the inverse of ``expit`` (``scipy.special.logit``); derivative
+    ``1 / (p (1 - p))``.
+
+    Example:
+        >>> float(logit(0.5))
+        0.0
+    """
+    return _apply(S.logit, p)
+
+
+def log_expit(x: Any) -> Any:
+    """``log(expit(x)) = -logaddexp(-x, 0)``, finite for any x (``scipy.special.log_expit``).
+
+    Example:
+        >>> float(log_expit(-1000.0))
+        -1000.0
+    """
+    if not _traced(x) and not isinstance(x, (float, int)):
+        x = np.asarray(x)
+    return dnp.negative(dnp.logaddexp(dnp.negative(x), 0.0))
+
+
+# -- x log y, entropies --------------------------------------------------------------------------
+
+def xlogy(x: Any, y: Any) -> Any:
+    """``x * log(y)``, 0 where ``x == 0`` (``scipy.special.xlogy``). d/dx is ``log(y)``;
+    d/dy is ``x / y``, 0 where ``x == 0``.
+
+    Example:
+        >>> import diffprog as dp
+        >>> float(xlogy(0.0, 0.0)), float(dp.grad(xlogy, argnums=1)(0.0, 0.0))
+        (0.0, 0.0)
+    """
+    return _apply(S.xlogy, x, y)
+
+
+def xlog1py(x: Any, y: Any) -> Any:
+    """``x * log1p(y)``, 0 where ``x == 0`` (``scipy.special.xlog1py``); derivatives as for
+    :func:`xlogy`.
+
+    Example:
+        >>> float(xlog1py(0.0, -1.0))
+        0.0
+    """
+    return _apply(S.xlog1py, x, y)
+
+
+def entr(x: Any) -> Any:
+    """``-x log x`` for x > 0, 0 at 0, ``-inf`` for x < 0 (``scipy.special.entr``).
+
+    Example:
+        >>> float(entr(1.0)), float(entr(0.0))
+        (-0.0, 0.0)
+    """
+    return _apply(S.entr, x)
+
+
+def rel_entr(x: Any, y: Any) -> Any:
+    """``x log(x / y)`` for x, y > 0; 0 at x = 0, y >= 0; inf elsewhere
+    (``scipy.special.rel_entr``).
+
+    Example:
+        >>> float(rel_entr(0.0, 2.0))
+        0.0
+    """
+    return _apply(S.rel_entr, x, y)
+
+
+# -- Bessel --------------------------------------------------------------------------------------
+
+def i0(x: Any) -> Any:
+    """The modified Bessel function of order 0 (``scipy.special.i0``); derivative ``i1``.
+
+    Example:
+        >>> float(i0(0.0))
+        1.0
+    """
+    return _apply(S.i0, x)
+
+
+def i0e(x: Any) -> Any:
+    """``exp(-|x|) i0(x)`` (``scipy.special.i0e``); derivative ``i1e - sign(x) i0e``.
+
+    Example:
+        >>> float(i0e(0.0))
+        1.0
+    """
+    return _apply(S.i0e, x)
+
+
+def i1(x: Any) -> Any:
+    """The modified Bessel function of order 1 (``scipy.special.i1``); derivative
+    ``i0 - i1 / x`` (1/2 at 0).
+
+    Example:
+        >>> import diffprog as dp
+        >>> float(dp.grad(i1)(0.0))
+        0.5
+    """
+    return _apply(S.i1, x)
+
+
+def i1e(x: Any) -> Any:
+    """``exp(-|x|) i1(x)`` (``scipy.special.i1e``); derivative ``i0e - i1e (sign(x) + 1/x)``
+    (1/2 at 0).
+
+    Example:
+        >>> float(i1e(0.0))
+        0.0
+    """
+    return _apply(S.i1e, x)
+
+
+# -- reductions ----------------------------------------------------------------------------------
+
+def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
+              return_sign: bool = False) -> Any:
+    """``log(sum(b * exp(a)))`` over ``axis`` without overflow (``scipy.special.logsumexp``).
+
+    ``b`` may be negative; with ``return_sign`` the result is ``(log|s|, sign(s))`` for the
+    sum ``s``, without it a negative sum gives nan. Entries with ``b == 0`` drop out (even
+    where ``a`` is inf or nan). Without ``b`` (or with a constant non-negative ``b``) this is
+    diffprog's ``logsumexp`` primitive; otherwise a composition whose derivative in ``b`` is
+    ``exp(a) / s``, finite also where ``b == 0``.
+
+    Example:
+        >>> out, sign = logsumexp(np.array([1.0, 2.0]), b=np.array([1.0, -1.0]),
+        ...                       return_sign=True)
+        >>> round(float(out), 12), float(sign)
+        (1.541324854613, -1.0)
+    """
+    if not isinstance(a, Tracer):
+        a = np.asarray(a)
+        if a.dtype.kind not in "fc":
+            a = a.astype(np.float64)
+    if b is not None and not isinstance(b, Tracer):
+        b = np.asarray(b)
+    if b is None and not return_sign:
+        out = dnp.logsumexp(a, axis=axis, keepdims=keepdims)
+        return _scalar(out) if not isinstance(out, Tracer) else out
+    if b is None:
+        b = np.ones((), a.dtype)
+    # a and b in one float dtype and shape, as SciPy promotes them
+    dtype = dnp.result_type(a, b, np.float16)
+    a, b = (x if dnp.result_type(x) == dtype else dnp.astype(x, dtype) for x in (a, b))
+    if dnp.shape(a) != dnp.shape(b):
+        shape = np.broadcast_shapes(dnp.shape(a), dnp.shape(b))
+        a, b = dnp.broadcast_to(a, shape), dnp.broadcast_to(b, shape)
+    if not return_sign and not isinstance(b, Tracer) and np.all(b >= 0):
+        # log(b) into the exponent, zero weights dropping their entry whatever a is there
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shifted = dnp.where(b == 0, -np.inf, a + np.log(b))
+        out = dnp.logsumexp(shifted, axis=axis, keepdims=True)
+        sign = None
+    else:
+        out, sign = _logsumexp_signed(a, axis, b)
+        if not return_sign:  # a negative sum has no logarithm
+            out = dnp.where(dnp.less(sign, 0), np.nan, out)
+            sign = None
+    # Where the result is not finite SciPy returns log(sum(b * exp(a))) as computed directly
+    # (nan for 0 * inf); a constant, read only there.
+    with np.errstate(all="ignore"):
+        direct = stop_gradient(dnp.sum(b * dnp.exp(stop_gradient(a)), axis=axis,
+                                       keepdims=True))
+        finite = dnp.isfinite(out)
+        out = dnp.where(finite, out, dnp.log(dnp.abs(direct) if return_sign else direct))
+    if sign is not None:
+        sign = dnp.where(finite, sign, dnp.sign(direct))
+    if not keepdims:
+        axes = tuple(range(dnp.ndim(out))) if axis is None else axis
+        out = dnp.squeeze(out, axis=axes)
+        sign = None if sign is None else dnp.squeeze(sign, axis=axes)
+    out, sign = _scalar(out), _scalar(sign)
+    return (out, sign) if return_sign else out
+
+
+def _logsumexp_signed(a: Any, axis: Any, b: Any) -> tuple[Any, Any]:
+    """``log|s|`` and ``sign(s)`` for ``s = sum(b * exp(a))`` over ``axis``, axes kept."""
+    # The shift: the largest a among the entries that count, as a constant (the value does
+    # not depend on it); an entry with b == 0 and a non-finite a drops out (no 0 * inf).
+    counts = dnp.not_equal(b, 0)
+    a = dnp.where(dnp.logical_or(counts, dnp.isfinite(a)), a, -np.inf)
+    m = dnp.max(dnp.where(counts, a, -np.inf), axis=axis, keepdims=True)
+    m = stop_gradient(dnp.where(dnp.isfinite(m), m, 0.0))
+    s = dnp.sum(b * dnp.exp(a - m), axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return dnp.log(dnp.abs(s)) + m, dnp.sign(s)
+
+
+def softmax(x: Any, axis: Any = None) -> Any:
+    """``exp(x) / sum(exp(x))`` over ``axis`` (all axes by default), without overflow
+    (``scipy.special.softmax``); diffprog.nn's softmax.
+
+    Example:
+        >>> softmax(np.array([0.0, np.log(3.0)])).round(3)
+        array([0.25, 0.75])
+    """
+    if not isinstance(x, Tracer):
+        x = np.asarray(x)
+    return nn.softmax(x, axis=axis)
+
+
+def log_softmax(x: Any, axis: Any = None) -> Any:
+    """``x - logsumexp(x)`` over ``axis`` (all axes by default) (``scipy.special.log_softmax``);
+    diffprog.nn's log_softmax.
+
+    Example:
+        >>> log_softmax(np.array([1000.0, 1.0]))
+        array([   0., -999.])
+    """
+    if not isinstance(x, Tracer):
+        x = np.asarray(x)
+    return _scalar(nn.log_softmax(x, axis=axis))
+
+
+# -- scipy.special's ufuncs on traced values -----------------------------------------------------
+
+_UFUNC_RULES: dict[np.ufunc, Any] = {
+    sc.gammaln: gammaln, sc.gamma: gamma, sc.psi: digamma, sc.beta: beta, sc.betaln: betaln,
+    sc.erf: erf, sc.erfc: erfc, sc.erfinv: erfinv, sc.erfcinv: erfcinv, sc.erfcx: erfcx,
+    sc.ndtr: ndtr, sc.ndtri: ndtri, sc.log_ndtr: log_ndtr, sc.expit: expit, sc.logit: logit,
+    sc.log_expit: log_expit, sc.xlogy: xlogy, sc.xlog1py: xlog1py, sc.entr: entr,
+    sc.rel_entr: rel_entr, sc.i0: i0, sc.i0e: i0e, sc.i1: i1, sc.i1e: i1e,
+}
+
+
+def ufunc_rule(ufunc: Any) -> Any:
+    """The diffprog function for one of ``scipy.special``'s ufuncs, which NumPy hands to traced
+    values through ``__array_ufunc__``; for a SciPy ufunc without one, a function raising a
+    ``TypeError`` that names it; ``None`` for anything else.
+
+    Example:
+        >>> ufunc_rule(sc.gammaln) is gammaln, ufunc_rule(np.sin)
+        (True, None)
+    """
+    fn = _UFUNC_RULES.get(ufunc)
+    if fn is not None:
+        return fn
+    name = getattr(ufunc, "__name__", None)
+    if not isinstance(ufunc, np.ufunc) or getattr(sc, str(name), None) is not ufunc:
+        return None
+
+    def unsupported(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"diffprog: scipy.special.{name} is not differentiable yet: diffprog.scipy.special "
+            "has no rule for it, so it cannot be applied to a traced value. Use a function of "
+            "diffprog.scipy.special or diffprog.numpy that computes the same thing, or wrap the "
+            "computation in a custom rule (diffprog.custom_jvp / custom_vjp).")
+    return unsupported

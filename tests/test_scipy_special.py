@@ -1,0 +1,461 @@
+"""diffprog.scipy.special against scipy.special: values, edge values, dtypes and shapes; the
+derivatives against closed forms and central differences (both modes, order 2, float64 and
+float32); jit; SciPy's own ufuncs on traced values; and the import boundaries."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.special as sc
+
+import diffprog as dp
+import diffprog.numpy as dnp
+from diffprog.scipy import _special_prims as S
+from diffprog.scipy import special as ds
+from tests.domains import tol_for
+
+# Edge values (zeros of both signs, poles of gamma and digamma, tiny, subnormal, huge, ±inf,
+# nan) and ordinary points; every function is compared with SciPy on all of them.
+EDGES = [0.0, -0.0, -1.0, -2.0, -2.5, -0.5, 1e-300, 5e-324, 1e-8, 0.3, 0.5, 1.0, 1.5, 2.0, 2.5,
+         30.0, 171.5, 1e300, math.inf, -math.inf, math.nan, -40.0, 40.0, 0.999999, -0.999,
+         1.999, 1e-20]
+
+
+def edges(dtype):
+    with np.errstate(over="ignore"):  # 1e300 is inf in float32
+        return np.array(EDGES, dtype)
+
+
+UNARY = ["gammaln", "gamma", "digamma", "psi", "erf", "erfc", "erfinv", "erfcinv", "erfcx",
+         "ndtr", "ndtri", "log_ndtr", "expit", "logit", "log_expit", "entr", "i0", "i0e", "i1",
+         "i1e"]
+BINARY = ["xlogy", "xlog1py", "rel_entr", "beta", "betaln"]
+# erf, erfc and expit are diffprog's own primitives (a few ulp from SciPy); the others run
+# SciPy's ufunc and are compared to the last bit with this tolerance too.
+RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): float(np.finfo(np.float32).eps)}
+
+
+def assert_like_scipy(got, want, dtype=np.float64):
+    assert type(got) is type(want), (type(got), type(want))
+    assert np.shape(got) == np.shape(want)
+    assert np.result_type(got) == np.result_type(want)
+    np.testing.assert_allclose(got, want, rtol=RTOL[np.dtype(dtype)], atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", UNARY)
+def test_unary_values_dtypes_and_edges_equal_scipy(name, dtype):
+    x = edges(dtype)
+    with np.errstate(all="ignore"):
+        assert_like_scipy(getattr(ds, name)(x), getattr(sc, name)(x), dtype)
+        # integers compute in float64; a Python scalar gives a NumPy scalar; shapes are kept
+        i = np.array([[-2, 0, 1], [3, 5, 40]])
+        assert_like_scipy(getattr(ds, name)(i), getattr(sc, name)(i))
+        assert_like_scipy(getattr(ds, name)(0.5), getattr(sc, name)(0.5))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_values_dtypes_and_edges_equal_scipy(name, dtype):
+    grid = np.array([0.0, -0.0, -1.0, -2.5, 1e-300, 0.3, 1.0, 2.5, 171.5, math.inf, -math.inf,
+                     math.nan, -0.5], dtype)
+    x, y = np.meshgrid(grid, grid)
+    with np.errstate(all="ignore"):
+        assert_like_scipy(getattr(ds, name)(x, y), getattr(sc, name)(x, y), dtype)
+        # broadcasting, a Python scalar operand (SciPy's loop order decides the dtype), scalars
+        assert_like_scipy(getattr(ds, name)(x[:1], y[:, :1]), getattr(sc, name)(x[:1], y[:, :1]),
+                          dtype)
+        assert_like_scipy(getattr(ds, name)(x, 2.0), getattr(sc, name)(x, 2.0), dtype)
+        assert_like_scipy(getattr(ds, name)(0.5, 2.0), getattr(sc, name)(0.5, 2.0))
+
+
+def test_named_edge_values():
+    with np.errstate(all="ignore"):
+        assert ds.ndtri(0.0) == -np.inf and ds.ndtri(1.0) == np.inf
+        assert ds.erfinv(-1.0) == -np.inf and ds.erfinv(1.0) == np.inf
+        assert ds.erfcinv(0.0) == np.inf and ds.erfcinv(2.0) == -np.inf
+        assert ds.xlogy(0.0, 0.0) == 0.0 and ds.xlog1py(0.0, -1.0) == 0.0
+        assert ds.entr(0.0) == 0.0 and ds.rel_entr(0.0, 0.0) == 0.0
+        assert ds.gamma(0.0) == np.inf and np.isnan(ds.gamma(-1.0))
+        assert ds.gammaln(0.0) == np.inf and ds.gammaln(-2.0) == np.inf
+    np.testing.assert_allclose(ds.log_ndtr(-40.0), sc.log_ndtr(-40.0), rtol=1e-15)
+    assert ds.log_ndtr(-40.0) < -800  # not log(0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_polygamma_and_multigammaln_equal_scipy(dtype):
+    x = edges(dtype)
+    with np.errstate(all="ignore"):
+        for n in range(4):
+            assert_like_scipy(ds.polygamma(n, x), sc.polygamma(n, x), dtype)
+        n = np.array([[0], [1], [2]])
+        assert_like_scipy(ds.polygamma(n, x), sc.polygamma(n, x), dtype)
+        assert_like_scipy(ds.polygamma(1, 0.5), sc.polygamma(1, 0.5))  # SciPy: a 0-d array
+    a = np.array([1.6, 2.0, 7.5, 40.0], dtype)
+    for d in (1, 2, 3, 5):
+        assert_like_scipy(ds.multigammaln(a + d / 2, d), sc.multigammaln(a + d / 2, d))
+    assert_like_scipy(ds.multigammaln(3.0, 2), sc.multigammaln(3.0, 2))
+    with pytest.raises(ValueError, match="not met"):
+        ds.multigammaln(np.array([0.4, 2.0]), 2)
+    with pytest.raises(ValueError, match="positive integer"):
+        ds.multigammaln(3.0, 1.5)
+
+
+# -- derivatives ---------------------------------------------------------------------------------
+
+# (name, function of arrays, argument makers): the points are where each function is smooth.
+def _pts(*v):
+    return np.array(v)
+
+
+SMOOTH = [
+    ("gammaln", ds.gammaln, [_pts(0.3, 1.7, 4.2, -0.5, -2.3)]),
+    ("gamma", ds.gamma, [_pts(0.3, 1.7, 4.2, -0.5, -2.3)]),
+    ("digamma", ds.digamma, [_pts(0.3, 1.7, 4.2, -0.5, -2.3)]),
+    ("polygamma1", lambda x: ds.polygamma(1, x), [_pts(0.3, 1.7, 4.2)]),
+    ("polygamma_n", lambda x: ds.polygamma(np.array([0, 1, 2]), x), [_pts(0.6, 1.7, 4.2)]),
+    ("multigammaln", lambda a: ds.multigammaln(a, 3), [_pts(1.3, 2.0, 6.5)]),
+    ("beta", ds.beta, [_pts(0.7, 1.5, 3.2), _pts(2.5, 0.6, 1.1)]),
+    ("betaln", ds.betaln, [_pts(0.7, 1.5, 3.2), _pts(2.5, 0.6, 1.1)]),
+    ("erf", ds.erf, [_pts(-2.0, -0.3, 0.4, 1.5)]),
+    ("erfc", ds.erfc, [_pts(-2.0, -0.3, 0.4, 1.5)]),
+    ("erfinv", ds.erfinv, [_pts(-0.9, -0.2, 0.3, 0.95)]),
+    ("erfcinv", ds.erfcinv, [_pts(0.05, 0.7, 1.3, 1.9)]),
+    ("erfcx", ds.erfcx, [_pts(-1.0, 0.2, 3.0, 30.0)]),
+    ("ndtr", ds.ndtr, [_pts(-3.0, -0.5, 0.7, 2.0)]),
+    ("ndtri", ds.ndtri, [_pts(0.05, 0.3, 0.8, 0.95)]),
+    ("log_ndtr", ds.log_ndtr, [_pts(-40.0, -10.0, -1.0, 0.5, 3.0)]),
+    ("expit", ds.expit, [_pts(-30.0, -2.0, 0.5, 20.0)]),
+    ("logit", ds.logit, [_pts(0.05, 0.3, 0.9)]),
+    ("log_expit", ds.log_expit, [_pts(-30.0, -2.0, 0.5, 20.0)]),
+    ("xlogy", ds.xlogy, [_pts(-1.5, 0.5, 2.0), _pts(0.3, 1.2, 5.0)]),
+    ("xlog1py", ds.xlog1py, [_pts(-1.5, 0.5, 2.0), _pts(-0.5, 0.2, 3.0)]),
+    ("entr", ds.entr, [_pts(0.1, 0.7, 2.5)]),
+    ("rel_entr", ds.rel_entr, [_pts(0.2, 1.3, 0.6), _pts(0.5, 2.0, 0.6)]),
+    ("i0", ds.i0, [_pts(-3.0, -0.5, 0.2, 1.5, 12.0)]),
+    ("i0e", ds.i0e, [_pts(-3.0, -0.5, 0.2, 1.5, 12.0)]),
+    ("i1", ds.i1, [_pts(-3.0, -0.5, 0.2, 1.5, 12.0)]),
+    ("i1e", ds.i1e, [_pts(-3.0, -0.5, 0.2, 1.5, 12.0)]),
+    ("logsumexp", lambda a: ds.logsumexp(a), [_pts(0.3, -1.2, 2.0, 0.7)]),
+    ("logsumexp_b", lambda a, b: ds.logsumexp(a, b=b), [_pts(0.3, -1.2, 2.0),
+                                                       _pts(0.5, 2.0, 1.5)]),
+    ("logsumexp_sign", lambda a, b: ds.logsumexp(a, b=b, return_sign=True)[0],
+     [_pts(0.3, -1.2, 2.0), _pts(0.5, -2.0, -1.5)]),
+    ("softmax", lambda x: ds.softmax(x), [_pts(0.3, -1.2, 2.0, 0.7)]),
+    ("log_softmax", lambda x: ds.log_softmax(x), [_pts(0.3, -1.2, 2.0, 0.7)]),
+]
+SMOOTH_IDS = [s[0] for s in SMOOTH]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name,fn,points", SMOOTH, ids=SMOOTH_IDS)
+def test_check_grads_both_modes_order_2(name, fn, points, dtype):
+    args = tuple(p.astype(dtype) for p in points)
+    tol = tol_for(dtype)
+    if name in ("log_ndtr", "erfcx", "gamma") and dtype == np.float32:
+        tol = {"atol": 3e-2, "rtol": 3e-2}  # second derivatives of steep functions in float32
+    dp.check_grads(fn, args, order=2, modes=("fwd", "rev"), **tol)
+    # the derivative has the argument's dtype (also where SciPy computes float32 in float64)
+    g = dp.grad(lambda *a: dnp.sum(fn(*a)))(*args)
+    assert g.dtype == np.dtype(dtype)
+
+
+def _grad(f, x):
+    """Elementwise derivative of an elementwise f."""
+    return dp.grad(lambda x: dnp.sum(f(x)))(x)
+
+
+def _x(*v):
+    return np.array(v)
+
+
+# derivative = closed form from SciPy (first and second derivatives of the rules)
+CLOSED = [
+    (ds.gammaln, lambda x: sc.digamma(x), _x(0.3, 1.7, -0.5, 50.0)),
+    (ds.digamma, lambda x: sc.polygamma(1, x), _x(0.3, 1.7, -0.5, 50.0)),
+    (lambda x: ds.polygamma(2, x), lambda x: sc.polygamma(3, x), _x(0.3, 1.7, 50.0)),
+    (lambda x: _grad(ds.gammaln, x), lambda x: sc.polygamma(1, x), _x(0.3, 1.7, 50.0)),
+    (lambda x: _grad(ds.digamma, x), lambda x: sc.polygamma(2, x), _x(0.3, 1.7, 50.0)),
+    (ds.gamma, lambda x: sc.gamma(x) * sc.digamma(x), _x(0.3, 1.7, -0.5, 20.0)),
+    (ds.erfinv, lambda x: np.sqrt(np.pi) / 2 * np.exp(sc.erfinv(x) ** 2), _x(-0.99, 0.1, 0.7)),
+    (ds.erfcinv, lambda x: -np.sqrt(np.pi) / 2 * np.exp(sc.erfcinv(x) ** 2), _x(1e-10, 1.5)),
+    (ds.ndtri, lambda x: np.sqrt(2 * np.pi) * np.exp(sc.ndtri(x) ** 2 / 2), _x(1e-10, 0.4)),
+    (ds.ndtr, lambda x: np.exp(-x * x / 2) / np.sqrt(2 * np.pi), _x(-3.0, 0.0, 1.0)),
+    (ds.log_ndtr, lambda x: np.exp(-x * x / 2) / np.sqrt(2 * np.pi) / sc.ndtr(x),
+     _x(-5.0, -1.0, 0.0, 2.0)),
+    (ds.i0, lambda x: sc.i1(x), _x(-3.0, 0.0, 0.2, 12.0)),
+    (ds.i1, lambda x: sc.i0(x) - sc.i1(x) / x, _x(-3.0, 0.2, 12.0)),
+    (ds.i0e, lambda x: sc.i1e(x) - np.sign(x) * sc.i0e(x), _x(-3.0, 0.2, 12.0)),
+    (ds.i1e, lambda x: sc.i0e(x) - sc.i1e(x) * (np.sign(x) + 1 / x), _x(-3.0, 0.2, 12.0)),
+    (ds.logit, lambda x: 1 / (x * (1 - x)), _x(1e-5, 0.5, 0.99)),
+    (ds.entr, lambda x: -(np.log(x) + 1), _x(1e-5, 0.5, 3.0)),
+    (ds.erfcx, lambda x: 2 * x * sc.erfcx(x) - 2 / np.sqrt(np.pi), _x(-1.0, 0.5, 3.0)),
+]
+
+
+@pytest.mark.parametrize("k", range(len(CLOSED)))
+def test_derivatives_equal_closed_forms(k):
+    fn, want, x = CLOSED[k]
+    np.testing.assert_allclose(_grad(fn, x), want(x), rtol=1e-12)
+
+
+def test_log_ndtr_derivative_in_the_far_left_tail():
+    # phi/ndtr = t / (1 - 1/t² + 3/t⁴ - 15/t⁶ + ...) for x = -t: where phi and ndtr underflow
+    for t in (40.0, 1e3, 1e5, 1e150):
+        u = 1.0 / (t * t)
+        want = t / (1 - u + 3 * u * u - 15 * u ** 3 + 105 * u ** 4)
+        np.testing.assert_allclose(dp.grad(ds.log_ndtr)(-t), want, rtol=1e-12)
+    assert dp.grad(ds.log_ndtr)(40.0) == 0.0  # phi underflows, no nan
+    np.testing.assert_allclose(dp.grad(dp.grad(ds.log_ndtr))(-1e3), -1.0, rtol=1e-5)
+    g = dp.grad(ds.log_ndtr)(np.float32(-40.0))
+    assert g.dtype == np.float32 and abs(g - 40.025) < 1e-3
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_edge_derivatives():
+    gx, gy = dp.grad(ds.xlogy, argnums=(0, 1))(0.0, 0.0)
+    assert gx == -np.inf and gy == 0.0  # d/dx = log(y) (JAX's value), d/dy = 0 at x = 0
+    gx, gy = dp.grad(ds.xlogy, argnums=(0, 1))(0.0, 2.0)
+    assert gx == np.log(2.0) and gy == 0.0
+    # the mixed second derivative at x = 0 is still 1/y
+    np.testing.assert_allclose(dp.grad(dp.grad(ds.xlogy, argnums=1))(0.0, 2.0), 0.5)
+    gx, gy = dp.grad(ds.xlog1py, argnums=(0, 1))(0.0, -1.0)
+    assert gx == -np.inf and gy == 0.0
+    gx, gy = dp.grad(ds.xlog1py, argnums=(0, 1))(0.0, 1.0)
+    assert gx == np.log(2.0) and gy == 0.0
+    assert dp.grad(ds.entr)(0.0) == np.inf and dp.grad(ds.entr)(-1.0) == 0.0
+    gx, gy = dp.grad(ds.rel_entr, argnums=(0, 1))(0.0, 2.0)
+    assert gx == -np.inf and gy == 0.0
+    gx, gy = dp.grad(ds.rel_entr, argnums=(0, 1))(0.0, 0.0)
+    assert gx == -np.inf and gy == 0.0
+    gx, gy = dp.grad(ds.rel_entr, argnums=(0, 1))(-1.0, 2.0)
+    assert gx == 0.0 and gy == 0.0
+    assert dp.grad(ds.i1)(0.0) == 0.5 and dp.grad(ds.i1e)(0.0) == 0.5
+    assert dp.grad(ds.i0e)(0.0) == 0.0 and dp.grad(ds.i0)(0.0) == 0.0
+    assert dp.grad(dp.grad(ds.i1))(0.0) == 0.0  # i1 is odd
+    assert dp.grad(ds.erfinv)(1.0) == np.inf and dp.grad(ds.ndtri)(0.0) == np.inf
+    x = np.array([1e-8, 0.0, -1e-8])
+    np.testing.assert_allclose(_grad(ds.i1, x), [0.5, 0.5, 0.5], rtol=1e-12)
+    np.testing.assert_allclose(_grad(ds.i1e, x), [0.5 - 1e-8, 0.5, 0.5 - 1e-8], rtol=1e-12)
+    with pytest.raises(TypeError, match="no derivative in its integer order"):
+        dp.grad(lambda n: ds.polygamma(n, 2.0))(1.0)
+
+
+@pytest.mark.parametrize("name,fn,points", SMOOTH, ids=SMOOTH_IDS)
+def test_jit_of_grad_equals_grad(name, fn, points):
+    def loss(*a):
+        return dnp.sum(fn(*a) ** 2)
+    argnums = tuple(range(len(points)))
+    want = dp.grad(loss, argnums=argnums)(*points)
+    got = dp.jit(dp.grad(loss, argnums=argnums))(*points)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-300)
+    # the forward value under jit: SciPy's dtype and shape, also for float32
+    args32 = tuple(p.astype(np.float32) for p in points)
+    out, want = dp.jit(fn)(*args32), fn(*args32)
+    assert np.result_type(out) == np.result_type(want) and np.shape(out) == np.shape(want)
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+
+
+# -- SciPy's ufuncs on traced values ---------------------------------------------------------------
+
+UFUNC_POINTS = {"erfinv": _x(-0.5, 0.3), "erfcinv": _x(0.5, 1.3), "ndtri": _x(0.2, 0.7),
+                "logit": _x(0.2, 0.7), "entr": _x(0.2, 0.7)}
+
+
+@pytest.mark.parametrize("name", UNARY + BINARY)
+def test_scipy_ufuncs_on_traced_values_use_the_same_rules(name):
+    ufunc, mine = getattr(sc, name), getattr(ds, name)
+    x = UFUNC_POINTS.get(name, _x(0.7, 1.6))
+    args = (x,) if ufunc.nin == 1 else (x, x[::-1] + 0.5)
+    argnums = tuple(range(len(args)))
+
+    def with_scipy(*a):
+        return np.sum(ufunc(*a) * np.cos(a[0]))
+
+    def with_diffprog(*a):
+        return dnp.sum(mine(*a) * dnp.cos(a[0]))
+    want = dp.grad(with_diffprog, argnums=argnums)(*args)
+    for got in (dp.grad(with_scipy, argnums=argnums)(*args),
+                dp.jit(dp.grad(with_scipy, argnums=argnums))(*args)):
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-14)
+    # second order through the ufunc, and a constant operand first (ndarray.__array_ufunc__)
+    h = dp.grad(lambda x: dp.grad(lambda x: np.sum(ufunc(*((x,) + args[1:]))))(x).sum())(x)
+    np.testing.assert_allclose(
+        h, dp.grad(lambda x: dp.grad(lambda x: dnp.sum(mine(*((x,) + args[1:]))))(x).sum())(x),
+        rtol=1e-13)
+    if ufunc.nin == 2:
+        g = dp.grad(lambda y: np.sum(ufunc(args[0], y)))(args[1])
+        np.testing.assert_allclose(g, dp.grad(lambda y: dnp.sum(mine(args[0], y)))(args[1]),
+                                   rtol=1e-14)
+
+
+def test_scipy_ufuncs_with_dtype_and_jvp():
+    x = np.array([0.5, 1.5], np.float32)
+    out, t = dp.jvp(lambda x: sc.gammaln(x), (x,), (np.ones(2, np.float32),))
+    assert out.dtype == np.float32 and t.dtype == np.float32
+    np.testing.assert_allclose(t, sc.digamma(x), rtol=1e-6)
+    g = dp.grad(lambda x: np.sum(sc.psi(x, dtype=np.float64)))(np.array([0.5, 1.5]))
+    np.testing.assert_allclose(g, sc.polygamma(1, [0.5, 1.5]), rtol=1e-12)
+    assert sc.digamma is sc.psi  # one ufunc, two names: both reach the rule
+
+
+def test_unsupported_scipy_ufunc_raises_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"scipy\.special\.jv is not differentiable"):
+        dp.grad(lambda x: np.sum(sc.jv(1.0, x)))(np.array([0.5, 1.0]))
+    with pytest.raises(TypeError, match=r"scipy\.special\.kv is not differentiable"):
+        dp.jit(lambda x: sc.kv(1.0, x))(np.array([0.5, 1.0]))
+    # a ufunc of neither NumPy nor SciPy is named as such
+    other = np.frompyfunc(lambda x: x, 1, 1)
+    with pytest.raises(TypeError, match=r"ufunc <lambda> \(vectorized\) is not|ufunc .* is not"):
+        dp.grad(lambda x: np.sum(other(x)))(np.array([0.5]))
+
+
+def test_ufunc_rule_is_none_for_other_ufuncs():
+    assert ds.ufunc_rule(np.sin) is None and ds.ufunc_rule(sc.gammaln) is ds.gammaln
+    assert ds.ufunc_rule(object()) is None
+
+
+# -- logsumexp, softmax, log_softmax -------------------------------------------------------------
+
+def _lse_close(got, want, a):
+    # diffprog's logsumexp is log(sum(exp(a - max))) + max; SciPy's splits off the largest
+    # term with log1p: both are within a few ulp of max|a| of the exact value.
+    scale = np.max(np.abs(np.asarray(a)[np.isfinite(a)]), initial=1.0)
+    atol = 8 * np.finfo(np.result_type(want)).eps * scale
+    assert np.result_type(got) == np.result_type(want) and np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=RTOL[np.dtype(np.result_type(want))], atol=atol,
+                               equal_nan=True)
+
+
+LSE_CASES = [
+    dict(),
+    dict(axis=1),
+    dict(axis=(0, 2)),
+    dict(axis=-1, keepdims=True),
+    dict(axis=None, keepdims=True),
+    dict(b="pos"),
+    dict(b="pos", axis=1, keepdims=True),
+    dict(b="signed", return_sign=True),
+    dict(b="signed", axis=2, return_sign=True),
+    dict(b="signed", axis=2),  # negative sums: nan without return_sign
+    dict(b="zeros", axis=0),
+    dict(return_sign=True, axis=1, keepdims=True),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", range(len(LSE_CASES)))
+def test_logsumexp_against_scipy(case, dtype, rng):
+    kw = dict(LSE_CASES[case])
+    a = (3 * rng.standard_normal((2, 3, 4))).astype(dtype)
+    b = kw.pop("b", None)
+    if b == "pos":
+        kw["b"] = rng.uniform(0.1, 2.0, (3, 4))
+    elif b == "signed":
+        kw["b"] = rng.uniform(-1.0, 1.0, (2, 3, 4))
+    elif b == "zeros":
+        kw["b"] = (rng.uniform(size=(2, 3, 4)) > 0.5).astype(dtype)
+        a[0, 0, 0], kw["b"][0, 0, 0] = np.inf, 0.0  # a zero weight drops an infinite entry
+    want = sc.logsumexp(a, **kw)
+    got = ds.logsumexp(a, **kw)
+    if kw.get("return_sign"):
+        _lse_close(got[0], want[0], a)
+        np.testing.assert_array_equal(got[1], want[1])
+        assert np.result_type(got[1]) == np.result_type(want[1])
+    else:
+        _lse_close(got, want, a)
+    # and differentiated in a (and b): both modes, order 2
+    def f(a, b=None):
+        out = ds.logsumexp(a, **{**kw, "b": b})
+        return out[0] if kw.get("return_sign") else out
+    if b != "zeros" and not (b == "signed" and not kw.get("return_sign")):
+        dp.check_grads(f, (a,) if b is None else (a, kw["b"]), order=2, **tol_for(dtype))
+
+
+def test_logsumexp_edges_against_scipy():
+    cases = [([1000.0, 1000.0], {}), ([-np.inf, -np.inf], {}), ([np.inf, 1.0], {}),
+             ([np.nan, 1.0], {}), ([], {}), (3.0, {}), ([1, 2, 3], {}),
+             ([1.0, 2.0], dict(b=[1.0, -1.0], return_sign=True)),
+             ([1.0, 1.0], dict(b=[1.0, -1.0], return_sign=True)),
+             ([1.0, 2.0], dict(b=[0.0, 0.0])),
+             ([0.0, -40.0], {}), ([[0.0, 1.0]], dict(axis=0))]
+    for a, kw in cases:
+        with np.errstate(all="ignore"):
+            want, got = sc.logsumexp(a, **kw), ds.logsumexp(a, **kw)
+        if kw.get("return_sign"):
+            _lse_close(got[0], want[0], a)
+            np.testing.assert_array_equal(got[1], want[1])
+        else:
+            _lse_close(got, want, np.asarray(a, float))
+            assert type(got) is type(want), (a, kw)
+
+
+def test_logsumexp_derivative_in_b_where_b_is_zero():
+    a, b = np.array([0.5, 1.0, -2.0]), np.array([1.0, 0.0, 2.0])
+    g = dp.grad(lambda b: ds.logsumexp(a, b=b), )(b)
+    np.testing.assert_allclose(g, np.exp(a) / np.sum(b * np.exp(a)), rtol=1e-14)
+    ga = dp.grad(lambda a: ds.logsumexp(a, b=b))(a)
+    np.testing.assert_allclose(ga, b * np.exp(a) / np.sum(b * np.exp(a)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_against_scipy(name, axis, rng):
+    x = 5 * rng.standard_normal((3, 4))
+    for v in (x, x.astype(np.float32), np.array([[1000.0, -1000.0]]), [[1, 2], [3, 4]]):
+        if axis is not None and np.ndim(v) == 2 and isinstance(axis, int) and \
+                axis >= np.ndim(v):
+            continue
+        want, got = getattr(sc, name)(v, axis=axis), getattr(ds, name)(v, axis=axis)
+        assert_like_scipy(got, want, np.result_type(want))
+    assert_like_scipy(ds.log_softmax(2.0), sc.log_softmax(2.0))
+    dp.check_grads(lambda x: getattr(ds, name)(x, axis=axis), (x,), order=2)
+    assert_like_scipy(getattr(ds, name)(x), getattr(sc, name)(x))  # axis=None by default
+
+
+# -- scalar forms, imports -----------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prim", [p for p in vars(S).values()
+                                  if isinstance(p, dp.Primitive) and p.scalar is not None],
+                         ids=lambda p: p.name)
+def test_scalar_forms_in_fused_kernels_equal_scipy(prim, monkeypatch):
+    from tests import test_fusion
+    monkeypatch.setattr(test_fusion, "INEXACT", test_fusion.INEXACT | {prim.name})
+    assert test_fusion.check_primitive(prim, {}) == []
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_import_diffprog_does_not_import_scipy():
+    r = _run("import sys, numpy as np, diffprog as dp\n"
+             "dp.grad(lambda x: np.sum(np.sin(x)))(np.ones(2))\n"
+             "assert 'scipy' not in sys.modules, 'scipy imported'\n"
+             "import scipy.special as sc\n"
+             "assert 'diffprog.scipy' not in sys.modules\n"
+             "g = dp.grad(lambda x: np.sum(sc.gammaln(x)))(np.array([2.0]))\n"
+             "assert abs(g[0] - (1 - 0.5772156649015329)) < 1e-14\n")
+    assert r.returncode == 0, r.stderr
+
+
+def test_import_without_scipy_says_how_to_install_it():
+    r = _run("import sys\nsys.modules['scipy'] = None\nsys.modules['scipy.special'] = None\n"
+             "import diffprog\nimport diffprog.scipy\n")
+    assert r.returncode != 0 and "pip install diffprog[scipy]" in r.stderr, r.stderr
+
+
+# What exercises every primitive of diffprog.scipy (for test_prims' registry test).
+COVERAGE = [(fn, tuple(np.resize(p, (2, 3)) for p in points))
+            for name, fn, points in SMOOTH
+            if name not in ("logsumexp", "logsumexp_b", "logsumexp_sign", "softmax",
+                            "log_softmax", "multigammaln")]

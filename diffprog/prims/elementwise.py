@@ -15,7 +15,6 @@ derivative as the jvp); ``real``, ``imag``, ``conj`` and ``abs`` have rules of t
 
 from __future__ import annotations
 
-import builtins
 import math
 import operator
 from collections.abc import Callable
@@ -40,21 +39,25 @@ _LN10 = math.log(10.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-def _unary(name: str, impl: Callable, derivative: Callable, scalar: Callable | None = None,
-           reads: str | None = None) -> Primitive:
+def _unary(name: str, impl: Callable, derivative: Callable,
+           scalar: Callable | dict | None = None,
+           reads: str | None = None, fast: str | None = None,
+           fast_domain: str | None = None) -> Primitive:
     """A unary primitive whose jvp is ``t * derivative(out, x)`` and vjp ``ct * derivative``.
 
     ``reads`` is ``"out"`` or ``"x"`` when the derivative reads only that value, so the reverse
-    trace need not keep the other.
+    trace need not keep the other. ``fast`` and ``fast_domain`` name the vectorizable form in
+    ``diffprog.kernels.fastmath`` and the predicate where it is exact (Primitive.scalar_fast).
     """
     vjp_reads = None if reads is None else (((-1,) if reads == "out" else (0,)),)
-    return Primitive(name, impl, scalar=scalar, vjp_reads=vjp_reads,
+    return Primitive(name, impl, scalar=scalar, vjp_reads=vjp_reads, scalar_fast=fast,
+                     scalar_fast_domain=fast_domain,
                      jvp=(lambda t, out, x: t * derivative(out, x),),
                      vjp=(lambda ct, out, x: ct * derivative(out, x),))
 
 
 def _binary(name: str, impl: Callable, dx: Callable, dy: Callable,
-            scalar: Callable | None = None) -> Primitive:
+            scalar: Callable | dict | None = None) -> Primitive:
     """A binary primitive with local derivatives ``dx(out, x, y)`` and ``dy(out, x, y)``."""
     return Primitive(name, impl, scalar=scalar,
                      jvp=(lambda t, out, x, y: t * dx(out, x, y),
@@ -63,9 +66,13 @@ def _binary(name: str, impl: Callable, dx: Callable, dy: Callable,
                           lambda ct, out, x, y: ct * dy(out, x, y)))
 
 
-def _nondiff(name: str, impl: Callable, scalar: Callable | None = None) -> Primitive:
+def _nondiff(name: str, impl: Callable, scalar: Callable | dict | None = None) -> Primitive:
     """A piecewise-constant primitive: computed on primal values, no derivative."""
     return Primitive(name, impl, differentiable=False, scalar=scalar)
+
+
+def _same(x):
+    return x  # floor, ceil, trunc and rint of an integer (NumPy keeps it exact); real of a real
 
 
 def _scalar_result(out: np.ndarray) -> np.ndarray | np.generic:
@@ -103,7 +110,34 @@ def _log_base(out, x):
     return out * lg
 
 
-pow = Primitive("pow", np.power, scalar=operator.pow, identity={1: 1},
+def _pow_signed(x, y):
+    # NumPy's integer power: repeated squaring, wrapping around (negative exponents raise
+    # in NumPy; here they give 1).
+    r = 1
+    b = x
+    e = y
+    while e > 0:
+        if e & 1:
+            r *= b
+        b *= b
+        e >>= 1
+    return r
+
+
+def _pow_unsigned(x, y):
+    r = np.uint64(1)
+    b = np.uint64(x)
+    e = np.uint64(y)
+    while e > 0:
+        if e & np.uint64(1):
+            r *= b
+        b *= b
+        e >>= np.uint64(1)
+    return r
+
+
+pow = Primitive("pow", np.power, scalar={"f": operator.pow, "i": _pow_signed,
+                                         "u": _pow_unsigned}, identity={1: 1},
                 jvp=(lambda t, out, x, y: t * (y * x ** (y - 1)),
                      lambda t, out, x, y: t * _log_base(out, x)),
                 vjp=(lambda ct, out, x, y: ct * (y * x ** (y - 1)),
@@ -134,22 +168,42 @@ def _fmod_scalar(x, y):
     return math.copysign(math.fabs(x) % math.fabs(y), x)
 
 
-fmod = Primitive("fmod", np.fmod, scalar=_fmod_scalar,
+def _fmod_signed(x, y):
+    # C's truncated remainder; NumPy gives 0 for a zero divisor (and for MIN % -1, which
+    # would trap in the division instruction).
+    if y == 0 or y == -1:
+        return x - x
+    r = x % y  # Python's (floored) remainder, with the divisor's sign
+    return r - y if r != 0 and (r < 0) != (x < 0) else r
+
+
+def _fmod_unsigned(x, y):
+    return x % y if y != 0 else x - x
+
+
+fmod = Primitive("fmod", np.fmod,
+                 scalar={"f": _fmod_scalar, "i": _fmod_signed, "bu": _fmod_unsigned},
                  jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t * trunc(x / y)),
                  vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct * trunc(x / y)))
 
 
 # -- transcendental ----------------------------------------------------------------------------
 
-exp = _unary("exp", np.exp, lambda out, x: out, math.exp, "out")
-exp2 = _unary("exp2", np.exp2, lambda out, x: out * _LN2, lambda x: 2.0 ** x)
-log = _unary("log", np.log, lambda out, x: 1.0 / x, math.log, "x")
+exp = _unary("exp", np.exp, lambda out, x: out, math.exp, "out", fast="exp")
+def _exp2_scalar(x):
+    return 2.0 ** (x * 1.0)  # (numba's np.exp2 does not compile for float32)
+
+
+exp2 = _unary("exp2", np.exp2, lambda out, x: out * _LN2, _exp2_scalar)
+log = _unary("log", np.log, lambda out, x: 1.0 / x, np.log, "x", fast="log")
 log2 = _unary("log2", np.log2, lambda out, x: 1.0 / (x * _LN2), math.log2)
 log10 = _unary("log10", np.log10, lambda out, x: 1.0 / (x * _LN10), math.log10)
-log1p = _unary("log1p", np.log1p, lambda out, x: 1.0 / (1.0 + x), math.log1p, "x")
-expm1 = _unary("expm1", np.expm1, lambda out, x: out + 1.0, math.expm1, "out")
-sin = _unary("sin", np.sin, lambda out, x: cos(x), math.sin, "x")
-cos = _unary("cos", np.cos, lambda out, x: -sin(x), math.cos, "x")
+log1p = _unary("log1p", np.log1p, lambda out, x: 1.0 / (1.0 + x), np.log1p, "x", fast="log1p")
+expm1 = _unary("expm1", np.expm1, lambda out, x: out + 1.0, math.expm1, "out", fast="expm1")
+sin = _unary("sin", np.sin, lambda out, x: cos(x), np.sin, "x", fast="sin",
+             fast_domain="trig_in_range")
+cos = _unary("cos", np.cos, lambda out, x: -sin(x), np.cos, "x", fast="cos",
+             fast_domain="trig_in_range")
 tan = _unary("tan", np.tan, lambda out, x: 1.0 + out * out, math.tan, "out")
 # (1 - x)(1 + x) rather than 1 - x*x: accurate near |x| = 1, where the derivative blows up.
 arcsin = _unary("arcsin", np.arcsin, lambda out, x: 1.0 / sqrt((1.0 - x) * (1.0 + x)),
@@ -159,7 +213,7 @@ arccos = _unary("arccos", np.arccos, lambda out, x: -1.0 / sqrt((1.0 - x) * (1.0
 arctan = _unary("arctan", np.arctan, lambda out, x: 1.0 / (1.0 + x * x), math.atan)
 sinh = _unary("sinh", np.sinh, lambda out, x: cosh(x), math.sinh)
 cosh = _unary("cosh", np.cosh, lambda out, x: sinh(x), math.cosh)
-tanh = _unary("tanh", np.tanh, lambda out, x: 1.0 - out * out, math.tanh, "out")
+tanh = _unary("tanh", np.tanh, lambda out, x: 1.0 - out * out, math.tanh, "out", fast="tanh")
 arcsinh = _unary("arcsinh", np.arcsinh, lambda out, x: 1.0 / sqrt(x * x + 1.0), math.asinh)
 arccosh = _unary("arccosh", np.arccosh, lambda out, x: 1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0)),
                  math.acosh)
@@ -174,8 +228,11 @@ def _cbrt_scalar(x):
     a = math.fabs(x)
     if a == 0.0 or a == math.inf or a != a:
         return x
+    tiny = a < 2.2250738585072014e-308  # subnormal: scaled by 2**54 (exact), cube root 2**18
+    a = a * 18014398509481984.0 if tiny else a
     r = a ** (1.0 / 3.0)
     r -= (r * r * r - a) / (3.0 * r * r)
+    r = r / 262144.0 if tiny else r
     return math.copysign(r, x)
 
 
@@ -190,18 +247,37 @@ arctan2 = _binary("arctan2", np.arctan2,
 # minimum-norm subgradient, as for abs.
 hypot = _binary("hypot", np.hypot,
                 lambda out, x, y: _safe_div(x, out),
-                lambda out, x, y: _safe_div(y, out), math.hypot)
+                lambda out, x, y: _safe_div(y, out), np.hypot)
 
 
 def _logaddexp2_scalar(x, y):
+    # NumPy's npy_logaddexp2: equal arguments (also infinities of one sign) give x + 1.
     # Self-contained: a fused kernel compiles the scalar form alone, not the functions it calls.
-    m = x if x > y else y
-    return m + math.log1p(2.0 ** -math.fabs(x - y)) / 0.6931471805599453 if m != -math.inf else m
+    # Computed in float64: integer operands must not wrap in x - y.
+    x = x * 1.0
+    y = y * 1.0
+    if x == y:
+        return x + 1.0
+    d = x - y
+    if d > 0:
+        return x + 1.4426950408889634 * np.log1p(2.0 ** -d)
+    if d <= 0:
+        return y + 1.4426950408889634 * np.log1p(2.0 ** d)
+    return d  # nan
 
 
 def _logaddexp_scalar(x, y):
-    m = x if x > y else y
-    return m + math.log1p(math.exp(-math.fabs(x - y))) if m != -math.inf else m
+    # NumPy's npy_logaddexp: equal arguments (also infinities of one sign) give x + log 2.
+    x = x * 1.0  # in float64: integer operands must not wrap in x - y
+    y = y * 1.0
+    if x == y:
+        return x + 0.6931471805599453
+    d = x - y
+    if d > 0:
+        return x + np.log1p(np.exp(-d))
+    if d <= 0:
+        return y + np.log1p(np.exp(d))
+    return d  # nan
 
 
 # d/dx log(e^x + e^y) = e^(x - out): the exponent is <= 0, so it never overflows.
@@ -319,43 +395,78 @@ def _logistic_scalar(x):
 
 # sigmoid: a primitive because the composition needs a branch on the sign for stability, and
 # its derivative y (1 - y) is pure arithmetic on the output.
+# (not fused for unsigned integers: the NumPy implementation negates them, which wraps)
 logistic = _unary("logistic", _logistic_impl, lambda out, x: out * (1.0 - out),
-                  _logistic_scalar)
+                  {"bif": _logistic_scalar}, fast="sigmoid")
 
 
 # -- complex parts -----------------------------------------------------------------------------
 # As in JAX, the vjp of real is ct -> ct + 0j, of imag ct -> -1j * ct, and conj is its own
 # transpose: transposes under Re(sum(a * b)).
 
-real = Primitive("real", np.real, scalar=lambda z: z.real,
+def _zero(x):
+    return 0  # the imaginary part of a real number (complex operands are not fused)
+
+
+real = Primitive("real", np.real, scalar=_same,
                  linear=True,
                  transpose=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype),))
-imag = Primitive("imag", np.imag, scalar=lambda z: z.imag,
+imag = Primitive("imag", np.imag, scalar=_zero,
                  linear=True,
                  transpose=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype) * -1j,))
-conj = Primitive("conj", np.conjugate, scalar=lambda z: z.conjugate(),
+conj = Primitive("conj", np.conjugate, scalar=np.conjugate,
                  linear=True, transpose=(lambda ct, out, x: conj(ct),))
 
 
 # -- piecewise constant ------------------------------------------------------------------------
 
 sign = _nondiff("sign", np.sign)
-floor = _nondiff("floor", np.floor, math.floor)
-ceil = _nondiff("ceil", np.ceil, math.ceil)
+
+
 def _round_scalar(x, decimals):
-    # NumPy's algorithm (scale, round half to even, unscale), not Python's exact decimal one.
+    # NumPy's algorithm: scale, round half to even, unscale (x * 10 may overflow to inf).
     if decimals >= 0:
         f = 10.0 ** decimals
-        return builtins.round(x * f) / f
+        return np.rint(x * f) / f
     f = 10.0 ** -decimals
-    return builtins.round(x / f) * f
+    return np.rint(x / f) * f
+
+
+def _floor_divide_float(x, y):
+    # NumPy's npy_floor_divide (npy_divmod): fmod, then the quotient corrected and rounded;
+    # inf // y and x // 0 are nan or inf as in NumPy, signed zeros kept.
+    if y == 0:
+        return x / y
+    mod = np.fmod(x, y)
+    div = (x - mod) / y
+    if mod:
+        if (y < 0) != (mod < 0):
+            div -= 1.0
+    if div:
+        fd = np.floor(div)
+        if div - fd > 0.5:
+            fd += 1.0
+        return fd
+    return math.copysign(0.0, x / y)
+
+
+def _floor_divide_signed(x, y):
+    # Python's floored division; NumPy gives 0 for a zero divisor and wraps MIN // -1 to MIN
+    # (which would trap in the division instruction).
+    if y == -1:
+        return -x
+    return x // y if y != 0 else x - x
 
 
 round = Primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False,
-                  scalar=_round_scalar)
-trunc = _nondiff("trunc", np.trunc, lambda x: float(math.trunc(x)))
-rint = _nondiff("rint", np.rint, lambda x: float(builtins.round(x)))
-floor_divide = _nondiff("floor_divide", np.floor_divide, operator.floordiv)
+                  scalar={"f": _round_scalar})
+floor = _nondiff("floor", np.floor, {"f": np.floor, "biu": _same})
+ceil = _nondiff("ceil", np.ceil, {"f": np.ceil, "biu": _same})
+trunc = _nondiff("trunc", np.trunc, {"f": np.trunc, "biu": _same})
+rint = _nondiff("rint", np.rint, {"f": np.rint, "biu": _same})
+floor_divide = _nondiff("floor_divide", np.floor_divide,
+                        {"f": _floor_divide_float, "i": _floor_divide_signed,
+                         "bu": operator.floordiv})
 lt = _nondiff("lt", np.less, operator.lt)
 le = _nondiff("le", np.less_equal, operator.le)
 gt = _nondiff("gt", np.greater, operator.gt)
@@ -409,20 +520,22 @@ def _nan_ignoring(compare):
     return first
 
 
-def _fmax_scalar(x, y):
-    return x if y != y or x > y else y
-
-
-def _fmin_scalar(x, y):
-    return x if y != y or x < y else y
-
-
+# As NumPy's array loops: nan propagates (maximum) or is ignored (fmax), and of two equal
+# values (-0.0 and 0.0) the second is returned.
 def _maximum_scalar(x, y):
-    return x if x >= y or x != x else y  # NaN propagates from either side, as in np.maximum
+    return x if x > y or x != x else y
 
 
 def _minimum_scalar(x, y):
-    return x if x <= y or x != x else y
+    return x if x < y or x != x else y
+
+
+def _fmax_scalar(x, y):
+    return x if x > y or y != y else y
+
+
+def _fmin_scalar(x, y):
+    return x if x < y or y != y else y
 
 
 maximum = _selector("maximum", np.maximum, lambda x, y: gt(x, y), _maximum_scalar)
@@ -448,8 +561,17 @@ def _clip_weight(which):
 
 
 _clip_w = [_clip_weight(i) for i in range(3)]
+
+
+def _clip_scalar(a, lo, hi):
+    # NumPy's loop for array bounds: minimum(maximum(a, lo), hi), nan from any operand, and
+    # of two equal values the second (NumPy's loop for scalar bounds differs in that)
+    m = a if a > lo or a != a else lo
+    return m if m < hi or m != m else hi
+
+
 clip = Primitive(
-    "clip", np.clip, scalar=lambda a, lo, hi: min(max(a, lo), hi),
+    "clip", np.clip, scalar=_clip_scalar,
     jvp=tuple((lambda t, out, a, lo, hi, w=w: t * w(out, a, lo, hi)) for w in _clip_w),
     vjp=tuple((lambda ct, out, a, lo, hi, w=w: ct * w(out, a, lo, hi)) for w in _clip_w))
 
@@ -488,7 +610,12 @@ def _abs_vjp(ct, out, x):
     return ct * conj(s) if x.dtype.kind == "c" else ct * s
 
 
-abs = Primitive("abs", np.abs, scalar=math.fabs, jvp=(_abs_jvp,), vjp=(_abs_vjp,))
+def _abs_int(x):
+    return -x if x < 0 else x  # wraps at MIN, as np.abs does
+
+
+abs = Primitive("abs", np.abs, scalar={"f": math.fabs, "biu": _abs_int}, jvp=(_abs_jvp,),
+                vjp=(_abs_vjp,))
 
 
 # -- casts -------------------------------------------------------------------------------------

@@ -92,9 +92,6 @@ class Primitive:
             Where integer and float semantics need different code, a dict from strings of dtype
             kinds to forms (``{"f": np.floor, "biu": lambda x: x}``): the form whose key holds
             the kind NumPy computes the operands in is used; no such key: not fused.
-            Where integer and float semantics need different code, a dict from strings of dtype
-            kinds to forms (``{"f": np.floor, "biu": lambda x: x}``): the form whose key holds
-            the kind NumPy computes the operands in is used; no such key: not fused.
         scalar_fast: the name of a function in ``diffprog.kernels.fastmath`` that a kernel may
             call instead of ``scalar`` (vectorizable, within fastmath's documented ulp bound).
             A name, not the function: primitives sit below the kernels and do not import them.

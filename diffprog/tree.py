@@ -12,12 +12,14 @@ PyTreeDef({'a': *, 'b': [*, *]})
 >>> tree_unflatten(treedef, [10.0, 20.0, 30.0])
 {'b': [20.0, 30.0], 'a': 10.0}
 
-Treedef internals (private): a leaf is the node ``None``; any other node is a tuple
-``(kind, aux, children)`` where ``kind`` is a :class:`_NodeKind`, ``aux`` hashable data needed
-to rebuild it, and ``children`` either a tuple of child nodes or, when every child is a leaf,
-just their count. Plain tuples keep equality and hashing in C, which matters because treedefs
-are cache keys, and the count form lets unflatten take runs of leaves with ``islice`` instead
-of one Python call per leaf.
+Treedef internals (private): the nodes in postorder, one flat tuple. A leaf is ``None``; any
+other node is a tuple ``(kind, aux, n, leaf_children)`` where ``kind`` is a :class:`_NodeKind`,
+``aux`` hashable data needed to rebuild it and ``n`` its number of children. When every child
+is a leaf (the usual bottom level) ``leaf_children`` is True and the children get no entries
+of their own: the node takes its ``n`` leaves as one slice. Otherwise the ``n`` children are
+the subtrees just before it. A flat tuple keeps equality and hashing in C without recursion,
+which matters because treedefs are cache keys and trees may be thousands of levels deep, and
+postorder doubles as the plan that unflatten runs with a stack.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import inspect
 import operator
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -63,13 +64,19 @@ class _Key:
 
     __slots__ = ()
     _format = "{}"
+    _get: Callable[[Any], Any]
+
+    def __init_subclass__(cls) -> None:
+        # Paths of deep trees hold many keys: read the field through a C getter, not getattr
+        # with the slot's name, which keys compare and hash through.
+        cls._get = operator.attrgetter(cls.__slots__[0])
 
     def __init__(self, value: Any) -> None:
         setattr(self, self.__slots__[0], value)
 
     @property
     def _value(self) -> Any:
-        return getattr(self, self.__slots__[0])
+        return self._get(self)
 
     def __str__(self) -> str:
         return self._format.format(self._value)
@@ -78,10 +85,10 @@ class _Key:
         return f"{type(self).__name__}({self.__slots__[0]}={self._value!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._value == other._value
+        return type(other) is type(self) and self._get(self) == self._get(other)
 
     def __hash__(self) -> int:
-        return hash((type(self), self._value))
+        return hash((type(self), self._get(self)))
 
 
 class DictKey(_Key):
@@ -207,7 +214,7 @@ _NONE = _NodeKind(_NoneType, "none", lambda x: ((), None), lambda aux, vals: Non
 _ODICT = _NodeKind(OrderedDict, "odict", lambda x: (list(x.values()), tuple(x)),
                    lambda aux, vals: OrderedDict(zip(aux, vals)))
 _DDICT = _NodeKind(defaultdict, "ddict", _flatten_defaultdict, _unflatten_defaultdict)
-_NONE_NODE = (_NONE, None, 0)
+_NONE_NODE = (_NONE, None, 0, True)
 
 # Exact type -> node kind; filled lazily with namedtuple and dataclass kinds as they are seen.
 _KINDS: dict[type, _NodeKind] = {k.type: k for k in (_DICT, _LIST, _TUPLE, _NONE, _ODICT, _DDICT)}
@@ -324,102 +331,205 @@ def register_pytree_node(
 
 # --------------------------------------------------------------------------------------------
 # Core traversals (hot paths)
+#
+# Every traversal keeps its own stack instead of recursing, so depth is bounded by memory,
+# not by the interpreter's recursion limit (issue 11: 10,000-level trees).
 
 
-def _flatten(x: Any, leaves: list, is_leaf: IsLeaf) -> tuple | None:
-    """Append x's leaves to ``leaves`` and return its node (None if x is itself a leaf).
+def _flatten(tree: Any, is_leaf: IsLeaf) -> tuple[list, list]:
+    """The leaves of ``tree`` and its nodes in postorder (see the module docstring).
 
-    The caller has already established that ``is_leaf(x)`` is false.
+    The caller has already established that ``tree`` is not a leaf by type or by ``is_leaf``.
     """
-    t = type(x)
-    if t is dict:
-        kind = _DICT
-        # Inlined _split_dict: dicts are the most common node and a call costs as much.
-        keys = list(x)
-        try:
-            skeys = sorted(keys)
-        except TypeError:
-            skeys = keys
-        if skeys == keys:
-            vals, aux = x.values(), (tuple(keys), None)
-        else:
-            vals, aux = [x[k] for k in skeys], (tuple(skeys), tuple(keys))
-    elif t is list:
-        kind, vals, aux = _LIST, x, None
-    elif t is tuple:
-        kind, vals, aux = _TUPLE, x, None
-    elif t is _NoneType:
-        return _NONE_NODE
-    else:
-        kind = _KINDS.get(t)
-        if kind is None:
-            kind = _classify(t)
-            if kind is None:
-                leaves.append(x)
-                return None
-        vals, aux = kind.flatten(x)
-    # Containers of known leaf types (the usual bottom level) are checked and copied in C.
-    # Such children are leaves whatever is_leaf says, so this holds with is_leaf too.
-    if _LEAF_TYPES.issuperset(map(type, vals)):
-        leaves.extend(vals)
-        return (kind, aux, len(vals))
-    children = []
-    add_child = children.append
+    leaves: list = []
+    nodes: list = []
     add_leaf = leaves.append
-    only_leaves = True
-    for c in vals:
-        if type(c) in _LEAF_TYPES or (is_leaf is not None and is_leaf(c)):
-            add_leaf(c)
-            add_child(None)
+    add_node = nodes.append
+    # One frame per container whose children are not all known leaves:
+    # [children iterator, kind, aux, number of children, has a child that is a node].
+    stack: list[list] = []
+    x = tree
+    while True:
+        # x is a subtree that is not a leaf by type or by is_leaf: emit it, or open a frame.
+        t = type(x)
+        if t is dict:
+            kind = _DICT
+            # Inlined _split_dict: dicts are the most common node and a call costs as much.
+            keys = list(x)
+            try:
+                skeys = sorted(keys)
+            except TypeError:
+                skeys = keys
+            if skeys == keys:
+                vals, aux = x.values(), (tuple(keys), None)
+            else:
+                vals, aux = [x[k] for k in skeys], (tuple(skeys), tuple(keys))
+        elif t is list:
+            kind, vals, aux = _LIST, x, None
+        elif t is tuple:
+            kind, vals, aux = _TUPLE, x, None
+        elif t is _NoneType:
+            kind = _NONE
         else:
-            sub = _flatten(c, leaves, is_leaf)
-            if sub is not None:
-                only_leaves = False
-            add_child(sub)
-    return (kind, aux, len(children) if only_leaves else tuple(children))
-
-
-def _collect(x: Any, leaves: list, is_leaf: IsLeaf) -> None:
-    """Like _flatten without building the treedef, for tree_leaves."""
-    t = type(x)
-    if t is dict:
-        vals = _split_dict(x)[0]
-    elif t is list or t is tuple:
-        vals = x
-    elif t is _NoneType:
-        return
-    else:
-        kind = _KINDS.get(t)
-        if kind is None:
-            kind = _classify(t)
+            kind = _KINDS.get(t)
             if kind is None:
-                leaves.append(x)
-                return
-        vals = kind.flatten(x)[0]
-    if _LEAF_TYPES.issuperset(map(type, vals)):
-        leaves.extend(vals)
-        return
-    add_leaf = leaves.append
-    for c in vals:
-        if type(c) in _LEAF_TYPES or (is_leaf is not None and is_leaf(c)):
-            add_leaf(c)
+                kind = _classify(t)
+            if kind is not None:
+                vals, aux = kind.flatten(x)
+        if kind is None:  # a type seen for the first time, found to be a leaf
+            add_leaf(x)
+            add_node(None)
         else:
-            _collect(c, leaves, is_leaf)
+            if stack:
+                stack[-1][4] = True
+            if kind is _NONE:
+                add_node(_NONE_NODE)
+            # Containers of known leaf types (the usual bottom level) are checked and copied
+            # in C. Such children are leaves whatever is_leaf says.
+            elif _LEAF_TYPES.issuperset(map(type, vals)):
+                leaves.extend(vals)
+                add_node((kind, aux, len(vals), True))
+            else:
+                stack.append([iter(vals), kind, aux, len(vals), False])
+        # Resume the innermost open container: leaves go straight out, the next child that may
+        # be a node becomes x, and finished containers are emitted (postorder).
+        while stack:
+            frame = stack[-1]
+            for c in frame[0]:
+                t = type(c)
+                if t in _LEAF_TYPES or (is_leaf is not None and is_leaf(c)):
+                    add_leaf(c)
+                    add_node(None)
+                # The usual bottom level, a list, tuple or dict of known leaf types, inline.
+                elif t is list and _LEAF_TYPES.issuperset(map(type, c)):
+                    frame[4] = True
+                    leaves.extend(c)
+                    add_node((_LIST, None, len(c), True))
+                elif t is tuple and _LEAF_TYPES.issuperset(map(type, c)):
+                    frame[4] = True
+                    leaves.extend(c)
+                    add_node((_TUPLE, None, len(c), True))
+                elif t is dict and _LEAF_TYPES.issuperset(map(type, c.values())):
+                    frame[4] = True
+                    keys = list(c)
+                    try:
+                        skeys = sorted(keys)
+                    except TypeError:
+                        skeys = keys
+                    if skeys == keys:
+                        leaves.extend(c.values())
+                        add_node((_DICT, (tuple(keys), None), len(keys), True))
+                    else:
+                        leaves.extend([c[k] for k in skeys])
+                        add_node((_DICT, (tuple(skeys), tuple(keys)), len(keys), True))
+                else:
+                    x = c
+                    break
+            else:
+                stack.pop()
+                _, kind, aux, n, has_node_child = frame
+                if has_node_child:
+                    add_node((kind, aux, n, False))
+                else:
+                    # All children turned out to be leaves: use the canonical leaf-count form
+                    # so that equal structures give equal treedefs.
+                    del nodes[len(nodes) - n:]
+                    add_node((kind, aux, n, True))
+                continue
+            break
+        else:
+            return leaves, nodes
 
 
-def _unflatten(node: tuple, it: Iterator[Any]) -> Any:
-    """Rebuild a (non-leaf) node, drawing its leaves from ``it`` in order."""
-    kind, aux, children = node
-    if type(children) is int:
-        # zip(keys, it) stops once the keys run out, so a dict can read ``it`` directly.
-        vals = it if kind is _DICT else islice(it, children)
-    else:
-        vals = [next(it) if c is None else _unflatten(c, it) for c in children]
+def _collect(tree: Any, is_leaf: IsLeaf) -> list:
+    """The leaves of ``tree`` (not a leaf itself), as _flatten without building the treedef."""
+    leaves: list = []
+    add_leaf = leaves.append
+    stack: list[Iterator[Any]] = []
+    x = tree
+    while True:
+        t = type(x)
+        if t is dict:
+            vals = _split_dict(x)[0]
+        elif t is list or t is tuple:
+            vals = x
+        elif t is _NoneType:
+            vals = ()
+        else:
+            kind = _KINDS.get(t)
+            if kind is None:
+                kind = _classify(t)
+            if kind is None:
+                add_leaf(x)
+                vals = ()
+            else:
+                vals = kind.flatten(x)[0]
+        if _LEAF_TYPES.issuperset(map(type, vals)):
+            leaves.extend(vals)
+        else:
+            stack.append(iter(vals))
+        while stack:
+            for c in stack[-1]:
+                t = type(c)
+                if t in _LEAF_TYPES or (is_leaf is not None and is_leaf(c)):
+                    add_leaf(c)
+                elif (t is list or t is tuple) and _LEAF_TYPES.issuperset(map(type, c)):
+                    leaves.extend(c)
+                else:
+                    x = c
+                    break
+            else:
+                stack.pop()
+                continue
+            break
+        else:
+            return leaves
+
+
+def _unflatten(nodes: tuple, leaves: list) -> Any:
+    """Rebuild the tree whose postorder nodes are ``nodes`` from a list of its leaves.
+
+    A postorder sequence is its own build plan: each node takes its children off the top of a
+    value stack (or, in the leaf-count form, straight from ``leaves``) and pushes itself.
+    """
+    stack: list = []
+    push = stack.append
+    pos = 0
+    for node in nodes:
+        if node is None:
+            push(leaves[pos])
+            pos += 1
+            continue
+        kind, aux, n, leaf_children = node
+        if leaf_children:
+            end = pos + n
+            vals = leaves[pos:end]
+            pos = end
+        else:
+            vals = stack[-n:]  # n > 0: a node without children uses the leaf-count form
+            del stack[-n:]
+        if kind is _DICT:
+            if aux[1] is None:
+                push(dict(zip(aux[0], vals)))
+            else:
+                d = dict(zip(aux[0], vals))
+                push({k: d[k] for k in aux[1]})
+        elif kind is _LIST:
+            push(vals)  # a fresh list: a slice of leaves or of the stack
+        elif kind is _TUPLE:
+            push(tuple(vals))
+        elif kind is _NONE:
+            push(None)
+        else:
+            push(kind.unflatten(aux, vals))
+    return stack[0]
+
+
+def _build(kind: _NodeKind, aux: Any, vals: Iterable[Any]) -> Any:
+    """Rebuild one node of ``kind`` from its children (as _unflatten does, for tree_map)."""
     if kind is _DICT:
-        if aux[1] is None:
-            return dict(zip(aux[0], vals))
         d = dict(zip(aux[0], vals))
-        return {k: d[k] for k in aux[1]}
+        return d if aux[1] is None else {k: d[k] for k in aux[1]}
     if kind is _LIST:
         return vals if type(vals) is list else list(vals)
     if kind is _TUPLE:
@@ -443,136 +553,210 @@ def _is_leaf_value(x: Any, is_leaf: IsLeaf) -> bool:
 # tree_map walks the tree once, building the result as it goes, instead of flatten + unflatten:
 # no treedef is built and each container is rebuilt right where it is read.
 
+_OPEN = object()  # the value of a subtree whose container was pushed as a frame
 
-def _map_1(f: Callable[[Any], Any], x: Any, is_leaf: IsLeaf) -> Any:
-    """tree_map over one tree; x is known not to be a leaf by is_leaf."""
-    t = type(x)
-    if t is dict:
-        keys = list(x)
-        try:
-            skeys = sorted(keys)
-        except TypeError:
-            skeys = keys
-        in_order = skeys == keys
-        # f must see leaves in tree_leaves order, i.e. sorted by key.
-        vals = x.values() if in_order else [x[k] for k in skeys]
-    elif t is list or t is tuple:
-        vals = x
-    elif t is _NoneType:
-        return None
-    else:
+
+def _map_1(f: Callable[[Any], Any], tree: Any, is_leaf: IsLeaf) -> Any:
+    """tree_map over one tree; ``tree`` is known not to be a leaf by type or is_leaf."""
+    # Frames: [children iterator, kind, aux, mapped children so far].
+    stack: list[list] = []
+    x = tree
+    while True:
+        t = type(x)
+        if t is dict:
+            kind = _DICT
+            keys = list(x)
+            try:
+                skeys = sorted(keys)
+            except TypeError:
+                skeys = keys
+            # f must see leaves in tree_leaves order, i.e. sorted by key.
+            if skeys == keys:
+                vals, aux = x.values(), (keys, None)
+            else:
+                vals, aux = [x[k] for k in skeys], (skeys, keys)
+        elif t is list:
+            kind, vals, aux = _LIST, x, None
+        elif t is tuple:
+            kind, vals, aux = _TUPLE, x, None
+        elif t is _NoneType:
+            kind = _NONE
+        else:
+            kind = _KINDS.get(t)
+            if kind is None:
+                kind = _classify(t)
+            if kind is not None:
+                vals, aux = kind.flatten(x)
+        if kind is None:
+            v = f(x)
+        elif kind is _NONE:
+            v = None
+        elif _LEAF_TYPES.issuperset(map(type, vals)):
+            v = _build(kind, aux, map(f, vals))
+        else:
+            stack.append([iter(vals), kind, aux, []])
+            v = _OPEN
+        if v is not _OPEN:
+            if not stack:
+                return v
+            stack[-1][3].append(v)
+        while stack:
+            frame = stack[-1]
+            add = frame[3].append
+            for c in frame[0]:
+                t = type(c)
+                if t in _LEAF_TYPES or (is_leaf is not None and is_leaf(c)):
+                    add(f(c))
+                # The usual bottom level, a list, tuple or dict of known leaf types, inline.
+                elif t is list and _LEAF_TYPES.issuperset(map(type, c)):
+                    add(list(map(f, c)))
+                elif t is tuple and _LEAF_TYPES.issuperset(map(type, c)):
+                    add(tuple(map(f, c)))
+                elif t is dict and _LEAF_TYPES.issuperset(map(type, c.values())):
+                    keys = list(c)
+                    try:
+                        skeys = sorted(keys)
+                    except TypeError:
+                        skeys = keys
+                    if skeys == keys:
+                        add(dict(zip(keys, map(f, c.values()))))
+                    else:
+                        d = dict(zip(skeys, map(f, [c[k] for k in skeys])))
+                        add({k: d[k] for k in keys})
+                else:
+                    x = c
+                    break
+            else:
+                stack.pop()
+                v = _build(frame[1], frame[2], frame[3])
+                if not stack:
+                    return v
+                stack[-1][3].append(v)
+                continue
+            break
+
+
+def _map_n(f: Callable[..., Any], tree: Any, rest: tuple, is_leaf: IsLeaf) -> Any:
+    """tree_map over ``tree`` and the trees ``rest``; ``tree`` is not a leaf by is_leaf.
+
+    Raises _Mismatch where the structures differ.
+    """
+    # Frames: [iterator of (child, children at the same place in rest), kind, aux, out].
+    stack: list[list] = []
+    x, others = tree, rest
+    while True:
+        t = type(x)
         kind = _KINDS.get(t)
         if kind is None:
             kind = _classify(t)
-            if kind is None:
-                return f(x)
-        vals, aux = kind.flatten(x)
-    if _LEAF_TYPES.issuperset(map(type, vals)):
-        out = map(f, vals)
-    else:
-        out = [f(c) if type(c) in _LEAF_TYPES or (is_leaf is not None and is_leaf(c))
-               else _map_1(f, c, is_leaf) for c in vals]
-    if t is dict:
-        d = dict(zip(skeys, out))
-        return d if in_order else {k: d[k] for k in keys}
-    if t is list:
-        return out if type(out) is list else list(out)
-    if t is tuple:
-        return tuple(out)
-    return kind.unflatten(aux, out)
-
-
-def _map_n(f: Callable[..., Any], x: Any, others: tuple, is_leaf: IsLeaf) -> Any:
-    """tree_map over x and the subtrees ``others`` at the same place in the other trees.
-
-    x is known not to be a leaf by is_leaf. Raises _Mismatch where the structures differ.
-    """
-    t = type(x)
-    kind = _KINDS.get(t)
-    if kind is None:
-        kind = _classify(t)
         if kind is None:
             for o in others:
                 if not _is_leaf_value(o, is_leaf):
                     raise _Mismatch
-            return f(x, *others)
-    for o in others:
-        if type(o) is not t or (is_leaf is not None and is_leaf(o)):
-            raise _Mismatch
-    if kind is _DICT:
-        keys = list(x)
-        try:
-            skeys = sorted(keys)
-        except TypeError:
-            skeys = keys
-        in_order = skeys == keys
-        vals = x.values() if in_order else [x[k] for k in skeys]
-        ovals = []
-        for o in others:
-            if in_order and list(o) == keys:
-                ovals.append(o.values())
-            elif o.keys() == x.keys():
-                # Fetching by key lets the other dicts have any insertion order.
-                ovals.append([o[k] for k in skeys])
-            else:
-                raise _Mismatch
-    elif kind is _LIST or kind is _TUPLE:
-        n = len(x)
-        for o in others:
-            if len(o) != n:
-                raise _Mismatch
-        vals, ovals = x, others
-    elif kind is _NONE:
-        return None
-    else:
-        vals, aux = kind.flatten(x)
-        ovals = []
-        for o in others:
-            ov, oaux = kind.flatten(o)
-            if kind is _DDICT:
-                # Children are in sorted key order, so only the key set and factory matter.
-                same = oaux[0] == aux[0] and oaux[2] == aux[2]
-            else:
-                same = oaux == aux
-            if not same or len(ov) != len(vals):
-                raise _Mismatch
-            ovals.append(ov)
-    if _LEAF_TYPES.issuperset(map(type, vals)):
-        for ov in ovals:
-            if not _LEAF_TYPES.issuperset(map(type, ov)):
-                for o in ov:
-                    if not _is_leaf_value(o, is_leaf):
+            v = f(x, *others)
+        else:
+            for o in others:
+                if type(o) is not t or (is_leaf is not None and is_leaf(o)):
+                    raise _Mismatch
+            v = _OPEN
+            if kind is _DICT:
+                keys = list(x)
+                try:
+                    skeys = sorted(keys)
+                except TypeError:
+                    skeys = keys
+                in_order = skeys == keys
+                vals = x.values() if in_order else [x[k] for k in skeys]
+                aux = (keys, None) if in_order else (skeys, keys)
+                ovals = []
+                for o in others:
+                    if in_order and list(o) == keys:
+                        ovals.append(o.values())
+                    elif o.keys() == x.keys():
+                        # Fetching by key lets the other dicts have any insertion order.
+                        ovals.append([o[k] for k in skeys])
+                    else:
                         raise _Mismatch
-        out = map(f, vals, *ovals)
-    else:
-        out = []
-        for c, cs in zip(vals, zip(*ovals)):
-            if type(c) in _LEAF_TYPES or (is_leaf is not None and is_leaf(c)):
-                for o in cs:
-                    if not _is_leaf_value(o, is_leaf):
+            elif kind is _LIST or kind is _TUPLE:
+                n = len(x)
+                for o in others:
+                    if len(o) != n:
                         raise _Mismatch
-                out.append(f(c, *cs))
+                vals, ovals, aux = x, others, None
+            elif kind is _NONE:
+                v = None
             else:
-                out.append(_map_n(f, c, cs, is_leaf))
-    if kind is _DICT:
-        d = dict(zip(skeys, out))
-        return d if in_order else {k: d[k] for k in keys}
-    if kind is _LIST:
-        return out if type(out) is list else list(out)
-    if kind is _TUPLE:
-        return tuple(out)
-    return kind.unflatten(aux, out)
+                vals, aux = kind.flatten(x)
+                ovals = []
+                for o in others:
+                    ov, oaux = kind.flatten(o)
+                    if kind is _DDICT:
+                        # Children are in sorted key order: only the keys and factory matter.
+                        same = oaux[0] == aux[0] and oaux[2] == aux[2]
+                    else:
+                        same = oaux == aux
+                    if not same or len(ov) != len(vals):
+                        raise _Mismatch
+                    ovals.append(ov)
+            if v is _OPEN:
+                if _LEAF_TYPES.issuperset(map(type, vals)):
+                    for ov in ovals:
+                        if not _LEAF_TYPES.issuperset(map(type, ov)):
+                            for o in ov:
+                                if not _is_leaf_value(o, is_leaf):
+                                    raise _Mismatch
+                    v = _build(kind, aux, map(f, vals, *ovals))
+                else:
+                    stack.append([zip(vals, zip(*ovals)), kind, aux, []])
+        if v is not _OPEN:
+            if not stack:
+                return v
+            stack[-1][3].append(v)
+        while stack:
+            frame = stack[-1]
+            add = frame[3].append
+            for c, cs in frame[0]:
+                if type(c) in _LEAF_TYPES or (is_leaf is not None and is_leaf(c)):
+                    for o in cs:
+                        if not _is_leaf_value(o, is_leaf):
+                            raise _Mismatch
+                    add(f(c, *cs))
+                else:
+                    x, others = c, cs
+                    break
+            else:
+                stack.pop()
+                v = _build(frame[1], frame[2], frame[3])
+                if not stack:
+                    return v
+                stack[-1][3].append(v)
+                continue
+            break
 
 
-def _child_nodes(node: tuple) -> tuple:
-    children = node[2]
-    return (None,) * children if type(children) is int else children
+# Slow paths (paths, repr, error messages) work on a nested view of the postorder nodes:
+# a leaf is None and a node is (node, list of child views).
+
+
+def _nest(nodes: tuple) -> Any:
+    """The nested view of postorder ``nodes`` (built with a stack: any depth)."""
+    stack: list = []
+    for node in nodes:
+        if node is None:
+            stack.append(None)
+        elif node[3]:
+            stack.append((node, [None] * node[2]))
+        else:
+            n = node[2]
+            kids = stack[-n:]
+            del stack[-n:]
+            stack.append((node, kids))
+    return stack[0]
 
 
 def _node_keys(node: tuple) -> list[KeyEntry]:
-    kind, aux, children = node
+    kind, aux, n, _ = node
     tag = kind.tag
-    n = children if type(children) is int else len(children)
     if tag in ("dict", "ddict"):
         return [DictKey(k) for k in aux[0]]
     if tag == "odict":
@@ -586,56 +770,95 @@ def _node_keys(node: tuple) -> list[KeyEntry]:
 
 def _child_values(node: tuple, obj: Any) -> list:
     """The children of ``obj`` in the order its node stores them."""
-    kind, aux, _ = node
+    kind, aux = node[0], node[1]
     if kind.tag in ("dict", "ddict"):
         return [obj[k] for k in aux[0]]
     return list(kind.flatten(obj)[0])
 
 
-def _paths(node: tuple | None, prefix: KeyPath, out: list[KeyPath]) -> None:
-    if node is None:
-        out.append(prefix)
-        return
-    for key, child in zip(_node_keys(node), _child_nodes(node), strict=True):
-        _paths(child, (*prefix, key), out)
+def _paths(nodes: tuple) -> list[KeyPath]:
+    """The key path of every leaf, in leaf order."""
+    root = _nest(nodes)
+    if root is None:
+        return [()]
+    out: list[KeyPath] = []
+    add = out.append
+    # One list of keys for the current path instead of a tuple per node: building
+    # (*prefix, key) at every level would be quadratic in depth.
+    keypath: list[KeyEntry] = []
+    stack = [zip(_node_keys(root[0]), root[1])]
+    while stack:
+        for key, child in stack[-1]:
+            if child is None:
+                add((*keypath, key))
+            elif child[0][3]:  # only leaves below (if any: skip empty nodes in O(1))
+                if child[0][2]:
+                    base = (*keypath, key)
+                    out.extend([(*base, k) for k in _node_keys(child[0])])
+            else:
+                keypath.append(key)
+                stack.append(zip(_node_keys(child[0]), child[1]))
+                break
+        else:
+            stack.pop()
+            if keypath:
+                keypath.pop()
+    return out
 
 
 # --------------------------------------------------------------------------------------------
 # PyTreeDef
 
 
-def _node_repr(node: tuple | None) -> str:
-    if node is None:
-        return "*"
-    kind, aux, _ = node
+def _node_brackets(node: tuple) -> tuple[str, list[str], str]:
+    """How a node prints: its opening text, the text before each child, its closing text."""
+    kind, aux, n, _ = node
     tag = kind.tag
-    parts = [_node_repr(c) for c in _child_nodes(node)]
     if tag in ("dict", "ddict", "odict"):
         keys = aux if tag == "odict" else aux[0]
-        body = "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(keys, parts)) + "}"
+        before = [f"{k!r}: " for k in keys]
         if tag == "odict":
-            return f"OrderedDict({body})"
+            return "OrderedDict({", before, "})"
         if tag == "ddict":
-            return f"defaultdict({aux[2]!r}, {body})"
-        return body
+            return f"defaultdict({aux[2]!r}, {{", before, "})"
+        return "{", before, "}"
     if tag == "list":
-        return "[" + ", ".join(parts) + "]"
+        return "[", [""] * n, "]"
     if tag == "tuple":
-        return "(" + ", ".join(parts) + (",)" if len(parts) == 1 else ")")
+        return "(", [""] * n, ",)" if n == 1 else ")"
     if tag == "none":
-        return "None"
+        return "None", [], ""
     if tag in ("namedtuple", "dataclass"):
-        fields = ", ".join(f"{f}={p}" for f, p in zip(kind.fields, parts))
-        return f"{kind.type.__name__}({fields})"
-    return f"CustomNode({kind.type.__name__}[{aux!r}], [{', '.join(parts)}])"
+        return f"{kind.type.__name__}(", [f"{f}=" for f in kind.fields], ")"
+    return f"CustomNode({kind.type.__name__}[{aux!r}], [", [""] * n, "])"
 
 
-def _hashable_skeleton(node: tuple | None) -> Any:
-    # Equal nodes give equal skeletons, so hashing without the aux data keeps hash consistent
-    # with == for user aux data that is comparable but not hashable.
-    if node is None:
-        return None
-    return (node[0], tuple(_hashable_skeleton(c) for c in _child_nodes(node)))
+def _nodes_repr(nodes: tuple) -> str:
+    root = _nest(nodes)
+    if root is None:
+        return "*"
+    parts: list[str] = []
+    # Frames: (iterator over (text before the child, child), closing text).
+    opening, before, closing = _node_brackets(root[0])
+    parts.append(opening)
+    stack = [(enumerate(zip(before, root[1])), closing)]
+    while stack:
+        children, closing = stack[-1]
+        for i, (text, child) in children:
+            if i:
+                parts.append(", ")
+            parts.append(text)
+            if child is None:
+                parts.append("*")
+            else:
+                opening, before, child_closing = _node_brackets(child[0])
+                parts.append(opening)
+                stack.append((enumerate(zip(before, child[1])), child_closing))
+                break
+        else:
+            stack.pop()
+            parts.append(closing)
+    return "".join(parts)
 
 
 class PyTreeDef:
@@ -653,17 +876,17 @@ class PyTreeDef:
     True
     """
 
-    __slots__ = ("_hash", "_node", "num_leaves")
+    __slots__ = ("_hash", "_nodes", "num_leaves")
 
-    def __init__(self, node: tuple | None, num_leaves: int) -> None:
-        self._node = node
+    def __init__(self, nodes: tuple, num_leaves: int) -> None:
+        self._nodes = nodes
         self.num_leaves = num_leaves
         self._hash: int | None = None
 
     def unflatten(self, leaves: Iterable[Any]) -> PyTree:
         """Build a pytree of this structure from ``leaves`` (see :func:`tree_unflatten`)."""
-        if type(leaves) is not list and type(leaves) is not tuple:
-            leaves = list(leaves)
+        if type(leaves) is not list:
+            leaves = list(leaves)  # slices must be lists: a list node takes its slice as is
         if len(leaves) != self.num_leaves:
             shown = repr(self)
             if len(shown) > 200:
@@ -671,39 +894,41 @@ class PyTreeDef:
             raise ValueError(
                 f"tree_unflatten: expected {self.num_leaves} leaves for {shown}, "
                 f"got {len(leaves)}")
-        if self._node is None:
+        if self is _LEAF_TREEDEF:
             return leaves[0]
-        return _unflatten(self._node, iter(leaves))
+        return _unflatten(self._nodes, leaves)
 
     @property
     def num_nodes(self) -> int:
         """Number of nodes, leaves included."""
-        def count(node: tuple | None) -> int:
-            return 1 if node is None else 1 + sum(count(c) for c in _child_nodes(node))
-        return count(self._node)
+        return sum([1 if node is None else 1 + node[2] * node[3] for node in self._nodes])
 
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
         if type(other) is not PyTreeDef:
             return NotImplemented
-        return self.num_leaves == other.num_leaves and self._node == other._node
+        # A flat tuple compares in C without recursing, however deep the tree.
+        return self.num_leaves == other.num_leaves and self._nodes == other._nodes
 
     def __hash__(self) -> int:
         h = self._hash
         if h is None:
             try:
-                h = hash(self._node)
+                h = hash(self._nodes)
             except TypeError:
-                h = hash(_hashable_skeleton(self._node))
+                # Equal nodes give equal skeletons, so hashing without the aux data keeps hash
+                # consistent with == for user aux data that is comparable but not hashable.
+                h = hash(tuple([None if node is None else (node[0], node[2], node[3])
+                                for node in self._nodes]))
             self._hash = h
         return h
 
     def __repr__(self) -> str:
-        return f"PyTreeDef({_node_repr(self._node)})"
+        return f"PyTreeDef({_nodes_repr(self._nodes)})"
 
 
-_LEAF_TREEDEF = PyTreeDef(None, 1)
+_LEAF_TREEDEF = PyTreeDef((None,), 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -723,11 +948,10 @@ def tree_flatten(tree: PyTree, is_leaf: IsLeaf = None) -> tuple[list, PyTreeDef]
     """
     if type(tree) in _LEAF_TYPES or (is_leaf is not None and is_leaf(tree)):
         return [tree], _LEAF_TREEDEF
-    leaves: list = []
-    node = _flatten(tree, leaves, is_leaf)
-    if node is None:
+    leaves, nodes = _flatten(tree, is_leaf)
+    if nodes[-1] is None:  # the root: a leaf by a type seen for the first time
         return leaves, _LEAF_TREEDEF
-    return leaves, PyTreeDef(node, len(leaves))
+    return leaves, PyTreeDef(tuple(nodes), len(leaves))
 
 
 def tree_unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> PyTree:
@@ -748,9 +972,7 @@ def tree_leaves(tree: PyTree, is_leaf: IsLeaf = None) -> list:
     """
     if type(tree) in _LEAF_TYPES or (is_leaf is not None and is_leaf(tree)):
         return [tree]
-    leaves: list = []
-    _collect(tree, leaves, is_leaf)
-    return leaves
+    return _collect(tree, is_leaf)
 
 
 def tree_structure(tree: PyTree, is_leaf: IsLeaf = None) -> PyTreeDef:
@@ -772,17 +994,14 @@ def tree_flatten_with_path(
     [("['layers'][0]['W']", 1.0)]
     """
     leaves, treedef = tree_flatten(tree, is_leaf)
-    paths: list[KeyPath] = []
-    _paths(treedef._node, (), paths)
-    return list(zip(paths, leaves)), treedef
+    return list(zip(_paths(treedef._nodes), leaves)), treedef
 
 
 def _describe(node: tuple | None, obj: Any) -> str:
     if node is None:
         return f"a leaf of type {type(obj).__name__}"
-    kind, aux, children = node
+    kind, aux, n, _ = node
     tag = kind.tag
-    n = children if type(children) is int else len(children)
     if tag in ("dict", "ddict", "odict"):
         keys = list(aux if tag == "odict" else aux[0])
         name = {"dict": "a dict", "ddict": "a defaultdict", "odict": "an OrderedDict"}[tag]
@@ -796,31 +1015,47 @@ def _describe(node: tuple | None, obj: Any) -> str:
     return f"a {kind.type.__name__} node with {n} children and aux data {aux!r}"
 
 
-def _find_mismatch(a: tuple | None, a_obj: Any, b: tuple | None, b_obj: Any,
-                   path: KeyPath) -> tuple | None:
-    """First place where two structures differ, as (path, a, a_obj, b, b_obj), else None.
+def _same_node(a: tuple | None, b: tuple | None) -> bool:
+    """Whether two nodes match, children aside. Dicts match when their keys do, whatever
+    their insertion order: both flatten in sorted key order, so their leaves still line up."""
+    if a is None or b is None or a[0] is not b[0] or a[2] != b[2]:
+        return a is None and b is None
+    if a[0].tag in ("dict", "ddict"):
+        return a[1][0] == b[1][0] and a[1][2:] == b[1][2:]
+    return a[1] == b[1]
 
-    Dicts match when their keys do, whatever their insertion order: both flatten in sorted
-    key order, so their leaves still line up.
-    """
-    if a is None and b is None:
+
+def _find_mismatch(a_nodes: tuple, a_obj: Any, b_nodes: tuple,
+                   b_obj: Any) -> tuple | None:
+    """First place where two structures differ, as (path, a, a_obj, b, b_obj), else None."""
+    a, b = _nest(a_nodes), _nest(b_nodes)
+    a_node = None if a is None else a[0]
+    b_node = None if b is None else b[0]
+    if not _same_node(a_node, b_node):
+        return (), a_node, a_obj, b_node, b_obj
+    if a is None:
         return None
-    if a is None or b is None or a[0] is not b[0]:
-        return path, a, a_obj, b, b_obj
-    kind, a_aux = a[0], a[1]
-    b_aux = b[1]
-    if kind.tag in ("dict", "ddict"):
-        same = a_aux[0] == b_aux[0] and a_aux[2:] == b_aux[2:]
-    else:
-        same = a_aux == b_aux
-    a_kids, b_kids = _child_nodes(a), _child_nodes(b)
-    if not same or len(a_kids) != len(b_kids):
-        return path, a, a_obj, b, b_obj
-    for key, ca, oa, cb, ob in zip(_node_keys(a), a_kids, _child_values(a, a_obj),
-                                   b_kids, _child_values(b, b_obj)):
-        found = _find_mismatch(ca, oa, cb, ob, (*path, key))
-        if found is not None:
-            return found
+    keypath: list[KeyEntry] = []
+
+    def children(a: tuple, a_obj: Any, b: tuple, b_obj: Any) -> Iterator[tuple]:
+        return zip(_node_keys(a[0]), a[1], _child_values(a[0], a_obj),
+                   b[1], _child_values(b[0], b_obj))
+
+    stack = [children(a, a_obj, b, b_obj)]
+    while stack:
+        for key, ca, oa, cb, ob in stack[-1]:
+            a_node = None if ca is None else ca[0]
+            b_node = None if cb is None else cb[0]
+            if not _same_node(a_node, b_node):
+                return (*keypath, key), a_node, oa, b_node, ob
+            if ca is not None:
+                keypath.append(key)
+                stack.append(children(ca, oa, cb, ob))
+                break
+        else:
+            stack.pop()
+            if keypath:
+                keypath.pop()
     return None
 
 
@@ -830,7 +1065,7 @@ def _flatten_rest(fname: str, treedef: PyTreeDef, trees: tuple, is_leaf: IsLeaf)
     for i in range(1, len(trees)):
         leaves, other = tree_flatten(trees[i], is_leaf)
         if other != treedef:
-            found = _find_mismatch(treedef._node, trees[0], other._node, trees[i], ())
+            found = _find_mismatch(treedef._nodes, trees[0], other._nodes, trees[i])
             if found is not None:
                 path, a, a_obj, b, b_obj = found
                 where = keystr(path) if path else "the root"
@@ -878,9 +1113,4 @@ def tree_map_with_path(f: Callable[..., Any], tree: PyTree, *rest: PyTree,
     """
     leaves, treedef = tree_flatten(tree, is_leaf)
     others = _flatten_rest("tree_map_with_path", treedef, (tree, *rest), is_leaf) if rest else []
-    paths: list[KeyPath] = []
-    node = treedef._node
-    _paths(node, (), paths)
-    if node is None:
-        return f(paths[0], leaves[0], *[o[0] for o in others])
-    return _unflatten(node, map(f, paths, leaves, *others))
+    return treedef.unflatten(list(map(f, _paths(treedef._nodes), leaves, *others)))

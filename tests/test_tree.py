@@ -53,23 +53,26 @@ def roundtrip(tree, **kwargs):
 
 
 def assert_same(a, b):
-    """Equal, with the same container types and dict key order, all the way down."""
-    assert type(a) is type(b)
-    if isinstance(a, dict):
-        assert list(a) == list(b)
-        for k in a:
-            assert_same(a[k], b[k])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            assert_same(x, y)
-    elif dataclasses.is_dataclass(a):
-        for f in dataclasses.fields(a):
-            assert_same(getattr(a, f.name), getattr(b, f.name))
-    elif isinstance(a, np.ndarray):
-        assert a is b
-    else:
-        assert a == b
+    """Equal, with the same container types and dict key order, all the way down.
+
+    Walks with a stack, so it also checks trees far deeper than the recursion limit.
+    """
+    todo = [(a, b)]
+    while todo:
+        a, b = todo.pop()
+        assert type(a) is type(b)
+        if isinstance(a, dict):
+            assert list(a) == list(b)
+            todo.extend((a[k], b[k]) for k in a)
+        elif isinstance(a, (list, tuple)):
+            assert len(a) == len(b)
+            todo.extend(zip(a, b, strict=True))
+        elif dataclasses.is_dataclass(a):
+            todo.extend((getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+        elif isinstance(a, np.ndarray):
+            assert a is b
+        else:
+            assert a == b
 
 
 # ------------------------------------------------------------------------------ round trips
@@ -528,3 +531,136 @@ def test_docstring_examples():
     result = doctest.testmod(tree_module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 10
     assert result.failed == 0
+
+
+# ------------------------------------------------------------------------------ deep trees
+# Every traversal keeps its own stack: trees far deeper than the recursion limit (about 1,000
+# frames) flatten, rebuild, map and give paths (issue 11).
+
+DEPTH = 10_000
+
+
+def chain(wrap, depth=DEPTH, leaf=1.0):
+    x = leaf
+    for _ in range(depth):
+        x = wrap(x)
+    return x
+
+
+@pytest.mark.parametrize(("wrap", "key"), [
+    (lambda x: [x], SequenceKey(0)),
+    (lambda x: {"k": x}, DictKey("k")),
+    (lambda x: (x,), SequenceKey(0)),
+])
+def test_deep_single_container_chains(wrap, key):
+    tree = chain(wrap)
+    leaves, treedef = tree_flatten(tree)
+    assert leaves == [1.0] and treedef.num_leaves == 1
+    assert treedef.num_nodes == DEPTH + 1
+    back = tree_unflatten(treedef, [2.0])
+    assert_same(back, chain(wrap, leaf=2.0))
+    assert_same(tree_unflatten(treedef, leaves), tree)
+    assert tree_leaves(tree) == [1.0]
+    assert_same(tree_map(lambda x: x + 1, tree), back)
+    assert_same(tree_map(lambda x, y: x * y, tree, back), back)
+    [(path, leaf)] = tree_flatten_with_path(tree)[0]
+    assert leaf == 1.0 and path == (key,) * DEPTH
+    assert keystr(path) == str(key) * DEPTH
+    assert_same(tree_map_with_path(lambda p, x: len(p), tree), chain(wrap, leaf=DEPTH))
+    # treedefs of deep trees compare, hash and print
+    assert tree_structure(back) == treedef and hash(tree_structure(back)) == hash(treedef)
+    assert tree_structure(wrap(tree)) != treedef
+    assert tree_structure(chain(wrap, leaf=[1.0])) != treedef
+    opening, closing = repr(tree_structure(wrap(1.0)))[len("PyTreeDef("):-1].split("*")
+    assert repr(treedef) == f"PyTreeDef({opening * DEPTH}*{closing * DEPTH})"
+
+
+def test_deep_list_structure_mismatch_names_the_path():
+    a, b = chain(lambda x: [x]), chain(lambda x: [x], leaf=(1.0, 2.0))
+    msg = mismatch_message(a, b)
+    assert f"tree 0 has a leaf of type float at {'[0]' * DEPTH}, tree 1 has a tuple" in msg
+    msg = mismatch_message(chain(lambda x: {"k": x}), chain(lambda x: {"k": x}, DEPTH - 1))
+    assert "tree 0 has a dict with keys ['k'] at " + "['k']" * (DEPTH - 1) + "," in msg
+    with pytest.raises(ValueError, match=r"tree_map_with_path.*\[0\]\[0\]\[0\]"):
+        tree_map_with_path(lambda p, x, y: x, a, b)
+    with pytest.raises(ValueError, match="expected 1 leaves"):
+        tree_unflatten(tree_structure(a), [1.0, 2.0])
+
+
+def test_deep_is_leaf():
+    tree = chain(lambda x: [x])
+    bottom = chain(lambda x: [x], 1)
+
+    def is_bottom(x):
+        return type(x) is list and type(x[0]) is float
+
+    leaves, treedef = tree_flatten(tree, is_leaf=is_bottom)
+    assert len(leaves) == 1 and leaves[0] is tree_leaves(tree, is_leaf=is_bottom)[0]
+    assert_same(leaves[0], bottom)
+    assert treedef.num_nodes == DEPTH
+    doubled = tree_map(lambda x: [2 * x[0]], tree, is_leaf=is_bottom)
+    assert_same(doubled, chain(lambda x: [x], leaf=2.0))
+
+
+def mixed_chain():
+    """DEPTH levels cycling through every kind of node, with empty nodes and a few leaves beside
+    the path down. Returns the tree, its (path, leaf) pairs and its number of nodes, all worked
+    out while building it."""
+    inner = []  # the keys down to the bottom leaf, bottom up
+    before, after = [], []  # (leaf, keys above it, its key): leaves beside the path down
+    num_nodes = 1
+    x = -1.0
+    for i in range(DEPTH):
+        side = float(i) if i % 500 < 6 else None
+        match i % 6:
+            case 0:
+                x, keys = [x, None], [SequenceKey(0)]
+            case 1:
+                x, keys = {"b": (), "a": x}, [DictKey("a")]  # insertion order b, a
+            case 2:
+                x, keys = (side, x), [SequenceKey(1)]
+                if side is not None:
+                    before.append((side, len(inner), SequenceKey(0)))
+            case 3:
+                x, keys = Point(x, side), [GetAttrKey("x")]
+                if side is not None:
+                    after.append((side, len(inner), GetAttrKey("y")))
+            case 4:
+                x, keys = Linear(W=x, b=[]), [GetAttrKey("W")]
+            case _:
+                x, keys = Frozen(a=OrderedDict(z=x, y={}), b=None), [DictKey("z"), GetAttrKey("a")]
+                num_nodes += 2
+        num_nodes += 2
+        inner += keys
+
+    def path(below, key):  # the keys above a side leaf are those added after it, top down
+        return (*inner[:below - 1:-1], key) if below else (*inner[::-1], key)
+
+    # A leaf before the path down comes before the leaves of deeper levels, one after it after.
+    pairs = [(path(below + 1, key), leaf) for leaf, below, key in reversed(before)]
+    pairs.append((tuple(inner[::-1]), -1.0))
+    pairs += [(path(below + 1, key), leaf) for leaf, below, key in after]
+    return x, pairs, num_nodes
+
+
+def test_deep_mixed_containers():
+    tree, pairs, num_nodes = mixed_chain()
+    leaves, treedef = tree_flatten(tree)
+    assert leaves == [leaf for _, leaf in pairs]
+    assert len(leaves) > 10
+    assert treedef.num_nodes == num_nodes
+    with_paths, treedef2 = tree_flatten_with_path(tree)
+    assert treedef2 == treedef
+    assert with_paths == pairs
+    assert_same(tree_unflatten(treedef, leaves), tree)
+    assert tree_leaves(tree) == leaves
+    doubled = tree_map(lambda x: 2 * x, tree)
+    assert tree_leaves(doubled) == [2 * x for x in leaves]
+    assert_same(tree_map(lambda x, y: x, tree, doubled), tree)
+    assert tree_structure(doubled) == treedef and hash(tree_structure(doubled)) == hash(treedef)
+    shown = repr(treedef)
+    assert shown.startswith(
+        "PyTreeDef(Point(x=(None, {'a': [Frozen(a=OrderedDict({'z': Linear(W=Point(x=")
+    assert shown.count("*") == len(leaves)
+    msg = mismatch_message(tree, tree_unflatten(treedef, [*leaves[:-1], [leaves[-1]]]))
+    assert f"at {keystr(pairs[-1][0])}, tree 1 has a list of length 1" in msg

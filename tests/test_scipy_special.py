@@ -73,6 +73,17 @@ def test_binary_values_dtypes_and_edges_equal_scipy(name, dtype):
         assert_like_scipy(getattr(ds, name)(0.5, 2.0), getattr(sc, name)(0.5, 2.0))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["iv", "ive"])
+def test_bessel_of_real_order_equals_scipy(name, dtype):
+    x = edges(dtype)
+    v = np.array([[0], [1], [2.5], [-1], [-0.5]], dtype)
+    with np.errstate(all="ignore"):
+        assert_like_scipy(getattr(ds, name)(v, x), getattr(sc, name)(v, x), dtype)
+        assert_like_scipy(getattr(ds, name)(2, x), getattr(sc, name)(2, x), dtype)
+        assert_like_scipy(getattr(ds, name)(1, 0.5), getattr(sc, name)(1, 0.5))
+
+
 def test_named_edge_values():
     with np.errstate(all="ignore"):
         assert ds.ndtri(0.0) == -np.inf and ds.ndtri(1.0) == np.inf
@@ -140,6 +151,9 @@ SMOOTH = [
     ("i0e", ds.i0e, [_pts(-3.0, -0.5, 0.2, 1.5, 12.0)]),
     ("i1", ds.i1, [_pts(-3.0, -0.5, 0.2, 1.5, 12.0)]),
     ("i1e", ds.i1e, [_pts(-3.0, -0.5, 0.2, 1.5, 12.0)]),
+    ("iv", lambda x: ds.iv(np.array([0, 1, 2.5]), x), [_pts(0.5, 1.5, 7.0)]),
+    ("ive", lambda x: ds.ive(np.array([0, 1, 2.5]), x), [_pts(-0.5, 1.5, 7.0)]),
+    ("iv_int", lambda x: ds.iv(2, x), [_pts(-2.0, 0.3, 4.0)]),
     ("logsumexp", lambda a: ds.logsumexp(a), [_pts(0.3, -1.2, 2.0, 0.7)]),
     ("logsumexp_b", lambda a, b: ds.logsumexp(a, b=b), [_pts(0.3, -1.2, 2.0),
                                                        _pts(0.5, 2.0, 1.5)]),
@@ -156,8 +170,6 @@ SMOOTH_IDS = [s[0] for s in SMOOTH]
 def test_check_grads_both_modes_order_2(name, fn, points, dtype):
     args = tuple(p.astype(dtype) for p in points)
     tol = tol_for(dtype)
-    if name in ("log_ndtr", "erfcx", "gamma") and dtype == np.float32:
-        tol = {"atol": 3e-2, "rtol": 3e-2}  # second derivatives of steep functions in float32
     dp.check_grads(fn, args, order=2, modes=("fwd", "rev"), **tol)
     # the derivative has the argument's dtype (also where SciPy computes float32 in float64)
     g = dp.grad(lambda *a: dnp.sum(fn(*a)))(*args)
@@ -191,6 +203,9 @@ CLOSED = [
     (ds.i1, lambda x: sc.i0(x) - sc.i1(x) / x, _x(-3.0, 0.2, 12.0)),
     (ds.i0e, lambda x: sc.i1e(x) - np.sign(x) * sc.i0e(x), _x(-3.0, 0.2, 12.0)),
     (ds.i1e, lambda x: sc.i0e(x) - sc.i1e(x) * (np.sign(x) + 1 / x), _x(-3.0, 0.2, 12.0)),
+    (lambda x: ds.iv(2.5, x), lambda x: (sc.iv(1.5, x) + sc.iv(3.5, x)) / 2, _x(0.2, 3.0)),
+    (lambda x: ds.ive(1, x), lambda x: sc.i0e(x) - sc.i1e(x) * (np.sign(x) + 1 / x),
+     _x(-3.0, 0.2, 12.0)),
     (ds.logit, lambda x: 1 / (x * (1 - x)), _x(1e-5, 0.5, 0.99)),
     (ds.entr, lambda x: -(np.log(x) + 1), _x(1e-5, 0.5, 3.0)),
     (ds.erfcx, lambda x: 2 * x * sc.erfcx(x) - 2 / np.sqrt(np.pi), _x(-1.0, 0.5, 3.0)),
@@ -241,8 +256,15 @@ def test_edge_derivatives():
     x = np.array([1e-8, 0.0, -1e-8])
     np.testing.assert_allclose(_grad(ds.i1, x), [0.5, 0.5, 0.5], rtol=1e-12)
     np.testing.assert_allclose(_grad(ds.i1e, x), [0.5 - 1e-8, 0.5, 0.5 - 1e-8], rtol=1e-12)
-    with pytest.raises(TypeError, match="no derivative in its integer order"):
+    with pytest.raises(TypeError, match=r"polygamma\(n, x\) has no derivative in its order n"):
         dp.grad(lambda n: ds.polygamma(n, 2.0))(1.0)
+    with pytest.raises(TypeError, match=r"iv\(v, x\) has no derivative in its order v"):
+        dp.grad(ds.iv)(1.5, 2.0)
+    # i1 = x/2 + x³/16 + ...: every derivative at 0 is right, with no division by x
+    d3 = dp.grad(dp.grad(dp.grad(ds.i1)))
+    np.testing.assert_allclose(d3(0.0), 3 / 8, rtol=1e-14)
+    np.testing.assert_allclose(dp.grad(dp.grad(dp.grad(lambda x: ds.iv(2, x))))(0.0), 0.0)
+    np.testing.assert_allclose(dp.grad(dp.grad(lambda x: ds.iv(2, x)))(0.0), 0.25, rtol=1e-14)
 
 
 @pytest.mark.parametrize("name,fn,points", SMOOTH, ids=SMOOTH_IDS)
@@ -296,6 +318,17 @@ def test_scipy_ufuncs_on_traced_values_use_the_same_rules(name):
                                    rtol=1e-14)
 
 
+@pytest.mark.parametrize("name", ["iv", "ive"])
+def test_scipy_bessel_ufuncs_of_real_order_on_traced_values(name):
+    ufunc, mine = getattr(sc, name), getattr(ds, name)
+    x, v = _x(-0.7, 1.6, 5.0), _x(0.0, 1.0, 2.5)
+    g = dp.grad(lambda x: np.sum(ufunc(v, x) ** 2))(x)
+    np.testing.assert_allclose(g, dp.grad(lambda x: dnp.sum(mine(v, x) ** 2))(x), rtol=1e-14)
+    h = dp.jit(dp.grad(lambda x: np.sum(dp.grad(lambda x: np.sum(ufunc(1, x)))(x))))(x)
+    np.testing.assert_allclose(h, dp.grad(lambda x: dnp.sum(
+        dp.grad(lambda x: dnp.sum(mine(1, x)))(x)))(x), rtol=1e-13)
+
+
 def test_scipy_ufuncs_with_dtype_and_jvp():
     x = np.array([0.5, 1.5], np.float32)
     out, t = dp.jvp(lambda x: sc.gammaln(x), (x,), (np.ones(2, np.float32),))
@@ -313,7 +346,7 @@ def test_unsupported_scipy_ufunc_raises_a_type_error_naming_it():
         dp.jit(lambda x: sc.kv(1.0, x))(np.array([0.5, 1.0]))
     # a ufunc of neither NumPy nor SciPy is named as such
     other = np.frompyfunc(lambda x: x, 1, 1)
-    with pytest.raises(TypeError, match=r"ufunc <lambda> \(vectorized\) is not|ufunc .* is not"):
+    with pytest.raises(TypeError, match=r"diffprog: ufunc <lambda> \(vectorized\) is not"):
         dp.grad(lambda x: np.sum(other(x)))(np.array([0.5]))
 
 
@@ -399,7 +432,7 @@ def test_logsumexp_edges_against_scipy():
 
 def test_logsumexp_derivative_in_b_where_b_is_zero():
     a, b = np.array([0.5, 1.0, -2.0]), np.array([1.0, 0.0, 2.0])
-    g = dp.grad(lambda b: ds.logsumexp(a, b=b), )(b)
+    g = dp.grad(lambda b: ds.logsumexp(a, b=b))(b)
     np.testing.assert_allclose(g, np.exp(a) / np.sum(b * np.exp(a)), rtol=1e-14)
     ga = dp.grad(lambda a: ds.logsumexp(a, b=b))(a)
     np.testing.assert_allclose(ga, b * np.exp(a) / np.sum(b * np.exp(a)), rtol=1e-14)
@@ -410,9 +443,6 @@ def test_logsumexp_derivative_in_b_where_b_is_zero():
 def test_softmax_against_scipy(name, axis, rng):
     x = 5 * rng.standard_normal((3, 4))
     for v in (x, x.astype(np.float32), np.array([[1000.0, -1000.0]]), [[1, 2], [3, 4]]):
-        if axis is not None and np.ndim(v) == 2 and isinstance(axis, int) and \
-                axis >= np.ndim(v):
-            continue
         want, got = getattr(sc, name)(v, axis=axis), getattr(ds, name)(v, axis=axis)
         assert_like_scipy(got, want, np.result_type(want))
     assert_like_scipy(ds.log_softmax(2.0), sc.log_softmax(2.0))

@@ -24,7 +24,7 @@ from ..core import Primitive, ShapedArray
 
 __all__ = ["gammaln", "gamma", "digamma", "polygamma", "beta", "betaln", "erfinv", "erfcinv",
            "ndtr", "ndtri", "log_ndtr", "erfcx", "logit", "xlogy", "xlog1py", "entr",
-           "rel_entr", "i0", "i0e", "i1", "i1e"]
+           "rel_entr", "i0", "i0e", "i1", "i1e", "iv", "ive"]
 
 _SQRT_PI_OVER_2 = math.sqrt(math.pi) / 2.0
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -81,16 +81,25 @@ def _polygamma_impl(n, x):
     return sc.polygamma(n, x)
 
 
-def _no_order_derivative(*args: Any, **kwargs: Any) -> Any:
-    raise TypeError("polygamma(n, x) has no derivative in its integer order n; differentiate "
-                    "with respect to x only")
+def _no_order_derivative(call: str, order: str) -> Callable:
+    def rule(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{call} has no derivative in its order {order}; differentiate with "
+                        "respect to x only")
+    return rule
 
 
-polygamma = Primitive(
-    "polygamma", _polygamma_impl, abstract=_elementwise_abstract(_polygamma_impl),
-    vjp_reads=((), (0, 1)),
-    jvp=(_no_order_derivative, lambda t, out, n, x: t * polygamma(n + 1, x)),
-    vjp=(_no_order_derivative, lambda ct, out, n, x: ct * polygamma(n + 1, x)))
+def _of_order(name: str, impl: Callable, derivative: Callable, reads: tuple,
+              order: str = "v") -> Primitive:
+    """A primitive ``f(order, x)`` differentiable in ``x`` only, ``d/dx = derivative(out, v,
+    x)``; ``reads`` lists what the derivative reads (-1 the output, 0 the order, 1 x)."""
+    no = _no_order_derivative(f"{name}({order}, x)", order)
+    return Primitive(name, impl, abstract=_elementwise_abstract(impl), vjp_reads=((), reads),
+                     jvp=(no, lambda t, out, v, x: t * derivative(out, v, x)),
+                     vjp=(no, lambda ct, out, v, x: ct * derivative(out, v, x)))
+
+
+polygamma = _of_order("polygamma", _polygamma_impl,
+                      lambda out, n, x: polygamma(n + 1, x), reads=(0, 1), order="n")
 
 digamma = _unary("digamma", sc.psi, lambda out, x: _like(polygamma(1, x), x), reads=(0,))
 # No scalar form: math.lgamma differs from scipy's gammaln at -inf, at subnormal x (where
@@ -199,23 +208,24 @@ def _rel_entr_dy(out, x, y):
 rel_entr = _binary("rel_entr", sc.rel_entr, _rel_entr_dx, _rel_entr_dy)
 
 
-# -- modified Bessel functions of orders 0 and 1 ------------------------------------------------
-# i0' = i1; i1' = i0 - i1/x, whose limit at 0 is 1/2. The exponentially scaled ie(x) =
-# exp(-|x|) i(x) add -sign(x) ie(x); i0e has a kink at 0, where sign(0) = 0 gives the mean of
-# the one-sided derivatives ±1.
+# -- modified Bessel functions ------------------------------------------------------------------
+# iv' = (iv(v - 1) + iv(v + 1)) / 2, which needs no division by x: i1' = (i0 + iv(2)) / 2 is
+# i0 - i1/x with its limit 1/2 at 0 built in, and every higher derivative is right at 0 too.
+# The exponentially scaled ive(v, x) = exp(-|x|) iv(v, x) add -sign(x) ive; i0e has a kink at
+# 0, where sign(0) = 0 gives the mean of the one-sided derivatives ±1.
 
-def _i1_d(out, x):
-    zero = dnp.equal(x, 0)
-    return dnp.where(zero, 0.5, i0(x) - out / _safe(dnp.logical_not(zero), x))
-
-
-def _i1e_d(out, x):
-    zero = dnp.equal(x, 0)
-    return dnp.where(zero, 0.5,
-                     i0e(x) - out * (dnp.sign(x) + 1.0 / _safe(dnp.logical_not(zero), x)))
+def _iv_d(out, v, x):
+    return _like(0.5 * (iv(v - 1, x) + iv(v + 1, x)), x)
 
 
+def _ive_d(out, v, x):
+    return _like(0.5 * (ive(v - 1, x) + ive(v + 1, x)), x) - dnp.sign(x) * out
+
+
+iv = _of_order("iv", sc.iv, _iv_d, reads=(0, 1))
+ive = _of_order("ive", sc.ive, _ive_d, reads=(-1, 0, 1))
 i0 = _unary("i0", sc.i0, lambda out, x: i1(x), reads=(0,))
-i1 = _unary("i1", sc.i1, _i1_d)
+i1 = _unary("i1", sc.i1, lambda out, x: _like(0.5 * (i0(x) + iv(2, x)), x), reads=(0,))
 i0e = _unary("i0e", sc.i0e, lambda out, x: i1e(x) - dnp.sign(x) * out)
-i1e = _unary("i1e", sc.i1e, _i1e_d)
+i1e = _unary("i1e", sc.i1e,
+             lambda out, x: _like(0.5 * (i0e(x) + ive(2, x)), x) - dnp.sign(x) * out)

@@ -20,7 +20,7 @@ Derivative conventions at edge points:
 - ``entr'(0) = +inf`` and ``d/dx rel_entr(0, y) = -inf`` (the one-sided limits); 0 where the
   value is the constant ±inf outside the domain.
 - ``i1'(0) = i1e'(0) = 1/2`` (the limits); ``i0e'(0) = 0``, the mean of the one-sided ±1.
-- ``polygamma(n, x)`` has no derivative in ``n``.
+- ``polygamma(n, x)``, ``iv(v, x)`` and ``ive(v, x)`` have no derivative in the order.
 
 Example:
     >>> import numpy as np, diffprog as dp
@@ -47,7 +47,7 @@ from . import _special_prims as S
 __all__ = ["gammaln", "gamma", "digamma", "psi", "polygamma", "multigammaln", "beta", "betaln",
            "erf", "erfc", "erfinv", "erfcinv", "erfcx", "ndtr", "ndtri", "log_ndtr", "expit",
            "logit", "log_expit", "xlogy", "xlog1py", "entr", "rel_entr", "i0", "i0e", "i1",
-           "i1e", "logsumexp", "softmax", "log_softmax", "ufunc_rule"]
+           "i1e", "iv", "ive", "logsumexp", "softmax", "log_softmax", "ufunc_rule"]
 
 
 def _traced(*args: Any) -> bool:
@@ -367,7 +367,7 @@ def i0e(x: Any) -> Any:
 
 def i1(x: Any) -> Any:
     """The modified Bessel function of order 1 (``scipy.special.i1``); derivative
-    ``i0 - i1 / x`` (1/2 at 0).
+    ``i0 - i1 / x``, computed as ``(i0 + iv(2, .)) / 2`` (1/2 at 0, and right at 0 to any order).
 
     Example:
         >>> import diffprog as dp
@@ -378,14 +378,37 @@ def i1(x: Any) -> Any:
 
 
 def i1e(x: Any) -> Any:
-    """``exp(-|x|) i1(x)`` (``scipy.special.i1e``); derivative ``i0e - i1e (sign(x) + 1/x)``
-    (1/2 at 0).
+    """``exp(-|x|) i1(x)`` (``scipy.special.i1e``); derivative ``i0e - i1e (sign(x) + 1/x)``,
+    computed as ``(i0e + ive(2, .)) / 2 - sign(x) i1e`` (1/2 at 0).
 
     Example:
         >>> float(i1e(0.0))
         0.0
     """
     return _apply(S.i1e, x)
+
+
+def iv(v: Any, x: Any) -> Any:
+    """The modified Bessel function of real order ``v`` (``scipy.special.iv``);
+    ``d/dx iv(v, x) = (iv(v - 1, x) + iv(v + 1, x)) / 2``, no derivative in ``v``.
+
+    Example:
+        >>> import diffprog as dp
+        >>> float(dp.grad(iv, argnums=1)(1, 0.0))
+        0.5
+    """
+    return _apply(S.iv, v, x, keep=(0,))
+
+
+def ive(v: Any, x: Any) -> Any:
+    """``exp(-|x|) iv(v, x)`` (``scipy.special.ive``); derivative in ``x``
+    ``(ive(v - 1, x) + ive(v + 1, x)) / 2 - sign(x) ive(v, x)``, none in ``v``.
+
+    Example:
+        >>> float(ive(0, 0.0))
+        1.0
+    """
+    return _apply(S.ive, v, x, keep=(0,))
 
 
 # -- reductions ----------------------------------------------------------------------------------
@@ -497,7 +520,8 @@ _UFUNC_RULES: dict[np.ufunc, Any] = {
     sc.erf: erf, sc.erfc: erfc, sc.erfinv: erfinv, sc.erfcinv: erfcinv, sc.erfcx: erfcx,
     sc.ndtr: ndtr, sc.ndtri: ndtri, sc.log_ndtr: log_ndtr, sc.expit: expit, sc.logit: logit,
     sc.log_expit: log_expit, sc.xlogy: xlogy, sc.xlog1py: xlog1py, sc.entr: entr,
-    sc.rel_entr: rel_entr, sc.i0: i0, sc.i0e: i0e, sc.i1: i1, sc.i1e: i1e,
+    sc.rel_entr: rel_entr, sc.i0: i0, sc.i0e: i0e, sc.i1: i1, sc.i1e: i1e, sc.iv: iv,
+    sc.ive: ive,
 }
 
 

@@ -304,7 +304,23 @@ def diffprog_jit_row(ctx: Context, fn: Callable, *args: Any) -> System | None:
     except Exception as e:
         ctx.notes.append(f"diffprog.jit could not wrap a workload: {type(e).__name__}: {e}")
         return None
-    return System("diffprog jit", lambda: jitted(*args))
+    warm = []
+
+    def run() -> Any:
+        if warm:
+            return jitted(*args)
+        # The warm-up (the "first call" column) lasts until the program's final tier is chosen:
+        # jit compiles in the background from the second call and times its tiers on the next
+        # few calls (benchmarks/coldstart.py measures the first call itself).
+        out = jitted(*args)
+        jitted(*args)
+        if hasattr(jitted, "wait_compiled"):
+            jitted.wait_compiled()
+            for _ in range(12):
+                jitted(*args)
+        warm.append(True)
+        return out
+    return System("diffprog jit", run)
 
 
 def torch_grad(ctx: Context, loss: Callable, x: Any, consts: tuple) -> Callable[[], Any]:

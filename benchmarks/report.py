@@ -10,7 +10,7 @@ from pathlib import Path
 from .bars import evaluate
 from .harness import REL_TOL, Table
 
-ORDER = ("W1", "W2", "W3", "W4", "J", "W5", "W6")
+ORDER = ("W1", "W2", "W3", "W4", "J", "W5", "W6", "C")
 
 
 def load(out_dir: Path) -> list[tuple[dict, list[Table]]]:
@@ -116,7 +116,7 @@ def write_chart(out_dir: Path, path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    tables = [t for _, ts in load(out_dir) for t in ts]
+    tables = [t for _, ts in load(out_dir) for t in ts if t.id != "C"]  # C: a table of its own
     if not tables:
         return None
     ncols = 2

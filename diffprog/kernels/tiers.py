@@ -18,8 +18,8 @@ graphs, while the NumPy executor needs no compilation at all. So with ``compile=
 From the :data:`COMPILE_AFTER`-th call of a program a daemon thread loads the interpreter
 and compiles the fused kernels; each tier it finishes is swapped in atomically (one attribute
 holds the tier's name and runner). Calls are then timed, and the fastest tier measured over
-:data:`TRIALS` calls each is kept, after which the program calls its runner directly, with no
-timing: the compiled tiers can never make a program slower than the NumPy executor.
+:data:`TRIALS` or more calls each is kept, after which the program calls its runner directly,
+with no timing: the compiled tiers can never make a program slower than the NumPy executor.
 A compilation or runtime failure of a new tier drops it (logged at debug level on the
 ``diffprog.jit`` logger) and the program goes on with the tier it had.
 
@@ -54,13 +54,20 @@ log = logging.getLogger("diffprog.jit")
 # The call of a program that starts its background compilation: a program called once (a
 # notebook cell, a script's single evaluation) never pays for numba.
 COMPILE_AFTER = 2
-# Calls timed on each tier before the fastest is kept.
+# Calls timed on each tier before the fastest is kept: at least TRIALS, and more (up to
+# MAX_TRIALS) until they add up to TRIAL_SECONDS, so that the minimum of short calls is not
+# one scheduler hiccup on a busy machine.
 TRIALS = 3
-# Cost model. A fused kernel saves, against the interpreter, about a nanosecond per element and
-# node (registers instead of blocks in cache); its compilation costs ~0.5 s. Below this much
-# work per call the interpreter is as good. Against NumPy (a cluster the interpreter cannot
-# run: float32, integers, bools) a fused kernel also saves ~1 us of dispatch per node.
-FUSE_MIN_WORK = 1 << 17
+MAX_TRIALS = 50
+TRIAL_SECONDS = 0.05
+# Cost model. Against the interpreter, a fused kernel saves only part of the per-element work
+# (values stay in registers instead of L1-resident blocks; the interpreter has no per-node
+# dispatch either), while its compilation costs 0.3-2 s and grows faster than linearly with
+# its length (a 600-node graph on 1000 elements: 66 s of compilation, then no faster than the
+# interpreter). So an interpretable cluster is fused only when its arrays are large. Against
+# NumPy (a cluster the interpreter cannot run: float32, integers, bools) a fused kernel also
+# saves ~1 us of dispatch per node.
+FUSE_MIN_SIZE = 1 << 16
 FUSE_MIN_WORK_UNINTERPRETED = 1 << 14
 FUSE_MIN_NODES_UNINTERPRETED = 4
 
@@ -75,18 +82,23 @@ def _stop_background() -> None:
     _shutting_down = True
 
 
+def _trial_over(samples: list[float]) -> bool:
+    n = len(samples)
+    return n >= MAX_TRIALS or (n >= TRIALS and sum(samples) >= TRIAL_SECONDS)
+
+
 def worth_fusing(n_nodes: int, size: int, interpretable: bool) -> bool:
     """The cost model: does a fused kernel pay for its compilation for a cluster of ``n_nodes``
     elementwise nodes over ``size`` elements?
 
     Example:
-        >>> worth_fusing(240, 10, True), worth_fusing(40, 10**6, True)
-        (False, True)
+        >>> worth_fusing(240, 10, True), worth_fusing(40, 10**6, True), worth_fusing(5, 10, False)
+        (False, True, True)
     """
-    work = n_nodes * size
     if interpretable:
-        return work >= FUSE_MIN_WORK
-    return n_nodes >= FUSE_MIN_NODES_UNINTERPRETED or work >= FUSE_MIN_WORK_UNINTERPRETED
+        return size >= FUSE_MIN_SIZE
+    return (n_nodes >= FUSE_MIN_NODES_UNINTERPRETED
+            or n_nodes * size >= FUSE_MIN_WORK_UNINTERPRETED)
 
 
 def fused_executor(graph: Graph, select: bool = True) -> Callable[[list], list] | None:
@@ -108,11 +120,14 @@ def fused_executor(graph: Graph, select: bool = True) -> Callable[[list], list] 
         consts = [a for n in unit.nodes for p, a in zip(n.parents, n.args) if p < 0]
         kernel = build_kernel(unit, graph_outputs, used_outside, shapes, consts)
         step = KernelStep(kernel, consts)
-        # numba compiles at the first call: make that call here, on one-element stand-ins of
-        # the types the step passes (n = 0, so nothing is computed), not in a user's call
-        ones = [np.ones(1, dt) for dt in kernel.out_dtypes]
-        ones += [np.ones(1, dtypes[p]) for p in kernel.inputs]
-        kernel.fn(0, *ones, *step.fixed)
+        # numba compiles at the first call: compile here instead, for the types the step
+        # passes (flat contiguous arrays), so that no user's call waits for it
+        compile_for = getattr(kernel.fn, "compile", None)
+        if compile_for is not None:
+            import numba
+            stand_ins = [np.ones(1, dt) for dt in kernel.out_dtypes]
+            stand_ins += [np.ones(1, dtypes[p]) for p in kernel.inputs]
+            compile_for(tuple(numba.typeof(a) for a in (0, *stand_ins, *step.fixed)))
         return step
 
     n_fused = 0
@@ -214,9 +229,9 @@ class Tiered:
                 return
             samples = self.samples.setdefault(name, [])
             samples.append(dt)
-            if self._current[0] != name or len(samples) < TRIALS:
+            if self._current[0] != name or not _trial_over(samples):
                 return
-            untried = [n for n in self.runners if len(self.samples.get(n, ())) < TRIALS]
+            untried = [n for n in self.runners if not _trial_over(self.samples.get(n, []))]
             if untried:  # every tier gets its trial, the instant one too
                 self._current = (untried[0], self.runners[untried[0]])
                 return
@@ -277,7 +292,7 @@ class Tiered:
         finally:
             with self._lock:
                 if self.timing and (len(self.runners) == 1 or all(
-                        len(self.samples.get(n, ())) >= TRIALS for n in self.runners)):
+                        _trial_over(self.samples.get(n, [])) for n in self.runners)):
                     # nothing new, or every trial is over: the choice is final
                     best = min((min(self.samples.get(n) or [0.0]), n) for n in self.runners)[1]
                     self._finish(best)

@@ -39,6 +39,11 @@ def mod_dividend(shape, dtype):
     return (RNG.integers(-3, 3, shape) * 1.0 + RNG.uniform(0.2, 0.8, shape)).astype(dtype)
 
 
+def rmod_divisor(shape, dtype):
+    # 7.5 / x stays within (2.1, 2.9), away from the integers where 7.5 % x jumps
+    return RNG.uniform(2.6, 3.55, shape).astype(dtype)
+
+
 def mod_divisor(shape, dtype):
     return (RNG.choice([-1.0, 1.0], shape) * np.ones(shape)).astype(dtype)
 
@@ -80,7 +85,7 @@ UNARY = [
     ("clip_method", lambda x: x.clip(-0.5, 0.5) ** 3, wide),
     ("float_power", lambda x: dnp.float_power(x, 3), real),
     ("mod_const", lambda x: dnp.mod(x, 1.0) * x, mod_dividend),
-    ("rmod_const", lambda x: 7.5 % x, positive),
+    ("rmod_const", lambda x: 7.5 % x, rmod_divisor),
     ("fmod_const", lambda x: dnp.fmod(x, 1.0) * x, mod_dividend),
     ("logaddexp_const", lambda x: dnp.logaddexp(x, 0.5), real),
     ("astype_f64", lambda x: dnp.astype(x, np.float64) * x, real),

@@ -53,8 +53,9 @@ REDUCTIONS = [
     ("ptp", lambda x, a, k: dnp.ptp(x, axis=a, keepdims=k), distinct, 1),
     ("var", lambda x, a, k: dnp.var(x, axis=a, keepdims=k), real, 1),
     ("var_ddof1", lambda x, a, k: dnp.var(x, axis=a, ddof=1, keepdims=k), real, 2),
-    ("std", lambda x, a, k: dnp.std(x, axis=a, keepdims=k), real, 2),
-    ("std_ddof1", lambda x, a, k: dnp.std(x, axis=a, ddof=1, keepdims=k), real, 2),
+    # std has a kink where the entries are equal: distinct keeps the step away from it
+    ("std", lambda x, a, k: dnp.std(x, axis=a, keepdims=k), distinct, 2),
+    ("std_ddof1", lambda x, a, k: dnp.std(x, axis=a, ddof=1, keepdims=k), distinct, 2),
     ("logsumexp", lambda x, a, k: dnp.logsumexp(x, axis=a, keepdims=k), real, 1),
     ("logsumexp_b", lambda x, a, k: dnp.logsumexp(x, axis=a, keepdims=k,
                                                   b=np.linspace(0.5, 2.0, x.size)

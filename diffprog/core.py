@@ -136,7 +136,7 @@ class Primitive:
                  "multiple_results", "composite", "transparent", "abstract", "scalar",
                  "scalar_fast", "scalar_fast_domain",
                  "identity", "involution", "collapse", "keep_plan", "linear", "transpose",
-                 "vjp_reads", "_linear_args", "__weakref__")
+                 "vjp_reads", "_linear_args", "_passes", "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
                  linear: bool | tuple[int, ...] = False, transpose: Any = None,
@@ -153,7 +153,12 @@ class Primitive:
         self.impl = impl
         self.linear = linear
         self.transpose = transpose
-        self._linear_args: frozenset | None = None
+        self._linear_args: frozenset | None = None  # positions of a per-operand linear one
+        # positions whose tangent, alone, is the output tangent (the others' zeros are
+        # identities, as in x + 0): the linear jvp returns it without adding zeros
+        self._passes = frozenset(i for i in range(2) if identity and all(
+            identity.get(j, None) == 0 for j in range(2) if j != i)) if linear is True \
+            else frozenset()
         if linear is not False:
             jvp, vjp, vjp_reads = _derive_linear(self, linear, transpose, multiple_results)
         self.jvp = jvp
@@ -396,47 +401,64 @@ def _derive_linear(prim: Primitive, linear: Any, transpose: Any,
     return jvp, vjp, _KeepPlan(functools.partial(entry, multiple_results))
 
 
-def _zero_like(x: Any) -> Any:
-    """A zero tangent for the argument ``x``: weakly typed for a Python scalar (so it does not
-    promote), else of ``x``'s shape and dtype (a read-only broadcast of one zero)."""
-    if isinstance(x, (bool, int, float, complex)):
-        return type(x)(0)
-    shape, dtype = x.shape, x.dtype
-    zero = np.zeros((), dtype)
-    return zero if shape == () else np.broadcast_to(zero, shape)
+def _zero_like(x: Any, elementwise: bool) -> Any:
+    """A zero tangent for the argument ``x``. For an elementwise primitive a Python ``0.0``:
+    its traced operands have the output's shape, so the tangents present give the shape, and a
+    weakly typed zero promotes nothing (``1.0 - x`` keeps float32). Otherwise zeros of ``x``'s
+    shape and dtype."""
+    if elementwise or isinstance(x, (bool, int, float, complex)):
+        return 0.0
+    return np.zeros(x.shape, x.dtype)
 
 
 def _linear_jvp(prim: Primitive, tangents: Sequence[Any], out: Any, *args: Any,
                 **params: Any) -> Any:
     """The jvp of a linear primitive: the primitive itself, applied to the tangents."""
-    if len(tangents) == 1:  # the common case: reshape, sum, neg, ...
+    n = len(tangents)
+    if n == 1:  # the common case: reshape, sum, neg, ...
         t = tangents[0]
         return None if t is None else bind(prim, t, **params)
-    present = [i for i, t in enumerate(tangents) if t is not None]
-    if not present:
+    if prim.linear is not True:  # multilinear: the tangent in each operand's place in turn
+        if n == 2:  # mul, matmul: no loop
+            t0, t1 = tangents
+            if t1 is None or t0 is None:
+                i, t = (0, t0) if t1 is None else (1, t1)
+                if t is None:
+                    return None
+                if i not in prim._linear_args:
+                    _no_derivative(prim.name, i)
+                return bind(prim, t, args[1], **params) if i == 0 else \
+                    bind(prim, args[0], t, **params)
+        total = None
+        for i, t in enumerate(tangents):
+            if t is None:
+                continue
+            if i not in prim._linear_args:
+                _no_derivative(prim.name, i)
+            operands = list(args)
+            operands[i] = t
+            contribution = bind(prim, *operands, **params)
+            total = contribution if total is None else prim._sum(total, contribution)
+        return total
+    if n == 2:  # add, sub: no loop
+        t0, t1 = tangents
+        if t0 is not None and t1 is not None:
+            return bind(prim, t0, t1, **params)
+        i, t = (0, t0) if t1 is None else (1, t1)
+        if t is None:
+            return None
+        # x + 0 is x: no zero operand and no addition, when the tangent already has the
+        # output's shape and dtype
+        if i in prim._passes and getattr(t, "shape", None) == getattr(out, "shape", ()) and \
+                getattr(t, "dtype", None) == getattr(out, "dtype", None):
+            return t
+        zero = _zero_like(args[1 - i], prim.scalar is not None)
+        return bind(prim, t, zero, **params) if i == 0 else bind(prim, zero, t, **params)
+    if all(t is None for t in tangents):
         return None
-    if prim.linear is True:
-        identity = prim.identity
-        if len(present) == 1 and identity:
-            # x + 0 is x: no zero operand, no addition (when the shape and dtype are the output's)
-            i = present[0]
-            t = tangents[i]
-            if all(identity.get(j, None) == 0 for j in range(len(tangents)) if j != i) and \
-                    getattr(t, "shape", None) == getattr(out, "shape", ()) and \
-                    getattr(t, "dtype", None) == getattr(out, "dtype", None):
-                return t
-        return bind(prim, *[_zero_like(a) if t is None else t
-                            for t, a in zip(tangents, args)], **params)
-    total = None
-    linear_args = prim._linear_args
-    for i in present:
-        if i not in linear_args:
-            _no_derivative(prim.name, i)
-        operands = list(args)
-        operands[i] = tangents[i]
-        contribution = bind(prim, *operands, **params)
-        total = contribution if total is None else prim._sum(total, contribution)
-    return total
+    elementwise = prim.scalar is not None
+    return bind(prim, *[_zero_like(a, elementwise) if t is None else t
+                        for t, a in zip(tangents, args)], **params)
 
 
 def _keep_plan(reads: tuple, shapes: bool = False, outputs: bool = False) -> tuple:

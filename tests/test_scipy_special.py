@@ -14,7 +14,6 @@ import scipy.special as sc
 
 import diffprog as dp
 import diffprog.numpy as dnp
-from diffprog.scipy import _special_prims as S
 from diffprog.scipy import special as ds
 from tests.domains import tol_for
 
@@ -450,17 +449,7 @@ def test_softmax_against_scipy(name, axis, rng):
     assert_like_scipy(getattr(ds, name)(x), getattr(sc, name)(x))  # axis=None by default
 
 
-# -- scalar forms, imports -----------------------------------------------------------------------
-
-@pytest.mark.slow
-@pytest.mark.parametrize("prim", [p for p in vars(S).values()
-                                  if isinstance(p, dp.Primitive) and p.scalar is not None],
-                         ids=lambda p: p.name)
-def test_scalar_forms_in_fused_kernels_equal_scipy(prim, monkeypatch):
-    from tests import test_fusion
-    monkeypatch.setattr(test_fusion, "INEXACT", test_fusion.INEXACT | {prim.name})
-    assert test_fusion.check_primitive(prim, {}) == []
-
+# -- imports --------------------------------------------------------------------------------------
 
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

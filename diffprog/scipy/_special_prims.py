@@ -5,6 +5,11 @@ are SciPy's. The rules are written with diffprog operations (these primitives an
 :mod:`diffprog.numpy`), so derivatives of any order follow: ``gammaln' = digamma``,
 ``digamma' = polygamma(1, .)``, ``polygamma(n, .)' = polygamma(n + 1, .)`` and so on.
 
+None has a ``scalar`` form for fused kernels: a scalar form must equal the implementation to
+the bit on every dtype (tests/test_fusion.py), and numba's math.gamma, math.lgamma and
+x * math.log(y) differ from SciPy's by an ulp or more (and in the sign of zero), so jit runs
+these primitives as NumPy calls between kernels.
+
 Operands reaching a primitive are aligned by :mod:`diffprog.scipy.special`: the traced ones
 have the output's shape and every float operand has the output's dtype, so a rule's result
 already has the dtype of the argument it differentiates.
@@ -43,20 +48,18 @@ def _elementwise_abstract(impl: Callable) -> Callable:
     return abstract
 
 
-def _unary(name: str, impl: Callable, derivative: Callable, reads: tuple = (-1, 0),
-           scalar: Callable | None = None) -> Primitive:
+def _unary(name: str, impl: Callable, derivative: Callable, reads: tuple = (-1, 0)
+           ) -> Primitive:
     """A unary primitive whose jvp is ``t * derivative(out, x)`` and vjp ``ct * derivative``;
     ``reads`` lists what ``derivative`` reads (-1 the output, 0 the argument)."""
-    return Primitive(name, impl, abstract=_elementwise_abstract(impl), scalar=scalar,
-                     vjp_reads=(reads,),
+    return Primitive(name, impl, abstract=_elementwise_abstract(impl), vjp_reads=(reads,),
                      jvp=(lambda t, out, x: t * derivative(out, x),),
                      vjp=(lambda ct, out, x: ct * derivative(out, x),))
 
 
-def _binary(name: str, impl: Callable, dx: Callable, dy: Callable,
-            scalar: Callable | None = None) -> Primitive:
+def _binary(name: str, impl: Callable, dx: Callable, dy: Callable) -> Primitive:
     """A binary primitive with local derivatives ``dx(out, x, y)`` and ``dy(out, x, y)``."""
-    return Primitive(name, impl, abstract=_elementwise_abstract(impl), scalar=scalar,
+    return Primitive(name, impl, abstract=_elementwise_abstract(impl),
                      jvp=(lambda t, out, x, y: t * dx(out, x, y),
                           lambda t, out, x, y: t * dy(out, x, y)),
                      vjp=(lambda ct, out, x, y: ct * dx(out, x, y),
@@ -102,10 +105,8 @@ polygamma = _of_order("polygamma", _polygamma_impl,
                       lambda out, n, x: polygamma(n + 1, x), reads=(0, 1), order="n")
 
 digamma = _unary("digamma", sc.psi, lambda out, x: _like(polygamma(1, x), x), reads=(0,))
-# No scalar form: math.lgamma differs from scipy's gammaln at -inf, at subnormal x (where
-# SciPy gives inf) and by several ulp at negative x.
 gammaln = _unary("gammaln", sc.gammaln, lambda out, x: digamma(x), reads=(0,))
-gamma = _unary("gamma", sc.gamma, lambda out, x: out * digamma(x), scalar=math.gamma)
+gamma = _unary("gamma", sc.gamma, lambda out, x: out * digamma(x))
 
 
 def _beta_da(out, a, b):
@@ -145,19 +146,6 @@ logit = _unary("logit", sc.logit, lambda out, x: 1.0 / (x * (1.0 - x)), reads=(0
 # convention); d/dy is x / y, taken as 0 at x = y = 0 rather than 0/0: y is replaced by 1 only
 # at that point, so the mixed second derivative at x = 0, y > 0 is still 1/y.
 
-def _xlogy_scalar(x, y):
-    # scipy's xlogy: 0 where x == 0 unless y is nan
-    if x == 0 and not math.isnan(y):
-        return x * 0.0
-    return x * math.log(y)
-
-
-def _xlog1py_scalar(x, y):
-    if x == 0 and not math.isnan(y):
-        return x * 0.0
-    return x * math.log1p(y)
-
-
 def _xlogy_dy(out, x, y):
     return x / _safe(dnp.logical_not(dnp.logical_and(dnp.equal(x, 0), dnp.equal(y, 0))), y)
 
@@ -168,10 +156,8 @@ def _xlog1py_dy(out, x, y):
                      one_plus)
 
 
-xlogy = _binary("xlogy", sc.xlogy, lambda out, x, y: dnp.log(y), _xlogy_dy,
-                scalar=_xlogy_scalar)
-xlog1py = _binary("xlog1py", sc.xlog1py, lambda out, x, y: dnp.log1p(y), _xlog1py_dy,
-                  scalar=_xlog1py_scalar)
+xlogy = _binary("xlogy", sc.xlogy, lambda out, x, y: dnp.log(y), _xlogy_dy)
+xlog1py = _binary("xlog1py", sc.xlog1py, lambda out, x, y: dnp.log1p(y), _xlog1py_dy)
 
 
 # entr(x) = -x log x (0 at x = 0, -inf for x < 0). entr' = -(log x + 1): +inf at 0 (the

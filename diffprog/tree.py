@@ -176,9 +176,13 @@ class _NodeKind:
 
 
 def _split_dict(x: dict) -> tuple[Iterable[Any], tuple[tuple, tuple | None]]:
-    # Children go in sorted key order so that dicts built in different orders flatten alike;
-    # the original order is kept (None when already sorted: the common, cheap case) so that
-    # unflatten gives back the dict the user had.
+    """A dict's children and aux data ``(sorted keys, order)``.
+
+    Children go in sorted key order so that dicts built in different orders flatten alike;
+    ``order`` keeps the insertion order (None when already sorted: the common, cheap case) so
+    that unflatten gives back the dict the user had. It holds, for each key in insertion
+    order, its position among the sorted keys, which lets unflatten pick values by index.
+    """
     keys = list(x)
     try:
         skeys = sorted(keys)
@@ -186,19 +190,70 @@ def _split_dict(x: dict) -> tuple[Iterable[Any], tuple[tuple, tuple | None]]:
         skeys = keys
     if skeys == keys:
         return x.values(), (tuple(keys), None)
-    return [x[k] for k in skeys], (tuple(skeys), tuple(keys))
+    return list(map(x.__getitem__, skeys)), (tuple(skeys), _key_order(skeys, keys))
 
 
-def _build_dict(skeys: tuple, orig: tuple | None, vals: Iterable[Any]) -> dict:
-    d = dict(zip(skeys, vals))
-    if orig is not None:
-        d = {k: d[k] for k in orig}
-    return d
+def _key_order(skeys: list, keys: list) -> tuple[int, ...]:
+    """The position in ``skeys`` of each of ``keys`` (the same keys in another order)."""
+    if len(keys) == 2:  # {"w": ..., "b": ...} and the like: only one order is not sorted
+        return _SWAPPED
+    if len(keys) < 9:
+        return tuple(map(skeys.index, keys))  # quadratic, but in C and on a few keys
+    return tuple(map(dict(zip(skeys, range(len(skeys)))).__getitem__, keys))
+
+
+_SWAPPED = (1, 0)
+
+
+def _build_dict(skeys: tuple, order: tuple | None, vals: Iterable[Any]) -> dict:
+    """The dict with keys ``skeys`` (sorted) and values ``vals`` in that order, its keys in
+    insertion order ``order`` (see _split_dict)."""
+    if type(vals) is not list:
+        vals = list(vals)
+    n = len(skeys)
+    if n < _N_DICT_MAKERS:
+        if order is None:
+            return _DICT_MAKERS[n](skeys, vals, 0)
+        return _ORDERED_DICT_MAKERS[n](skeys, vals, 0, order)
+    if order is None:
+        return dict(zip(skeys, vals))
+    return dict(zip(map(skeys.__getitem__, order), map(vals.__getitem__, order)))
+
+
+# A dict display is several times faster than dict(zip(keys, values)), which builds a zip
+# object and a pair per key: small dicts (the usual bottom level) are made with these, from
+# values v[p], v[p + 1], ... in sorted key order. Keys are passed in rather than compiled in,
+# so that the rebuilt dict holds the treedef's own key objects.
+_DICT_MAKERS: tuple[Callable[[tuple, list, int], dict], ...] = (
+    lambda k, v, p: {},
+    lambda k, v, p: {k[0]: v[p]},
+    lambda k, v, p: {k[0]: v[p], k[1]: v[p + 1]},
+    lambda k, v, p: {k[0]: v[p], k[1]: v[p + 1], k[2]: v[p + 2]},
+    lambda k, v, p: {k[0]: v[p], k[1]: v[p + 1], k[2]: v[p + 2], k[3]: v[p + 3]},
+    lambda k, v, p: {k[0]: v[p], k[1]: v[p + 1], k[2]: v[p + 2], k[3]: v[p + 3],
+                     k[4]: v[p + 4]},
+    lambda k, v, p: {k[0]: v[p], k[1]: v[p + 1], k[2]: v[p + 2], k[3]: v[p + 3],
+                     k[4]: v[p + 4], k[5]: v[p + 5]},
+)
+# The same in insertion order ``o`` (see _split_dict).
+_ORDERED_DICT_MAKERS: tuple[Callable[[tuple, list, int, tuple], dict], ...] = (
+    lambda k, v, p, o: {},
+    lambda k, v, p, o: {k[0]: v[p]},
+    lambda k, v, p, o: {k[o[0]]: v[p + o[0]], k[o[1]]: v[p + o[1]]},
+    lambda k, v, p, o: {k[o[0]]: v[p + o[0]], k[o[1]]: v[p + o[1]], k[o[2]]: v[p + o[2]]},
+    lambda k, v, p, o: {k[o[0]]: v[p + o[0]], k[o[1]]: v[p + o[1]], k[o[2]]: v[p + o[2]],
+                        k[o[3]]: v[p + o[3]]},
+    lambda k, v, p, o: {k[o[0]]: v[p + o[0]], k[o[1]]: v[p + o[1]], k[o[2]]: v[p + o[2]],
+                        k[o[3]]: v[p + o[3]], k[o[4]]: v[p + o[4]]},
+    lambda k, v, p, o: {k[o[0]]: v[p + o[0]], k[o[1]]: v[p + o[1]], k[o[2]]: v[p + o[2]],
+                        k[o[3]]: v[p + o[3]], k[o[4]]: v[p + o[4]], k[o[5]]: v[p + o[5]]},
+)
+_N_DICT_MAKERS = len(_DICT_MAKERS)
 
 
 def _flatten_defaultdict(x: defaultdict) -> tuple[Iterable[Any], tuple]:
-    vals, (skeys, orig) = _split_dict(x)
-    return vals, (skeys, orig, x.default_factory)
+    vals, (skeys, order) = _split_dict(x)
+    return vals, (skeys, order, x.default_factory)
 
 
 def _unflatten_defaultdict(aux: tuple, vals: list) -> defaultdict:
@@ -363,7 +418,8 @@ def _flatten(tree: Any, is_leaf: IsLeaf) -> tuple[list, list]:
             if skeys == keys:
                 vals, aux = x.values(), (tuple(keys), None)
             else:
-                vals, aux = [x[k] for k in skeys], (tuple(skeys), tuple(keys))
+                vals = list(map(x.__getitem__, skeys))
+                aux = (tuple(skeys), _key_order(skeys, keys))
         elif t is list:
             kind, vals, aux = _LIST, x, None
         elif t is tuple:
@@ -420,8 +476,9 @@ def _flatten(tree: Any, is_leaf: IsLeaf) -> tuple[list, list]:
                         leaves.extend(c.values())
                         add_node((_DICT, (tuple(keys), None), len(keys), True))
                     else:
-                        leaves.extend([c[k] for k in skeys])
-                        add_node((_DICT, (tuple(skeys), tuple(keys)), len(keys), True))
+                        leaves.extend(map(c.__getitem__, skeys))
+                        add_node((_DICT, (tuple(skeys), _key_order(skeys, keys)), len(keys),
+                                  True))
                 else:
                     x = c
                     break
@@ -450,7 +507,12 @@ def _collect(tree: Any, is_leaf: IsLeaf) -> list:
     while True:
         t = type(x)
         if t is dict:
-            vals = _split_dict(x)[0]
+            keys = list(x)
+            try:
+                skeys = sorted(keys)
+            except TypeError:
+                skeys = keys
+            vals = x.values() if skeys == keys else list(map(x.__getitem__, skeys))
         elif t is list or t is tuple:
             vals = x
         elif t is _NoneType:
@@ -502,6 +564,13 @@ def _unflatten(nodes: tuple, leaves: list) -> Any:
             continue
         kind, aux, n, leaf_children = node
         if leaf_children:
+            if kind is _DICT and n < _N_DICT_MAKERS:
+                if aux[1] is None:
+                    push(_DICT_MAKERS[n](aux[0], leaves, pos))
+                else:
+                    push(_ORDERED_DICT_MAKERS[n](aux[0], leaves, pos, aux[1]))
+                pos += n
+                continue
             end = pos + n
             vals = leaves[pos:end]
             pos = end
@@ -509,11 +578,7 @@ def _unflatten(nodes: tuple, leaves: list) -> Any:
             vals = stack[-n:]  # n > 0: a node without children uses the leaf-count form
             del stack[-n:]
         if kind is _DICT:
-            if aux[1] is None:
-                push(dict(zip(aux[0], vals)))
-            else:
-                d = dict(zip(aux[0], vals))
-                push({k: d[k] for k in aux[1]})
+            push(_build_dict(aux[0], aux[1], vals))
         elif kind is _LIST:
             push(vals)  # a fresh list: a slice of leaves or of the stack
         elif kind is _TUPLE:
@@ -528,8 +593,7 @@ def _unflatten(nodes: tuple, leaves: list) -> Any:
 def _build(kind: _NodeKind, aux: Any, vals: Iterable[Any]) -> Any:
     """Rebuild one node of ``kind`` from its children (as _unflatten does, for tree_map)."""
     if kind is _DICT:
-        d = dict(zip(aux[0], vals))
-        return d if aux[1] is None else {k: d[k] for k in aux[1]}
+        return _build_dict(aux[0], aux[1], vals)
     if kind is _LIST:
         return vals if type(vals) is list else list(vals)
     if kind is _TUPLE:
@@ -574,7 +638,7 @@ def _map_1(f: Callable[[Any], Any], tree: Any, is_leaf: IsLeaf) -> Any:
             if skeys == keys:
                 vals, aux = x.values(), (keys, None)
             else:
-                vals, aux = [x[k] for k in skeys], (skeys, keys)
+                vals, aux = list(map(x.__getitem__, skeys)), (skeys, _key_order(skeys, keys))
         elif t is list:
             kind, vals, aux = _LIST, x, None
         elif t is tuple:
@@ -618,11 +682,14 @@ def _map_1(f: Callable[[Any], Any], tree: Any, is_leaf: IsLeaf) -> Any:
                         skeys = sorted(keys)
                     except TypeError:
                         skeys = keys
-                    if skeys == keys:
-                        add(dict(zip(keys, map(f, c.values()))))
+                    # f sees the values in sorted key order; the keys keep their order.
+                    if skeys != keys:
+                        add(_build_dict(skeys, _key_order(skeys, keys),
+                                        list(map(f, map(c.__getitem__, skeys)))))
+                    elif len(keys) < _N_DICT_MAKERS:
+                        add(_DICT_MAKERS[len(keys)](keys, list(map(f, c.values())), 0))
                     else:
-                        d = dict(zip(skeys, map(f, [c[k] for k in skeys])))
-                        add({k: d[k] for k in keys})
+                        add(dict(zip(keys, map(f, c.values()))))
                 else:
                     x = c
                     break
@@ -666,15 +733,18 @@ def _map_n(f: Callable[..., Any], tree: Any, rest: tuple, is_leaf: IsLeaf) -> An
                 except TypeError:
                     skeys = keys
                 in_order = skeys == keys
-                vals = x.values() if in_order else [x[k] for k in skeys]
-                aux = (keys, None) if in_order else (skeys, keys)
+                if in_order:
+                    vals, aux = x.values(), (keys, None)
+                else:
+                    vals = list(map(x.__getitem__, skeys))
+                    aux = (skeys, _key_order(skeys, keys))
                 ovals = []
                 for o in others:
                     if in_order and list(o) == keys:
                         ovals.append(o.values())
                     elif o.keys() == x.keys():
                         # Fetching by key lets the other dicts have any insertion order.
-                        ovals.append([o[k] for k in skeys])
+                        ovals.append(list(map(o.__getitem__, skeys)))
                     else:
                         raise _Mismatch
             elif kind is _LIST or kind is _TUPLE:
@@ -716,14 +786,48 @@ def _map_n(f: Callable[..., Any], tree: Any, rest: tuple, is_leaf: IsLeaf) -> An
             frame = stack[-1]
             add = frame[3].append
             for c, cs in frame[0]:
-                if type(c) in _LEAF_TYPES or (is_leaf is not None and is_leaf(c)):
+                t = type(c)
+                if t in _LEAF_TYPES or (is_leaf is not None and is_leaf(c)):
                     for o in cs:
                         if not _is_leaf_value(o, is_leaf):
                             raise _Mismatch
                     add(f(c, *cs))
-                else:
-                    x, others = c, cs
-                    break
+                    continue
+                # The usual bottom level, lists, tuples or dicts of known leaf types in every
+                # tree, inline; anything else (or any doubt) takes the general path.
+                if is_leaf is None:
+                    if (t is list or t is tuple) and _LEAF_TYPES.issuperset(map(type, c)):
+                        n = len(c)
+                        for o in cs:
+                            if (type(o) is not t or len(o) != n
+                                    or not _LEAF_TYPES.issuperset(map(type, o))):
+                                break
+                        else:
+                            out = map(f, c, *cs)
+                            add(list(out) if t is list else tuple(out))
+                            continue
+                    elif t is dict and _LEAF_TYPES.issuperset(map(type, c.values())):
+                        ckeys = c.keys()
+                        for o in cs:
+                            if (type(o) is not dict or o.keys() != ckeys
+                                    or not _LEAF_TYPES.issuperset(map(type, o.values()))):
+                                break
+                        else:
+                            keys = list(c)
+                            try:
+                                skeys = sorted(keys)
+                            except TypeError:
+                                skeys = keys
+                            # Values by key: the other dicts may have any insertion order.
+                            ovals = [map(o.__getitem__, skeys) for o in cs]
+                            if skeys == keys:
+                                add(_build_dict(keys, None, list(map(f, c.values(), *ovals))))
+                            else:
+                                add(_build_dict(skeys, _key_order(skeys, keys), list(
+                                    map(f, map(c.__getitem__, skeys), *ovals))))
+                            continue
+                x, others = c, cs
+                break
             else:
                 stack.pop()
                 v = _build(frame[1], frame[2], frame[3])

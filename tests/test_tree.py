@@ -86,6 +86,26 @@ def test_dict_leaves_sorted_and_insertion_order_kept():
     assert_same(back, tree)
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 6, 7, 8, 9, 12, 40])
+def test_dicts_of_every_size_and_order_roundtrip(n):
+    rng = np.random.default_rng(n)
+    for _ in range(5):
+        keys = [f"k{i:02d}" for i in rng.permutation(n)]
+        tree = {"flat": {k: float(k[1:]) for k in keys},
+                "nested": {k: [float(k[1:])] for k in keys},
+                "ddict": defaultdict(list, {k: float(k[1:]) for k in keys})}
+        leaves, back = roundtrip(tree)
+        assert leaves == 3 * [float(i) for i in range(n)]
+        assert_same(back, tree)
+        assert_same(tree_map(lambda x: x, tree), tree)
+        reordered = {name: type(d)(*([list] if name == "ddict" else []),
+                                   {k: d[k] for k in sorted(d)}) for name, d in tree.items()}
+        assert_same(tree_map(lambda x, y: x, tree, reordered), tree)
+        assert_same(tree_map(lambda x, y: y, reordered, tree), reordered)
+        # insertion order is part of the structure
+        assert (tree_structure(reordered) == tree_structure(tree)) == (keys == sorted(keys))
+
+
 def test_dict_with_unsortable_keys_uses_insertion_order():
     tree = {2: "two", "a": "A", (1,): "tuple"}
     leaves, back = roundtrip(tree)

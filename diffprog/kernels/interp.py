@@ -40,12 +40,16 @@ from typing import Any
 import numpy as np
 
 from ..graph import Graph, Node
-from .steps import NodeStep, sequence
+from .steps import NodeStep
 
 __all__ = ["interp_executor", "load", "loaded", "opcode", "BLOCK", "build_seconds"]
 
 log = logging.getLogger("diffprog.jit")
 
+# Clusters of at least this many nodes run on the interpreter whatever their size.
+INTERP_MIN_NODES = 6
+# Operands of at most this many elements in all are copied into one buffer per call.
+SMALL_OPERANDS = 1 << 14
 # Elements per block: 1024 float64 = 8 KB a register, so a cluster's live registers stay in L2.
 BLOCK = 1024
 
@@ -211,7 +215,8 @@ class InterpStep:
     """One cluster run by the interpreter: flat float64 inputs in, one block of outputs out."""
 
     __slots__ = ("fn", "code", "ins", "periods", "materialize", "shape", "size", "outs",
-                 "n_out", "consts", "splat_regs", "splat_vals", "n_regs", "reads")
+                 "n_out", "consts", "const_addrs", "broadcast", "offsets", "splat_regs",
+                 "splat_vals", "n_regs", "reads")
 
     def __init__(self, fn: Any, nodes: list[Node], members: set[int], shape: tuple,
                  outputs: list[int], value_shapes: dict[int, tuple]) -> None:
@@ -312,27 +317,48 @@ class InterpStep:
         self.splat_vals = np.array(splat_vals, dtype=np.float64)
         self.n_regs = max(n_regs, 1)
         self.reads = set(ins)
+        self.broadcast = tuple(k for k, mat in enumerate(materialize) if mat)
+        self.const_addrs = [c.__array_interface__["data"][0] for c in consts]
+        lengths = [self.size if p == 0 else p for p in self.periods.tolist()]
+        if sum(lengths) <= SMALL_OPERANDS:
+            self.offsets = 8 * np.cumsum([0] + lengths[:-1], dtype=np.int64)[:len(lengths)]
+        else:
+            self.offsets = None
 
     def __call__(self, env: list) -> None:
         size = self.size
-        arrays = []
-        for p, mat in zip(self.ins, self.materialize):
-            v = env[p]
-            if mat:
-                v = np.broadcast_to(v, self.shape)
-            if type(v) is not np.ndarray or v.dtype != np.float64 or not v.flags.c_contiguous:
-                v = np.ascontiguousarray(v, dtype=np.float64)
-            arrays.append(v)
-        arrays += self.consts
-        addrs = np.array([a.ctypes.data for a in arrays], dtype=np.int64)
+        shape = self.shape
+        if self.offsets is not None:
+            # small operands: one copy into one buffer (one C call) beats asking NumPy for
+            # each operand's address (a ctypes or array-interface object per operand)
+            vals = [env[p] for p in self.ins]
+            for k in self.broadcast:
+                vals[k] = np.broadcast_to(vals[k], shape)
+            vals += self.consts
+            if vals:
+                buf = np.concatenate(vals, axis=None, dtype=np.float64)
+                addrs = self.offsets + buf.__array_interface__["data"][0]
+            else:
+                addrs = self.offsets
+        else:
+            arrays = []
+            for p, mat in zip(self.ins, self.materialize):
+                v = env[p]
+                if mat:
+                    v = np.broadcast_to(v, shape)
+                if type(v) is not np.ndarray or v.dtype != np.float64 or not \
+                        v.flags.c_contiguous:
+                    v = np.ascontiguousarray(v, dtype=np.float64)
+                arrays.append(v)
+            addrs = np.array([a.__array_interface__["data"][0] for a in arrays]
+                             + self.const_addrs, dtype=np.int64)
         out = np.empty((self.n_out, size))
         if size:
             self.fn(self.code, size, addrs, self.periods, out, self.splat_regs,
                     self.splat_vals, self.n_regs)
-        shape = self.shape
         for k, idx in enumerate(self.outs):
             env[idx] = out[k].reshape(shape)
-        del arrays  # (kept alive until the kernel returned: it reads them by address)
+        # (the operands stayed referenced until the kernel returned: it reads them by address)
 
 
 def interp_steps(graph: Graph, kernel: Any = None, min_nodes: int = 2
@@ -359,9 +385,11 @@ def _value_shapes(graph: Graph) -> dict[int, tuple]:
     return shapes
 
 
-def _steps_for(graph: Graph, how: dict[int, Any], clusters: list, fn: Any) -> list[Any]:
+def _steps_for(graph: Graph, how: dict[int, Any], clusters: list, fn: Any,
+               writes: dict[int, tuple] | None = None) -> list[Any]:
     """Steps for ``graph`` where ``how[id(cluster)]`` is "interp" or a callable making the
-    cluster's step (a fused kernel); other nodes run through NumPy."""
+    cluster's step (a fused kernel); other nodes run through NumPy. ``writes`` receives the
+    values each cluster's step writes, by ``id(step)``."""
     from .fuse import _schedule
     chosen = [c for c in clusters if id(c) in how]
     fused = {id(n) for c in chosen for n in c.nodes}
@@ -385,6 +413,8 @@ def _steps_for(graph: Graph, how: dict[int, Any], clusters: list, fn: Any) -> li
                                         shapes))
             else:
                 steps.append(make(unit, graph_outputs, used_outside, shapes))
+            if writes is not None:
+                writes[id(steps[-1])] = tuple(outputs)
         else:
             steps.append(NodeStep(unit))
     return steps
@@ -393,7 +423,24 @@ def _steps_for(graph: Graph, how: dict[int, Any], clusters: list, fn: Any) -> li
 def interp_executor(graph: Graph) -> Callable[[list], list] | None:
     """An executor running the interpretable clusters on the blocked interpreter and the rest
     through NumPy; None when the interpreter is unavailable or no cluster is interpretable."""
-    made = interp_steps(graph)
-    if made is None or not made[1]:
+    fn = load()
+    if fn is None:
         return None
-    return sequence(graph, made[0])
+    from .fuse import cluster_graph
+    from .pyrun import compile_steps
+    clusters, _ = cluster_graph(graph)
+    chosen = [c for c in clusters if worth_interpreting(c) and
+              all(opcode(n) is not None for n in c.nodes)]
+    if not chosen:
+        return None
+    writes: dict[int, tuple] = {}
+    steps = _steps_for(graph, {id(c): "interp" for c in chosen}, clusters, fn, writes)
+    return compile_steps(graph, steps, writes)
+
+
+def worth_interpreting(cluster: Any) -> bool:
+    """Does a call of the interpreter (~5 us: operands gathered, numba's dispatch) beat NumPy's
+    ~1 us per node for this cluster? For long clusters, or arrays large enough that the
+    interpreter's single pass over memory matters."""
+    n = len(cluster.nodes)
+    return n >= INTERP_MIN_NODES or (n >= 2 and int(np.prod(cluster.shape)) >= 4096)

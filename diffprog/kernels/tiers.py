@@ -17,11 +17,17 @@ graphs, while the NumPy executor needs no compilation at all. So with ``compile=
 
 From the :data:`COMPILE_AFTER`-th call of a program a daemon thread loads the interpreter
 and compiles the fused kernels; each tier it finishes is swapped in atomically (one attribute
-holds the tier's name and runner). Calls are then timed, and the fastest tier measured over
+holds the tier's name and runner). Once it is done, calls are timed (not before: a trial run
+beside a compilation would measure the compilation), and the fastest tier measured over
 :data:`TRIALS` or more calls each is kept, after which the program calls its runner directly,
 with no timing: the compiled tiers can never make a program slower than the NumPy executor.
 A compilation or runtime failure of a new tier drops it (logged at debug level on the
 ``diffprog.jit`` logger) and the program goes on with the tier it had.
+
+Results of different tiers agree within the fast-math functions' ulp bounds (as fused kernels
+always did), not bit for bit: a program may change its last bits when it changes tier. An
+explicit executor (``jit(f, executor=...)``) or ``compile="eager"`` runs every call on the
+same code.
 
 ``compile="never"`` stops at the interpreter (no per-program compilation ever);
 ``compile="eager"`` compiles every fused kernel before the first call (the executor of
@@ -45,7 +51,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..graph import Graph
-from .steps import NodeStep, sequence
+from .steps import NodeStep
 
 __all__ = ["Tiered", "worth_fusing", "fused_executor", "COMPILE_AFTER", "TRIALS"]
 
@@ -137,11 +143,14 @@ def fused_executor(graph: Graph, select: bool = True) -> Callable[[list], list] 
         if not select or worth_fusing(len(c.nodes), int(np.prod(c.shape)), interpretable):
             how[id(c)] = make
             n_fused += 1
-        elif interpretable:
+        elif interpretable and interp.worth_interpreting(c):
             how[id(c)] = "interp"
     if not n_fused:
         return None
-    return sequence(graph, interp._steps_for(graph, how, clusters, kernel))
+    from .pyrun import compile_steps
+    writes: dict[int, tuple] = {}
+    steps = interp._steps_for(graph, how, clusters, kernel, writes)
+    return compile_steps(graph, steps, writes)
 
 
 def _value_dtypes(graph: Graph) -> dict[int, Any]:
@@ -161,7 +170,8 @@ def instant_executor(graph: Graph) -> tuple[str, Callable[[list], list]]:
         run = interp.interp_executor(graph)
         if run is not None:
             return "interp", run
-    return "numpy", sequence(graph, [NodeStep(node) for node in graph.nodes])
+    from .pyrun import compile_steps
+    return "numpy", compile_steps(graph, [NodeStep(node) for node in graph.nodes])
 
 
 class Tiered:
@@ -209,16 +219,15 @@ class Tiered:
         if not self._started and self.calls >= COMPILE_AFTER:
             self._start()
         name, run = self._current
-        if not self.timing:
-            return run(inputs)
         t0 = time.perf_counter()
         try:
             out = run(inputs)
         except Exception as e:
-            if name not in ("numpy",) and self._drop(name, e):
+            if name != "numpy" and self._drop(name, e):
                 return self(inputs)  # rerun on the tier it had
             raise
-        self._record(name, time.perf_counter() - t0)
+        if self.timing:
+            self._record(name, time.perf_counter() - t0)
         return out
 
     # -- choosing a tier -------------------------------------------------------------------
@@ -262,12 +271,13 @@ class Tiered:
                 self._current = (min(rest)[1], self.runners[min(rest)[1]])
         return True
 
-    def _offer(self, name: str, run: Callable) -> None:
-        """A new tier is ready: swap it in; it stays if it is the fastest over TRIALS calls."""
+    def _offer(self, name: str, run: Callable, swap: bool = True) -> None:
+        """A new tier is ready: swap it in (it is timed against the others once the background
+        work is over, so that no trial runs beside a compilation)."""
         with self._lock:
             self.runners[name] = run
-            self.timing = True
-            self._current = (name, run)
+            if swap:
+                self._current = (name, run)
 
     # -- the background work ---------------------------------------------------------------
 
@@ -276,7 +286,6 @@ class Tiered:
             if self._started:
                 return
             self._started = True
-            self.timing = True  # the instant tier's calls are the reference
             thread = threading.Thread(target=self._background, daemon=True,
                                       name="diffprog-jit-compile")
             self._thread = thread
@@ -291,18 +300,23 @@ class Tiered:
             self.failed.setdefault("compile", repr(e))
         finally:
             with self._lock:
-                if self.timing and (len(self.runners) == 1 or all(
-                        _trial_over(self.samples.get(n, [])) for n in self.runners)):
-                    # nothing new, or every trial is over: the choice is final
-                    best = min((min(self.samples.get(n) or [0.0]), n) for n in self.runners)[1]
-                    self._finish(best)
+                self.samples.clear()
+                if len(self.runners) > 1:
+                    self.timing = True  # the trials: each tier in turn, from the newest
+                elif self.runners:
+                    self._finish(next(iter(self.runners)))
             self._done.set()
 
     def _compile(self) -> None:
         from . import interp
         if _shutting_down:
             return
-        if self.tier == "numpy" and interp.load() is not None and not _shutting_down:
+        if "numpy" not in self.runners:  # the instant tier was the interpreter: NumPy alone
+            # may still be faster (many tiny clusters), so it takes part in the trials too
+            from .pyrun import compile_steps
+            self._offer("numpy", compile_steps(self.graph, [NodeStep(n) for n in
+                                                            self.graph.nodes]), swap=False)
+        elif interp.load() is not None and not _shutting_down:
             run = interp.interp_executor(self.graph)
             if run is not None:
                 self._offer("interp", run)

@@ -99,9 +99,9 @@ class Primitive:
             arguments telling where ``scalar_fast`` is valid; where it is false for some element,
             the kernel is rerun with ``scalar`` (``None``: valid everywhere).
         identity: ``{i: c}``: when argument ``i`` is the constant ``c`` the result is the other
-            argument of this binary primitive (``add``: ``{0: 0, 1: 0}``, ``mul``:
-            ``{0: 1, 1: 1}``). Graph simplification drops such nodes; a ``linear`` jvp skips
-            adding zero tangents.
+            argument of this binary primitive (``add``: ``{0: -0.0, 1: -0.0}``, as ``x + 0.0``
+            is not ``x`` for ``x = -0.0``; ``mul``: ``{0: 1, 1: 1}``). Graph simplification drops
+            such nodes; a ``linear`` jvp returns a lone tangent instead of adding a zero.
         involution: ``f(f(x)) = x`` (``neg``, ``conj``): simplification removes the pair.
         collapse: ``f(f(x, p), q) = f(x, q)`` (``reshape``, ``broadcast_to``): simplification
             applies the outer params to the inner input.
@@ -117,9 +117,11 @@ class Primitive:
 
     Attributes besides the arguments: ``jvp_per_arg`` and ``vjp_per_arg`` tell which form the
     rules have; ``keep_plan`` (``None`` or indexable by the bit mask of the differentiated
-    arguments) gives ``(keep, keep_out)``: ``keep`` is ``None`` (keep all) or one entry per
-    argument, ``True`` (its value), ``False`` (nothing) or :data:`SHAPE_ONLY` (a
-    :class:`ShapeOnly`), and ``keep_out`` whether to keep the output.
+    arguments) gives ``(keep, keep_out)``: ``keep`` is ``None`` (keep all) or an entry per
+    argument (zipped with the arguments; for any number of operands it goes on with ``True``
+    after the last differentiated one), ``True`` (keep its value), ``False`` (``None`` in its
+    place) or :data:`SHAPE_ONLY` (a :class:`ShapeOnly` in its place), and ``keep_out`` whether
+    to keep the output.
 
     Rules are written with diffprog operations, so a backward pass run under an outer
     transform is itself traced (the extended graph), and derivatives of any order follow.
@@ -350,7 +352,9 @@ class _KeepPlan(dict):
         self.entry = entry
 
     def __missing__(self, mask: int) -> tuple:
-        plan = self[mask] = self.entry(mask)
+        plan = self.entry(mask)
+        if len(self) < 4096:  # masks seen in practice are few; never grow without bound
+            self[mask] = plan
         return plan
 
 

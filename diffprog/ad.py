@@ -12,6 +12,7 @@ are NumPy calls, and under an enclosing transform they are traced by it, which i
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +20,18 @@ from typing import Any
 import numpy as np
 
 from . import core
+from .api_util import (
+    as_primal,
+    check_argnums,
+    check_differentiable_arg,
+    check_input_leaf,
+    describe,
+    is_differentiable,
+    is_none,
+    kind_of,
+    shape_dtype,
+    split_aux,
+)
 from .core import Trace, Tracer, bind, check_nans
 from .graph import Graph, Node, RecordedTracer, RecordingTrace, Replay
 from .prims.shape import concatenate, reshape
@@ -32,33 +45,8 @@ __all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentia
 # Leaves
 
 
-def is_differentiable(x: Any) -> bool:
-    """Is ``x`` a leaf that transforms differentiate (float or complex), not a static one?
-
-    Example:
-        >>> is_differentiable(1.0), is_differentiable(np.ones(2)), is_differentiable(3)
-        (True, True, False)
-    """
-    if isinstance(x, Tracer):
-        return True
-    if isinstance(x, (np.ndarray, np.generic)):
-        return x.dtype.kind in "fc"
-    return isinstance(x, (float, complex))
-
-
-def _as_primal(x: Any) -> Any:
-    # Python floats become NumPy scalars so that every traced value has .shape and .dtype.
-    return np.float64(x) if type(x) is float else (np.complex128(x) if type(x) is complex else x)
-
-
-def _shape_dtype(x: Any) -> tuple[tuple, np.dtype]:
-    if isinstance(x, (np.ndarray, np.generic, Tracer)):
-        return x.shape, x.dtype
-    return np.shape(x), np.result_type(x)
-
-
 def _zeros_like(x: Any) -> np.ndarray:
-    shape, dtype = _shape_dtype(x)
+    shape, dtype = shape_dtype(x)
     return np.zeros(shape, dtype)
 
 
@@ -270,59 +258,14 @@ class ReverseTrace(RecordingTrace):
 # Argument handling shared by the transforms
 
 
-def _check_argnums(argnums: int | Sequence[int], nargs: int, fname: str) -> tuple[int, ...]:
-    if isinstance(argnums, int) and not isinstance(argnums, bool):
-        seq: tuple = (argnums,)
-    elif isinstance(argnums, (tuple, list)):
-        seq = tuple(argnums)
-    else:
-        seq = ()
-    if not seq or not all(isinstance(a, int) and not isinstance(a, bool) for a in seq):
-        raise TypeError(f"{fname}: argnums must be an int or a tuple of ints, got {argnums!r}")
-    out = []
-    for a in seq:
-        if not -nargs <= a < nargs:
-            raise ValueError(
-                f"{fname}: argnums={argnums!r} but the function was called with {nargs} "
-                f"positional argument{'s' if nargs != 1 else ''} (valid argnums: "
-                f"0..{nargs - 1}); pass an argnums that indexes the arguments to differentiate")
-        out.append(a % nargs)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{fname}: argnums={argnums!r} names an argument twice")
-    return tuple(out)
-
-
-def _check_top_level(arg: Any, pos: int, fname: str) -> None:
-    """A differentiated argument must be a float, a float array or a pytree containing them."""
-    leaves, _ = tree_flatten(arg)
-    if len(leaves) != 1 or leaves[0] is not arg:
-        if leaves and not any(is_differentiable(x) for x in leaves):
-            raise TypeError(
-                f"{fname}: argument {pos} is a {type(arg).__name__} whose leaves are all static "
-                f"(no floats: {', '.join(sorted({type(x).__name__ for x in leaves}))}), so "
-                "there is nothing to differentiate; pass floats (e.g. 1.0 instead of 1), or "
-                "leave the argument out of argnums")
-        return
-    if is_differentiable(arg):
-        return
-    if isinstance(arg, (bool, np.bool_, int, np.integer)):
-        hint = f"pass a float (e.g. {float(arg)!r})"
-    elif isinstance(arg, np.ndarray):
-        hint = f"it is an array of dtype {arg.dtype}: pass a float array (e.g. x.astype(float))"
-    else:
-        hint = "pass floats or float arrays (or a pytree of them)"
-    raise TypeError(
-        f"{fname}: argument {pos} is {type(arg).__name__} {arg!r:.60}, which cannot be "
-        f"differentiated; {hint}, or leave it out of argnums to treat it as a constant")
-
-
 def _wrap(trace: Trace, leaves: list, make: Callable[[Any], Tracer]) -> tuple[list, list[int]]:
     """Replace the differentiable leaves by tracers; returns the new leaves and their positions."""
     wrapped = list(leaves)
     positions = []
     for i, leaf in enumerate(leaves):
+        check_input_leaf(leaf, trace.name)
         if is_differentiable(leaf):
-            wrapped[i] = make(_as_primal(leaf))
+            wrapped[i] = make(as_primal(leaf))
             positions.append(i)
     return wrapped, positions
 
@@ -331,37 +274,9 @@ def _unwrap_out(trace: Trace, x: Any) -> Any:
     return x.primal if isinstance(x, Tracer) and x._trace is trace else x
 
 
-def _split_aux(result: Any, has_aux: bool, fname: str) -> tuple[Any, Any]:
-    if not has_aux:
-        return result, None
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise TypeError(
-            f"{fname} with has_aux=True requires the function to return a pair "
-            f"(output, aux), but it returned {_kind(result)}"
-            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
-            + "; return (output, aux) or drop has_aux=True")
-    return result[0], result[1]
-
-
 def _aux_values(trace: Trace, aux: Any) -> Any:
     leaves, treedef = tree_flatten(aux)
     return tree_unflatten(treedef, [_unwrap_out(trace, x) for x in leaves])
-
-
-def _kind(x: Any) -> str:
-    """How a value is named in messages: traced values by their array type, not tracer class."""
-    if isinstance(x, (Tracer, np.ndarray, np.generic)):
-        return f"an array {_describe(x)}"
-    return type(x).__name__
-
-
-def _is_none(x: Any) -> bool:
-    return x is None
-
-
-def _describe(x: Any) -> str:
-    shape, dtype = _shape_dtype(x)
-    return f"{dtype}{list(shape)}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -389,34 +304,35 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any],
             "jvp: primals and tangents must be tuples (or lists) of arguments, one entry per "
             f"positional argument of f; got {type(primals).__name__} and "
             f"{type(tangents).__name__}. For one argument write jvp(f, (x,), (v,))")
-    p_leaves, p_def = tree_flatten(tuple(primals), is_leaf=_is_none)
-    t_leaves, t_def = tree_flatten(tuple(tangents), is_leaf=_is_none)
+    p_leaves, p_def = tree_flatten(tuple(primals), is_leaf=is_none)
+    t_leaves, t_def = tree_flatten(tuple(tangents), is_leaf=is_none)
     if p_def != t_def:
         raise ValueError(
             "jvp: tangents must have the same structure as primals; primals have structure "
             f"{p_def} but tangents have {t_def}")
-    paths = [keystr(p) for p, _ in tree_flatten_with_path(tuple(primals), is_leaf=_is_none)[0]]
+    paths = [keystr(p) for p, _ in tree_flatten_with_path(tuple(primals), is_leaf=is_none)[0]]
     trace = JVPTrace("jvp")
     leaves = list(p_leaves)
     for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
+        check_input_leaf(p, "jvp")
         if not is_differentiable(p):
             continue
         if t is None:
             raise TypeError(f"jvp: the tangent for primals{paths[i]} is None, but that primal "
-                            f"is a float ({_describe(p)}); pass a tangent of the same shape and "
+                            f"is a float ({describe(p)}); pass a tangent of the same shape and "
                             "dtype (zeros for no perturbation)")
-        ps, pd = _shape_dtype(p)
-        ts, td = _shape_dtype(t)
+        ps, pd = shape_dtype(p)
+        ts, td = shape_dtype(t)
         if ps != ts or (pd != td and not (type(p) is float and td == np.float64)):
             raise ValueError(
-                f"jvp: the tangent for primals{paths[i]} has {_describe(t)} but its primal has "
-                f"{_describe(p)}; a tangent must have its primal's shape and dtype")
-        leaves[i] = JVPTracer(trace, _as_primal(p), _as_primal(t))
+                f"jvp: the tangent for primals{paths[i]} has {describe(t)} but its primal has "
+                f"{describe(p)}; a tangent must have its primal's shape and dtype")
+        leaves[i] = JVPTracer(trace, as_primal(p), as_primal(t))
     try:
         result = f(*tree_unflatten(p_def, leaves))
     finally:
         trace.alive = False
-    out, aux = _split_aux(result, has_aux, "jvp")
+    out, aux = split_aux(result, has_aux, "jvp")
     o_leaves, o_def = tree_flatten(out)
     outs, touts = [], []
     for o in o_leaves:
@@ -461,7 +377,7 @@ def _record(f: Callable, args: tuple, argnums: tuple[int, ...], name: str,
         result = f(*call_args)
     finally:
         trace.alive = False
-    rec.out, rec.aux = _split_aux(result, has_aux, name)
+    rec.out, rec.aux = split_aux(result, has_aux, name)
     return rec
 
 
@@ -475,7 +391,7 @@ def _input_cotangents(rec: _Recording, cts: list[Any]) -> list[Any]:
             g = cts[k]
             k += 1
             leaf = leaves[pos]
-            grads[pos] = _zeros_like(_as_primal(leaf)) if g is None else _user_value(g, leaf)
+            grads[pos] = _zeros_like(as_primal(leaf)) if g is None else _user_value(g, leaf)
         results.append(tree_unflatten(treedef, grads))
     return results
 
@@ -498,10 +414,10 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     o_leaves, o_def = tree_flatten(rec.out)
     out_tree = tree_unflatten(o_def, [_unwrap_out(trace, o) for o in o_leaves])
     # None is a leaf when matching cotangents, so None can stand for a static output's.
-    with_paths, o_def_none = tree_flatten_with_path(rec.out, is_leaf=_is_none)
+    with_paths, o_def_none = tree_flatten_with_path(rec.out, is_leaf=is_none)
 
     def vjp_fn(cotangent: Any) -> tuple:
-        c_leaves, c_def = tree_flatten(cotangent, is_leaf=_is_none)
+        c_leaves, c_def = tree_flatten(cotangent, is_leaf=is_none)
         if c_def != o_def_none:
             raise ValueError(
                 "vjp_fn: the cotangent must have the structure of the function's output: "
@@ -510,20 +426,20 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
         for (path, o), c in zip(with_paths, c_leaves):
             if not is_differentiable(o):
                 continue  # a static output (an int, a string): its cotangent is ignored
-            os_, od = _shape_dtype(_unwrap_out(trace, o))
+            os_, od = shape_dtype(_unwrap_out(trace, o))
             if c is None:
                 raise TypeError(
                     f"vjp_fn: the cotangent for out{keystr(path)} is None, but that output is "
                     f"a float array {od}{list(os_)}; pass zeros of its shape and dtype for no "
                     "contribution")
-            cs, cd = _shape_dtype(c)
+            cs, cd = shape_dtype(c)
             if cs != os_ or (cd != od and not (type(c) is float and od == np.float64)):
                 raise ValueError(
-                    f"vjp_fn: the cotangent for out{keystr(path)} has {_describe(c)} but that "
+                    f"vjp_fn: the cotangent for out{keystr(path)} has {describe(c)} but that "
                     f"output has {od}{list(os_)}; pass a cotangent of the output's shape and "
                     "dtype")
             if isinstance(o, Tracer) and o._trace is trace:
-                seeds.append((o.idx, _as_primal(c)))
+                seeds.append((o.idx, as_primal(c)))
         cts = trace.backward(seeds, consume=False) if seeds else [None] * trace.n_in
         return tuple(_input_cotangents(rec, cts))
 
@@ -534,9 +450,9 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
 
 def _grad_core(f: Callable, args: tuple, argnums: int | Sequence[int], has_aux: bool,
                fname: str) -> tuple[Any, Any, Any]:
-    nums = _check_argnums(argnums, len(args), fname)
+    nums = check_argnums(argnums, len(args), fname)
     for a in nums:
-        _check_top_level(args[a], a, fname)
+        check_differentiable_arg(args[a], a, fname)
     rec = _record(f, args, nums, fname, has_aux)
     trace = rec.trace
     out = rec.out
@@ -556,9 +472,9 @@ def _check_scalar_output(value: Any, fname: str) -> tuple[tuple, np.dtype]:
     if not isinstance(value, (np.ndarray, np.generic, Tracer, float, int)):
         raise TypeError(
             f"{fname} requires the function to return a scalar float, but it returned "
-            f"{_kind(value)}; return a single float (e.g. a sum or mean), or use vjp "
+            f"{kind_of(value)}; return a single float (e.g. a sum or mean), or use vjp "
             "for pytree outputs")
-    shape, dtype = _shape_dtype(value)
+    shape, dtype = shape_dtype(value)
     if shape != ():
         raise TypeError(
             f"{fname} requires a scalar output, but the function returned an array of shape "
@@ -589,8 +505,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
         >>> dp.grad(lambda p: (p["w"] ** 2).sum() * p["scale"])({"w": np.ones(2), "scale": 3.0})
         {'w': array([6., 6.]), 'scale': np.float64(2.0)}
     """
-    def grad_f(*args: Any) -> Any:
-        _, g, aux = _grad_core(f, args, argnums, has_aux, "grad")
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        _, g, aux = _grad_core(_with_kwargs(f, kwargs), args, argnums, has_aux, "grad")
         return (g, aux) if has_aux else g
 
     grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
@@ -608,8 +524,9 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
         >>> float(value), float(g)
         (9.0, 6.0)
     """
-    def value_and_grad_f(*args: Any) -> tuple:
-        value, g, aux = _grad_core(f, args, argnums, has_aux, "value_and_grad")
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple:
+        value, g, aux = _grad_core(_with_kwargs(f, kwargs), args, argnums, has_aux,
+                                   "value_and_grad")
         return ((value, aux), g) if has_aux else (value, g)
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
@@ -647,7 +564,7 @@ def make_graph(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callabl
             for pos in positions:
                 path = keystr(with_paths[pos][0])
                 names.append(_input_name(a, path, multi))
-                values.append(_as_primal(leaves[pos]))
+                values.append(as_primal(leaves[pos]))
             call_args[a] = tree_unflatten(treedef, wrapped)
         try:
             out = f(*call_args)
@@ -671,6 +588,12 @@ def _input_name(argnum: int, path: str, multi: bool) -> str:
 # Jacobians, Hessians, linearize
 
 
+def _with_kwargs(f: Callable, kwargs: dict) -> Callable:
+    """``f`` with keyword arguments fixed: they are never differentiated (as in JAX), only
+    passed through (traced as constants by enclosing transforms)."""
+    return functools.partial(f, **kwargs) if kwargs else f
+
+
 def _partial(f: Callable, args: tuple, nums: tuple[int, ...]) -> Callable:
     """``f`` as a function of the arguments at ``nums`` only, the others fixed."""
     def partial_f(*diff_args: Any) -> Any:
@@ -687,7 +610,7 @@ def _aux_checked(f: Callable, has_aux: bool, fname: str) -> Callable:
         return f
 
     def checked(*args: Any) -> Any:
-        return _split_aux(f(*args), True, fname)
+        return split_aux(f(*args), True, fname)
     return checked
 
 
@@ -717,7 +640,7 @@ def _nest(out_leaves: list, out_def: Any, in_def: Any, in_leaves: list, single: 
 
 
 def _basis(leaf: Any, j: int) -> np.ndarray:
-    shape, dtype = _shape_dtype(leaf)
+    shape, dtype = shape_dtype(leaf)
     e = np.zeros(math.prod(shape), dtype)
     e[j] = 1
     return e.reshape(shape)
@@ -736,30 +659,31 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         array([[2., 0.],
                [0., 4.]])
     """
-    def jac_f(*args: Any) -> Any:
-        nums = _check_argnums(argnums, len(args), "jacfwd")
+    def jac_f(*args: Any, **kwargs: Any) -> Any:
+        nums = check_argnums(argnums, len(args), "jacfwd")
+        f_kw = _with_kwargs(f, kwargs)
         primals = tuple(args[i] for i in nums)
-        in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
+        in_leaves, in_def = tree_flatten(primals, is_leaf=is_none)
         # One linearization, then one replay of the recorded linear graph per input entry:
         # f is not run again for every column.
-        fun = _aux_checked(_partial(f, args, nums), has_aux, "jacfwd")
+        fun = _aux_checked(_partial(f_kw, args, nums), has_aux, "jacfwd")
         out, f_jvp, aux = _linearize(fun, primals, has_aux)
         columns: dict[int, list] = {}
         for i, leaf in enumerate(in_leaves):
             if not is_differentiable(leaf):
                 continue
             columns[i] = []
-            for j in range(math.prod(_shape_dtype(leaf)[0])):
+            for j in range(math.prod(shape_dtype(leaf)[0])):
                 tangents = [(_basis(x, j) if n == i else _zeros_like(x))
                             if is_differentiable(x) else x for n, x in enumerate(in_leaves)]
                 columns[i].append(f_jvp(tangents))
-        out_leaves, out_def = tree_flatten(out, is_leaf=_is_none)
+        out_leaves, out_def = tree_flatten(out, is_leaf=is_none)
 
         def block(k: int, i: int) -> Any:
-            shape = _shape_dtype(out_leaves[k])[0] + _shape_dtype(in_leaves[i])[0]
+            shape = shape_dtype(out_leaves[k])[0] + shape_dtype(in_leaves[i])[0]
             col = [c[k] for c in columns[i]]
             if not col:
-                return np.zeros(shape, _shape_dtype(out_leaves[k])[1])
+                return np.zeros(shape, shape_dtype(out_leaves[k])[1])
             return _reshape(_stack(col, axis=-1), shape)
 
         jac = _nest(out_leaves, out_def, in_def, in_leaves, isinstance(argnums, int), block)
@@ -778,36 +702,51 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         array([[2., 0.],
                [2., 1.]])
     """
-    def jac_f(*args: Any) -> Any:
-        nums = _check_argnums(argnums, len(args), "jacrev")
+    def jac_f(*args: Any, **kwargs: Any) -> Any:
+        nums = check_argnums(argnums, len(args), "jacrev")
+        f_kw = _with_kwargs(f, kwargs)
         primals = tuple(args[i] for i in nums)
-        res = vjp(_aux_checked(_partial(f, args, nums), has_aux, "jacrev"), *primals,
+        res = vjp(_aux_checked(_partial(f_kw, args, nums), has_aux, "jacrev"), *primals,
                   has_aux=has_aux)
         out, vjp_fn = res[0], res[1]
-        in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
-        out_leaves, out_def = tree_flatten(out, is_leaf=_is_none)
+        in_leaves, in_def = tree_flatten(primals, is_leaf=is_none)
+        out_leaves, out_def = tree_flatten(out, is_leaf=is_none)
+        _refuse_complex_outputs(out_leaves, in_leaves)
         rows: dict[int, list] = {}
         for k, o in enumerate(out_leaves):
             if not is_differentiable(o):
                 continue
             rows[k] = []
-            for j in range(math.prod(_shape_dtype(o)[0])):
+            for j in range(math.prod(shape_dtype(o)[0])):
                 ct = [(_basis(x, j) if n == k else _zeros_like(x)) if is_differentiable(x)
                       else x for n, x in enumerate(out_leaves)]
                 grads = vjp_fn(tree_unflatten(out_def, ct))
-                rows[k].append(tree_flatten(grads, is_leaf=_is_none)[0])
+                rows[k].append(tree_flatten(grads, is_leaf=is_none)[0])
 
         def block(k: int, i: int) -> Any:
-            shape = _shape_dtype(out_leaves[k])[0] + _shape_dtype(in_leaves[i])[0]
+            shape = shape_dtype(out_leaves[k])[0] + shape_dtype(in_leaves[i])[0]
             row = [r[i] for r in rows[k]]
             if not row:
-                return np.zeros(shape, _shape_dtype(in_leaves[i])[1])
+                return np.zeros(shape, shape_dtype(in_leaves[i])[1])
             return _reshape(_stack(row, axis=0), shape)
 
         jac = _nest(out_leaves, out_def, in_def, in_leaves, isinstance(argnums, int), block)
         return (jac, res[2]) if has_aux else jac
 
     return jac_f
+
+
+def _refuse_complex_outputs(out_leaves: list, in_leaves: list) -> None:
+    """jacrev pulls back one real basis cotangent per output entry, which sees only the real
+    part of a complex output of real inputs: refuse, as JAX does, instead of dropping the
+    imaginary part."""
+    if any(is_differentiable(o) and shape_dtype(o)[1].kind == "c" for o in out_leaves) and \
+            not any(is_differentiable(x) and shape_dtype(x)[1].kind == "c" for x in in_leaves):
+        raise TypeError(
+            "jacrev: the function has complex outputs but real inputs, and one reverse sweep "
+            "per output entry would drop their imaginary parts; use jacfwd (one forward sweep "
+            "per input entry handles complex outputs), or return the real and imaginary parts "
+            "(dnp.real, dnp.imag) as separate outputs")
 
 
 def _reshape(x: Any, shape: tuple) -> Any:
@@ -859,19 +798,19 @@ def linearize(f: Callable, *primals: Any) -> tuple[Any, Callable]:
         2.0
     """
     out, f_jvp_flat, _ = _linearize(f, primals, False)
-    in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
-    t_def = tree_structure(out, is_leaf=_is_none)
+    in_leaves, in_def = tree_flatten(primals, is_leaf=is_none)
+    t_def = tree_structure(out, is_leaf=is_none)
 
     def f_jvp(*tangents: Any) -> Any:
-        leaves, treedef = tree_flatten(tangents, is_leaf=_is_none)
+        leaves, treedef = tree_flatten(tangents, is_leaf=is_none)
         if treedef != in_def:
             raise ValueError(f"linearize: f_jvp takes tangents with the structure of the "
                              f"primals, {in_def}, got {treedef}")
         for n, (x, t) in enumerate(zip(in_leaves, leaves)):
-            if is_differentiable(x) and _shape_dtype(t) != _shape_dtype(_as_primal(x)) and \
-                    not (type(t) is float and _shape_dtype(x)[1] == np.float64):
-                raise ValueError(f"linearize: tangent {n} has {_describe(t)} but its primal "
-                                 f"has {_describe(x)}; a tangent must have its primal's shape "
+            if is_differentiable(x) and shape_dtype(t) != shape_dtype(as_primal(x)) and \
+                    not (type(t) is float and shape_dtype(x)[1] == np.float64):
+                raise ValueError(f"linearize: tangent {n} has {describe(t)} but its primal "
+                                 f"has {describe(x)}; a tangent must have its primal's shape "
                                  "and dtype")
         return tree_unflatten(t_def, f_jvp_flat(leaves))
 
@@ -884,8 +823,8 @@ def _linearize(f: Callable, primals: tuple, has_aux: bool) -> tuple[Any, Callabl
     """
     # A trace below the jvp's records what the jvp rules do to the tangents: the linear graph.
     recorder = ReverseTrace("linearize", keep_all=True)
-    in_leaves, in_def = tree_flatten(primals, is_leaf=_is_none)
-    tangents = [recorder.new_input(_zeros_like(_as_primal(x))) if is_differentiable(x) else x
+    in_leaves, in_def = tree_flatten(primals, is_leaf=is_none)
+    tangents = [recorder.new_input(_zeros_like(as_primal(x))) if is_differentiable(x) else x
                 for x in in_leaves]
     try:
         res = jvp(f, primals, tree_unflatten(in_def, tangents), has_aux=has_aux)
@@ -893,14 +832,14 @@ def _linearize(f: Callable, primals: tuple, has_aux: bool) -> tuple[Any, Callabl
         recorder.alive = False
     out, t_out = res[0], res[1]
     aux = res[2] if has_aux else None
-    t_leaves = tree_flatten(t_out, is_leaf=_is_none)[0]
+    t_leaves = tree_flatten(t_out, is_leaf=is_none)[0]
     out_refs = [t.idx if isinstance(t, Tracer) and t._trace is recorder else -1
                 for t in t_leaves]
     run = Replay(recorder.nodes, [r for r in out_refs if r >= 0])
     diff = [n for n, x in enumerate(in_leaves) if is_differentiable(x)]
 
     def f_jvp(leaves: list) -> list:
-        inputs = {k: _as_primal(leaves[n]) for k, n in enumerate(diff)}
+        inputs = {k: as_primal(leaves[n]) for k, n in enumerate(diff)}
         values = run(inputs)
         it = iter(values)
         return [next(it) if r >= 0 else (None if t is None else _zeros_like(t))

@@ -33,6 +33,10 @@ class _Config:
     #: reason: first call, new shape, new dtype, new static value, new argument structure.
     log_compiles: bool = False
 
+    #: How many compiled fused kernels a process keeps loaded for reuse (least recently used
+    #: beyond it are dropped; a program still running one keeps it alive).
+    kernel_cache_size: int = 256
+
     @property
     def jit_compile(self) -> str:
         """When jit compiles fused kernels, for ``jit(f)`` without ``compile=``:

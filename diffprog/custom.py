@@ -42,7 +42,13 @@ def _merge_args(static: tuple, dynamic: Sequence, nondiff_argnums: tuple[int, ..
 
 
 def _is_traced(leaves: list) -> bool:
-    return any(isinstance(x, Tracer) for x in leaves)
+    """Is a differentiating transform tracing any of ``leaves``? Under jit alone a custom rule
+    or checkpoint is plain code (and a custom_vjp's fwd may call the function itself)."""
+    top = None
+    for x in leaves:
+        if isinstance(x, Tracer) and (top is None or x._trace.level > top.level):
+            top = x._trace
+    return top is not None and top.differentiates
 
 
 class _Call:

@@ -8,13 +8,16 @@ inputs and outputs named after their pytree paths.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .core import Primitive, Trace, Tracer
+from .tree import keystr, tree_flatten_with_path, tree_unflatten
 
-__all__ = ["Node", "Graph", "RecordingTrace", "RecordedTracer", "Replay", "live_nodes"]
+__all__ = ["Node", "Graph", "RecordingTrace", "RecordedTracer", "Replay", "live_nodes",
+           "trace_inputs"]
 
 
 class Node:
@@ -99,6 +102,43 @@ class RecordingTrace(Trace):
         self.n_in += 1
         self.n_values += 1
         return tracer
+
+
+def trace_inputs(args: Sequence[Any], static: set[int], new_input: Callable[[Any], Any],
+                 keywords: bool = False) -> tuple[list, list[str]]:
+    """Replace the input leaves of ``args`` by traced values, naming each after its path.
+
+    ``new_input(leaf)`` returns the traced value for an input leaf, or None to keep the leaf
+    (a static one). Arguments whose position is in ``static`` are kept whole. The names are
+    what graphs print: ``x``, ``x['w']`` for one argument, ``arg1[0]`` for several; with
+    ``keywords`` the last argument is a dict of keyword arguments, named by their keys.
+    This is the one naming routine of make_graph and jit.
+
+    Example:
+        >>> trace_inputs(({"w": 1.0, "n": "tanh"},), set(), lambda leaf: None)[1]
+        []
+    """
+    n_positional = len(args) - 1 if keywords else len(args)
+    multi = n_positional - len([a for a in static if a < n_positional]) > 1
+    call_args = list(args)
+    names: list[str] = []
+    for a, arg in enumerate(args):
+        if a in static:
+            continue
+        with_paths, treedef = tree_flatten_with_path(arg)
+        leaves = []
+        for path, leaf in with_paths:
+            new = new_input(leaf)
+            if new is None:
+                leaves.append(leaf)
+                continue
+            leaves.append(new)
+            if a == n_positional:  # a keyword argument: named by its key
+                names.append(keystr(path[:1])[2:-2] + keystr(path[1:]))
+            else:
+                names.append((f"arg{a}" if multi else "x") + keystr(path))
+        call_args[a] = tree_unflatten(treedef, leaves)
+    return call_args, names
 
 
 def _aval(x: Any) -> str:

@@ -11,15 +11,29 @@ jitted too: its jvp is ``jit(jvp(f))`` and its vjp recomputes ``f`` inside ``jit
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .core import ConcretizationError, Primitive, ShapedArray, Tracer, _escaped, _NoValue, bind
-from .graph import Graph, Node, RecordedTracer, RecordingTrace
+from . import core
+from .api_util import FlatCall, bind_flat, check_input_leaf, is_differentiable, run_flat
+from .config import config
+from .core import (
+    ConcretizationError,
+    Primitive,
+    ShapedArray,
+    Tracer,
+    _escaped,
+    _NoValue,
+    instantiate_zeros,
+)
+from .graph import Graph, Node, RecordedTracer, RecordingTrace, trace_inputs
 from .tree import tree_flatten, tree_unflatten
+
+_logger = logging.getLogger("diffprog")
 
 __all__ = ["jit", "ShapedArray", "ConcretizationError", "abstract_eval", "trace_graph"]
 
@@ -39,6 +53,10 @@ def _stand_in(x: Any, eye: bool) -> Any:
     return np.broadcast_to(np.ones((), x.dtype), x.shape)
 
 
+_WEAK_ONE = {"b": True, "i": 1, "u": 1, "f": 1.0, "c": 1.0 + 0j}
+_WEAK_ONE_TYPES = (bool, int, float, complex)
+
+
 def _aval_of(out: Any) -> ShapedArray:
     return ShapedArray(np.shape(out), np.result_type(out))
 
@@ -47,17 +65,28 @@ def abstract_eval(prim: Primitive, args: Sequence[Any], params: dict) -> Any:
     """Shape and dtype of ``prim(*args)`` where some ``args`` are :class:`ShapedArray`.
 
     Uses the primitive's shape rule; an elementwise primitive (one with a scalar form)
-    broadcasts; anything else is evaluated once on stand-in arrays.
+    broadcasts; anything else is evaluated once on stand-in arrays. A result computed only
+    from weakly typed values (Python scalars) is weakly typed too, as in JAX.
     """
+    out = _abstract_eval(prim, args, params)
+    if not prim.multiple_results and all(
+            a.weak_type if _is_abstract(a) else type(a) in _WEAK_ONE_TYPES for a in args):
+        out = ShapedArray(out.shape, out.dtype, weak_type=True)
+    return out
+
+
+def _abstract_eval(prim: Primitive, args: Sequence[Any], params: dict) -> Any:
     if prim.abstract is not None:
         return prim.abstract(*args, **params)
     with np.errstate(all="ignore"):
         if prim.scalar is not None and not prim.multiple_results:
             shape = np.broadcast_shapes(*[np.shape(a) if not _is_abstract(a) else a.shape
                                           for a in args])
-            # one element of each operand's dtype (Python scalars stay weakly typed)
-            scalars = [np.ones((), a.dtype) if _is_abstract(a) or isinstance(a, np.ndarray)
-                       else a for a in args]
+            # one element of each operand's dtype; weakly typed ones stand in as the Python
+            # scalars they are, so they do not promote the others
+            scalars = [(_WEAK_ONE[a.dtype.kind] if a.weak_type else np.ones((), a.dtype))
+                       if _is_abstract(a) else np.ones((), a.dtype)
+                       if isinstance(a, np.ndarray) else a for a in args]
             return ShapedArray(shape, np.result_type(prim.impl(*scalars, **params)))
         try:
             out = prim.impl(*[_stand_in(a, True) for a in args], **params)
@@ -80,6 +109,7 @@ class JitTrace(RecordingTrace):
 
     __slots__ = ()
     tracer_type = JitTracer
+    differentiates = False
 
     def __init__(self) -> None:
         super().__init__("jit")
@@ -117,15 +147,52 @@ class JitTrace(RecordingTrace):
 # Tracing a function into a graph
 
 
-def _is_array_leaf(x: Any) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, float, complex)) and not isinstance(x, bool)
+_WEAK_TYPES = (float, int, bool, complex)
 
 
-def trace_graph(f: Callable, args: tuple, static_argnums: Sequence[int] = ()) -> Graph:
-    """Trace ``f(*args)`` with abstract values and return its :class:`Graph`.
+def _leaf_kind(leaf: Any) -> str:
+    """How jit treats an argument leaf: "array" (an input of its shape and dtype), "weak" (a
+    Python scalar: an input that adopts the dtype of the arrays it meets) or "static" (fixed
+    at its value: strings, None, other objects)."""
+    t = type(leaf)
+    if t is np.ndarray:
+        return "array"
+    if t in _WEAK_TYPES:
+        return "weak"
+    if isinstance(leaf, (np.ndarray, np.generic)):
+        return "array"
+    return "static"
 
-    Array and float leaves of the non-static arguments are the inputs, named by their paths;
-    other leaves (ints, strings, objects) and static arguments are fixed at their values.
+
+def _input_aval(leaf: Any, fname: str = "jit") -> ShapedArray | None:
+    """The abstract value of an input leaf, or None for a static one."""
+    kind = _leaf_kind(leaf)
+    if kind == "array":
+        check_input_leaf(leaf, fname)
+        return ShapedArray(np.shape(leaf), leaf.dtype)
+    if kind == "weak":
+        return ShapedArray((), np.result_type(type(leaf)), weak_type=True)
+    return None
+
+
+def _input_value(leaf: Any) -> Any:
+    """What the compiled program receives for an input leaf: an array of its aval's dtype."""
+    if type(leaf) is np.ndarray:
+        return leaf
+    if type(leaf) is int and not -2 ** 63 <= leaf < 2 ** 63:
+        raise TypeError(f"jit: the Python int {leaf:.3g} does not fit in int64, the dtype jit "
+                        "gives Python ints; pass it as a float, or mark the argument static "
+                        "(static_argnums)")
+    return np.asarray(leaf)
+
+
+def trace_graph(f: Callable, args: tuple, static_argnums: Sequence[int] = (),
+                kwargs: dict | None = None) -> Graph:
+    """Trace ``f(*args, **kwargs)`` with abstract values and return its :class:`Graph`.
+
+    Array leaves and Python scalars of the non-static arguments are the inputs, named by their
+    paths (Python scalars weakly typed, as in JAX); other leaves (strings, None, objects) and
+    static arguments are fixed at their values.
 
     Example:
         >>> import numpy as np, diffprog.numpy as dnp
@@ -137,27 +204,21 @@ def trace_graph(f: Callable, args: tuple, static_argnums: Sequence[int] = ()) ->
         }
     """
     from .tree import keystr, tree_flatten_with_path
-    static = set(static_argnums)
     trace = JitTrace()
-    call_args = list(args)
-    names, avals = [], []
-    multi = len(args) - len(static) > 1
-    for a, arg in enumerate(args):
-        if a in static:
-            continue
-        with_paths, treedef = tree_flatten_with_path(arg)
-        leaves = []
-        for path, leaf in with_paths:
-            if _is_array_leaf(leaf):
-                aval = ShapedArray(np.shape(leaf), np.result_type(leaf))
-                leaves.append(trace.new_input(aval))
-                names.append((f"arg{a}" if multi else "x") + keystr(path))
-                avals.append(aval)
-            else:
-                leaves.append(leaf)
-        call_args[a] = tree_unflatten(treedef, leaves)
+    avals: list[ShapedArray] = []
+
+    def new_input(leaf: Any) -> Any:
+        aval = _input_aval(leaf)
+        if aval is None:
+            return None
+        avals.append(aval)
+        return trace.new_input(aval)
+
+    kwargs = kwargs or {}
+    call_args, names = trace_inputs(args + (kwargs,) if kwargs else args, set(static_argnums),
+                                    new_input, keywords=bool(kwargs))
     try:
-        out = f(*call_args)
+        out = f(*call_args[:len(args)], **(call_args[-1] if kwargs else {}))
     finally:
         trace.alive = False
     outputs = []
@@ -241,7 +302,8 @@ class jit:
     """
 
     def __init__(self, fun: Callable, static_argnums: int | Sequence[int] = (),
-                 executor: str | None = None, compile: str | None = None) -> None:
+                 executor: str | None = None, compile: str | None = None,
+                 static_argnames: str | Sequence[str] = ()) -> None:
         self.fun = fun
         if isinstance(static_argnums, int) and not isinstance(static_argnums, bool):
             static_argnums = (static_argnums,)
@@ -250,6 +312,12 @@ class jit:
             raise TypeError(f"jit: static_argnums must be an int or a tuple of ints, got "
                             f"{static_argnums!r}")
         self.static_argnums = tuple(static_argnums)
+        if isinstance(static_argnames, str):
+            static_argnames = (static_argnames,)
+        if not all(isinstance(n, str) for n in static_argnames):
+            raise TypeError(f"jit: static_argnames must be a str or a tuple of str, got "
+                            f"{static_argnames!r}")
+        self.static_argnames = frozenset(static_argnames)
         self.executor = executor
         if compile not in (None, "eager", "background", "never"):
             raise ValueError(f"jit: compile must be 'eager', 'background' or 'never', not "
@@ -257,33 +325,54 @@ class jit:
         self.compile = compile
         self.cache: dict[Any, Program] = {}
         self.traces = 0  # how many times fun was traced (tests count retraces)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: fun may call jitted functions
+        self._tracing = threading.local()  # the keys this thread is tracing now
         self.__name__ = getattr(fun, "__name__", "f")
         self.__doc__ = getattr(fun, "__doc__", None)
         self._prim: Primitive | None = None
 
-    def _signature(self, args: tuple) -> tuple[Any, list]:
+    def _split(self, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
+        """The dynamic positional and keyword arguments, and the static ones as
+        ``(positions and values, names and values)``."""
         nargs = len(args)
         for i in self.static_argnums:
             if not -nargs <= i < nargs:
                 raise ValueError(f"jit: static_argnums={self.static_argnums} but the function "
                                  f"was called with {nargs} positional arguments")
-        static = {i % nargs for i in self.static_argnums}
+        static = sorted({i % nargs for i in self.static_argnums})
         dynamic = tuple(a for i, a in enumerate(args) if i not in static)
-        leaves, treedef = tree_flatten(dynamic)
+        dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        statics = (tuple((i, args[i]) for i in static),
+                   tuple(sorted((k, v) for k, v in kwargs.items()
+                                if k in self.static_argnames)))
+        return dynamic, dyn_kwargs, statics
+
+    def _rebuild(self, dynamic: Sequence, dyn_kwargs: dict, statics: tuple) -> tuple:
+        """``(args, kwargs)`` for ``fun`` from the parts :meth:`_split` made."""
+        args = list(dynamic)
+        for i, v in statics[0]:
+            args.insert(i, v)
+        return tuple(args), {**dyn_kwargs, **dict(statics[1])}
+
+    def _signature(self, args: tuple, kwargs: dict) -> tuple[Any, list]:
+        dynamic, dyn_kwargs, statics = self._split(args, kwargs)
+        leaves, treedef = tree_flatten((dynamic, dyn_kwargs))
         parts: list[Any] = [treedef]
         arrays = []
         for leaf in leaves:
-            if type(leaf) is np.ndarray:
+            kind = _leaf_kind(leaf)
+            if kind == "array":
+                if type(leaf) is not np.ndarray:
+                    check_input_leaf(leaf, "jit")
                 parts.append((leaf.shape, leaf.dtype))
-                arrays.append(leaf)
-            elif _is_array_leaf(leaf):
-                parts.append((np.shape(leaf), np.result_type(leaf)))
-                arrays.append(leaf)
+                arrays.append(leaf if type(leaf) is np.ndarray or isinstance(leaf, np.generic)
+                              else np.asarray(leaf))
+            elif kind == "weak":
+                parts.append(("weak", type(leaf)))  # 1.0 and 2.0 share one program
+                arrays.append(_input_value(leaf))
             else:
                 parts.append(("static", _static_key(leaf)))
-        for i in sorted(static):
-            parts.append(("static_arg", i, _static_key(args[i])))
+        parts.append(("static_args", _static_key(statics)))
         try:
             key = tuple(parts)
             hash(key)
@@ -293,19 +382,39 @@ class jit:
                             "be hashable (use tuples instead of lists)") from None
         return key, arrays
 
-    def __call__(self, *args: Any) -> Any:
-        leaves = tree_flatten(args)[0]
-        tracers = [x for x in leaves if isinstance(x, Tracer)]
-        if tracers:
-            if any(isinstance(t, JitTracer) for t in tracers):
-                return self.fun(*args)  # jit inside jit: inline
-            return self._call_traced(args)
-        key, arrays = self._signature(args)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        for leaf in tree_flatten((args, kwargs))[0]:
+            if isinstance(leaf, Tracer):
+                if isinstance(leaf, JitTracer):
+                    return self.fun(*args, **kwargs)  # jit inside jit: inline
+                return self._call_traced(args, kwargs)
+        key, arrays = self._signature(args, kwargs)
         program = self.cache.get(key)
         if program is None:
-            program = self._compile(key, args)
-        out = program.run(arrays)
+            program = self._traced_program(key, args, kwargs)
+        if core.DEBUG_NANS and core.debug_nans_enabled():
+            out = _run_checking_nans(program.graph, arrays)
+        else:
+            out = program.run(arrays)
+        for k, (_, idx, _) in enumerate(program.graph.outputs):
+            if idx < 0 and isinstance(out[k], np.ndarray):
+                out[k] = out[k].copy()  # a constant of the trace: every call gets its own
         return tree_unflatten(program.out_tree, out)
+
+    def _traced_program(self, key: Any, args: tuple, kwargs: dict) -> Program:
+        tracing = self._tracing.__dict__.setdefault("keys", set())
+        if key in tracing:
+            raise RecursionError(
+                f"jit: {self.__name__} calls itself with the same argument shapes while it is "
+                "being traced, which would trace forever; recurse on a static argument "
+                "(static_argnums) that reaches a base case, or use a loop")
+        tracing.add(key)
+        try:
+            if config.log_compiles:
+                _log_compile(self, key)
+            return self._compile(key, (args, kwargs))
+        finally:
+            tracing.discard(key)
 
     def _compile(self, key: Any, args: tuple) -> Program:
         from . import passes
@@ -315,7 +424,14 @@ class jit:
             if program is not None:
                 return program
             self.traces += 1
-            graph = trace_graph(self.fun, args, self.static_argnums)
+            args, kwargs = args
+            dynamic, dyn_kwargs, statics = self._split(args, kwargs)
+
+            def with_statics(*dyn: Any, **dyn_kw: Any) -> Any:
+                call_args, call_kwargs = self._rebuild(dyn, dyn_kw, statics)
+                return self.fun(*call_args, **call_kwargs)
+
+            graph = trace_graph(with_statics, dynamic, (), dyn_kwargs)
             graph = passes.optimize(graph)
             from .config import config
             mode = self.compile or config.jit_compile
@@ -340,54 +456,91 @@ class jit:
 
     # -- under other transforms: one primitive whose rules are jitted too ---------------------
 
-    def _call_traced(self, args: tuple) -> Any:
+    def _call_traced(self, args: tuple, kwargs: dict) -> Any:
         if self._prim is None:
             self._prim = _jit_primitive(self)
-        leaves, in_tree = tree_flatten(args)
-        box = _Box()
-        flat = bind(self._prim, *leaves, in_tree=in_tree, box=box)
-        return tree_unflatten(box.out_tree, list(flat))
-
-
-class _Box:
-    """Carries the output tree out of the primitive's implementation."""
-
-    __slots__ = ("out_tree",)
-
-    def __repr__(self) -> str:
-        return "..."
+        dynamic, dyn_kwargs, statics = self._split(args, kwargs)
+        # static arguments stay out of the operands: the rules see their values, not tracers
+        return bind_flat(self._prim, (dynamic, dyn_kwargs), statics=statics)
 
 
 def _jit_primitive(jitted: jit) -> Primitive:
     """``jitted`` as a primitive: its impl runs the compiled program, its rules are jitted."""
     from . import ad
 
-    def flat_fun(in_tree: Any, *leaves: Any) -> list:
-        return tree_flatten(jitted.fun(*tree_unflatten(in_tree, list(leaves))))[0]
+    def call(statics: tuple) -> Callable:
+        def fun(dynamic: Sequence, dyn_kwargs: dict) -> Any:
+            args, kwargs = jitted._rebuild(dynamic, dyn_kwargs, statics)
+            return jitted.fun(*args, **kwargs)
+        return fun
 
-    def jvp_flat(in_tree: Any, n: int, *xs: Any) -> list:
-        return ad.jvp(lambda *ys: flat_fun(in_tree, *ys), list(xs[:n]), list(xs[n:]))[1]
+    def flat_fun(in_tree: Any, statics: tuple, *leaves: Any) -> list:
+        return list(run_flat(call(statics), in_tree, leaves, None))
 
-    def vjp_flat(in_tree: Any, n: int, *xs: Any) -> tuple:
+    def jvp_flat(in_tree: Any, statics: tuple, n: int, *xs: Any) -> list:
+        return ad.jvp(lambda *ys: flat_fun(in_tree, statics, *ys), list(xs[:n]),
+                      list(xs[n:]))[1]
+
+    def vjp_flat(in_tree: Any, statics: tuple, n: int, *xs: Any) -> tuple:
         # recomputes f: the compiled forward program keeps no residuals for the backward one
-        _, vjp_fn = ad.vjp(lambda *ys: flat_fun(in_tree, *ys), *xs[:n])
+        _, vjp_fn = ad.vjp(lambda *ys: flat_fun(in_tree, statics, *ys), *xs[:n])
         return vjp_fn(list(xs[n:]))
 
-    jvp_jit = jit(jvp_flat, static_argnums=(0, 1), executor=jitted.executor)
-    vjp_jit = jit(vjp_flat, static_argnums=(0, 1), executor=jitted.executor)
+    jvp_jit = jit(jvp_flat, static_argnums=(0, 1, 2), executor=jitted.executor)
+    vjp_jit = jit(vjp_flat, static_argnums=(0, 1, 2), executor=jitted.executor)
 
-    def impl(*leaves: Any, in_tree: Any, box: _Box) -> tuple:
-        out_leaves, box.out_tree = tree_flatten(jitted(*tree_unflatten(in_tree, list(leaves))))
+    def impl(*leaves: Any, in_tree: Any, call: FlatCall, statics: tuple) -> tuple:
+        dynamic, dyn_kwargs = tree_unflatten(in_tree, list(leaves))
+        args, kwargs = jitted._rebuild(dynamic, dyn_kwargs, statics)
+        out_leaves, call.out_tree = tree_flatten(jitted(*args, **kwargs))
+        call.n_out = len(out_leaves)
         return tuple(out_leaves)
 
-    def jvp_rule(tangents, outs, *leaves, in_tree, box):
-        tangents = [t if t is not None else
-                    (np.zeros(np.shape(x), np.result_type(x)) if ad.is_differentiable(x) else x)
+    def jvp_rule(tangents, outs, *leaves, in_tree, call, statics):
+        tangents = [t if t is not None else instantiate_zeros(x) if is_differentiable(x) else x
                     for t, x in zip(tangents, leaves)]
-        return tuple(jvp_jit(in_tree, len(leaves), *leaves, *tangents))
+        return tuple(jvp_jit(in_tree, statics, len(leaves), *leaves, *tangents))
 
-    def vjp_rule(cts, outs, *leaves, in_tree, box):
-        return tuple(vjp_jit(in_tree, len(leaves), *leaves, *cts))
+    def vjp_rule(cts, outs, *leaves, in_tree, call, statics):
+        return tuple(vjp_jit(in_tree, statics, len(leaves), *leaves, *cts))
 
     return Primitive(f"jit[{jitted.__name__}]", impl, multiple_results=True, register=False,
                      jvp=jvp_rule, vjp=vjp_rule)
+
+
+def _run_checking_nans(graph: Graph, inputs: list) -> list:
+    """Run ``graph`` node by node, raising NanError at the first node that makes a NaN from
+    inputs without one (``debug_nans`` under jit; fused kernels are not used then)."""
+    env: list[Any] = [None] * graph.n_values
+    env[:len(inputs)] = inputs
+    for node in graph.nodes:
+        args = [env[p] if p >= 0 else a for p, a in zip(node.parents, node.args)]
+        out = node.prim.impl(*args, **node.params)
+        core.check_nans(node.prim, args, out, "jit",
+                        "a node of a jitted function (call it without jit for the source line)")
+        if node.prim.multiple_results:
+            env[node.idx:node.idx + len(out)] = out
+        else:
+            env[node.idx] = out
+    return [env[idx] if idx >= 0 else value for _, idx, value in graph.outputs]
+
+
+def _log_compile(jitted: jit, key: tuple) -> None:
+    """One line per trace, with why the cached programs did not fit (config.log_compiles)."""
+    reasons = []  # (parts that differ, reason) for each cached signature of the same structure
+    for other in jitted.cache:
+        if len(other) != len(key) or other[0] != key[0]:
+            continue
+        diffs = [(a, b) for a, b in zip(key, other) if a != b]
+        new, old = diffs[0]
+        if new[0] in ("static", "static_args"):
+            reason = "new static value"
+        elif new[0] == "weak" or old[0] == "weak":
+            reason = "new Python scalar type, or an array in place of a Python scalar"
+        else:
+            reason = "new dtype" if new[0] == old[0] else "new shape"
+        reasons.append((len(diffs), reason == "new shape", reason))
+    reason = min(reasons)[2] if reasons else (
+        "new argument structure" if jitted.cache else "first call")
+    _logger.warning("diffprog.jit: tracing %s (%s; %d programs cached)", jitted.__name__,
+                    reason, len(jitted.cache))

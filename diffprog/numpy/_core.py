@@ -43,17 +43,29 @@ def _dtype(x: Any) -> Any:
     return x if isinstance(x, _PY_SCALARS) else np.asarray(x).dtype
 
 
+# a Python value (not type: np.result_type(float) is float64) of each kind, weakly typed
+_WEAK = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+
+
+def _promotes_as(x: Any) -> Any:
+    """What stands for ``x`` in NumPy's promotion: a traced Python scalar (jit) promotes like
+    the Python scalar it stands for, so float32 * 2.0 stays float32."""
+    if isinstance(x, Tracer) and x.weak_type:
+        return _WEAK[x.dtype.kind]
+    return _dtype(x)
+
+
 def _align(*args: Any) -> list:
     """Broadcast and cast the traced operands to the result's shape and dtype."""
     shapes = [_shape(a) for a in args]
     shape = shapes[0]
     if any(s != shape for s in shapes):
         shape = np.broadcast_shapes(*shapes)
-    dtype = np.result_type(*[_dtype(a) for a in args])
+    dtype = np.result_type(*[_promotes_as(a) for a in args])
     out = list(args)
     for i, a in enumerate(args):
         if isinstance(a, Tracer):
-            if a.dtype != dtype and dtype.kind in "fc":
+            if a.dtype != dtype and (dtype.kind in "fc" or a.weak_type):
                 a = P.convert_element_type(a, dtype=dtype)
             if shapes[i] != shape:
                 a = P.broadcast_to(a, shape=shape)

@@ -161,6 +161,22 @@ def _no_python_value(name: str):
     return method
 
 
+def _in_place(name: str, fix: str):
+    def method(self: Tracer, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"traced arrays are immutable and have no memory of their own: {name} is not "
+            f"supported on a traced value; {fix}")
+    method.__name__ = name.strip(".()")
+    return method
+
+
+def _python_round(self: Tracer, ndigits: Any = None) -> Any:
+    raise TypeError(
+        "round() of a traced value: Python's round() makes a Python number, which would drop "
+        "the derivative; use dnp.round(x) (or np.round) for an array result (its derivative "
+        "is zero)")
+
+
 def _reflected(fn: Any) -> Any:
     """``other <op> self`` for the reflected operator methods (``__radd__`` …)."""
     return lambda self, other: fn(other, self)
@@ -196,6 +212,13 @@ def install() -> None:
         "take": ix.take, "diagonal": sh.diagonal, "trace": sh.trace, "nonzero": ix.nonzero,
         "copy": sh.copy, "item": _no_python_value(".item()"),
         "tolist": _no_python_value(".tolist()"),
+        "__round__": _python_round,
+        "fill": _in_place(".fill()", "build the array with dnp.full_like(x, value)"),
+        "flat": property(_in_place(".flat", "use x.ravel() (or dnp.ravel(x)) and index it")),
+        "view": _in_place(".view()", "use x.astype(dtype) to convert the values, or x itself"),
+        "resize": _in_place(".resize()", "build a new array (dnp.reshape, dnp.concatenate)"),
+        "put": _in_place(".put()", "use x.at[idx].set(v)"),
+        "itemset": _in_place(".itemset()", "use x.at[idx].set(v)"),
     }
     binary = {"add": ew.add, "sub": ew.subtract, "mul": ew.multiply, "truediv": ew.divide,
               "pow": ew.power, "matmul": la.matmul, "mod": ew.mod,

@@ -183,7 +183,11 @@ def run(ctx):
             "and \"steady\" is the per-call time on the tier then kept (numpy, interp, fused). "
             "\"eager first call\" is compile=\"eager\" (every fused kernel compiled first). "
             "jax.jit's first call includes XLA's compilation (jax imported beforehand).")
-    return [Table(ID, TITLE, desc, columns, table_rows, data)]
+    notes = []
+    if hasattr(os, "getloadavg"):
+        notes.append("load average (1 min) at the end of the run: "
+                     f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    return [Table(ID, TITLE, desc, columns, table_rows, data, notes)]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,8 +32,8 @@ from .api_util import (
     shape_dtype,
     split_aux,
 )
-from .core import Trace, Tracer, bind, check_nans
-from .graph import Graph, Node, RecordedTracer, RecordingTrace, Replay
+from .core import Trace, Tracer, bind, check_nans, instantiate_zeros
+from .graph import Graph, Node, RecordedTracer, RecordingTrace, Replay, trace_inputs
 from .prims.shape import concatenate, reshape
 from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_structure, tree_unflatten
 
@@ -43,11 +43,6 @@ __all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentia
 
 # ----------------------------------------------------------------------------------------------
 # Leaves
-
-
-def _zeros_like(x: Any) -> np.ndarray:
-    shape, dtype = shape_dtype(x)
-    return np.zeros(shape, dtype)
 
 
 def _user_value(g: Any, like: Any) -> Any:
@@ -214,7 +209,7 @@ class ReverseTrace(RecordingTrace):
                     continue
                 cts[idx:idx + k] = [None] * k
                 # A rule sees every output's cotangent; the unused ones are zeros.
-                ct = tuple(_zeros_like(o) if c is None else c for c, o in zip(ct, node.out))
+                ct = tuple(instantiate_zeros(o) if c is None else c for c, o in zip(ct, node.out))
             else:
                 ct = cts[idx]
                 if ct is None:
@@ -341,7 +336,7 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any],
             touts.append(o.tangent)
         else:
             outs.append(o)
-            touts.append(_zeros_like(o) if is_differentiable(o) else None)
+            touts.append(instantiate_zeros(o) if is_differentiable(o) else None)
     out_tree = tree_unflatten(o_def, outs)
     tangent_tree = tree_unflatten(o_def, touts)
     if has_aux:
@@ -391,7 +386,7 @@ def _input_cotangents(rec: _Recording, cts: list[Any]) -> list[Any]:
             g = cts[k]
             k += 1
             leaf = leaves[pos]
-            grads[pos] = _zeros_like(as_primal(leaf)) if g is None else _user_value(g, leaf)
+            grads[pos] = instantiate_zeros(as_primal(leaf)) if g is None else _user_value(g, leaf)
         results.append(tree_unflatten(treedef, grads))
     return results
 
@@ -553,19 +548,16 @@ def make_graph(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callabl
 
     def graph_f(*args: Any) -> Graph:
         trace = ReverseTrace("make_graph", keep_all=True)
-        names, values, call_args = [], [], list(args)
-        multi = len(args) - len(static) > 1
-        for a, arg in enumerate(args):
-            if a in static:
-                continue
-            with_paths, treedef = tree_flatten_with_path(arg)
-            leaves = [leaf for _, leaf in with_paths]
-            wrapped, positions = _wrap(trace, leaves, trace.new_input)
-            for pos in positions:
-                path = keystr(with_paths[pos][0])
-                names.append(_input_name(a, path, multi))
-                values.append(as_primal(leaves[pos]))
-            call_args[a] = tree_unflatten(treedef, wrapped)
+        values: list[Any] = []
+
+        def new_input(leaf: Any) -> Any:
+            check_input_leaf(leaf, "make_graph")
+            if not is_differentiable(leaf):
+                return None
+            values.append(as_primal(leaf))
+            return trace.new_input(values[-1])
+
+        call_args, names = trace_inputs(args, static, new_input)
         try:
             out = f(*call_args)
         finally:
@@ -578,10 +570,6 @@ def make_graph(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callabl
         return Graph(names, values, trace.nodes, trace.n_in, outputs)
 
     return graph_f
-
-
-def _input_name(argnum: int, path: str, multi: bool) -> str:
-    return (f"arg{argnum}" if multi else "x") + path
 
 
 # ----------------------------------------------------------------------------------------------
@@ -674,7 +662,7 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
                 continue
             columns[i] = []
             for j in range(math.prod(shape_dtype(leaf)[0])):
-                tangents = [(_basis(x, j) if n == i else _zeros_like(x))
+                tangents = [(_basis(x, j) if n == i else instantiate_zeros(x))
                             if is_differentiable(x) else x for n, x in enumerate(in_leaves)]
                 columns[i].append(f_jvp(tangents))
         out_leaves, out_def = tree_flatten(out, is_leaf=is_none)
@@ -718,7 +706,7 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
                 continue
             rows[k] = []
             for j in range(math.prod(shape_dtype(o)[0])):
-                ct = [(_basis(x, j) if n == k else _zeros_like(x)) if is_differentiable(x)
+                ct = [(_basis(x, j) if n == k else instantiate_zeros(x)) if is_differentiable(x)
                       else x for n, x in enumerate(out_leaves)]
                 grads = vjp_fn(tree_unflatten(out_def, ct))
                 rows[k].append(tree_flatten(grads, is_leaf=is_none)[0])
@@ -824,7 +812,7 @@ def _linearize(f: Callable, primals: tuple, has_aux: bool) -> tuple[Any, Callabl
     # A trace below the jvp's records what the jvp rules do to the tangents: the linear graph.
     recorder = ReverseTrace("linearize", keep_all=True)
     in_leaves, in_def = tree_flatten(primals, is_leaf=is_none)
-    tangents = [recorder.new_input(_zeros_like(as_primal(x))) if is_differentiable(x) else x
+    tangents = [recorder.new_input(instantiate_zeros(as_primal(x))) if is_differentiable(x) else x
                 for x in in_leaves]
     try:
         res = jvp(f, primals, tree_unflatten(in_def, tangents), has_aux=has_aux)
@@ -842,7 +830,7 @@ def _linearize(f: Callable, primals: tuple, has_aux: bool) -> tuple[Any, Callabl
         inputs = {k: as_primal(leaves[n]) for k, n in enumerate(diff)}
         values = run(inputs)
         it = iter(values)
-        return [next(it) if r >= 0 else (None if t is None else _zeros_like(t))
+        return [next(it) if r >= 0 else (None if t is None else instantiate_zeros(t))
                 for r, t in zip(out_refs, t_leaves)]
 
     return out, f_jvp, aux

@@ -131,10 +131,10 @@ def check_input_leaf(leaf: Any, fname: str) -> None:
     would change ``*`` from elementwise to matrix product and keep every result 2-d.
 
     Example:
-        >>> check_input_leaf(np.matrix([[1.0]]), "grad")
+        >>> check_input_leaf(np.ma.array([1.0, 2.0], mask=[0, 1]), "grad")
         Traceback (most recent call last):
         ...
-        TypeError: grad: an np.matrix argument is not supported: ...
+        TypeError: grad: a masked array (numpy.ma) argument is not supported: ...
     """
     if type(leaf) is np.ndarray or not isinstance(leaf, np.ndarray):
         return

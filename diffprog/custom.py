@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from . import ad
-from .core import Primitive, Tracer, bind
+from .api_util import FlatCall, bind_flat, run_flat
+from .core import Primitive, Tracer, bind, instantiate_zeros
 from .tree import tree_flatten, tree_map, tree_structure, tree_unflatten
 
 __all__ = ["custom_vjp", "custom_jvp", "stop_gradient", "checkpoint"]
@@ -51,29 +52,13 @@ def _is_traced(leaves: list) -> bool:
     return top is not None and top.differentiates
 
 
-class _Call:
-    """What one call of a custom function learned while running: output and residual trees."""
-
-    __slots__ = ("out_tree", "n_out", "res_tree")
-
-    def __repr__(self) -> str:
-        return "..."  # keeps graph listings short
-
-
 def _call_custom(fn: custom_vjp | custom_jvp, args: tuple) -> Any:
     """Call a custom-rule function: its body on plain values, its primitive on traced ones."""
     static, dynamic = _split_args(args, fn.nondiff_argnums)
-    leaves, in_tree = tree_flatten(dynamic)
-    if not _is_traced(leaves):
+    if not _is_traced(tree_flatten(dynamic)[0]):
         return fn.fun(*args)
-    call = _Call()
-    flat = bind(fn.prim, *leaves, in_tree=in_tree, static=static, call=call)
-    # a custom_vjp's primitive returns its residuals after the outputs
-    return tree_unflatten(call.out_tree, list(flat[:call.n_out]))
-
-
-def _zeros_like_leaf(x: Any) -> Any:
-    return np.zeros(np.shape(x), getattr(x, "dtype", np.float64))
+    # (a custom_vjp's primitive returns its residuals after the outputs: bind_flat drops them)
+    return bind_flat(fn.prim, dynamic, static=static)
 
 
 class custom_vjp:
@@ -116,7 +101,7 @@ class custom_vjp:
                             f"{self.__name__}.defvjp(fwd, bwd) before using it")
         return _call_custom(self, args)
 
-    def _impl(self, *leaves: Any, in_tree: Any, static: tuple, call: _Call) -> tuple:
+    def _impl(self, *leaves: Any, in_tree: Any, static: tuple, call: FlatCall) -> tuple:
         dynamic = tree_unflatten(in_tree, list(leaves))
         out, res = self.fwd(*_merge_args(static, dynamic, self.nondiff_argnums))
         out_leaves, call.out_tree = tree_flatten(out)
@@ -126,7 +111,7 @@ class custom_vjp:
         return tuple(out_leaves) + tuple(res_leaves)
 
     def _vjp(self, cts: tuple, outs: tuple, *leaves: Any, in_tree: Any, static: tuple,
-             call: _Call) -> tuple:
+             call: FlatCall) -> tuple:
         res = tree_unflatten(call.res_tree, list(outs[call.n_out:]))
         ct = tree_unflatten(call.out_tree, list(cts[:call.n_out]))
         grads = self.bwd(*static, res, ct)
@@ -197,12 +182,10 @@ class custom_jvp:
                             f"{self.__name__}.defjvp(rule) before using it")
         return _call_custom(self, args)
 
-    def _impl(self, *leaves: Any, in_tree: Any, static: tuple, call: _Call) -> tuple:
-        dynamic = tree_unflatten(in_tree, list(leaves))
-        out_leaves, call.out_tree = tree_flatten(
-            self.fun(*_merge_args(static, dynamic, self.nondiff_argnums)))
-        call.n_out = len(out_leaves)
-        return tuple(out_leaves)
+    def _impl(self, *leaves: Any, in_tree: Any, static: tuple, call: FlatCall) -> tuple:
+        return run_flat(lambda *dynamic: self.fun(*_merge_args(static, dynamic,
+                                                                self.nondiff_argnums)),
+                        in_tree, leaves, call)
 
     def _tangent_out(self, leaves: Sequence, tangent_leaves: Sequence, in_tree: Any,
                      static: tuple) -> list:
@@ -213,16 +196,16 @@ class custom_jvp:
         return tree_flatten(t_out)[0]
 
     def _jvp(self, tangents: list, outs: tuple, *leaves: Any, in_tree: Any, static: tuple,
-             call: _Call) -> tuple:
-        tangents = [_zeros_like_leaf(x) if t is None else t for t, x in zip(tangents, leaves)]
+             call: FlatCall) -> tuple:
+        tangents = [instantiate_zeros(x) if t is None else t for t, x in zip(tangents, leaves)]
         return tuple(self._tangent_out(leaves, tangents, in_tree, static))
 
     def _vjp(self, cts: tuple, outs: tuple, *leaves: Any, in_tree: Any, static: tuple,
-             call: _Call) -> tuple:
+             call: FlatCall) -> tuple:
         # The rule is linear in the tangents: its transpose is its vjp at zero tangents.
         def linear(*tangent_leaves):
             return self._tangent_out(leaves, tangent_leaves, in_tree, static)
-        _, vjp_fn = ad.vjp(linear, *[_zeros_like_leaf(x) for x in leaves])
+        _, vjp_fn = ad.vjp(linear, *[instantiate_zeros(x) for x in leaves])
         return vjp_fn(list(cts))
 
 
@@ -261,19 +244,18 @@ def checkpoint(fun: Callable) -> Callable:
     """
     name = getattr(fun, "__name__", "f")
 
-    def impl(*leaves: Any, in_tree: Any, call: _Call) -> tuple:
-        out_leaves, call.out_tree = tree_flatten(fun(*tree_unflatten(in_tree, list(leaves))))
-        return tuple(out_leaves)
+    def impl(*leaves: Any, in_tree: Any, call: FlatCall) -> tuple:
+        return run_flat(fun, in_tree, leaves, call)
 
     def flat_fun(in_tree: Any, *leaves: Any) -> list:
-        return tree_flatten(fun(*tree_unflatten(in_tree, list(leaves))))[0]
+        return list(run_flat(fun, in_tree, leaves, None))
 
-    def jvp_rule(tangents: list, outs: tuple, *leaves: Any, in_tree: Any, call: _Call) -> tuple:
-        tangents = [_zeros_like_leaf(x) if t is None else t for t, x in zip(tangents, leaves)]
+    def jvp_rule(tangents: list, outs: tuple, *leaves: Any, in_tree: Any, call: FlatCall) -> tuple:
+        tangents = [instantiate_zeros(x) if t is None else t for t, x in zip(tangents, leaves)]
         _, t_out = ad.jvp(functools.partial(flat_fun, in_tree), list(leaves), tangents)
         return tuple(t_out)
 
-    def vjp_rule(cts: tuple, outs: tuple, *leaves: Any, in_tree: Any, call: _Call) -> tuple:
+    def vjp_rule(cts: tuple, outs: tuple, *leaves: Any, in_tree: Any, call: FlatCall) -> tuple:
         _, vjp_fn = ad.vjp(functools.partial(flat_fun, in_tree), *leaves)  # recompute
         return vjp_fn(list(cts))
 
@@ -283,11 +265,8 @@ def checkpoint(fun: Callable) -> Callable:
 
     @functools.wraps(fun)
     def checkpointed(*args: Any) -> Any:
-        leaves, in_tree = tree_flatten(args)
-        if not _is_traced(leaves):
+        if not _is_traced(tree_flatten(args)[0]):
             return fun(*args)
-        call = _Call()
-        flat = bind(prim, *leaves, in_tree=in_tree, call=call)
-        return tree_unflatten(call.out_tree, list(flat))
+        return bind_flat(prim, args)
 
     return checkpointed

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import Graph, Node
-from .steps import NodeStep
+from .steps import NodeStep, sequence
 
 __all__ = ["interp_executor", "load", "loaded", "opcode", "BLOCK", "build_seconds"]
 
@@ -420,9 +420,10 @@ def _steps_for(graph: Graph, how: dict[int, Any], clusters: list, fn: Any,
     return steps
 
 
-def interp_executor(graph: Graph) -> Callable[[list], list] | None:
+def interp_executor(graph: Graph, codegen: bool = True) -> Callable[[list], list] | None:
     """An executor running the interpretable clusters on the blocked interpreter and the rest
-    through NumPy; None when the interpreter is unavailable or no cluster is interpretable."""
+    through NumPy; None when the interpreter is unavailable or no cluster is interpretable.
+    ``codegen``: as one generated Python function (faster per call, slower to build)."""
     fn = load()
     if fn is None:
         return None
@@ -435,7 +436,8 @@ def interp_executor(graph: Graph) -> Callable[[list], list] | None:
         return None
     writes: dict[int, tuple] = {}
     steps = _steps_for(graph, {id(c): "interp" for c in chosen}, clusters, fn, writes)
-    return compile_steps(graph, steps, writes)
+    # (generating the Python function costs ~30 us per node: a first call takes the list runner)
+    return compile_steps(graph, steps, writes) if codegen else sequence(graph, steps)
 
 
 def worth_interpreting(cluster: Any) -> bool:

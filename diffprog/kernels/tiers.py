@@ -51,7 +51,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..graph import Graph
-from .steps import NodeStep
+from .steps import NodeStep, sequence
 
 __all__ = ["Tiered", "worth_fusing", "fused_executor", "COMPILE_AFTER", "TRIALS"]
 
@@ -167,11 +167,11 @@ def instant_executor(graph: Graph) -> tuple[str, Callable[[list], list]]:
     """The tier a first call runs on: the interpreter if it is loaded already, else NumPy."""
     from . import interp
     if interp.loaded():
-        run = interp.interp_executor(graph)
+        run = interp.interp_executor(graph, codegen=False)
         if run is not None:
             return "interp", run
-    from .pyrun import compile_steps
-    return "numpy", compile_steps(graph, [NodeStep(node) for node in graph.nodes])
+    # the list runner: generating the Python function would cost ~30 us per node now
+    return "numpy", sequence(graph, [NodeStep(node) for node in graph.nodes])
 
 
 class Tiered:
@@ -311,12 +311,14 @@ class Tiered:
         from . import interp
         if _shutting_down:
             return
-        if "numpy" not in self.runners:  # the instant tier was the interpreter: NumPy alone
-            # may still be faster (many tiny clusters), so it takes part in the trials too
-            from .pyrun import compile_steps
-            self._offer("numpy", compile_steps(self.graph, [NodeStep(n) for n in
-                                                            self.graph.nodes]), swap=False)
-        elif interp.load() is not None and not _shutting_down:
+        from .pyrun import compile_steps
+        # The instant tier's steps as one generated function (it replaces the list runner of
+        # its tier); NumPy alone takes part in the trials even when the instant tier was the
+        # interpreter (many tiny clusters: NumPy may be faster).
+        first = self.tier
+        self._offer("numpy", compile_steps(self.graph, [NodeStep(n) for n in self.graph.nodes]),
+                    swap=first == "numpy")
+        if not _shutting_down and interp.load() is not None:
             run = interp.interp_executor(self.graph)
             if run is not None:
                 self._offer("interp", run)

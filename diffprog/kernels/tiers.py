@@ -254,6 +254,7 @@ class Tiered:
         """The choice is final: later calls run ``best`` without this wrapper."""
         self.timing = False
         self._current = (best, self.runners[best])
+        self.runners = {best: self.runners[best]}  # the others' kernels and constants can go
         if self.owner is not None:
             self.owner.run = self.runners[best]
 

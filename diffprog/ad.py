@@ -134,25 +134,7 @@ class ReverseTrace(RecordingTrace):
         self.sites: dict[int, str] = {}  # value index -> user's source line (debug_nans)
 
     def process(self, prim, args, params):
-        values = []
-        parents = []
-        nested = False  # does any value belong to an enclosing transform?
-        mask = 0  # which arguments are this trace's (differentiated) values
-        bit = 1
-        for a in args:
-            if isinstance(a, Tracer):
-                if a._trace is self:
-                    p = a.primal
-                    values.append(p)
-                    parents.append(a.idx)
-                    nested = nested or isinstance(p, Tracer)
-                    mask |= bit
-                    bit <<= 1
-                    continue
-                nested = True
-            values.append(a)
-            parents.append(-1)
-            bit <<= 1
+        values, parents, mask, nested = self.split(args)
         # Without an enclosing transform the NumPy implementation runs directly. A transparent
         # primitive's impl is diffprog code that enclosing transforms trace op by op.
         if nested and not prim.transparent:

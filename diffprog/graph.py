@@ -96,6 +96,35 @@ class RecordingTrace(Trace):
         self.n_in = 0
         self.n_values = 0
 
+    def split(self, args: Sequence[Any]) -> tuple[list, list, int, bool]:
+        """Sort a primitive's arguments into this trace's values and everything else.
+
+        Returns the values one level down (the primal of this trace's tracers, the argument
+        itself otherwise), the recorded index of each (-1 for one that is not this trace's),
+        the bit mask of the arguments that are this trace's, and whether any value belongs to
+        an enclosing transform (then the primitive is bound again, one level down).
+        """
+        values = []
+        parents = []
+        nested = False
+        mask = 0
+        bit = 1
+        for a in args:
+            if isinstance(a, Tracer):
+                if a._trace is self:
+                    p = a.primal
+                    values.append(p)
+                    parents.append(a.idx)
+                    nested = nested or isinstance(p, Tracer)
+                    mask |= bit
+                    bit <<= 1
+                    continue
+                nested = True
+            values.append(a)
+            parents.append(-1)
+            bit <<= 1
+        return values, parents, mask, nested
+
     def new_input(self, value: Any) -> RecordedTracer:
         assert not self.nodes, "inputs are created before any node is recorded"
         tracer = self.tracer_type(self, value, self.n_values)

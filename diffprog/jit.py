@@ -117,22 +117,15 @@ class JitTrace(RecordingTrace):
     def process(self, prim, args, params):
         if prim.composite:
             return prim.impl(*args, **params)  # diffprog code: record its primitives instead
-        values = []
-        parents = []
-        for a in args:
-            if isinstance(a, Tracer):
-                if a._trace is not self:
-                    if not a._trace.alive:
-                        raise _escaped(a._trace)
-                    raise TypeError(
-                        "jit: the function uses a value traced by an enclosing transform (it "
-                        "closes over it rather than taking it as an argument), which a "
-                        "compiled program cannot contain; pass the value as an argument")
-                values.append(a.primal)
-                parents.append(a.idx)
-            else:
-                values.append(a)
-                parents.append(-1)
+        values, parents, _, foreign = self.split(args)
+        if foreign:
+            a = next(a for a in args if isinstance(a, Tracer) and a._trace is not self)
+            if not a._trace.alive:
+                raise _escaped(a._trace)
+            raise TypeError(
+                "jit: the function uses a value traced by an enclosing transform (it closes "
+                "over it rather than taking it as an argument), which a compiled program "
+                "cannot contain; pass the value as an argument")
         out = abstract_eval(prim, values, params)
         idx = self.n_values
         self.nodes.append(Node(prim, values, params, out, parents, idx))

@@ -239,6 +239,7 @@ def rk4_loss(k, steps):
     return dnp.sum(y ** 2)
 
 
+@pytest.mark.slow
 def test_150_step_tanh_loop_under_jit_grad_equals_eager():
     w = RNG.standard_normal((4, 4)) * 0.5
     b = RNG.standard_normal(4)
@@ -250,6 +251,7 @@ def test_150_step_tanh_loop_under_jit_grad_equals_eager():
                                    atol=1e-14)
 
 
+@pytest.mark.slow
 def test_40_step_rk4_under_jit_grad_equals_eager():
     grad = dp.grad(lambda k: rk4_loss(k, 40))
     want = grad(np.float64(2.0))
@@ -258,6 +260,7 @@ def test_40_step_rk4_under_jit_grad_equals_eager():
                                    rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_2000_step_chain_runs_under_jit():
     def f(x):
         for i in range(2000):
@@ -267,6 +270,7 @@ def test_2000_step_chain_runs_under_jit():
     np.testing.assert_allclose(dp.jit(f, executor="numba")(x), f(x), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_clusters_of_a_long_gradient_form_no_cycle_and_respect_the_cap():
     from diffprog.jit import trace_graph
     from diffprog.kernels.fuse import _schedule
@@ -356,6 +360,7 @@ print(dp.jit(lambda x: t.scaled(x) + 1.0, executor="numba")(np.arange(3.0)).toli
 """
 
 
+@pytest.mark.slow
 def test_a_global_changed_in_another_process_is_not_taken_from_the_disk_cache(tmp_path):
     import os
     env = dict(os.environ, DIFFPROG_CACHE_DIR=str(tmp_path / "cache"))

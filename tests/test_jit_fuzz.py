@@ -344,6 +344,7 @@ def fuzz_settings(max_examples: int) -> settings:
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+@pytest.mark.slow
 @fuzz_settings(40)
 @given(st.data(), edge_pair())
 def test_fuzz_eager_vs_jit_numpy_executor(data, pair):
@@ -353,6 +354,7 @@ def test_fuzz_eager_vs_jit_numpy_executor(data, pair):
     assert not problems, f"{program} on x={x!r}, y={y!r}:\n" + "\n".join(problems)
 
 
+@pytest.mark.slow
 @fuzz_settings(6)
 @given(st.data(), edge_pair([np.float64, np.float32]))
 def test_fuzz_eager_vs_jit_numba_executor(data, pair):

@@ -94,6 +94,7 @@ def plant(root: Path, relative: Path, data: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cache_is_created_private_whatever_the_umask(root):
     old = os.umask(0)
     try:
@@ -148,6 +149,7 @@ class _Hostile:
         return open, (str(self.marker), "w")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".nbi", ".nbc"])
 @pytest.mark.parametrize("damage", ["empty", "truncated", "garbage", "hostile pickle"])
 def test_damaged_numba_cache_files_are_deleted_and_rebuilt(root, populated, tmp_path, suffix,
@@ -176,6 +178,7 @@ def test_damaged_numba_cache_files_are_deleted_and_rebuilt(root, populated, tmp_
 @pytest.mark.parametrize("where,mode", [("", 0o757), ("", 0o770), ("kernels", 0o707),
                                         ("kernels/__pycache__", 0o777)],
                          ids=["root-757", "root-770", "kernels-707", "pycache-777"])
+@pytest.mark.slow
 def test_a_directory_writable_by_others_is_refused_with_one_warning(root, where, mode):
     private_dirs(root, "kernels", "kernels/__pycache__")
     (root / where).chmod(mode)
@@ -189,6 +192,7 @@ def test_a_directory_writable_by_others_is_refused_with_one_warning(root, where,
     assert files(root) == []  # nothing written, nothing read
 
 
+@pytest.mark.slow
 def test_a_cache_owned_by_someone_else_is_refused_with_one_warning(root, monkeypatch):
     private_dirs(root, "kernels", "kernels/__pycache__")
     monkeypatch.setattr(cache, "_current_uid", lambda: os.geteuid() + 1)
@@ -215,6 +219,7 @@ def test_a_symbolic_link_in_the_cache_is_refused(root, tmp_path, where):
     assert files(elsewhere) == []
 
 
+@pytest.mark.slow
 def test_a_read_only_cache_falls_back_with_one_warning(root):
     private_dirs(root)
     root.chmod(0o500)  # refused by its mode, also when the tests run as root
@@ -228,6 +233,7 @@ def test_a_read_only_cache_falls_back_with_one_warning(root):
     assert files(root) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("below", [False, True])
 def test_an_unusable_cache_path_falls_back_with_one_warning(root, monkeypatch, below):
     root.write_text("a file where the cache directory should be")
@@ -242,6 +248,7 @@ def test_an_unusable_cache_path_falls_back_with_one_warning(root, monkeypatch, b
     assert root.read_text() == "a file where the cache directory should be"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failing", [".py", ".nbi", ".nbc"])
 def test_a_full_disk_falls_back_with_one_warning_and_leaves_no_partial_files(root, monkeypatch,
                                                                              failing):
@@ -288,6 +295,7 @@ print(sum(k.stats.cache_hits.get(s, 0) for k in cache._loaded.values() for s in 
 """
 
 
+@pytest.mark.slow
 def test_processes_share_a_fresh_cache_safely_and_load_from_it(root):
     env = dict(os.environ, DIFFPROG_CACHE_DIR=str(root))
     x = np.linspace(0.0, 1.0, 9)

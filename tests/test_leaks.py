@@ -202,6 +202,7 @@ def test_jvps_free_their_tracers():
     assert growth < MAX_GROWTH, f"traced memory grew by {growth} bytes"
 
 
+@pytest.mark.slow
 def test_functions_that_raise_inside_transforms_leave_nothing_behind():
     # The traceback of an exception raised inside a traced function references its frames and
     # so its tracers; once the exception is handled they must go.

@@ -456,6 +456,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_import_diffprog_does_not_import_scipy():
     r = _run("import sys, numpy as np, diffprog as dp\n"
              "dp.grad(lambda x: np.sum(np.sin(x)))(np.ones(2))\n"

@@ -572,6 +572,7 @@ def chain(wrap, depth=DEPTH, leaf=1.0):
     (lambda x: {"k": x}, DictKey("k")),
     (lambda x: (x,), SequenceKey(0)),
 ])
+@pytest.mark.slow
 def test_deep_single_container_chains(wrap, key):
     tree = chain(wrap)
     leaves, treedef = tree_flatten(tree)
@@ -595,6 +596,7 @@ def test_deep_single_container_chains(wrap, key):
     assert repr(treedef) == f"PyTreeDef({opening * DEPTH}*{closing * DEPTH})"
 
 
+@pytest.mark.slow
 def test_deep_list_structure_mismatch_names_the_path():
     a, b = chain(lambda x: [x]), chain(lambda x: [x], leaf=(1.0, 2.0))
     msg = mismatch_message(a, b)
@@ -663,6 +665,7 @@ def mixed_chain():
     return x, pairs, num_nodes
 
 
+@pytest.mark.slow
 def test_deep_mixed_containers():
     tree, pairs, num_nodes = mixed_chain()
     leaves, treedef = tree_flatten(tree)

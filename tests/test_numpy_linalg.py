@@ -117,8 +117,9 @@ LINALG = [
     ("solve_batched", LA.solve, [general(2, 3, 3), real(2, 3, 2)]),
     ("solve_batched_vector", LA.solve, [general(2, 3, 3), real(3)]),
     ("solve_broadcast_a", LA.solve, [general(3, 3), real(2, 3, 2)]),
-    ("solve_triangular_lower", LA.solve_triangular, [general(3, 3), real(3, 2)]),
-    ("solve_triangular_lower_T", lambda a, b: LA.solve_triangular(a, b, trans=1),
+    ("solve_triangular_lower", lambda a, b: LA.solve_triangular(a, b, lower=True),
+     [general(3, 3), real(3, 2)]),
+    ("solve_triangular_lower_T", lambda a, b: LA.solve_triangular(a, b, lower=True, trans=1),
      [general(3, 3), real(3, 2)]),
     ("solve_triangular_upper", lambda a, b: LA.solve_triangular(a, b, lower=False),
      [general(3, 3), real(3)]),
@@ -436,13 +437,16 @@ def test_cholesky_gradient_lies_in_the_lower_triangle():
 
 def test_solve_triangular_reads_one_triangle():
     a, b = general(3, 3)(), real(3, 2)()
-    x = LA.solve_triangular(a, b)
+    x = LA.solve_triangular(a, b, lower=True)
     np.testing.assert_allclose(x, np.linalg.solve(np.tril(a), b), rtol=1e-12)
+    # SciPy's and JAX's default: the upper triangle (ported code solves the same system)
+    np.testing.assert_allclose(LA.solve_triangular(a, b), np.linalg.solve(np.triu(a), b),
+                               rtol=1e-12)
     np.testing.assert_allclose(LA.solve_triangular(a, b[:, 0], lower=False, trans=1),
                                np.linalg.solve(np.triu(a).T, b[:, 0]), rtol=1e-12)
-    g = dp.grad(lambda a: dnp.sum(LA.solve_triangular(a, b)))(a)
+    g = dp.grad(lambda a: dnp.sum(LA.solve_triangular(a, b, lower=True)))(a)
     assert np.all(np.triu(g, 1) == 0)
-    primal, _ = dp.jvp(lambda a: LA.solve_triangular(a, b), (a,), (a,))
+    primal, _ = dp.jvp(lambda a: LA.solve_triangular(a, b, lower=True), (a,), (a,))
     np.testing.assert_allclose(primal, x, rtol=1e-12)
 
 

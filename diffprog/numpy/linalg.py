@@ -180,9 +180,9 @@ def solve(a: Any, b: Any) -> Any:
 _TRANS = {0: 0, 1: 1, 2: 1, "N": 0, "T": 1, "C": 1}
 
 
-def solve_triangular(a: Any, b: Any, *, lower: bool = True, trans: int | str = 0) -> Any:
-    """Solve op(a) x = b for a triangular ``a`` (diffprog's own, like
-    ``scipy.linalg.solve_triangular``, but batched and with ``lower=True`` by default).
+def solve_triangular(a: Any, b: Any, *, lower: bool = False, trans: int | str = 0) -> Any:
+    """Solve op(a) x = b for a triangular ``a``, like ``scipy.linalg.solve_triangular`` (and
+    JAX): the upper triangle by default (``lower=False``), batched.
 
     Only the lower (``lower=True``) or upper triangle of ``a`` is read, so the gradient with
     respect to ``a`` lies in that triangle. ``trans`` is 0 / 'N' (solve a x = b) or 1 / 'T'
@@ -192,7 +192,10 @@ def solve_triangular(a: Any, b: Any, *, lower: bool = True, trans: int | str = 0
 
     Example:
         >>> import numpy as np, diffprog.numpy as dnp
-        >>> dnp.linalg.solve_triangular(np.array([[2.0, 9.0], [1.0, 1.0]]), np.array([2.0, 2.0]))
+        >>> a = np.array([[2.0, 9.0], [1.0, 1.0]])
+        >>> dnp.linalg.solve_triangular(a, np.array([2.0, 2.0]), lower=True)
+        array([1., 1.])
+        >>> dnp.linalg.solve_triangular(a, np.array([11.0, 1.0]))  # the upper triangle
         array([1., 1.])
     """
     if trans not in _TRANS:

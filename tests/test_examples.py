@@ -53,6 +53,7 @@ def test_mlp_reaches_95_percent(capsys):
     assert sum(line.startswith("epoch ") for line in out.splitlines()) == r["epochs"]
 
 
+@pytest.mark.slow
 def test_physics_hits_the_target(capsys):
     r, out = run_example("physics", capsys)
     assert r["hit_error"] < 1e-6
@@ -91,6 +92,7 @@ def test_graph_writes_dot(tmp_path, capsys):
         assert Path(r["picture"]).exists()
 
 
+@pytest.mark.slow
 def test_examples_run_as_scripts():
     """The command-line switch, as `make demo` and a user run them (newton is the fastest)."""
     proc = subprocess.run([sys.executable, str(EXAMPLES / "newton.py"), "--small"],

@@ -109,6 +109,7 @@ def ulp_error(y, ref):
     return np.where(same_special, 0, err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_accuracy_against_numpy_and_long_double(name):
     x = points(name)
@@ -270,6 +271,7 @@ def test_results_do_not_depend_on_the_callers_flags(kernel, options):
         assert np.array_equal(out[row], apply(name, x), equal_nan=True), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_is_correctly_rounded_float64(name):
     lo, hi = {"exp": (-103, 88), "expm1": (-20, 88), "log": (1e-30, 1e30),
@@ -284,6 +286,7 @@ def test_float32_is_correctly_rounded_float64(name):
     assert err.max() <= 0.5 + 1e-6, (name, err.max())
 
 
+@pytest.mark.slow
 def test_sincos_and_integer_arguments():
     @numba.njit
     def kernel(x, k):

@@ -110,6 +110,7 @@ def test_cache_is_created_private_whatever_the_umask(root):
         assert p.stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_planted_kernel_source_for_the_right_key_is_never_executed(root, populated, tmp_path):
     _, contents = populated
     marker = tmp_path / "planted code ran"

@@ -117,6 +117,7 @@ def test_nested_transforms_in_threads():
     run_concurrently(works, expected, ITERATIONS // 4)
 
 
+@pytest.mark.slow
 def test_threads_share_one_jitted_function_compiled_concurrently():
     # A fresh jitted function: the first calls, in all threads at once, race to compile.
     def f(x):
@@ -180,6 +181,7 @@ def test_a_transform_paused_in_one_thread_does_not_affect_another():
     np.testing.assert_allclose(result["grad"], 2 * y * (np.cos(X) * X + np.sin(X)), rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transform", ["grad", "jvp", "jit"])
 def test_errors_in_one_thread_leave_other_threads_correct(transform):
     # One thread keeps misusing a transform while another uses it correctly.

@@ -130,3 +130,26 @@ def test_float32_stays_float32():
         out = _traced_value(f, (x32,))
         assert out.dtype == f(x32).dtype == np.float32
         np.testing.assert_allclose(out, f(x32), rtol=1e-6)
+
+
+def test_lstsq_cond_matrix_rank():
+    a = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0], [0.5, -1.0]])
+    b = np.array([1.0, 2.0, 2.0, 0.3])
+    for fn in (lambda a, b: np.linalg.lstsq(a, b), lambda a, b: dp.jit(np.linalg.lstsq)(a, b)):
+        x, res, rank, s = fn(a, b)
+        ex, eres, erank, es = np.linalg.lstsq(a, b)
+        np.testing.assert_allclose(x, ex, rtol=1e-12)
+        np.testing.assert_allclose(res, eres, rtol=1e-12)
+        assert int(rank) == erank
+        np.testing.assert_allclose(s, es, rtol=1e-12)
+    check_grads(lambda a, b: np.linalg.lstsq(a, b)[0], (a, b), order=2, modes=("fwd", "rev"))
+    check_grads(lambda a, b: np.linalg.lstsq(a, b)[1], (a, b), order=2, modes=("fwd", "rev"))
+    sq = a[:2] + np.eye(2)
+    for p in (None, 2, -2, 1, "fro", np.inf):
+        np.testing.assert_allclose(_traced_value(lambda x: np.linalg.cond(x, p), (sq,)),
+                                   np.linalg.cond(sq, p), rtol=1e-12)
+        check_grads(lambda x: np.linalg.cond(x, p), (sq,), order=2, modes=("fwd", "rev"))
+    low = np.outer([1.0, 2.0, 3.0], [1.0, -1.0])
+    assert int(_traced_value(np.linalg.matrix_rank, (low,))) == 1
+    assert int(dp.jit(np.linalg.matrix_rank)(low)) == 1
+    assert int(_traced_value(np.linalg.matrix_rank, (a,))) == 2

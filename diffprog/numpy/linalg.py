@@ -47,7 +47,8 @@ from ._shapes import broadcast_to, reshape, swapaxes, transpose
 __all__ = ["inv", "solve", "solve_triangular", "det", "slogdet", "cholesky", "eigh",
            "eigvalsh", "svd", "svdvals", "qr", "pinv", "norm", "matrix_norm", "vector_norm",
            "matrix_power", "multi_dot", "matrix_transpose", "matmul", "tensordot",
-           "LinAlgError", "SlogdetResult", "EighResult", "SVDResult", "QRResult"]
+           "lstsq", "matrix_rank", "cond",
+           "LinAlgError", "SlogdetResult", "EighResult", "SVDResult", "QRResult", "LstsqResult"]
 
 LinAlgError = np.linalg.LinAlgError
 
@@ -580,3 +581,85 @@ def matrix_transpose(x: Any, /) -> Any:
     if not isinstance(x, Tracer):
         return np.linalg.matrix_transpose(x)
     return _mT(_at_least_2d(x))
+
+
+# -- least squares, condition number, rank ---------------------------------------------------
+
+LstsqResult = namedtuple("LstsqResult", ["x", "residuals", "rank", "s"])
+
+
+@implements(np.linalg.lstsq)
+def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
+    """The least-squares solution of ``a x = b`` (NumPy's ``lstsq``): ``(x, residuals, rank,
+    s)``. ``x = pinv(a) @ b`` is differentiable where the rank is locally constant;
+    ``residuals`` (the squared norms of ``b - a x`` per column, empty unless ``a`` has full
+    column rank and more rows than columns) too; ``rank`` and ``s`` as NumPy gives them.
+
+    Example:
+        >>> a = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])
+        >>> lstsq(a, np.array([1.0, 2.0, 2.0]))[0].round(12)
+        array([1.16666667, 0.5       ])
+    """
+    if not _traced(a, b):
+        return np.linalg.lstsq(a, b, rcond=rcond)
+    a, b = _as_array(a), _as_array(b)
+    m, n = a.shape[-2:]
+    s = svd(a, compute_uv=False)
+    cutoff = (np.finfo(np.result_type(a.dtype, np.float64)).eps * max(m, n)
+              if rcond is None else rcond)
+    rank = matrix_rank(a, tol=amax(s) * cutoff)
+    x = matmul(pinv(a, rcond=cutoff), b)
+    # The rank is concrete under eager transforms (it has no derivative); under jit it is not
+    # known, and full column rank is assumed for the shape of the residuals.
+    full_rank = isinstance(rank, Tracer) or int(rank) == n
+    if full_rank and m > n:
+        r = b - matmul(a, x)
+        residuals = asum(r * r, axis=0)
+        if b.ndim == 1:
+            residuals = reshape(residuals, (1,))
+    else:
+        residuals = np.empty((0,), np.result_type(a.dtype, b.dtype))
+    return LstsqResult(x, residuals, rank, s)
+
+
+@implements(np.linalg.matrix_rank)
+def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
+    """The number of singular values above the tolerance (NumPy's ``matrix_rank``): an
+    integer, no derivative.
+
+    Example:
+        >>> int(matrix_rank(np.array([[1.0, 2.0], [2.0, 4.0]])))
+        1
+    """
+    if not _traced(A, tol, rtol):
+        return np.linalg.matrix_rank(A, tol=tol, hermitian=hermitian, rtol=rtol)
+    A = _as_array(A)
+    if A.ndim < 2:
+        return asum(astype(A != 0, np.intp))
+    s = svd(A, compute_uv=False)
+    if tol is None:
+        if rtol is None:
+            rtol = max(A.shape[-2:]) * np.finfo(np.result_type(A.dtype, np.float64)).eps
+        tol = amax(s, axis=-1, keepdims=True) * rtol
+    elif np.ndim(tol):
+        tol = reshape(_as_array(tol), np.shape(tol) + (1,))
+    return asum(astype(s > tol, np.intp), axis=-1)
+
+
+@implements(np.linalg.cond)
+def cond(x: Any, p: Any = None) -> Any:
+    """The condition number of ``x`` in the norm ``p`` (NumPy's ``cond``): the ratio of the
+    extreme singular values for ``p`` in (None, 2, -2), else ``norm(x, p) * norm(inv(x), p)``.
+
+    Example:
+        >>> float(cond(np.array([[2.0, 0.0], [0.0, 0.5]])))
+        4.0
+    """
+    if not _traced(x):
+        return np.linalg.cond(x, p)
+    x = _as_array(x)
+    if p is None or p in (2, -2):
+        s = svd(x, compute_uv=False)
+        big, small = amax(s, axis=-1), amin(s, axis=-1)
+        return small / big if p == -2 else big / small
+    return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))

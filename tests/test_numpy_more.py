@@ -146,9 +146,9 @@ def test_lstsq_cond_matrix_rank():
     check_grads(lambda a, b: np.linalg.lstsq(a, b)[1], (a, b), order=2, modes=("fwd", "rev"))
     sq = a[:2] + np.eye(2)
     for p in (None, 2, -2, 1, "fro", np.inf):
-        np.testing.assert_allclose(_traced_value(lambda x: np.linalg.cond(x, p), (sq,)),
+        np.testing.assert_allclose(_traced_value(lambda x, p=p: np.linalg.cond(x, p), (sq,)),
                                    np.linalg.cond(sq, p), rtol=1e-12)
-        check_grads(lambda x: np.linalg.cond(x, p), (sq,), order=2, modes=("fwd", "rev"))
+        check_grads(lambda x, p=p: np.linalg.cond(x, p), (sq,), order=2, modes=("fwd", "rev"))
     low = np.outer([1.0, 2.0, 3.0], [1.0, -1.0])
     assert int(_traced_value(np.linalg.matrix_rank, (low,))) == 1
     assert int(dp.jit(np.linalg.matrix_rank)(low)) == 1

@@ -16,7 +16,7 @@ g = dp.grad
                                    lambda x, n: np.power(x, n)])
 def test_every_derivative_of_x_to_the_n_at_zero_is_exact(power):
     for n in range(0, 5):
-        f = lambda x: power(x, float(n))
+        f = lambda x, n=n: power(x, float(n))
         d = f
         for k in range(1, 6):
             d = g(d)

@@ -388,3 +388,31 @@ def test_one_kernel_serves_every_shape_of_a_broadcast_pattern(monkeypatch):
         col = RNG.standard_normal((shape[0], 1))
         np.testing.assert_allclose(f(x, col), np.tanh(x + col) * 2.0, rtol=1e-15, atol=1e-15)
     assert len(sources) == 2  # one per broadcast pattern (a row, a column), not per shape
+
+
+# -- the loaded-kernel cache is bounded --------------------------------------------------------
+
+def test_loaded_kernels_stay_within_config_kernel_cache_size():
+    bound = 4
+    previous = dp.config.kernel_cache_size
+    dp.config.kernel_cache_size = bound
+    x = np.linspace(-1.0, 1.0, 5)
+
+    def program(k):
+        def f(x):
+            for i in range(k):
+                x = dnp.sin(x) + float(i) if i % 2 else dnp.tanh(x) * 1.5
+            return x
+        return f
+    try:
+        jitted = []
+        for k in range(2, 14):  # twelve distinct kernels
+            f = dp.jit(program(k), executor="numba")
+            np.testing.assert_allclose(f(x), program(k)(x), rtol=1e-14)
+            assert len(fuse._loaded) <= bound
+            jitted.append((k, f))
+        for k, f in jitted:  # programs keep their kernels, dropped from the cache or not
+            np.testing.assert_allclose(f(x), program(k)(x), rtol=1e-14)
+        assert len(fuse._loaded) <= bound
+    finally:
+        dp.config.kernel_cache_size = previous

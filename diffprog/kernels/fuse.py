@@ -27,17 +27,21 @@ import heapq
 import marshal
 import math
 import operator
+import sys
+import threading
 import types
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..config import config
 from ..core import Primitive, primitives
 from ..graph import Graph, Node
 from . import cache as _cache
-from .steps import NodeStep, n_out, sequence
+from .steps import NodeStep, sequence
 
 __all__ = ["numba_executor", "cluster_graph", "kernel_dir"]
 
@@ -387,7 +391,7 @@ def cluster_graph(graph: Graph, fusible: Callable[[Node], bool] | None = None
         parents = [p for p in node.parents if p >= 0]
         if not fusible(node):
             uid = units.new()
-            for k in range(n_out(node)):
+            for k in range(node.n_out):
                 unit_of[node.idx + k] = uid
             for p in parents:
                 if p in unit_of:
@@ -654,7 +658,7 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
     source = _source(cluster, inputs, layout, len(const_inputs), outputs, forms, fast=True)
 
     kernel = Kernel()
-    kernel.fn = _load(source)
+    kernel.fn = _load_kernel(source)
     kernel.outputs = outputs
     kernel.out_dtypes = [np.dtype(n.out.dtype) for n in cluster.nodes if n.idx in outputs]
     if input_dtypes is not None:
@@ -662,7 +666,7 @@ def build_kernel(cluster: Cluster, graph_outputs: set[int], used_outside: set[in
                      [input_dtypes[p] for p in inputs], layout, const_arrays)
     if "bad += " in source:
         safe = _source(cluster, inputs, layout, len(const_inputs), outputs, forms, fast=False)
-        kernel.safe = lambda *args: _load(safe)(*args)  # compiled only if ever needed
+        kernel.safe = lambda *args: _load_kernel(safe)(*args)  # compiled only if ever needed
     else:
         kernel.safe = None
     kernel.inputs = inputs
@@ -688,6 +692,34 @@ def _import_kernel(digest: str, source: str) -> Callable:
     return _cache._compile_kernel(digest, source)
 
 
+# Digests of the loaded kernels, least recently used first: ``_loaded`` is trimmed to
+# ``config.kernel_cache_size`` in this order. A program keeps its kernels (KernelStep holds
+# them), so a dropped kernel is freed when the last jit object using it is gone.
+_recent: OrderedDict[str, None] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def _load_kernel(source: str) -> Callable:
+    """``_load``, keeping the number of loaded kernels within ``config.kernel_cache_size``."""
+    fn = _load(source)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    with _recent_lock:
+        _recent[digest] = None
+        _recent.move_to_end(digest)
+        bound = max(1, int(config.kernel_cache_size))
+        while len(_loaded) > bound:
+            # kernels loaded by other paths first, then the least recently used
+            old = next((d for d in _loaded if d not in _recent), None)
+            if old is None:
+                old = next(iter(_recent))
+            _recent.pop(old, None)
+            _loaded.pop(old, None)
+            sys.modules.pop(f"diffprog_kernel_{old}", None)
+        while len(_recent) > len(_loaded):
+            _recent.popitem(last=False)
+    return fn
+
+
 # ----------------------------------------------------------------------------------------------
 # The executor
 
@@ -707,7 +739,7 @@ def _schedule(graph: Graph, clusters: list[Cluster], member_cluster: dict[int, C
         if id(unit) not in position:
             position[id(unit)] = pos
             units.append(unit)
-        for k in range(n_out(node)):
+        for k in range(node.n_out):
             unit_of[node.idx + k] = unit
     deps: dict[int, set[int]] = {id(u): set() for u in units}
     users: dict[int, list[Any]] = {id(u): [] for u in units}

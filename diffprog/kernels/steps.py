@@ -12,12 +12,7 @@ from typing import Any
 
 from ..graph import Graph, Node
 
-__all__ = ["NodeStep", "sequence", "n_out"]
-
-
-def n_out(node: Node) -> int:
-    """How many values ``node`` produces (a tuple's length for multiple results, else 1)."""
-    return len(node.out) if node.prim.multiple_results else 1
+__all__ = ["NodeStep", "sequence"]
 
 
 class NodeStep:
@@ -31,7 +26,7 @@ class NodeStep:
         self.refs = tuple((i, p) for i, p in enumerate(node.parents) if p >= 0)
         self.params = node.params
         self.idx = node.idx
-        self.n_out = len(node.out) if node.prim.multiple_results else 0
+        self.n_out = node.n_out if node.prim.multiple_results else 0
         self.reads = {p for _, p in self.refs}
 
     def __call__(self, env: list) -> None:

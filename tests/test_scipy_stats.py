@@ -18,6 +18,9 @@ from diffprog.scipy import stats as ds
 from diffprog.testing import check_grads
 from tests.domains import tol_for
 
+# SciPy's own inf - inf and log(0) warnings on the edge tables
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning:scipy")
+
 INF, NAN = math.inf, math.nan
 RTOL = 1e-12
 CDFS = ("cdf", "logcdf", "sf", "logsf")
@@ -179,18 +182,20 @@ def test_tails():
 
 # -- derivatives ---------------------------------------------------------------------------------
 
-# name: (interior x points, parameter values by shape, loc, scale); kinks and jumps avoided
+# name: [(interior x points, parameter values by shape, loc, scale), ...]; kinks and jumps
+# avoided, parameters below and above 1 where the shape changes there
 GRAD_CONT = {
-    "norm": ([-1.3, 0.4, 2.2], [], 0.3, 1.7),
-    "t": ([-1.3, 0.4, 2.2], [3.5], 0.3, 1.7),
-    "cauchy": ([-1.3, 0.4, 2.2], [], 0.3, 1.7),
-    "laplace": ([-1.3, 0.7, 2.2], [], 0.3, 1.7),
-    "logistic": ([-1.3, 0.4, 2.2], [], 0.3, 1.7),
-    "expon": ([0.4, 1.1, 3.0], [], 0.3, 1.7),
-    "uniform": ([0.4, 1.1, 1.8], [], 0.3, 1.7),
-    "gamma": ([0.4, 1.1, 3.0], [2.5], 0.3, 1.7),
-    "beta": ([0.4, 0.9, 1.8], [2.5, 1.5], 0.3, 1.7),
-    "chi2": ([0.4, 1.1, 3.0], [3.5], 0.3, 1.7),
+    "norm": [([-1.3, 0.4, 2.2], [], 0.3, 1.7), ([-40.0, 0.0, 9.0], [], -1.0, 0.5)],
+    "t": [([-1.3, 0.4, 2.2], [3.5], 0.3, 1.7), ([-3.0, 0.1, 25.0], [0.6], -1.0, 0.5)],
+    "cauchy": [([-1.3, 0.4, 2.2], [], 0.3, 1.7), ([-30.0, 0.1, 1e3], [], -1.0, 0.5)],
+    "laplace": [([-1.3, 0.7, 2.2], [], 0.3, 1.7), ([-30.0, -0.5, 8.0], [], -1.0, 0.5)],
+    "logistic": [([-1.3, 0.4, 2.2], [], 0.3, 1.7), ([-40.0, 0.0, 30.0], [], -1.0, 0.5)],
+    "expon": [([0.4, 1.1, 3.0], [], 0.3, 1.7), ([-0.9, 2.0, 8.0], [], -1.0, 0.5)],
+    "uniform": [([0.4, 1.1, 1.8], [], 0.3, 1.7), ([-0.8, -0.7, -0.6], [], -1.0, 0.5)],
+    "gamma": [([0.4, 1.1, 3.0], [2.5], 0.3, 1.7), ([-0.9, 0.0, 8.0], [0.4], -1.0, 0.5)],
+    "beta": [([0.4, 0.9, 1.8], [2.5, 1.5], 0.3, 1.7),
+             ([-0.9, -0.75, -0.6], [0.4, 0.7], -1.0, 0.5)],
+    "chi2": [([0.4, 1.1, 3.0], [3.5], 0.3, 1.7), ([-0.9, 0.0, 8.0], [0.8], -1.0, 0.5)],
 }
 # discrete: derivatives in the continuous parameters (binom's n is an integer: p only)
 GRAD_DISC = {
@@ -205,12 +210,13 @@ GRAD_DISC = {
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", list(GRAD_CONT))
 def test_continuous_grads(name, dtype):
-    xs, shapes, loc, scale = GRAD_CONT[name]
     dist = getattr(ds, name)
-    args = (np.array(xs, dtype), *[np.array(s, dtype) for s in shapes], np.array(loc, dtype),
-            np.array(scale, dtype))
-    for m in _methods(CONTINUOUS, name, "logpdf"):
-        check_grads(getattr(dist, m), args, order=2, modes=("fwd", "rev"), **tol_for(dtype))
+    for xs, shapes, loc, scale in GRAD_CONT[name]:
+        args = (np.array(xs, dtype), *[np.array(s, dtype) for s in shapes],
+                np.array(loc, dtype), np.array(scale, dtype))
+        for m in _methods(CONTINUOUS, name, "logpdf"):
+            check_grads(getattr(dist, m), args, order=2, modes=("fwd", "rev"),
+                        **tol_for(dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -241,6 +247,33 @@ def test_grad_closed_forms():
     assert g == pytest.approx(math.log(2.0) - sc.digamma(3.5), rel=1e-13)
     g = dp.grad(ds.geom.logsf, argnums=1)(4.0, 0.3)
     assert g == pytest.approx(4.0 / (0.3 - 1.0), rel=1e-13)
+
+
+def test_hessian():
+    # gamma.logpdf(x, a, scale=s) = (a-1) log(x/s) - x/s - gammaln(a) - log s
+    import scipy.special as sc
+    a, sc_, x = 2.5, 1.3, 2.0
+    h = dp.hessian(lambda p: ds.gamma.logpdf(x, p[0], scale=p[1]))(np.array([a, sc_]))
+    want = [[-sc.polygamma(1, a), -1 / sc_], [-1 / sc_, a / sc_**2 - 2 * x / sc_**3]]
+    np.testing.assert_allclose(h, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(CONTINUOUS) + list(DISCRETE))
+def test_jit_values(name):
+    # every method under jit, on the x table against a row of parameter sets (invalid ones
+    # included): SciPy's values and broadcasting
+    table = CONTINUOUS if name in CONTINUOUS else DISCRETE
+    shapes, params, _ = table[name]
+    extra = ("loc", "scale") if table is CONTINUOUS else ("loc",)
+    default = {"loc": 0.0, "scale": 1.0}
+    cols = [np.array([kw.get(n, default.get(n)) for kw in params]) for n in shapes + extra]
+    x = (X if table is CONTINUOUS else K)[:, None]
+    methods = _methods(table, name, "logpdf" if table is CONTINUOUS else "logpmf")
+    f = dp.jit(lambda x, *cols: [getattr(getattr(ds, name), m)(x, *cols) for m in methods])
+    with np.errstate(all="ignore"):
+        got = f(x, *cols)
+        for m, g in zip(methods, got):
+            _assert_values(g, getattr(getattr(ss, name), m)(x, *cols))
 
 
 def test_no_nan_in_valid_gradients():
@@ -335,6 +368,9 @@ def test_mvn_singular():
             ds.multivariate_normal.logpdf(on, MEAN, c)
         with pytest.raises(exc):
             dp.grad(lambda m, c=c: dnp.sum(ds.multivariate_normal.logpdf(on, m, c)))(MEAN)
+    # under jit the value is unknown at trace time: the Cholesky factorization raises
+    with pytest.raises(np.linalg.LinAlgError):
+        dp.jit(lambda x, c: ds.multivariate_normal.logpdf(x, MEAN, c))(on, cov)
     pts = np.concatenate([on, off])
     want = ss.multivariate_normal.logpdf(pts, MEAN, cov, allow_singular=True)
     assert np.isinf(want[2:]).all()

@@ -87,6 +87,15 @@ def _and(*conds: Any) -> Any:
     return out
 
 
+def _log_ndtr(x: Any) -> Any:
+    """``log_ndtr`` whose derivatives of every order are finite: for x > 0 as
+    ``log1p(-ndtr(-x))`` (accurate there), as special.log_ndtr's second derivative is nan
+    beyond x ~ 37.7, where its rule's ``erfcx(-x/sqrt 2)`` overflows (inf / inf)."""
+    pos = x > 0
+    return dnp.where(pos, dnp.log1p(-sp.ndtr(-dnp.where(pos, x, 1.0))),
+                     sp.log_ndtr(dnp.where(pos, -1.0, x)))
+
+
 def _not_implemented(dist: str, method: str, needs: str, alt: str) -> Any:
     def method_fn(*args: Any, **kwds: Any) -> Any:
         raise NotImplementedError(
@@ -249,7 +258,7 @@ def _no_cdf(cls: type, needs: str) -> type:
 
 class norm_gen(_Continuous):
     """The normal distribution (``scipy.stats.norm``): cdf via ``ndtr``, logcdf via
-    ``log_ndtr``.
+    ``log_ndtr`` (``log1p(-ndtr(-z))`` for z > 0).
 
     Example:
         >>> round(float(norm.cdf(1.96)), 6)
@@ -268,13 +277,13 @@ class norm_gen(_Continuous):
         return sp.ndtr(z)
 
     def _logcdf(self, z: Any) -> Any:
-        return sp.log_ndtr(z)
+        return _log_ndtr(z)
 
     def _sf(self, z: Any) -> Any:
         return sp.ndtr(-z)
 
     def _logsf(self, z: Any) -> Any:
-        return sp.log_ndtr(-z)
+        return _log_ndtr(-z)
 
 
 class t_gen(_Continuous):
@@ -792,8 +801,10 @@ class multivariate_normal_gen:
 
     With ``allow_singular=False`` (the default) a covariance that is not symmetric positive
     definite raises ``numpy.linalg.LinAlgError`` (not positive semidefinite: ``ValueError``), as
-    in SciPy, whenever its value is known (eagerly and under grad; under ``jit`` the Cholesky
-    factorization raises at run time); the density comes from the Cholesky factor. With
+    in SciPy, whenever its value is known (eagerly and under grad; under ``jit``, where it is
+    not, the Cholesky factorization raises ``LinAlgError`` at run time when it breaks down,
+    which a numerically singular matrix may escape); the density comes from the Cholesky
+    factor. With
     ``allow_singular=True`` the eigenvalues of ``cov`` at most SciPy's cutoff
     (``1e6 eps max|eig|``) count as zero: the density uses the pseudo-determinant and the
     pseudo-inverse, and is ``-inf`` off the affine subspace ``mean + range(cov)``. It is

@@ -438,6 +438,13 @@ def test_dirichlet_values():
             ss.dirichlet.logpdf(pts, a)
         with pytest.raises(ValueError):
             ds.dirichlet.logpdf(pts, a)
+    # float32 x and alpha give float32, as SciPy's (computed here in float64, then rounded)
+    x32, a32 = np.array([0.25, 0.25, 0.5], np.float32), ALPHA.astype(np.float32)
+    for m in ("logpdf", "pdf"):
+        got, want = getattr(ds.dirichlet, m)(x32, a32), getattr(ss.dirichlet, m)(x32, a32)
+        assert type(got) is type(want) and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert getattr(ds.dirichlet, m)(x32, ALPHA).dtype == np.float64
     # under jit the values are unknown: -inf off the simplex, nan for invalid alpha
     f = dp.jit(ds.dirichlet.logpdf)
     np.testing.assert_allclose(f(x, ALPHA), ss.dirichlet.logpdf(x, ALPHA), rtol=RTOL)

@@ -949,6 +949,9 @@ class dirichlet_gen:
 
     def logpdf(self, x: Any, *args: Any, **kwds: Any) -> Any:
         """Log of the density at ``x`` (``logpdf(x, alpha)``)."""
+        (alpha,) = _bind(self.name, ("alpha",), {}, args, kwds)
+        # SciPy computes in the inputs' precision: float32 x and alpha give float32
+        single = all(np.result_type(v) == np.float32 for v in (x, alpha))
         (alpha,) = self._params(args, kwds)
         k = alpha.shape[0]
         x = _f64(x)
@@ -971,7 +974,7 @@ class dirichlet_gen:
             lnb = dnp.sum(sp.gammaln(as_)) - sp.gammaln(dnp.sum(as_))
             val = -lnb + dnp.sum(sp.xlogy(as_ - 1.0, xs), axis=0)
             out = dnp.where(valid, dnp.where(inside, val, -_INF), _NAN)
-        return _squeeze(out)
+        return _squeeze(dnp.astype(out, np.float32) if single else out)
 
     @staticmethod
     def _check(x: np.ndarray, a: np.ndarray) -> None:

@@ -428,6 +428,8 @@ def test_dirichlet_values():
         for pts in (x, x[:2], xs, xs[:2]):
             _assert_values(getattr(ds.dirichlet, m)(pts, ALPHA),
                            getattr(ss.dirichlet, m)(pts, ALPHA))
+    _assert_values(ds.dirichlet.logpdf([0.2, 0.3], [1.5, 0.7, 3.0]),  # lists, as SciPy
+                   ss.dirichlet.logpdf([0.2, 0.3], [1.5, 0.7, 3.0]))
     _assert_values(ds.dirichlet.logpdf(np.array([0.0, 0.3, 0.7]), np.array([1.0, 2.0, 2.0])),
                    ss.dirichlet.logpdf(np.array([0.0, 0.3, 0.7]), np.array([1.0, 2.0, 2.0])))
     bad = [(np.array([0.2, 0.3, 0.6]), ALPHA), (np.array([-0.2, 0.6, 0.6]), ALPHA),

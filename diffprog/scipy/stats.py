@@ -951,7 +951,7 @@ class dirichlet_gen:
         """Log of the density at ``x`` (``logpdf(x, alpha)``)."""
         (alpha,) = _bind(self.name, ("alpha",), {}, args, kwds)
         # SciPy computes in the inputs' precision: float32 x and alpha give float32
-        single = all(np.result_type(v) == np.float32 for v in (x, alpha))
+        single = all(getattr(v, "dtype", None) == np.float32 for v in (x, alpha))
         (alpha,) = self._params(args, kwds)
         k = alpha.shape[0]
         x = _f64(x)

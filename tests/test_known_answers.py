@@ -34,3 +34,11 @@ def test_hessian_of_pairwise_squared_distances_is_finite():
     np.testing.assert_array_equal(h, 4 * (3 * np.eye(3) - np.ones((3, 3))))
     check_grads(f, (x,), order=2, modes=("fwd", "rev"))
     check_grads(lambda x: x ** 3.0, (np.array([0.0, 1.5]),), order=2, modes=("fwd", "rev"))
+
+
+def test_power_rules_keep_float32():
+    x = np.array([0.0, 1.5], np.float32)
+    for n in (2.0, 2, np.float32(3.0)):
+        assert dp.grad(lambda x, n=n: dnp.sum(x ** n))(x).dtype == np.float32
+        assert dp.jit(dp.grad(lambda x, n=n: dnp.sum(x ** n)))(x).dtype == np.float32
+        assert dp.jvp(lambda x, n=n: x ** n, (x,), (x,))[1].dtype == np.float32

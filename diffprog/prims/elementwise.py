@@ -140,6 +140,8 @@ def _pow_slope(x, y):
     """d/dx x**y = y * x**(y - 1), exact at x = 0 to every order: where y = 0 the slope is 0
     (x**0 is constant), computed as 0 * x**0 rather than 0 * x**-1 = 0 * inf, so neither it nor
     any derivative of it meets 0 * inf (grad(grad(grad(lambda x: x**2)))(0.0) is 0)."""
+    if isinstance(y, (int, float)):  # a Python exponent stays weakly typed (float32 x)
+        return y * x ** ((1 if y == 0 else y) - 1)
     return y * x ** (where(eq(y, 0), 1, y) - 1)
 
 

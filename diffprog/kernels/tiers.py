@@ -124,16 +124,13 @@ def fused_executor(graph: Graph, select: bool = True) -> Callable[[list], list] 
 
     def make(unit: Any, graph_outputs: set, used_outside: set, shapes: dict) -> Any:
         consts = [a for n in unit.nodes for p, a in zip(n.parents, n.args) if p < 0]
-        kernel = build_kernel(unit, graph_outputs, used_outside, shapes, consts)
+        try:  # compiled now for the operand types (not at a user's first call)
+            kernel = build_kernel(unit, graph_outputs, used_outside, shapes, consts,
+                                  input_dtypes=dtypes)
+        except TypeError:  # a build_kernel without input_dtypes: compile by signature here
+            kernel = build_kernel(unit, graph_outputs, used_outside, shapes, consts)
+            _compile_for(kernel, dtypes, consts)
         step = KernelStep(kernel, consts)
-        # numba compiles at the first call: compile here instead, for the types the step
-        # passes (flat contiguous arrays), so that no user's call waits for it
-        compile_for = getattr(kernel.fn, "compile", None)
-        if compile_for is not None:
-            import numba
-            stand_ins = [np.ones(1, dt) for dt in kernel.out_dtypes]
-            stand_ins += [np.ones(1, dtypes[p]) for p in kernel.inputs]
-            compile_for(tuple(numba.typeof(a) for a in (0, *stand_ins, *step.fixed)))
         return step
 
     n_fused = 0
@@ -151,6 +148,17 @@ def fused_executor(graph: Graph, select: bool = True) -> Callable[[list], list] 
     writes: dict[int, tuple] = {}
     steps = interp._steps_for(graph, how, clusters, kernel, writes)
     return compile_steps(graph, steps, writes)
+
+
+def _compile_for(kernel: Any, dtypes: dict[int, Any], consts: list) -> None:
+    import numba
+    import numpy as np
+    compile_for = getattr(kernel.fn, "compile", None)
+    if compile_for is not None:
+        stand_ins = [np.ones(1, dt) for dt in kernel.out_dtypes]
+        stand_ins += [np.ones(1, dtypes[p]) for p in kernel.inputs]
+        fixed = [np.asarray(a).reshape(-1) for a in consts] + list(getattr(kernel, "extra", ()))
+        compile_for(tuple(numba.typeof(a) for a in (0, *stand_ins, *fixed)))
 
 
 def _value_dtypes(graph: Graph) -> dict[int, Any]:

@@ -248,3 +248,26 @@ def test_where_traced_condition_python_scalar_branches(where):
     for executor in EXECUTORS:
         _same(jit(dp.grad(h), executor=executor)(x), g_want)
         _same(jit(h, executor=executor)(x), h(x))
+
+
+def test_updates_of_traced_values_round_and_sign_zeros_as_numpy():
+    # one scatter_apply writes with NumPy's ufunc.at (or assignment): a written -0.0 stays
+    # -0.0, an untouched -0.0 is not turned into 0.0 by adding zeros, and repeated additions
+    # round in np.add.at's order; eager (traced values) and jit agree with plain NumPy
+    x = np.array([-0.0, 1.0, 0.1, -0.0])
+    i = np.array([1, 2, 2, 2])
+    v = np.array([-0.0, 0.2, 0.3, 1e-17])
+    cases = {
+        "set": (lambda x, i, v: dnp.at(x)[i].set(v), lambda a: a.__setitem__(i, v)),
+        "add": (lambda x, i, v: dnp.at(x)[i].add(v), lambda a: np.add.at(a, i, v)),
+        "max": (lambda x, i, v: dnp.at(x)[i].max(v), lambda a: np.maximum.at(a, i, v)),
+        "min": (lambda x, i, v: dnp.at(x)[i].min(v), lambda a: np.minimum.at(a, i, v)),
+    }
+    for f, numpy_update in cases.values():
+        want = x.copy()
+        numpy_update(want)
+        _same(f(x, i, v), want)
+        _same(dp.jvp(lambda x, f=f: f(x, i, v), (x,), (np.ones(4),))[0], want)  # traced, eager
+        for executor in EXECUTORS:
+            _same(jit(f, executor=executor)(x, i, v), want)
+            _same(jit(lambda x, v, f=f: f(x, i, v), executor=executor)(x, v), want)

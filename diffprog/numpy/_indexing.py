@@ -1,8 +1,12 @@
 """Indexing of traced values: ``x[idx]``, the functional updates ``x.at[idx].add/set/...``,
 ``take``, ``take_along_axis`` and the index-valued ``nonzero``, ``argwhere``, ``flatnonzero``.
 
-Everything gathers with the ``getitem`` primitive and scatters with ``scatter_add``, which use
-NumPy's own indexing, so mixed basic and advanced indices mean exactly what they mean in NumPy.
+Gathers use the ``getitem`` primitive (its transpose is ``scatter_add``), and the updates the
+``scatter_apply`` primitive; all use NumPy's own indexing, so mixed basic and advanced indices
+mean exactly what they mean in NumPy, and updates round and sign zeros as ``ufunc.at`` does.
+Under jit an index may hold integer arrays whose values are unknown while tracing (arguments of
+the jitted function): they become operands of the ``gather`` primitives
+(:mod:`diffprog.prims.gather`) instead of params.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from .. import prims as P
 from ..core import Tracer, bind, concrete
 from ..prims import gather as G
 from ._core import _dtype, _shape, implements
-from ._elementwise import add, astype, maximum, minimum, multiply, where
+from ._elementwise import astype, multiply, where
 
 __all__ = ["take", "take_along_axis", "nonzero", "argwhere", "flatnonzero"]
 
@@ -141,10 +145,6 @@ def getitem(x: Any, idx: Any) -> Any:
     return bind(P.getitem, x, idx=P.encode_index(norm))
 
 
-def _is_basic(idx: tuple) -> bool:
-    return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in idx)
-
-
 def _has_traced(norm: tuple) -> bool:
     return any(isinstance(i, Tracer) for i in norm)
 
@@ -198,7 +198,7 @@ def _writes(shape: tuple, norm: tuple, values: Any):
     ``placed`` holds the written values (zeros elsewhere). The k-th write to a position goes
     to round k, so with repeated indices later writes come in later rounds.
     """
-    if _is_basic(norm):
+    if all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in norm):
         hit = np.zeros(shape, dtype=bool)
         hit[norm] = True
         yield hit, bind(P.scatter_add, values, shape=shape, idx=P.encode_index(norm))
@@ -228,19 +228,34 @@ def _writes(shape: tuple, norm: tuple, values: Any):
         yield hit, bind(P.scatter_add, v, shape=shape, idx=positions)
 
 
-def _combine_at(x: Any, idx: Any, values: Any, ufunc: np.ufunc, combine: Any) -> Any:
+def _combine_at(x: Any, idx: Any, values: Any, ufunc: np.ufunc) -> Any:
     """``x`` with each write of ``values`` at ``idx`` combined in turn, like ``ufunc.at``."""
     norm, shape, dtype, values = _update_args(x, idx, values)
     if not isinstance(x, Tracer) and not isinstance(values, Tracer):
         out = np.array(x, dtype=dtype)
         ufunc.at(out, norm, values)
         return out
-    if _has_traced(norm):
-        return _apply_traced(x, norm, values, ufunc.__name__)
-    result = x
-    for hit, placed in _writes(shape, norm, values):
-        result = where(hit, combine(result, placed), result)
-    return result
+    if ufunc is np.multiply and not _has_traced(norm):
+        # The weights of a product are values, not constants: scatter_apply's derivative
+        # (first order) would lose the second. With a concrete index the writes come in
+        # rounds of distinct positions, each a differentiable multiply.
+        result = x
+        for hit, placed in _writes(shape, norm, values):
+            result = where(hit, multiply(result, placed), result)
+        return result
+    return _apply(x, norm, values, ufunc.__name__)
+
+
+def _apply(x: Any, norm: tuple, values: Any, op: str) -> Any:
+    """The update ``op`` of traced values: one ``scatter_apply`` primitive writes in NumPy's
+    order with NumPy's own ``ufunc.at`` (or assignment), so values, rounding and signs of zero
+    are NumPy's; its derivative weighs the writes (see :mod:`diffprog.prims.gather`). Index
+    arrays are its operands: under jit they may be traced integer arrays, whose repeated
+    positions are known only when the program runs."""
+    template, operands = _operands(norm)
+    if not isinstance(x, Tracer):
+        x = np.asarray(x)
+    return bind(G.scatter_apply, x, values, *operands, idx=template, op=op)
 
 
 def at_add(x: Any, idx: Any, values: Any) -> Any:
@@ -251,16 +266,7 @@ def at_add(x: Any, idx: Any, values: Any) -> Any:
         >>> at_add(np.zeros(3), np.array([0, 0, 2]), 1.0)
         array([2., 0., 1.])
     """
-    norm, shape, dtype, values = _update_args(x, idx, values)
-    if not isinstance(x, Tracer) and not isinstance(values, Tracer):
-        out = np.array(x, dtype=dtype)
-        np.add.at(out, norm, values)
-        return out
-    if _has_traced(norm):
-        # one primitive adding into x in np.add.at's order, so that jit's sums round like
-        # the eager np.add.at
-        return _apply_traced(x, norm, values, "add")
-    return add(x, bind(P.scatter_add, values, shape=shape, idx=P.encode_index(norm)))
+    return _combine_at(x, idx, values, np.add)
 
 
 def at_set(x: Any, idx: Any, values: Any) -> Any:
@@ -278,33 +284,19 @@ def at_set(x: Any, idx: Any, values: Any) -> Any:
         out = np.array(x, dtype=dtype)
         out[norm] = values
         return out
-    if _has_traced(norm):
-        return _apply_traced(x, norm, values, "set")
-    result = x
-    for hit, placed in _writes(shape, norm, values):
-        result = where(hit, placed, result)
-    return result
-
-
-def _apply_traced(x: Any, norm: tuple, values: Any, op: str) -> Any:
-    """The update ``op`` at an index holding integer arrays traced by jit: which positions
-    repeat is known only when the program runs, so one ``scatter_apply`` primitive writes in
-    NumPy's order and its derivative weighs the writes as the eager rounds do."""
-    template, operands = _operands(norm)
-    if not isinstance(x, Tracer):
-        x = np.asarray(x)
-    return bind(G.scatter_apply, x, values, *operands, idx=template, op=op)
+    return _apply(x, norm, values, "set")
 
 
 def at_multiply(x: Any, idx: Any, values: Any) -> Any:
     """``x`` with the entries at ``idx`` multiplied by ``values``; repeated indices multiply
-    in turn, like ``np.multiply.at``.
+    in turn, like ``np.multiply.at``. (With an index holding integer arrays traced by jit, the
+    derivative is right to first order only.)
 
     Example:
         >>> at_multiply(np.ones(3), np.array([0, 0]), np.array([2.0, 3.0]))
         array([6., 1., 1.])
     """
-    return _combine_at(x, idx, values, np.multiply, multiply)
+    return _combine_at(x, idx, values, np.multiply)
 
 
 def at_min(x: Any, idx: Any, values: Any) -> Any:
@@ -315,7 +307,7 @@ def at_min(x: Any, idx: Any, values: Any) -> Any:
         >>> at_min(np.zeros(3), 1, -2.0)
         array([ 0., -2.,  0.])
     """
-    return _combine_at(x, idx, values, np.minimum, minimum)
+    return _combine_at(x, idx, values, np.minimum)
 
 
 def at_max(x: Any, idx: Any, values: Any) -> Any:
@@ -326,7 +318,7 @@ def at_max(x: Any, idx: Any, values: Any) -> Any:
         >>> at_max(np.zeros(3), 1, 2.0)
         array([0., 2., 0.])
     """
-    return _combine_at(x, idx, values, np.maximum, maximum)
+    return _combine_at(x, idx, values, np.maximum)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -212,9 +212,9 @@ def _scatter_apply_jvp(tangents, out, x, v, *indices, idx, op):
         wx, wv = scatter_apply_weights(x, v, *indices, idx=idx, op=op)
     total = None
     if tx is not None:
-        total = tx if wx is None else ew.mul(wx, tx)
+        total = tx if wx is None else _weigh(op, wx, tx)
     if tv is not None:
-        tv = tv if wv is None else ew.mul(wv, tv)
+        tv = tv if wv is None else _weigh(op, wv, tv)
         part = scatter_add_at(tv, *indices, shape=tuple(x.shape), idx=idx)
         total = part if total is None else ew.add(total, part)
     return total
@@ -225,7 +225,15 @@ def _scatter_apply_vjp(ct, out, x, v, *indices, idx, op):
     if op == "add":
         return (ct, ct_v) + (None,) * len(indices)
     wx, wv = scatter_apply_weights(x, v, *indices, idx=idx, op=op)
-    return (ew.mul(wx, ct), ew.mul(wv, ct_v)) + (None,) * len(indices)
+    return (_weigh(op, wx, ct), _weigh(op, wv, ct_v)) + (None,) * len(indices)
+
+
+def _weigh(op, w, t):
+    # set: the weights are 0 or 1 and select, as where does (an inf or nan overwritten
+    # gets 0, not nan); the others multiply, as minimum's and multiply's rules do
+    if op == "set":
+        return ew.where(ew.ne(w, 0), t, 0.0)
+    return ew.mul(w, t)
 
 
 def _scatter_apply_abstract(x, v, *indices, idx, op):

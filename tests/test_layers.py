@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("diffprog.numpy",),
     ("diffprog.ad", "diffprog.custom", "diffprog.api_util"),
     ("diffprog.jit", "diffprog.passes", "diffprog.kernels"),
-    ("diffprog.nn", "diffprog.testing", "diffprog.scipy"),
+    ("diffprog.nn", "diffprog.testing", "diffprog.optim", "diffprog.scipy"),
     ("diffprog",),  # the package itself re-exports everything
 ]
 

@@ -1,6 +1,6 @@
 """``diffprog.scipy``: SciPy's functions, differentiable (``diffprog.scipy.special``,
 ``diffprog.scipy.stats``, ``diffprog.scipy.linalg``, ``diffprog.scipy.integrate``,
-``diffprog.scipy.signal``).
+``diffprog.scipy.signal``, ``diffprog.scipy.optimize``).
 
 Needs SciPy, an optional dependency: ``pip install diffprog[scipy]``. ``import diffprog`` does
 not import SciPy; SciPy's ufuncs applied to traced values find their rules here lazily.
@@ -18,6 +18,6 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess by the 
     raise ImportError("diffprog.scipy needs SciPy, which is not installed: "
                       "pip install diffprog[scipy]") from e
 
-from . import integrate, linalg, signal, special, stats
+from . import integrate, linalg, optimize, signal, special, stats
 
-__all__ = ["special", "stats", "linalg", "integrate", "signal"]
+__all__ = ["special", "stats", "linalg", "integrate", "signal", "optimize"]

@@ -152,3 +152,13 @@ def test_forward_mode_and_second_order_refused():
         dp.hessian(lambda y0: dnp.sum(f(y0)))(Y0)
     with pytest.raises(TypeError, match="only first-order"):
         dp.grad(lambda y0: dnp.sum(dp.grad(lambda z: dnp.sum(f(z) ** 2))(y0)))(Y0)
+
+
+def test_python_control_flow_in_func():
+    # jit cannot trace a branch on a value: the backward pass runs func's vjp eagerly instead
+    def relu_decay(y, t, k):
+        return -k * y if y[0] > 0 else 0.0 * y
+
+    g = dp.grad(lambda k: odeint(relu_decay, np.array([1.0]), [0.0, 1.0], args=(k,),
+                                 **TIGHT)[1, 0])(0.5)
+    np.testing.assert_allclose(g, -np.exp(-0.5), rtol=1e-8)

@@ -184,6 +184,11 @@ def test_expm_values(i):
     want = sl.expm(a)
     for got in _value(dl.expm, a):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13 * np.abs(want).max())
+    # the derivative against SciPy's Fréchet derivative (Al-Mohy & Higham)
+    e = np.random.default_rng(i).standard_normal(a.shape)
+    _, t = dp.jvp(dl.expm, (a,), (e,))
+    frechet = sl.expm_frechet(a, e, compute_expm=False)
+    assert np.abs(t - frechet).max() <= 1e-12 * np.abs(frechet).max()
 
 
 def test_expm_closed_forms():

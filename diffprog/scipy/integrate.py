@@ -35,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +45,7 @@ import numpy as np
 from .. import ad
 from .. import numpy as dnp
 from ..core import Primitive, ShapedArray, Tracer, bind
+from ..jit import jit
 from ..tree import tree_flatten, tree_unflatten
 
 __all__ = ["odeint"]
@@ -191,19 +193,12 @@ def _adjoint_impl(g, ys, y0, t, *leaves, func, tree, tfirst, rtol, atol, mxstep,
         return np.asarray(_call(func, tfirst, y.reshape(shape), s, tuple(args)),
                           dtype=np.float64).reshape(-1)
 
+    dynamics = _dynamics_vjp(func, tfirst, tree, tuple(diff))
+    base = _as64(leaves)
+
     def augmented(state, s):
-        y, a = state[:n], state[n:2 * n]
-        base = _as64(leaves)
-
-        def f(y, *dleaves):
-            full = list(base)
-            for i, x in zip(diff, dleaves):
-                full[i] = x
-            fargs = tuple(tree_unflatten(tree, full))
-            return _call(func, tfirst, y, s, fargs)
-
-        dy, vjp_fn = ad.vjp(f, y.reshape(shape), *[base[i] for i in diff])
-        cts = vjp_fn(a.reshape(np.shape(dy)).astype(np.result_type(dy)))
+        dy, cts = dynamics(state[:n].reshape(shape), state[n:2 * n].reshape(shape),
+                           np.float64(s), *base)
         parts = [np.asarray(dy, dtype=np.float64).reshape(-1)]
         parts += [-np.asarray(c, dtype=np.float64).reshape(-1) for c in cts]
         return np.concatenate(parts)
@@ -232,6 +227,36 @@ def _adjoint_impl(g, ys, y0, t, *leaves, func, tree, tfirst, rtol, atol, mxstep,
         if out_leaves[i] is None:  # an integer argument: zero, it has no derivative
             out_leaves[i] = np.zeros(np.shape(x), _float_dtype(np.asarray(x)))
     return (y0_bar, t_bar, *out_leaves)
+
+
+@functools.lru_cache(maxsize=32)
+def _dynamics_vjp(func: Callable, tfirst: bool, tree: Any, diff: tuple) -> Callable:
+    """(y, a, t, *leaves) -> (f(y, t), the cotangents a^T df/dy and a^T df/dθ of the float
+    leaves θ): jitted, as the backward pass calls it a few times per step; functions jit
+    cannot trace (Python control flow on values) run eagerly instead."""
+
+    def dynamics(y, a, t, *leaves):
+        def f(y, *dleaves):
+            full = list(leaves)
+            for i, x in zip(diff, dleaves):
+                full[i] = x
+            return _call(func, tfirst, y, t, tuple(tree_unflatten(tree, full)))
+
+        dy, vjp_fn = ad.vjp(f, y, *[leaves[i] for i in diff])
+        return dy, vjp_fn(dnp.reshape(a, np.shape(dy)))
+
+    jitted = jit(dynamics)
+    use_jit = [True]
+
+    def call(*args):
+        if use_jit[0]:
+            try:
+                return jitted(*args)
+            except Exception:  # untraceable by jit: eager vjp (which raises real errors)
+                use_jit[0] = False
+        return dynamics(*args)
+
+    return call
 
 
 def _forward_shape(y0, t, *leaves, **params):

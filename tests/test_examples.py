@@ -132,3 +132,13 @@ def test_benchmark_hand_written_gradients(backends):
     W, v = np.random.default_rng(0).standard_normal((7, 3)), np.array([0.1, -0.5, 2.0])
     J = dp.jacrev(lambda v: jacobian.f(D, v, W))(v)
     np.testing.assert_allclose(jacobian.numpy_jacobian(v, W), J, rtol=1e-12, atol=1e-14)
+
+
+def test_bayes_gaussian_process_fit(capsys):
+    pytest.importorskip("scipy")
+    r, out = run_example("bayes", capsys)
+    assert r["success"]
+    assert r["grad_norm"] < 1e-4  # the optimizer stopped at a stationary point of the posterior
+    assert r["max_err"] < 0.25    # the posterior mean follows the true function
+    assert 0.02 < r["noise"] < 0.3  # the data's noise level (0.1) is recovered in scale
+    assert "L-BFGS-B" in out

@@ -162,3 +162,11 @@ def test_python_control_flow_in_func():
     g = dp.grad(lambda k: odeint(relu_decay, np.array([1.0]), [0.0, 1.0], args=(k,),
                                  **TIGHT)[1, 0])(0.5)
     np.testing.assert_allclose(g, -np.exp(-0.5), rtol=1e-8)
+
+
+def test_closed_over_array_changes_between_calls():
+    rate = np.array([1.0])
+    loss = lambda y0: odeint(lambda y, t: -rate * y, y0, [0.0, 1.0], **TIGHT)[1, 0]
+    np.testing.assert_allclose(dp.grad(loss)(np.array([1.0])), [np.exp(-1.0)], rtol=1e-8)
+    rate[0] = 2.0
+    np.testing.assert_allclose(dp.grad(loss)(np.array([1.0])), [np.exp(-2.0)], rtol=1e-8)

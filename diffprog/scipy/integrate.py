@@ -35,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -229,11 +228,12 @@ def _adjoint_impl(g, ys, y0, t, *leaves, func, tree, tfirst, rtol, atol, mxstep,
     return (y0_bar, t_bar, *out_leaves)
 
 
-@functools.lru_cache(maxsize=32)
 def _dynamics_vjp(func: Callable, tfirst: bool, tree: Any, diff: tuple) -> Callable:
     """(y, a, t, *leaves) -> (f(y, t), the cotangents a^T df/dy and a^T df/dθ of the float
     leaves θ): jitted, as the backward pass calls it a few times per step; functions jit
-    cannot trace (Python control flow on values) run eagerly instead."""
+    cannot trace (Python control flow on values) run eagerly instead. Built afresh for each
+    backward pass: jit reads the globals and closed-over arrays of ``func`` when it traces,
+    and a cache across passes would miss their changes."""
 
     def dynamics(y, a, t, *leaves):
         def f(y, *dleaves):

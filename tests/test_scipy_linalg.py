@@ -280,3 +280,20 @@ def test_untraced_calls_are_scipys():
     np.testing.assert_array_equal(dl.cholesky(a), sl.cholesky(a))
     np.testing.assert_array_equal(dl.expm(a / 10), sl.expm(a / 10))
     np.testing.assert_array_equal(dl.lu_factor(a)[0], sl.lu_factor(a)[0])
+
+
+def test_stacks_of_matrices():
+    rng = np.random.default_rng(16)
+    a = rng.standard_normal((3, 4, 4)) + 2 * np.eye(4)
+    b = rng.standard_normal((3, 4, 2))
+    s = a @ np.swapaxes(a, -1, -2)
+    for got in _value(lambda a, b: dl.lu_solve(dl.lu_factor(a), b), a, b):
+        _close(got, sl.lu_solve(sl.lu_factor(a), b), rtol=1e-11)
+    for got in _value(dl.sqrtm, s):
+        _close(got, sl.sqrtm(s), rtol=1e-11)
+    for got in _value(lambda s: dl.cho_factor(s)[0], s):
+        _close(got, sl.cho_factor(s)[0])
+    check_grads(lambda a, b: dl.lu_solve(dl.lu_factor(a), b), (a, b), order=2)
+    check_grads(dl.expm, (a / 4,), order=2)
+    check_grads(dl.sqrtm, (s,), order=1)
+    check_grads(lambda s, b: dl.cho_solve(dl.cho_factor(s, lower=True), b), (s, b), order=1)

@@ -271,3 +271,19 @@ def test_updates_of_traced_values_round_and_sign_zeros_as_numpy():
         for executor in EXECUTORS:
             _same(jit(f, executor=executor)(x, i, v), want)
             _same(jit(lambda x, v, f=f: f(x, i, v), executor=executor)(x, v), want)
+
+
+def test_constant_gathered_at_traced_indices():
+    # a table that is not an argument, looked up at indices that are (interp does this)
+    table = np.array([10.0, 20.0, 30.0, 40.0])
+    grid = table.reshape(2, 2)
+    i = np.array([3, -1, 0])
+    for executor in EXECUTORS:
+        _same(jit(lambda i: dnp.take(table, i), executor=executor)(i), table[i])
+        _same(jit(lambda i: np.take(table, i + 1, mode="clip"), executor=executor)(i),
+              np.take(table, i + 1, mode="clip"))
+        _same(jit(lambda i: dnp.take_along_axis(grid, i[:2, None] % 2, axis=1),
+                  executor=executor)(i), np.take_along_axis(grid, i[:2, None] % 2, axis=1))
+    # and with a traced value mixed in: the derivative reaches it, not the table
+    g = jit(dp.grad(lambda x, i: dnp.sum(x * dnp.take(table, i))))(np.ones(3), i)
+    _same(g, table[i])

@@ -129,7 +129,9 @@ def getitem(x: Any, idx: Any) -> Any:
         array([2., 0., 1.])
     """
     if not isinstance(x, Tracer):
-        return x[idx]
+        if not _holds_tracer(idx):
+            return x[idx]
+        x = np.asarray(x)  # a constant gathered at traced indices
     # Fast paths for x[i] and x[a:b] (loops over rows index like this).
     kind = type(idx)
     if kind is int:
@@ -143,6 +145,11 @@ def getitem(x: Any, idx: Any) -> Any:
         template, operands = _operands(norm)
         return bind(G.gather, x, *operands, idx=template)
     return bind(P.getitem, x, idx=P.encode_index(norm))
+
+
+def _holds_tracer(idx: Any) -> bool:
+    return isinstance(idx, Tracer) or (type(idx) is tuple and any(
+        isinstance(i, Tracer) for i in idx))
 
 
 def _has_traced(norm: tuple) -> bool:
@@ -337,7 +344,9 @@ def take(a: Any, indices: Any, axis: int | None = None, out: Any = None,
                [4., 4.]])
     """
     if not isinstance(a, Tracer):
-        return np.take(a, indices, axis=axis, out=out, mode=mode)
+        if not isinstance(indices, Tracer):
+            return np.take(a, indices, axis=axis, out=out, mode=mode)
+        a = np.asarray(a)  # a constant gathered at traced indices
     if out is not None:
         raise TypeError("take(..., out=...) writes into an array in place, which traced values "
                         "do not support; use the returned value instead")
@@ -373,7 +382,9 @@ def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Any:
                [0.]])
     """
     if not isinstance(arr, Tracer):
-        return np.take_along_axis(arr, indices, axis=axis)
+        if not isinstance(indices, Tracer):
+            return np.take_along_axis(arr, indices, axis=axis)
+        arr = np.asarray(arr)  # a constant gathered at traced indices
     idx = _index_array(indices, traced_ok=True)
     if axis is None:
         if idx.ndim != 1:

@@ -280,7 +280,8 @@ def test_constant_gathered_at_traced_indices():
     i = np.array([3, -1, 0])
     for executor in EXECUTORS:
         _same(jit(lambda i: dnp.take(table, i), executor=executor)(i), table[i])
-        _same(jit(lambda i: np.take(table, i + 1, mode="clip"), executor=executor)(i),
+        # (np.take(table, i) does not dispatch: NumPy's take looks only at its first argument)
+        _same(jit(lambda i: dnp.take(table, i + 1, mode="clip"), executor=executor)(i),
               np.take(table, i + 1, mode="clip"))
         _same(jit(lambda i: dnp.take_along_axis(grid, i[:2, None] % 2, axis=1),
                   executor=executor)(i), np.take_along_axis(grid, i[:2, None] % 2, axis=1))

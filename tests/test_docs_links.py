@@ -1,6 +1,7 @@
-"""The documents cannot rot: the ```python blocks of docs/*.md run, and every relative link and
-every file path that README.md, CONTRIBUTING.md and docs/*.md mention exists inside the
-repository (nothing points outside it, such as ``../shared``).
+"""The documents cannot rot: the ```python blocks of docs/*.md run, the diffprog functions and
+classes docs/*.md name exist, the layer picture of docs/ARCHITECTURE.md is tests/test_layers.py's,
+and every relative link and every file path that README.md, CONTRIBUTING.md and docs/*.md
+mention exists inside the repository (nothing points outside it, such as ``../shared``).
 
 Paths are recognized as words with a slash and a file extension (``tests/domains.py``,
 ``benchmarks/results/benchmarks.png``), resolved from the repository root or from the
@@ -10,7 +11,10 @@ folder, with their ``#anchor`` checked against the headings of the target docume
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +164,73 @@ def test_the_architecture_picture_is_the_enforced_layering() -> None:
     from tests.test_layers import LAYERS
     picture = diagram_layers((ROOT / "docs" / "ARCHITECTURE.md").read_text())
     assert picture == [set(layer) for layer in LAYERS]
+
+
+# -- the names the documents give exist ----------------------------------------------------------
+
+_DOTTED = re.compile(r"`((?:diffprog\.)?[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?:\(\))?`")
+_MODULES = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                  for p in (ROOT / "diffprog").rglob("*.py"))
+
+
+def _roots(first: str) -> list:
+    """What the first part of a dotted name can stand for: a diffprog module named so (by its
+    last components: ``interp`` is diffprog.kernels.interp), an attribute of the package
+    (``config``), or a class of that name in a loaded diffprog module (``ReverseTrace``)."""
+    import diffprog
+    found = [importlib.import_module(m) for m in _MODULES
+             if m == first or m.endswith("." + first)]
+    if hasattr(diffprog, first):
+        found.append(getattr(diffprog, first))
+    for name, module in list(sys.modules.items()):
+        if name.startswith("diffprog") and isinstance(getattr(module, first, None), type):
+            found.append(getattr(module, first))
+    return found
+
+
+def missing_names(text: str) -> list[str]:
+    """The backquoted dotted names of diffprog (``core.bind``, ``jit._signature``,
+    ``ReverseTrace.backward``) in ``text`` that do not exist. Names whose first part is not
+    diffprog's (``np.add.at``, ``prim.impl``) and file names are left alone."""
+    missing = []
+    for name in sorted(set(_DOTTED.findall(text))):
+        parts = name.split(".")
+        if re.fullmatch(_EXTENSIONS, parts[-1]):
+            continue  # a file name
+        if parts[0] == "diffprog":
+            k = max(k for k in range(1, len(parts) + 1) if ".".join(parts[:k]) in _MODULES)
+            roots, rest = [importlib.import_module(".".join(parts[:k]))], parts[k:]
+        else:
+            roots, rest = _roots(parts[0]), parts[1:]
+        if roots and not any(_has_path(r, rest) for r in roots):
+            missing.append(name)
+    return missing
+
+
+def _has_path(obj: object, attributes: list[str]) -> bool:
+    for a in attributes:
+        if not hasattr(obj, a) and isinstance(obj, types.ModuleType) and \
+                f"{obj.__name__}.{a}" in _MODULES:
+            importlib.import_module(f"{obj.__name__}.{a}")  # a submodule not imported yet
+        if not hasattr(obj, a):
+            return False
+        obj = getattr(obj, a)
+    return True
+
+
+@pytest.mark.parametrize("doc", [d for d in DOCS if d.parent.name == "docs"],
+                         ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_named_functions_and_classes_exist(doc: Path) -> None:
+    assert missing_names(doc.read_text()) == []
+
+
+def test_the_name_check_finds_renamed_functions() -> None:
+    text = ("`core.bind`, `ReverseTrace.backward`, `diffprog.kernels.tiers.Tiered`, `np.add.at`, "
+            "`kernels.steps.sequence`")
+    assert missing_names(text) == []
+    text += ", `core.no_such_bind`, `ReverseTrace.sweep`, `diffprog.kernels.tiers.Tired`"
+    assert missing_names(text) == ["ReverseTrace.sweep", "core.no_such_bind",
+                                   "diffprog.kernels.tiers.Tired"]
 
 
 # -- the code of the documents runs ------------------------------------------------------------

@@ -5,7 +5,6 @@ and the bound on loaded kernels."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import subprocess
 import sys
@@ -15,10 +14,10 @@ import pytest
 
 pytest.importorskip("numba")
 
-import diffprog as dp  # noqa: E402
-import diffprog.numpy as dnp  # noqa: E402
-from diffprog.core import Primitive, primitives  # noqa: E402
-from diffprog.kernels import fuse  # noqa: E402
+import diffprog as dp
+import diffprog.numpy as dnp
+from diffprog.core import Primitive, primitives
+from diffprog.kernels import fuse
 
 EXECUTORS = ("numba", "numpy")
 
@@ -89,13 +88,11 @@ def same(got, want, inexact: bool, zero_sign: bool = True) -> bool:
 
 def elementwise_primitives() -> list[Primitive]:
     """Registered primitives with a scalar form, taking arrays only (no params)."""
-    import inspect
     out = []
     for prim in primitives.values():
         if prim.scalar is None or prim.multiple_results or prim.name == "broadcast_to":
             continue
         out.append(prim)
-    del inspect
     return sorted(out, key=lambda p: p.name)
 
 
@@ -169,7 +166,7 @@ def test_floor_of_edge_values_is_exact_under_jit():
     for op in (dnp.floor, dnp.ceil, dnp.trunc, dnp.rint, dnp.round):
         want = op(x) * 2
         for executor in EXECUTORS:
-            got = dp.jit(lambda x: op(x) * 2, executor=executor)(x)
+            got = dp.jit(lambda x, op=op: op(x) * 2, executor=executor)(x)
             assert got.dtype == want.dtype
             assert np.array_equal(got.view(np.int64), want.view(np.int64)), (op, executor, got)
 
@@ -180,7 +177,7 @@ def test_logaddexp_of_infinities_and_int64_abs():
     for op in (dnp.logaddexp, dnp.logaddexp2):
         want = op(x, y) + 1.0
         for executor in EXECUTORS:
-            got = dp.jit(lambda a, b: op(a, b) + 1.0, executor=executor)(x, y)
+            got = dp.jit(lambda a, b, op=op: op(a, b) + 1.0, executor=executor)(x, y)
             np.testing.assert_array_equal(got, want)
     i = np.array([2 ** 62 + 1, -(2 ** 62) - 1, np.iinfo(np.int64).min], np.int64)
     for executor in EXECUTORS:
@@ -341,7 +338,7 @@ def test_closure_cells_are_in_the_key_and_opaque_globals_fall_back():
         prim = Primitive(f"test_fusion_closure_{k}", lambda x, f=factor: x * f,
                          scalar=_closure_form(factor), register=False)
         # unregistered: a kernel cannot name it, so NumPy runs it
-        got = dp.jit(lambda x: prim(x) + 1.0, executor="numba")(x)
+        got = dp.jit(lambda x, prim=prim: prim(x) + 1.0, executor="numba")(x)
         np.testing.assert_array_equal(got, x * factor + 1.0)
     forms = [fuse._function_key(_closure_form(f), set()) for f in (5.0, 6.0, 5.0)]
     assert forms[0] == forms[2] != forms[1]

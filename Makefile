@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-test
 # (scipy: the optional diffprog.scipy and its tests.)
 FLOOR_VENV := .venv-floor
 FLOOR_PY   := $(FLOOR_VENV)/bin/python
-FLOOR_PINS := numpy==2.1.0 numba==0.61.0 scipy==1.14.0
+FLOOR_PINS := numpy==2.2.0 numba==0.61.2 scipy==1.16.0
 FLOOR_STAMP := $(FLOOR_VENV)/.installed-floor
 
 # setuptools prints a warning box on every editable install, that a folder named like the package

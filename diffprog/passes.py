@@ -143,8 +143,9 @@ def _is_identity(a: Any, value: Any, out_dtype: np.dtype) -> bool:
         arr = np.asarray(a)
         if not np.all(arr == value):
             return False
-        if arr.dtype.kind == "f" and out_dtype.kind == "f":
-            return bool(np.all(np.signbit(arr) == np.signbit(value)))
+        if out_dtype.kind == "f":
+            # the constant as the operation sees it: an int or bool 0 becomes +0.0
+            return bool(np.all(np.signbit(arr.astype(out_dtype)) == np.signbit(value)))
         return True
     except (TypeError, ValueError):
         return False

@@ -136,7 +136,6 @@ def steer(known_bug: str, hit: bool) -> None:
 
 def build_edge_unary(data: Any, v: np.ndarray, y: np.ndarray) -> tuple[Any, str]:
     name = data.draw(st.sampled_from(sorted(UNARY_FNS)), label="unary")
-    steer("reciprocal_of_integers", name == "reciprocal" and v.dtype.kind != "f")
     fn = UNARY_FNS[name]
     return (lambda v, y: fn(v)), name
 
@@ -437,41 +436,47 @@ def test_fuzz_eager_vs_jit_thorough(data, pair, executor):
 # Known bugs found by the fuzz: minimal reproducers, xfail(strict=True) until fixed
 
 
+def _fixed(name: str, f: Any, *args: Any, executor: str = "numpy", where: str = "") -> Any:
+    """A bug the fuzz found and that is fixed: its reproducer stays as a regression test."""
+    return pytest.param(f, args, executor, id=name)
+
+
 def _bug(name: str, f: Any, *args: Any, executor: str = "numpy", where: str = "") -> Any:
     return pytest.param(f, args, executor, id=name,
                         marks=pytest.mark.xfail(strict=True, reason=f"{name}: {where}"))
 
 
 KNOWN_BUGS = [
-    _bug("add_of_int_zero", lambda x: dnp.add(x, 0), np.array([-0.0, 1.0]),
+    _fixed("add_of_int_zero", lambda x: dnp.add(x, 0), np.array([-0.0, 1.0]),
          where="diffprog/passes.py: the identity simplification drops add(x, 0) for a Python "
                "int (or False) 0, whose sum with -0.0 is +0.0; only a float -0.0 is add's "
                "identity"),
-    _bug("add_of_int_zero_numba", lambda x: dnp.add(x, False), np.array([-0.0]),
+    _fixed("add_of_int_zero_numba", lambda x: dnp.add(x, False), np.array([-0.0]),
          executor="numba", where="diffprog/passes.py, as add_of_int_zero"),
-    _bug("prod_over_no_axes_dtype", lambda x: dnp.prod(x), np.array(3, np.uint8),
-         where="diffprog/numpy/_reductions.py: prod of a 0-d traced value (or axis=()) returns "
-               "the operand, where NumPy promotes small integers and bool (uint64/int64)"),
-    _bug("prod_over_no_axes_complex", lambda x: dnp.prod(x), np.array(complex(math.inf, math.nan)),
+    _fixed("prod_over_no_axes_dtype", lambda x: dnp.prod(x), np.array(3, np.uint8),
+           where="diffprog/numpy/_reductions.py: prod of a 0-d traced value (or axis=()) "
+                 "returned the operand, where NumPy promotes small integers and bool"),
+    _fixed("prod_over_no_axes_complex", lambda x: dnp.prod(x),
+           np.array(complex(math.inf, math.nan)),
          where="diffprog/numpy/_reductions.py: NumPy's prod multiplies by 1 even over no "
                "axes, (1+0j)*(inf+nanj) = nan+nanj; the traced prod returns inf+nanj"),
-    _bug("reciprocal_of_integers", lambda x: dnp.reciprocal(x), np.array([1, 2], np.uint8),
+    _fixed("reciprocal_of_integers", lambda x: dnp.reciprocal(x), np.array([1, 2], np.uint8),
          where="diffprog/numpy/_elementwise.py reciprocal: a traced value goes to "
                "divide(1.0, x), a float; NumPy's reciprocal of integers is integer (bool too), "
                "and of complex -0+0j nan+nanj where 1.0 / (-0+0j) is inf+nanj"),
-    _bug("reciprocal_of_complex_zero", lambda x: dnp.reciprocal(x),
+    _fixed("reciprocal_of_complex_zero", lambda x: dnp.reciprocal(x),
          np.array([complex(-0.0, 0.0)]), where="as reciprocal_of_integers"),
-    _bug("mean_of_integers_overflows", lambda x: dnp.mean(x),
+    _fixed("mean_of_integers_overflows", lambda x: dnp.mean(x),
          np.array([-2 ** 63 + 1, -7, -2]),
          where="diffprog/numpy/_reductions.py mean: a traced integer array is summed in its "
                "own dtype (int64 wraps around) and then divided; NumPy's mean accumulates "
                "integers in float64"),
-    _bug("grad_dtype_of_power_with_bool_exponent",
+    _fixed("grad_dtype_of_power_with_bool_exponent",
          dp.grad(lambda x: dnp.sum(dnp.power(x, np.array(True)))), np.array([0.5], np.float16),
          where="pow's vjp (diffprog/prims/elementwise.py) computes a float16 x's cotangent in "
                "float64 for a bool exponent; eager grad casts it back to float16 "
                "(ad._user_value, on concrete values only), jit(grad) returns float64"),
-    _bug("python_complex_widens_float32", lambda x: x * 1j, np.array([3.0], np.float32),
+    _fixed("python_complex_widens_float32", lambda x: x * 1j, np.array([3.0], np.float32),
          where="diffprog/numpy/_core.py (_binary/_align): a traced float32 (or float16) with "
                "a Python complex scalar is converted to complex128; NumPy's weak Python "
                "scalars give complex64 (eager traced values too, e.g. under jvp)"),
@@ -481,14 +486,12 @@ KNOWN_BUGS = [
                "float 1e300 as a float64 (no overflow in x * 1e300), where NumPy converts the "
                "weak scalar to float32 (inf): [3, 1] instead of [nan, nan]; jit(grad) of "
                "arctan2(x, 1e300) on float32 gives 0 instead of nan the same way"),
-    _bug("complex_to_bool", lambda x: dnp.astype(x, np.bool_),
+    _fixed("complex_to_bool", lambda x: dnp.astype(x, np.bool_),
          np.array([complex(-0.0, math.inf), 1j, 0j]),
          where="diffprog/prims/elementwise.py _convert: a complex value cast to bool (or int) "
                "keeps the real part first, so 1j becomes False; NumPy's bool(z) is z != 0"),
 ]
-STEERED = {"add_of_int_zero", "prod_over_no_axes", "reciprocal_of_integers", "complex_to_bool",
-           "mean_of_integers_overflows", "grad_dtype_of_power_with_bool_exponent",
-           "python_complex_widens_float32", "numba_kernel_reused_for_another_broadcast",
+STEERED = {"numba_kernel_reused_for_another_broadcast",
            "numba_python_float_not_rounded_to_float32"}
 
 

@@ -29,8 +29,10 @@ def implements(*numpy_functions: Any):
     return register
 
 
-# Python scalars are weakly typed in NumPy 2: they never change an array's shape or dtype.
-_PY_SCALARS = (float, int, bool)
+# Python scalars are weakly typed in NumPy 2: they never change an array's shape or dtype (a
+# complex one makes a real array complex, of the array's precision: an explicit conversion, so
+# that the derivative of the real operand is real).
+_PY_SCALARS = (float, int, bool, complex)
 
 
 def _shape(x: Any) -> tuple:
@@ -78,10 +80,10 @@ def _binary(prim, x: Any, y: Any) -> Any:
         if isinstance(y, Tracer):
             if x.shape != y.shape or x.dtype != y.dtype:
                 x, y = _align(x, y)
-        elif type(y) not in _PY_SCALARS:
+        elif type(y) not in _PY_SCALARS or (type(y) is complex and x.dtype.kind != "c"):
             x, y = _align(x, y)
     elif isinstance(y, Tracer):
-        if type(x) not in _PY_SCALARS:
+        if type(x) not in _PY_SCALARS or (type(x) is complex and y.dtype.kind != "c"):
             x, y = _align(x, y)
     else:
         return prim.impl(x, y)

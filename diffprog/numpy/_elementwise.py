@@ -114,7 +114,13 @@ def square(x: Any) -> Any:
 @implements(np.reciprocal)
 def reciprocal(x: Any) -> Any:
     """``1 / x`` (NumPy's ``reciprocal``); the derivative at 0 is -inf as NumPy computes it."""
-    return np.reciprocal(x) if not isinstance(x, Tracer) else divide(1.0, x)
+    if not isinstance(x, Tracer):
+        return np.reciprocal(x)
+    if x.dtype.kind in "biu":
+        return bind(P.reciprocal_integer, x)  # integer results, as NumPy's
+    if x.dtype.kind == "c":
+        return bind(P.reciprocal, x)  # NumPy's complex edge values (1 / 0j)
+    return divide(1.0, x)
 
 
 # -- selection -------------------------------------------------------------------------------

@@ -69,6 +69,19 @@ def _as_traced_dtype(a: Any, dtype: Any) -> Any:
     return a if dtype is None else astype(a, dtype)
 
 
+def _accumulating(a: Any, dtype: Any) -> Any:
+    """``a`` in the dtype NumPy's sum and prod accumulate in: ``dtype`` when given, else bools
+    and integers narrower than the platform's are widened (int8 sums do not wrap at 127)."""
+    if dtype is not None:
+        return astype(a, dtype)
+    kind, size = a.dtype.kind, a.dtype.itemsize
+    if kind == "b" or (kind == "i" and size < np.dtype(np.int_).itemsize):
+        return astype(a, np.int_)
+    if kind == "u" and size < np.dtype(np.uint).itemsize:
+        return astype(a, np.uint)
+    return a
+
+
 # ------------------------------------------------------------------------------------------------
 # Sums and products
 
@@ -90,7 +103,7 @@ def sum(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, *,
         return np.sum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial,
                       where=where)
     _no_out(out, "sum")
-    a = _as_traced_dtype(a, dtype)
+    a = _accumulating(a, dtype)
     if where is not True:
         a = _where(where, a, 0.0)
     result = bind(P.reduce_sum, a, axis=_axes(axis, a.ndim), keepdims=bool(keepdims))
@@ -105,6 +118,12 @@ def mean(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, *,
         return np.mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
     _no_out(out, "mean")
     axes = _axes(axis, a.ndim)
+    if dtype is None and a.dtype.kind in "biu":
+        dtype = np.float64  # NumPy accumulates integer means in float64
+    elif dtype is None and a.dtype == np.float16:
+        # NumPy accumulates float16 in float32 and rounds the mean back to float16
+        return astype(mean(astype(a, np.float32), axes, None, keepdims, where=where),
+                      np.float16)
     if where is not True:
         count = np.sum(np.broadcast_to(where, a.shape), axis=axes, keepdims=keepdims)
         count = count.astype(a.dtype)  # so that float32 stays float32, as in NumPy
@@ -130,11 +149,13 @@ def prod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims:
         return np.prod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial,
                        where=where)
     _no_out(out, "prod")
-    a = _as_traced_dtype(a, dtype)
+    a = _accumulating(a, dtype)
     if where is not True:
         a = _where(where, a, 1.0)
     axes = _axes(axis, a.ndim)
-    result = bind(P.reduce_prod, a, axis=axes, keepdims=bool(keepdims)) if axes else a
+    # over no axes NumPy still multiplies by the identity: 1 * (inf + nan j) is nan + nan j
+    result = (bind(P.reduce_prod, a, axis=axes, keepdims=bool(keepdims)) if axes
+              else a * np.ones((), a.dtype))
     return result if initial is _NoValue else result * initial
 
 

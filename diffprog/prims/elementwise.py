@@ -32,7 +32,8 @@ __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "exp
            "fmax", "fmin", "clip", "real", "imag", "conj", "mod", "fmod", "erf", "erfc",
            "logistic", "round", "trunc", "rint", "floor_divide", "logical_and", "logical_or",
            "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "invert", "isfinite",
-           "isnan", "isinf", "signbit", "convert_discrete"]
+           "isnan", "isinf", "signbit", "convert_discrete", "reciprocal",
+           "reciprocal_integer"]
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
@@ -142,7 +143,11 @@ def _pow_slope(x, y):
     any derivative of it meets 0 * inf (grad(grad(grad(lambda x: x**2)))(0.0) is 0)."""
     if isinstance(y, (int, float)):  # a Python exponent stays weakly typed (float32 x)
         return y * x ** ((1 if y == 0 else y) - 1)
-    return y * x ** (where(eq(y, 0), 1, y) - 1)
+    # the safe exponent only where both are 0, so that d/dy keeps its x**(y-1) log x terms
+    exponent = where(logical_and(eq(y, 0), eq(x, 0)), 1, y) - 1
+    if y.dtype.kind in "biu":  # keep the exponent's own dtype: float16 ** int64 is float64
+        exponent = convert_discrete(exponent, dtype=y.dtype)
+    return y * x ** exponent
 
 
 pow = Primitive("pow", np.power, scalar={"f": operator.pow, "i": _pow_signed,
@@ -469,6 +474,15 @@ def _floor_divide_signed(x, y):
 
 round = Primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False,
                   scalar={"f": _round_scalar})
+# NumPy's complex reciprocal has its own edge values (1 / (-0 + 0j) is nan + nan j, where
+# dividing 1.0 by it gives inf + nan j); d(1/z) = -dz / z**2 = -dz * out**2.
+reciprocal = Primitive(
+    "reciprocal", np.reciprocal, vjp_reads=((-1,),),
+    jvp=(lambda t, out, x: t * neg(out * out),),
+    vjp=(lambda ct, out, x: ct * neg(out * out),))
+# NumPy's reciprocal of integers and bools is integer division, 1 // x truncated toward 0:
+# piecewise constant. (Floats use div, whose rules apply.)
+reciprocal_integer = _nondiff("reciprocal_integer", np.reciprocal)
 floor = _nondiff("floor", np.floor, {"f": np.floor, "biu": _same})
 ceil = _nondiff("ceil", np.ceil, {"f": np.ceil, "biu": _same})
 trunc = _nondiff("trunc", np.trunc, {"f": np.trunc, "biu": _same})
@@ -633,6 +647,8 @@ def _convert(x, dtype):
     x = np.asarray(x)
     # complex -> real keeps the real part (what astype does, without its ComplexWarning); it is
     # also the transpose of the real -> complex embedding, so the vjp below is right for both.
+    if x.dtype.kind == "c" and dtype.kind == "b":
+        return x != 0  # NumPy: a complex number is true unless both parts are 0
     if x.dtype.kind == "c" and dtype.kind != "c":
         x = x.real
     return x.astype(dtype, copy=False)

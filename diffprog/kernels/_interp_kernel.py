@@ -1,9 +1,10 @@
 """The blocked interpreter's kernel (see :mod:`diffprog.kernels.interp`). Imports numba.
 
-``interp`` is compiled with ``cache=True`` in this installed module, so its machine code is
-cached once per installation beside the package (numba's in-tree ``__pycache__``, or numba's
-per-user cache where the package is read-only), and the fast-math functions it calls are
-inlined into that one cached object: a new process loads it without compiling anything.
+``interp`` is cached on disk by :func:`diffprog.kernels.cache.package_jit`, so its machine code
+is cached once per installation beside the package (the package's ``__pycache__``, when it is
+the user's and private enough; else diffprog's private cache), and the fast-math functions it
+calls are inlined into that one cached object (a change to fastmath.py invalidates it): a new
+process loads it without compiling anything.
 Only the float64 signature exists; inputs are passed by address so that any number of them
 fits the one signature.
 """
@@ -18,6 +19,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from . import cache as _cache
 from . import fastmath as fm
 
 __all__ = ["interp", "SIGNATURE"]
@@ -42,7 +44,8 @@ def _as_pointer(typingctx, addr):
     return sig, codegen
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+@_cache.package_jit(depends=("fastmath.py",), nogil=True, error_model="numpy",
+                    fastmath={"contract"})
 def interp(code, n, addrs, periods, out, splat_regs, splat_vals, n_regs):  # pragma: no cover
     """Run ``code`` (rows ``op, dst, a, b``) over ``n`` elements in blocks of 1024.
 

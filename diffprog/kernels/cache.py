@@ -34,6 +34,19 @@ Guarantees:
   corrupted file (power loss, full disk), or any failure of numba to load an entry, deletes the
   kernel's numba files and recompiles it. A kernel's result never comes from a half-loaded
   cache entry.
+* **Leftovers are swept.** Temporary files that a process killed mid-write left behind (named
+  as ours, the user's, older than an hour) are deleted when a cache folder is first used in
+  a process.
+
+diffprog's own numba functions (:mod:`~diffprog.kernels.fastmath`, the interpreter's kernel)
+are decorated with :func:`package_jit` instead of ``numba.njit(cache=True)``: numba's files
+are kept in the package's ``__pycache__`` when it is a real folder of the user's (the normal
+case: compiled once per installation) or, read only, of root's, and not writable by group or
+others; else in ``package/`` under the cache root, as private as ``kernels/``; else nowhere
+(compiled in memory, one warning). numba's user-wide cache (``NUMBA_CACHE_DIR``,
+``~/.cache/numba``), whose index files numba unpickles unchecked, is never read or written.
+Files written here carry the checksum; in root's folder, files of root's or the user's, not
+writable by group or others, are read in numba's own format too (an installer's).
 
 Not covered: a process running as the same user can of course change the cache (it could
 change anything else of the user's too); on systems without POSIX user ids (Windows) the
@@ -55,19 +68,25 @@ import functools
 import hashlib
 import io
 import linecache
+import logging
 import os
 import pickle
+import re
 import secrets
 import stat
 import sys
 import threading
+import time
 import types
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KernelCacheWarning", "cache_root", "kernel_dir", "load", "reset"]
+__all__ = ["KernelCacheWarning", "cache_root", "forget", "kernel_dir", "load", "package_jit",
+           "reset"]
+
+log = logging.getLogger("diffprog")
 
 
 class KernelCacheWarning(UserWarning):
@@ -229,7 +248,177 @@ def _kernel_dir(root: Path) -> Path | None:
         _refuse(root, f"{e.filename or root} cannot be used ({e.strerror or e}). Set "
                 "DIFFPROG_CACHE_DIR to a writable private directory")
         return None
+    _sweep(kernels)
+    _sweep(kernels / "__pycache__")
     return kernels
+
+
+# Temporary files of _write_atomically (".<name>.<12 hex digits>.tmp") and of numba's own writer
+# ("<name>.nbi.tmp.<16 hex digits>", in a package __pycache__ numba wrote to before).
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.tmp|.+\.nb[ic]\.tmp\.[0-9a-f]{16}")
+# A temporary file this old was left by a process killed mid-write (a write takes under a second).
+_STALE_SECONDS = 3600.0
+# Directories swept in this process: once each, when first used.
+_swept: set[str] = set()
+
+
+def _sweep(directory: Path) -> None:
+    """Delete the temporary files in ``directory`` that a killed process left: regular files of
+    the user's named like ours and older than ``_STALE_SECONDS``. Once per directory and
+    process (one ``listdir``); a file being written by a live process is younger."""
+    with _state_lock:
+        if str(directory) in _swept:
+            return
+        _swept.add(str(directory))
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    uid = _current_uid()
+    cutoff = time.time() - _STALE_SECONDS
+    for name in names:
+        if not _TEMP_NAME.fullmatch(name):
+            continue
+        path = directory / name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if (stat.S_ISREG(st.st_mode) and (uid is None or st.st_uid == uid)
+                and st.st_mtime < cutoff):
+            _unlink(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# diffprog's own numba functions (fastmath, the interpreter's kernel)
+
+
+def _package_pycache(py_file: str) -> Path:
+    """The ``__pycache__`` folder beside one of diffprog's modules (a seam: tests point it at a
+    folder they made unsafe)."""
+    return Path(os.path.abspath(py_file)).parent / "__pycache__"
+
+
+class _Place:
+    """A folder with numba's files of package functions: the package's ``__pycache__``
+    (``root`` None) or a private folder under the cache root ``root``. ``root_owned``: an
+    installer's folder, whose files in numba's own format (no checksum) are accepted."""
+
+    __slots__ = ("path", "writable", "root_owned", "root")
+
+    def __init__(self, path: Path, writable: bool, root_owned: bool, root: Path | None) -> None:
+        self.path, self.writable, self.root_owned, self.root = path, writable, root_owned, root
+
+
+# Package __pycache__ folders that failed a write in this process (read-only file system).
+_read_only: set[str] = set()
+# Package __pycache__ folders refused in this process (logged once each).
+_untrusted: set[str] = set()
+
+
+def _tree_problem(st: os.stat_result, uid: int | None) -> str | None:
+    """Why a folder of the installation (as lstat sees it) cannot hold numba's files, or None:
+    it must be a real folder of the user's or of root's, not writable by group or others."""
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory"
+    if uid is None:
+        return None
+    if st.st_uid not in (uid, 0):
+        return f"is owned by user id {st.st_uid}, neither you ({uid}) nor root"
+    if st.st_mode & 0o022:
+        return f"is writable by group or others (mode {st.st_mode & 0o7777:04o})"
+    return None
+
+
+def _in_tree(py_file: str) -> _Place | None:
+    """The package's own ``__pycache__`` if it and the package folder pass
+    :func:`_tree_problem` (the folder is created, 0700, when missing and the package is the
+    user's), else None. Writable when it is the user's and writes have not failed."""
+    pycache = _package_pycache(py_file)
+    uid = _current_uid()
+    try:
+        package = os.stat(pycache.parent)  # the folder the modules are imported from
+        problem = _tree_problem(package, uid)
+        if problem is not None:
+            problem = f"is in {pycache.parent}, which {problem}"
+        else:
+            try:
+                st = os.lstat(pycache)
+            except FileNotFoundError:
+                if uid is not None and package.st_uid != uid:
+                    return None  # root's installation without one: the private folder serves
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(pycache, 0o700)
+                    fd = os.open(pycache, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC)
+                    try:
+                        os.fchmod(fd, 0o700)
+                    finally:
+                        os.close(fd)
+                st = os.lstat(pycache)
+            problem = _tree_problem(st, uid)
+    except OSError as e:
+        problem = f"cannot be used ({e.strerror or e})"
+    if problem is not None:
+        if str(pycache) not in _untrusted:
+            _untrusted.add(str(pycache))
+            log.debug("diffprog: %s %s; numba's files of diffprog's own functions go to the "
+                      "private cache folder", pycache, problem)
+        return None
+    writable = ((uid is None or st.st_uid == uid) and bool(st.st_mode & 0o200)
+                and str(pycache) not in _read_only and os.access(pycache, os.W_OK))
+    if writable:
+        _sweep(pycache)
+    return _Place(pycache, writable, st.st_uid == 0, None)
+
+
+def _package_dir(root: Path, py_file: str) -> Path | None:
+    """The private folder ``root/package/<folder>_<hash>`` for numba's files of the modules in
+    ``py_file``'s folder (created 0700 and checked as the kernel cache is), or None when the
+    cache root is refused. One folder per installation: two of them do not overwrite each
+    other's entries."""
+    if str(root) in _refused:
+        return None
+    folder = os.path.dirname(os.path.abspath(py_file))
+    key = hashlib.sha256(folder.encode()).hexdigest()[:16]
+    path = root / "package" / f"{os.path.basename(folder)}_{key}"
+    try:
+        _private_dir(root, root=True)
+        _private_dir(path.parent)
+        _private_dir(path)
+    except _Refused as e:
+        _refuse(root, str(e))
+        return None
+    except OSError as e:
+        _refuse(root, f"{e.filename or root} cannot be used ({e.strerror or e}). Set "
+                "DIFFPROG_CACHE_DIR to a writable private directory")
+        return None
+    _sweep(path)
+    return path
+
+
+def _package_places(py_file: str) -> Iterator[_Place]:
+    """Where numba's files of a package function are read, in order (checked now, lazily): the
+    package's ``__pycache__`` if trusted; then, unless it is writable, the private folder.
+    numba's user-wide folder (``NUMBA_CACHE_DIR``, ``~/.cache/numba``) never."""
+    tree = _in_tree(py_file)
+    if tree is not None:
+        yield tree
+    if tree is None or not tree.writable:
+        root = cache_root()
+        path = _package_dir(root, py_file)
+        if path is not None:
+            yield _Place(path, True, False, root)
+
+
+def _unwritable(place: _Place, error: OSError) -> None:
+    """A write to ``place`` failed: use the next place (the private folder, or none)."""
+    if place.root is None:
+        _read_only.add(str(place.path))
+    else:
+        _refuse(place.root, f"{error.filename or place.path} cannot be written "
+                f"({error.strerror or error})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -263,9 +452,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _read_private(path: Path) -> bytes | None:
-    """The contents of ``path`` if it is a regular file (not a link) of the user's, not
-    writable by others; None if it is missing or is anything else."""
+def _read_private(path: Path, *, root_too: bool = False) -> bytes | None:
+    """The contents of ``path`` if it is a regular file (not a link) of the user's (or of
+    root's, with ``root_too``), not writable by group or others; None if it is missing or is
+    anything else."""
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
     except OSError:
@@ -273,8 +463,9 @@ def _read_private(path: Path) -> bytes | None:
     try:
         st = os.fstat(fd)
         uid = _current_uid()
+        owners = (uid, 0) if root_too else (uid,)
         if not stat.S_ISREG(st.st_mode) or (uid is not None and (
-                st.st_uid != uid or st.st_mode & 0o022)):
+                st.st_uid not in owners or st.st_mode & 0o022)):
             return None
         chunks = []
         while chunk := os.read(fd, 1 << 20):
@@ -312,9 +503,10 @@ class _Spot:
 
 
 @functools.cache
-def _numba_cache() -> Callable[[Any, _Spot], Any]:
-    """Define our numba cache classes (numba is imported only when a kernel is compiled) and
-    put our locator first in numba's list; return the function that equips a dispatcher."""
+def _numba_classes() -> types.SimpleNamespace:
+    """Define our numba cache classes (numba is imported only when something is compiled) and
+    put our kernel locator first in numba's list: ``equip`` gives a kernel's dispatcher its
+    cache, ``PackageCache`` is the cache of a package function."""
     from numba.core import caching
 
     impl_class = getattr(caching, "CacheImpl", None) or caching._CacheImpl
@@ -350,13 +542,20 @@ def _numba_cache() -> Callable[[Any, _Spot], Any]:
 
     class CacheFile(caching.IndexDataCacheFile):
         """numba's index and data files, written atomically (0600) with a checksum that is
-        verified before unpickling; a damaged file is deleted and reads as missing."""
+        verified before unpickling; a damaged file is deleted and reads as missing. In an
+        installer's (root's) ``__pycache__`` (``installed``), files of root's or the user's
+        in numba's own format, without the checksum, are read too."""
+
+        def __init__(self, cache_path: str, filename_base: str, source_stamp: Any,
+                     installed: bool = False) -> None:
+            super().__init__(cache_path, filename_base, source_stamp)
+            self._installed = installed
 
         def _damaged(self) -> None:
             _purge(self._cache_path, self._index_name[:-len(".nbi")])
 
         def _load_index(self) -> dict:
-            payload = _read_checked(self._index_path)
+            payload = _read_checked(self._index_path, self._installed)
             if payload is None:
                 return {}
             stream = io.BytesIO(payload)
@@ -371,7 +570,7 @@ def _numba_cache() -> Callable[[Any, _Spot], Any]:
             return overloads if stamp == self._source_stamp else {}
 
         def _load_data(self, name: str) -> Any:
-            payload = _read_checked(self._data_path(name))
+            payload = _read_checked(self._data_path(name), self._installed)
             if payload is None:
                 raise FileNotFoundError(errno.ENOENT, "missing or damaged", name)
             return pickle.loads(payload)
@@ -410,6 +609,105 @@ def _numba_cache() -> Callable[[Any, _Spot], Any]:
             except Exception:  # not cachable after all: the kernel works, it compiles again
                 _purge(str(self._spot.pycache), self._impl.filename_base)
 
+    class PackageLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+        """A package function's stamp (numba's: the hash of its module's source, and of the
+        sibling modules in ``depends``, whose code numba inlines without tracking it). Its
+        folders are chosen by :func:`_package_places` at each read and write; numba's own
+        search never picks this locator."""
+
+        def __init__(self, py_func: Any, py_file: str, depends: tuple[str, ...]) -> None:
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._depends = depends
+
+        def ensure_cache_path(self) -> None:
+            pass  # the folders are checked (and made) before each use
+
+        def get_cache_path(self) -> str:
+            return str(_package_pycache(self._py_file))  # for dispatcher.stats only
+
+        def get_source_stamp(self) -> Any:
+            stamp = super().get_source_stamp()
+            if not self._depends:
+                return stamp  # as numba's own locators: an installer's files stay valid
+            digest = hashlib.sha256()
+            for name in self._depends:
+                digest.update(Path(self._py_file).with_name(name).read_bytes())
+            return stamp, digest.digest()
+
+        @classmethod
+        def from_function(cls, py_func: Any, py_file: str) -> None:
+            return None
+
+    class PackageImpl(caching.CompileResultCacheImpl):
+        """numba's compile-result cache, with our locator set directly: numba's constructor
+        asks its locators in turn, and the user-wide one creates folders."""
+
+        def __init__(self, py_func: Any, locator: PackageLocator) -> None:
+            self._lineno = py_func.__code__.co_firstlineno
+            self._locator = locator
+            modname = os.path.splitext(os.path.basename(locator._py_file))[0]
+            self._filename_base = self.get_filename_base(
+                f"{modname}.{py_func.__qualname__}", getattr(sys, "abiflags", ""))
+
+    class PackageCache(caching.FunctionCache):
+        """The disk cache of a function of diffprog's own modules: read from the places of
+        :func:`_package_places` in order, written to the first writable one."""
+
+        def __init__(self, py_func: Any, py_file: str, depends: tuple[str, ...]) -> None:
+            # numba's Cache.__init__ would search numba's locators: its fields are set here
+            self._name = repr(py_func)
+            self._py_func = py_func
+            self._py_file = py_file
+            self._impl = PackageImpl(py_func, PackageLocator(py_func, py_file, depends))
+            self._cache_path = self._impl.locator.get_cache_path()
+            self._stamp = self._impl.locator.get_source_stamp()
+            self.enable()
+
+        def _file(self, place: _Place) -> CacheFile:
+            installed = place.root is None and place.root_owned
+            return CacheFile(str(place.path), self._impl.filename_base, self._stamp, installed)
+
+        def flush(self) -> None:
+            place = next((p for p in _package_places(self._py_file) if p.writable), None)
+            if place is not None:
+                with contextlib.suppress(OSError):
+                    self._file(place).flush()
+
+        def load_overload(self, sig: Any, target_context: Any) -> Any:
+            if not self._enabled:
+                return None
+            target_context.refresh()
+            key = self._index_key(sig, target_context.codegen())
+            for place in _package_places(self._py_file):
+                try:
+                    data = self._file(place).load(key)
+                    if data is not None:
+                        return self._impl.rebuild(target_context, data)
+                except Exception:  # whatever is wrong with the entry, compiling again repairs it
+                    if place.writable:
+                        _purge(str(place.path), self._impl.filename_base)
+            return None
+
+        def save_overload(self, sig: Any, data: Any) -> None:
+            if not self._enabled or not self._impl.check_cachable(data):
+                return
+            key = self._index_key(sig, data.codegen)
+            reduced = self._impl.reduce(data)
+            for _ in range(2):  # the package's folder, then (if it fails) the private one
+                place = next((p for p in _package_places(self._py_file) if p.writable), None)
+                if place is None:
+                    return
+                try:
+                    self._file(place).save(key, reduced)
+                    return
+                except OSError as e:  # read-only or full file system
+                    _purge(str(place.path), self._impl.filename_base)
+                    _unwritable(place, e)
+                except Exception:  # not cachable after all: it compiles again next time
+                    _purge(str(place.path), self._impl.filename_base)
+                    return
+
     if KernelLocator not in impl_class._locator_classes:
         impl_class._locator_classes.insert(0, KernelLocator)
 
@@ -424,13 +722,14 @@ def _numba_cache() -> Callable[[Any, _Spot], Any]:
             ours = isinstance(cache._impl.locator, KernelLocator)
             dispatcher._cache = cache if ours else caching.NullCache()
 
-    return equip
+    return types.SimpleNamespace(equip=equip, PackageCache=PackageCache)
 
 
-def _read_checked(path: str) -> bytes | None:
+def _read_checked(path: str, installed: bool = False) -> bytes | None:
     """The payload of a file of numba's whose checksum holds; else None, and the file is
-    deleted (truncated, empty, corrupted, or not a private regular file)."""
-    data = _read_private(Path(path))
+    deleted (truncated, empty, corrupted, or not a private regular file). ``installed``: the
+    file is in an installer's (root's) folder, and may be root's and in numba's own format."""
+    data = _read_private(Path(path), root_too=installed)
     if data is None:
         if os.path.lexists(path):
             _unlink(path)  # a link, a directory entry of someone else's: not ours to read
@@ -438,6 +737,8 @@ def _read_checked(path: str) -> bytes | None:
     payload = data[:-_TRAILER]
     if (len(data) < _TRAILER or data[-len(_TAG):] != _TAG
             or hashlib.sha256(payload).digest() != data[-_TRAILER:-len(_TAG)]):
+        if installed:
+            return data  # numba's own format, written by root or the user
         _unlink(path)  # truncated, empty or corrupted
         return None
     return payload
@@ -502,7 +803,7 @@ def _compile_kernel(digest: str, source: str) -> Callable:
     module.__dict__[_SPOT] = spot
     code = compile(source, filename, "exec")
     sys.modules[name] = module  # as an imported module would be (pickling by reference)
-    equip = _numba_cache()  # our locator must be in place before the decorator runs
+    equip = _numba_classes().equip  # our locator must be in place before the decorator runs
     try:
         exec(code, module.__dict__)
     except BaseException:
@@ -513,17 +814,79 @@ def _compile_kernel(digest: str, source: str) -> Callable:
     return kernel
 
 
+def forget(digest: str) -> None:
+    """Drop what this process keeps for the kernel of source digest ``digest`` (the first 20
+    hex digits of the SHA-256 of its source): its compiled function, its module and its source
+    for tracebacks. The fused-kernel cache calls it when it drops a kernel; the files on disk
+    stay, and the kernel is loaded from them if it is needed again.
+
+    >>> source = "import numba\\n@numba.njit(cache=True)\\ndef kernel(x):\\n    return 3 * x\\n"
+    >>> digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    >>> load(source)(14)
+    42
+    >>> forget(digest)
+    >>> digest in _loaded, f"diffprog_kernel_{digest}" in sys.modules
+    (False, False)
+    """
+    _loaded.pop(digest, None)
+    module = sys.modules.pop(f"diffprog_kernel_{digest}", None)
+    for filename in (f"<diffprog kernel k_{digest}>", getattr(module, "__file__", None)):
+        if filename is not None:
+            linecache.cache.pop(filename, None)
+
+
+def package_jit(*, depends: tuple[str, ...] = (), **options: Any) -> Callable[[Callable], Any]:
+    """``numba.njit(**options)``, with the disk cache of diffprog's own modules: use it instead
+    of ``numba.njit(cache=True, ...)`` in diffprog's package.
+
+    numba's files are read from the module's ``__pycache__`` only if it is a real folder of
+    the user's or of root's that group and others cannot write (an installation of root's,
+    read-only to the user, is read), and written there only if it is the user's: that is the
+    normal case of a virtual environment, and each function is compiled once per
+    installation. Otherwise they are in a private folder under :func:`cache_root`, checked
+    as the kernel cache is; if that is refused too, the function is compiled in memory (one
+    :class:`KernelCacheWarning`). numba's user-wide cache (``NUMBA_CACHE_DIR``,
+    ``~/.cache/numba``), which anyone who can write there could fill, is never used.
+    ``depends`` names sibling modules whose code is inlined (numba does not track them): a
+    change to them invalidates the entries too. A function that is not in a file (defined in
+    an interpreter) is compiled in memory.
+
+    >>> twice = package_jit(nogil=True)(lambda x: 2 * x)
+    >>> twice(21)
+    42
+    """
+    if "cache" in options:
+        raise TypeError("package_jit caches by itself: do not pass cache=")
+
+    def decorate(fn: Callable) -> Any:
+        import numba
+
+        dispatcher = numba.njit(**options)(fn)
+        py_file = fn.__code__.co_filename
+        # NUMBA_DISABLE_JIT gives back the plain function; a function outside a file stays
+        # in memory (numba's NullCache)
+        if hasattr(dispatcher, "_cache") and os.path.isfile(py_file):
+            cache = _numba_classes().PackageCache(dispatcher.py_func, py_file, depends)
+            dispatcher._cache = cache
+        return dispatcher
+
+    return decorate
+
+
 def reset() -> None:
-    """Forget this process's compiled kernels and refused cache roots (for tests: the next
-    kernel is compiled, from the disk cache if there is one, and the cache checked again).
+    """Forget this process's compiled kernels and refused or swept cache folders (for tests:
+    the next kernel is compiled, from the disk cache if there is one, and the cache checked
+    again).
 
     >>> reset()
     >>> _loaded
     {}
     """
     with _load_lock, _state_lock:
-        for digest in _loaded:
-            sys.modules.pop(f"diffprog_kernel_{digest}", None)
-            linecache.cache.pop(f"<diffprog kernel k_{digest}>", None)
+        for digest in list(_loaded):
+            forget(digest)
         _loaded.clear()  # in place: fuse.py holds the same dict
         _refused.clear()
+        _swept.clear()
+        _read_only.clear()
+        _untrusted.clear()

@@ -60,6 +60,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
+from . import cache as _cache
+
 __all__ = ["exp", "expm1", "log", "log1p", "tanh", "sigmoid", "logistic", "sin", "cos",
            "sincos", "trig_in_range", "TRIG_MAX"]
 
@@ -68,7 +70,9 @@ __all__ = ["exp", "expm1", "log", "log1p", "tanh", "sigmoid", "logistic", "sin",
 # error_model="numpy": a float division by zero gives inf/nan instead of a Python exception,
 # whose check (a branch to an exception exit) would keep the loop from vectorizing.
 _FLAGS = dict(fastmath={"contract"}, error_model="numpy")
-_jit = numba.njit(cache=True, **_FLAGS)
+# Cached on disk (in the package's __pycache__ if it is safe, else in diffprog's private cache;
+# never in numba's user-wide cache, whose index files anyone who can write there could plant).
+_jit = _cache.package_jit(**_FLAGS)
 # Helpers are inlined into the public functions at the numba IR level: they share the flags.
 _inline = numba.njit(inline="always", **_FLAGS)
 

@@ -27,7 +27,6 @@ import heapq
 import marshal
 import math
 import operator
-import sys
 import threading
 import types
 from collections import OrderedDict
@@ -560,7 +559,7 @@ def _source(cluster: Cluster, inputs: list[int], layout: _Layout, n_consts: int,
     if layout.nest:
         flat = "d0"
         for k in range(1, ndim):
-            flat = f"{flat} * s{k} + d{k}"
+            flat = f"({flat}) * s{k} + d{k}"  # row-major: ((d0 s1 + d1) s2 + d2) ...
         body.append(f"{indent}i = {flat}")
     names: dict[int, str] = {}
     pre = ["    bad = 0"]
@@ -715,8 +714,7 @@ def _load_kernel(source: str) -> Callable:
             if old is None:
                 old = next(iter(_recent))
             _recent.pop(old, None)
-            _loaded.pop(old, None)
-            sys.modules.pop(f"diffprog_kernel_{old}", None)
+            _cache.forget(old)  # the compiled kernel, its module and its source for tracebacks
         while len(_recent) > len(_loaded):
             _recent.popitem(last=False)
     return fn
@@ -801,6 +799,22 @@ def _flat(x: Any) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(-1)
 
 
+def _as_numpy_would(const: Any, node: Node) -> Any:
+    """A Python scalar operand as NumPy converts it: weakly typed, it takes the dtype of the
+    node's array operands (1e300 with a float32 array is float32 inf), which a kernel reading
+    it as a float64 would not."""
+    if type(const) not in (bool, int, float, complex):
+        return const
+    arrays = [a.dtype for p, a in zip(node.parents, node.args) if p >= 0]
+    if not arrays:
+        return const
+    with np.errstate(all="ignore"):
+        try:
+            return np.asarray(const, np.result_type(*arrays, const))
+        except OverflowError:  # an int too large for the arrays' integer type: as it was
+            return const
+
+
 def numba_executor(graph: Graph) -> Callable[[list], list] | None:
     """An executor running fused kernels for the clusters; ``None`` if nothing fuses.
 
@@ -838,7 +852,8 @@ def numba_executor(graph: Graph) -> Callable[[list], list] | None:
     steps: list[Any] = []
     for unit in _schedule(graph, clusters, member_cluster, fused):
         if isinstance(unit, Cluster):
-            consts = [a for n in unit.nodes for p, a in zip(n.parents, n.args) if p < 0]
+            consts = [_as_numpy_would(a, n) for n in unit.nodes
+                      for p, a in zip(n.parents, n.args) if p < 0]
             try:
                 kernel = build_kernel(unit, graph_outputs, used_outside, shapes, consts,
                                       forms, dtypes)

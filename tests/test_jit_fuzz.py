@@ -433,17 +433,13 @@ def test_fuzz_eager_vs_jit_thorough(data, pair, executor):
 
 
 # ----------------------------------------------------------------------------------------------
-# Known bugs found by the fuzz: minimal reproducers, xfail(strict=True) until fixed
+# Bugs found by the fuzz, now fixed: their minimal reproducers stay as regression tests. A new
+# bug gets a reproducer here marked xfail(strict=True) and an entry in STEERED until it is fixed
 
 
 def _fixed(name: str, f: Any, *args: Any, executor: str = "numpy", where: str = "") -> Any:
     """A bug the fuzz found and that is fixed: its reproducer stays as a regression test."""
     return pytest.param(f, args, executor, id=name)
-
-
-def _bug(name: str, f: Any, *args: Any, executor: str = "numpy", where: str = "") -> Any:
-    return pytest.param(f, args, executor, id=name,
-                        marks=pytest.mark.xfail(strict=True, reason=f"{name}: {where}"))
 
 
 KNOWN_BUGS = [
@@ -480,7 +476,7 @@ KNOWN_BUGS = [
          where="diffprog/numpy/_core.py (_binary/_align): a traced float32 (or float16) with "
                "a Python complex scalar is converted to complex128; NumPy's weak Python "
                "scalars give complex64 (eager traced values too, e.g. under jvp)"),
-    _bug("numba_python_float_not_rounded_to_float32", lambda x: (x * 1e300) / 1e300,
+    _fixed("numba_python_float_not_rounded_to_float32", lambda x: (x * 1e300) / 1e300,
          np.array([3.0, 1.0], np.float32), executor="numba",
          where="diffprog/kernels/fuse.py: a fused float32 kernel computes with the Python "
                "float 1e300 as a float64 (no overflow in x * 1e300), where NumPy converts the "
@@ -491,13 +487,10 @@ KNOWN_BUGS = [
          where="diffprog/prims/elementwise.py _convert: a complex value cast to bool (or int) "
                "keeps the real part first, so 1j becomes False; NumPy's bool(z) is z != 0"),
 ]
-STEERED = {"numba_kernel_reused_for_another_broadcast",
-           "numba_python_float_not_rounded_to_float32"}
+STEERED: set[str] = set()  # the known bugs the fuzz steers around (none open)
 
 
-@pytest.mark.xfail(strict=True, reason="numba_kernel_reused_for_another_broadcast: "
-                   "diffprog/kernels (fuse.py / the kernel cache)")
-def test_known_bug_numba_kernel_reused_for_another_broadcast():
+def test_fixed_numba_kernel_reused_for_another_broadcast():
     """In one process, the fused kernel of ``x + y`` compiled for x, y of shape (2,) is reused
     for x of shape (2,) and y of shape (3, 1, 2), and reads past its operands (wrong values,
     garbage, zeros). Of the 36 broadcastable pairs of 8 small shapes, 16 fail so."""

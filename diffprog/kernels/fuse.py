@@ -27,6 +27,7 @@ import heapq
 import marshal
 import math
 import operator
+import sys
 import threading
 import types
 from collections import OrderedDict
@@ -714,7 +715,8 @@ def _load_kernel(source: str) -> Callable:
             if old is None:
                 old = next(iter(_recent))
             _recent.pop(old, None)
-            _cache.forget(old)  # the compiled kernel, its module and its source for tracebacks
+            _loaded.pop(old, None)
+            sys.modules.pop(f"diffprog_kernel_{old}", None)
         while len(_recent) > len(_loaded):
             _recent.popitem(last=False)
     return fn

@@ -412,7 +412,7 @@ def _zero_like(x: Any, elementwise: bool) -> Any:
     shape and dtype."""
     if elementwise or isinstance(x, (bool, int, float, complex)):
         return 0.0
-    return np.zeros(x.shape, x.dtype)
+    return instantiate_zeros(x)
 
 
 def _linear_jvp(prim: Primitive, tangents: Sequence[Any], out: Any, *args: Any,

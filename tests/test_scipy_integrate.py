@@ -2,7 +2,8 @@
 y(t) = expm(A t) y0) and against scipy.integrate.odeint; reverse-mode derivatives by the
 adjoint method in y0, t and args (arrays and a pytree) against closed forms (the gradient in
 A through diffprog.scipy.linalg.expm) and central differences (check_grads, order 1,
-reverse); jit; forward mode and second order refused with clear errors."""
+reverse), forward mode (the sensitivity equations) against the closed form and jacrev; jit;
+second order refused with a clear error."""
 
 from __future__ import annotations
 
@@ -148,14 +149,45 @@ def test_float32_and_integer_args():
     np.testing.assert_allclose(gk, -3.0 * np.exp(-0.5), rtol=1e-6)
 
 
-def test_forward_mode_and_second_order_refused():
+def test_forward_mode():
+    # the jvp in (A, y0, t) against the closed form's jvp (expm's Fréchet derivative)
+    rng = np.random.default_rng(2)
+    da, dy0, dt = rng.standard_normal(A.shape), rng.standard_normal(3), rng.standard_normal(5)
+    f = lambda a, y0, t: odeint(linear, y0, t, args=(a,), **TIGHT)
+    closed = lambda a, y0, t: dnp.stack([dl.expm(a * (s - t[0])) @ y0 for s in t])
+    out, tangent = dp.jvp(f, (A, Y0, T), (da, dy0, dt))
+    np.testing.assert_allclose(out, odeint(linear, Y0, T, args=(A,), **TIGHT), rtol=1e-14)
+    _, want = dp.jvp(lambda a, y0: closed(a, y0, T), (A, Y0), (da, dy0))
+    # y_i = expm(A (t_i - t_0)) y0: t_i moves it by A y_i dt_i, t_0 by -expm(A t_i) A y0 dt_0
+    want[1:] += np.stack([A @ (sl.expm(A * s) @ Y0) for s in T[1:]]) * dt[1:, None]
+    want[1:] -= np.stack([sl.expm(A * s) @ (A @ Y0) for s in T[1:]]) * dt[0]
+    np.testing.assert_array_equal(tangent[0], dy0)
+    np.testing.assert_allclose(tangent, want, rtol=1e-8, atol=1e-9)
+    # jacfwd agrees with jacrev, also under jit
+    t = np.array([0.0, 0.7, 1.5])
+    g = lambda p: odeint(lotka_volterra, np.array([2.0, 1.0]), t, args=(p,), **TIGHT)
+    fwd, rev = dp.jacfwd(g)(PARAMS), dp.jacrev(g)(PARAMS)
+    for key in PARAMS:
+        np.testing.assert_allclose(fwd[key], rev[key], rtol=1e-7, atol=1e-9)
+    p_vec = np.array([1.1, 0.4, 0.1, 0.4])
+    h = lambda p: odeint(lotka_volterra, np.array([2.0, 1.0]), t,
+                         args=({"alpha": p[0], "beta": p[1], "delta": p[2], "gamma": p[3]},),
+                         **TIGHT)
+    np.testing.assert_allclose(dp.jit(dp.jacfwd(h))(p_vec), dp.jacfwd(h)(p_vec), rtol=1e-12)
+    check_grads(lambda y0, t, p: odeint(lotka_volterra, y0, t, args=(p,), rtol=1e-12,
+                                        atol=1e-12),
+                (np.array([2.0, 1.0]), t, PARAMS), order=1, modes=("fwd",), eps=1e-4,
+                atol=1e-6, rtol=1e-6)
+
+
+def test_second_order_refused():
     f = lambda y0: odeint(decay, y0, [0.0, 1.0], args=(1.0,))
-    with pytest.raises(TypeError, match="reverse mode only"):
-        dp.jvp(f, (Y0,), (Y0,))
-    with pytest.raises(TypeError, match="reverse mode only"):
+    with pytest.raises(TypeError, match="only first-order"):
         dp.hessian(lambda y0: dnp.sum(f(y0)))(Y0)
     with pytest.raises(TypeError, match="only first-order"):
         dp.grad(lambda y0: dnp.sum(dp.grad(lambda z: dnp.sum(f(z) ** 2))(y0)))(Y0)
+    with pytest.raises(TypeError, match="only first-order"):
+        dp.jacfwd(dp.jacfwd(lambda y0: f(y0)[-1]))(Y0)
 
 
 def test_python_control_flow_in_func():
@@ -190,4 +222,7 @@ def test_coverage_exercises_every_primitive_of_the_module():
         seen.update(dp.make_graph(fn)(*args).primitive_names())
         seen.update(dp.make_graph(dp.grad(lambda *b, fn=fn: dnp.sum(fn(*b))))(*args)
                     .primitive_names())
-    assert declared == {"scipy_odeint", "scipy_odeint_adjoint"} and declared <= seen
+        seen.update(dp.make_graph(lambda *b, fn=fn: dp.jvp(fn, b, b)[1])(*args)
+                    .primitive_names())
+    assert declared == {"scipy_odeint", "scipy_odeint_adjoint", "scipy_odeint_tangent"}
+    assert declared <= seen

@@ -1,5 +1,5 @@
 """``diffprog.scipy.integrate``: ``odeint`` with SciPy's signature, differentiated by the adjoint
-method.
+method (reverse mode) and the sensitivity equations (forward mode).
 
 The forward solve is an adaptive Dormand-Prince 5(4) method (Hairer's initial step, SciPy's
 error norm and step controller) in plain NumPy on concrete values, stepping exactly to every
@@ -15,9 +15,13 @@ no tape of solver steps is kept: memory does not grow with the number of steps. 
 with respect to the times is g_i · f(y_i, t_i) for the outputs and -a(t_0) · f(y_0, t_0) for
 the initial time.
 
-Limits: reverse mode only (grad, vjp, jacrev, value_and_grad), first order; forward mode (jvp,
-jacfwd, hessian) and differentiating the gradient raise ``TypeError``. The backward pass
-integrates y backwards in time, which loses accuracy for strongly contracting (stiff) systems.
+Forward mode (jvp, jacfwd) binds a third primitive that solves the forward sensitivity
+equations s' = (df/dy) s + (df/dθ) dθ with y, from s(t_0) = dy_0 - f(y_0, t_0) dt_0, with
+:func:`diffprog.jvp` of ``func``; the output tangents are s(t_i) + f(y_i, t_i) dt_i.
+
+Limits: first order only: differentiating a derivative of odeint (hessian, a gradient of a
+gradient) raises ``TypeError``. The backward pass integrates y backwards in time, which loses
+accuracy for strongly contracting (stiff) systems.
 
 Example:
     >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
@@ -43,7 +47,7 @@ import numpy as np
 
 from .. import ad
 from .. import numpy as dnp
-from ..core import Primitive, ShapedArray, Tracer, bind
+from ..core import Primitive, ShapedArray, Tracer, bind, instantiate_zeros
 from ..jit import jit
 from ..tree import tree_flatten, tree_unflatten
 
@@ -245,18 +249,77 @@ def _dynamics_vjp(func: Callable, tfirst: bool, tree: Any, diff: tuple) -> Calla
         dy, vjp_fn = ad.vjp(f, y, *[leaves[i] for i in diff])
         return dy, vjp_fn(dnp.reshape(a, np.shape(dy)))
 
-    jitted = jit(dynamics)
+    return _jit_or_eager(dynamics)
+
+
+def _dynamics_jvp(func: Callable, tfirst: bool, tree: Any, diff: tuple) -> Callable:
+    """(y, s, t, *leaves, *tangents of the float leaves) -> (f(y, t), df/dy s + df/dθ dθ),
+    for the forward sensitivity equations; jitted as :func:`_dynamics_vjp`."""
+
+    def dynamics(y, s, t, *rest):
+        leaves, tangents = rest[:len(rest) - len(diff)], rest[len(rest) - len(diff):]
+
+        def f(y, *dleaves):
+            full = list(leaves)
+            for i, x in zip(diff, dleaves):
+                full[i] = x
+            return _call(func, tfirst, y, t, tuple(tree_unflatten(tree, full)))
+
+        return ad.jvp(f, (y, *[leaves[i] for i in diff]), (s, *tangents))
+
+    return _jit_or_eager(dynamics)
+
+
+def _jit_or_eager(fn: Callable) -> Callable:
+    """``jit(fn)``, or ``fn`` itself from the first call jit cannot trace on (Python control
+    flow on values in the user's function); an error of ``fn`` itself then surfaces eagerly."""
+    jitted = jit(fn)
     use_jit = [True]
 
     def call(*args):
         if use_jit[0]:
             try:
                 return jitted(*args)
-            except Exception:  # untraceable by jit: eager vjp (which raises real errors)
+            except Exception:
                 use_jit[0] = False
-        return dynamics(*args)
+        return fn(*args)
 
     return call
+
+
+def _tangent_impl(y0, t, *rest, func, tree, tfirst, rtol, atol, mxstep, h0, hmax):
+    """The outputs' tangent from the forward sensitivity equations: s' = df/dy s + df/dθ dθ
+    with s(t0) = dy0 - f(y0, t0) dt0, solved together with y; the tangent at t_i is
+    s(t_i) + f(y_i, t_i) dt_i. Operands: y0, t, the leaves, dy0, dt, the leaves' tangents."""
+    k = (len(rest) - 2) // 2
+    leaves, dy0, dt, tangents = rest[:k], rest[k], rest[k + 1], rest[k + 2:]
+    base = _as64(leaves)
+    diff = tuple(i for i, x in enumerate(leaves) if _is_float(np.asarray(x)))
+    d_leaves = [np.asarray(tangents[i], dtype=np.float64) for i in diff]
+    args = tuple(tree_unflatten(tree, base))
+    shape = np.shape(y0)
+    n = int(np.prod(shape, dtype=int))
+    t64, dt = np.asarray(t, dtype=np.float64), np.asarray(dt, dtype=np.float64)
+    y64 = np.asarray(y0, dtype=np.float64).reshape(-1)
+
+    def f_plain(y, s):
+        return np.asarray(_call(func, tfirst, y.reshape(shape), s, args),
+                          dtype=np.float64).reshape(-1)
+
+    dynamics = _dynamics_jvp(func, tfirst, tree, diff)
+
+    def augmented(state, s):
+        dy, ds = dynamics(state[:n].reshape(shape), state[n:].reshape(shape), np.float64(s),
+                          *base, *d_leaves)
+        return np.concatenate([np.asarray(dy, dtype=np.float64).reshape(-1),
+                               np.asarray(ds, dtype=np.float64).reshape(-1)])
+
+    s0 = np.asarray(dy0, dtype=np.float64).reshape(-1) - f_plain(y64, t64[0]) * dt[0]
+    both = _dopri(augmented, np.concatenate([y64, s0]), t64, rtol, atol, mxstep, h0, hmax)
+    out = np.stack([np.asarray(dy0, dtype=np.float64).reshape(-1)]  # y(t0) = y0 exactly
+                   + [both[i, n:] + f_plain(both[i, :n], t64[i]) * dt[i]
+                      for i in range(1, len(t64))])
+    return out.reshape((len(t64),) + shape).astype(_float_dtype(np.asarray(y0)))
 
 
 def _forward_shape(y0, t, *leaves, **params):
@@ -268,15 +331,16 @@ def _adjoint_shape(g, ys, y0, t, *leaves, **params):
     return tuple(ShapedArray(tuple(x.shape), _float_dtype(x)) for x in (y0, t, *leaves))
 
 
-def _forward_only(*args: Any, **params: Any) -> Any:
-    raise TypeError("odeint supports reverse mode only (grad, vjp, jacrev, value_and_grad): "
-                    "its derivative comes from the adjoint method, which has no forward-mode "
-                    "(jvp, jacfwd, hessian, linearize) form here")
+def _forward_jvp(tangents, out, y0, t, *leaves, **params):
+    tangents = [instantiate_zeros(x) if d is None else d
+                for d, x in zip(tangents, (y0, t, *leaves))]
+    return bind(_tangent, y0, t, *leaves, *tangents, **params)
 
 
 def _first_order_only(*args: Any, **params: Any) -> Any:
-    raise TypeError("odeint's gradient (the adjoint solve) cannot be differentiated again: "
-                    "only first-order reverse-mode derivatives of odeint are supported")
+    raise TypeError("odeint's derivatives (the adjoint and tangent solves) cannot be "
+                    "differentiated again: only first-order derivatives of odeint are supported "
+                    "(grad, vjp, jacrev, jvp, jacfwd; not hessian or a gradient of a gradient)")
 
 
 def _forward_vjp(ct, out, y0, t, *leaves, **params):
@@ -286,9 +350,11 @@ def _forward_vjp(ct, out, y0, t, *leaves, **params):
 
 
 _forward = Primitive("scipy_odeint", _forward_impl, abstract=_forward_shape,
-                     jvp=_forward_only, vjp=_forward_vjp)
+                     jvp=_forward_jvp, vjp=_forward_vjp)
 _adjoint = Primitive("scipy_odeint_adjoint", _adjoint_impl, multiple_results=True,
                      abstract=_adjoint_shape, jvp=_first_order_only, vjp=_first_order_only)
+_tangent = Primitive("scipy_odeint_tangent", _tangent_impl, abstract=_forward_shape,
+                     jvp=_first_order_only, vjp=_first_order_only)
 
 
 def odeint(func: Callable, y0: Any, t: Any, args: Any = (), Dfun: Any = None,
@@ -303,10 +369,11 @@ def odeint(func: Callable, y0: Any, t: Any, args: Any = (), Dfun: Any = None,
     Returns an array of shape ``(len(t),) + y0.shape`` (``y0`` may have any shape here; a
     scalar is a vector of length 1, as in SciPy). ``t`` must be monotone (it may decrease).
     ``args`` is a tuple of arrays, numbers or pytrees of arrays; ``func`` must be written with
-    diffprog or NumPy operations so that its vector-Jacobian products exist.
+    diffprog or NumPy operations so that its derivatives exist.
 
-    Differentiable in reverse mode in ``y0``, ``t`` and every float leaf of ``args`` (the
-    adjoint method, see the module docstring), also under jit. The solver is Dormand-Prince
+    Differentiable to first order in ``y0``, ``t`` and every float leaf of ``args``: reverse
+    mode by the adjoint method, forward mode by the sensitivity equations (see the module
+    docstring), also under jit. The solver is Dormand-Prince
     5(4), not LSODA: ``rtol``/``atol`` (default 1.49012e-8 as SciPy) control the local error
     per step; ``mxstep`` (0: 100000) bounds the steps between two output times; ``h0`` is the
     first step and ``hmax`` the largest (0: automatic, unbounded). ``Dfun``, ``col_deriv``,

@@ -19,9 +19,14 @@ Forward mode (jvp, jacfwd) binds a third primitive that solves the forward sensi
 equations s' = (df/dy) s + (df/dθ) dθ with y, from s(t_0) = dy_0 - f(y_0, t_0) dt_0, with
 :func:`diffprog.jvp` of ``func``; the output tangents are s(t_i) + f(y_i, t_i) dt_i.
 
+Both passes call ``func``'s vjp (jvp) through :func:`diffprog.jit`, traced once per pass (so
+later changes to arrays ``func`` closes over are seen), or eagerly when jit cannot trace
+``func`` (Python control flow on values).
+
 Limits: first order only: differentiating a derivative of odeint (hessian, a gradient of a
-gradient) raises ``TypeError``. The backward pass integrates y backwards in time, which loses
-accuracy for strongly contracting (stiff) systems.
+gradient) raises ``TypeError``. The method is explicit: stiff problems take many steps (and
+may exceed ``mxstep``). The backward pass integrates y backwards in time, which loses accuracy
+for strongly contracting systems.
 
 Example:
     >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp

@@ -25,6 +25,7 @@ from .ad import (
                    value_and_grad,
                    vjp,
 )
+from .batching import vmap
 from .config import config, debug_nans
 from .core import NanError, Primitive, Tracer, bind
 from .custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
@@ -44,7 +45,7 @@ from .tree import (
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "hessian", "hvp", "linearize",
-    "make_graph", "jit", "ConcretizationError", "config", "debug_nans", "NanError",
+    "make_graph", "vmap", "jit", "ConcretizationError", "config", "debug_nans", "NanError",
     "custom_vjp", "custom_jvp",
     "stop_gradient", "checkpoint", "is_differentiable", "Graph",
     "Primitive", "Tracer", "bind", "check_grads", "numerical_grad", "numerical_jvp",

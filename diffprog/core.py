@@ -114,6 +114,17 @@ class Primitive:
             ``None`` (default): everything is kept. Derived, not given, with ``linear``.
         register: enter the primitive in :data:`primitives` under its name (names are unique).
             Transforms' private primitives (jit, custom rules) pass ``False``.
+        batch: the batching rule, for ``vmap`` (:mod:`diffprog.batching`). ``"elementwise"``:
+            the operands are aligned to one shape (Python scalars aside), so the batch axis is
+            moved to the front of the batched operands and the others are broadcast to the
+            batched shape. ``"inline"`` (with ``composite`` only): ``impl`` runs on the batched
+            values, so vmap sees the primitives of its body. Or a function
+            ``rule(args, dims, **params) -> (out, out_dims)``: ``dims`` holds, per argument,
+            the axis of its batch dimension or ``None`` (not batched; at least one is batched),
+            and ``out_dims`` says where the batch axis of the output is (a tuple with
+            ``multiple_results``; ``None`` for an output that is the same for every example).
+            Written with diffprog operations, like every rule. ``None`` (default): vmap raises
+            a TypeError naming the primitive.
 
     Attributes besides the arguments: ``jvp_per_arg`` and ``vjp_per_arg`` tell which form the
     rules have; ``keep_plan`` (``None`` or indexable by the bit mask of the differentiated
@@ -138,7 +149,7 @@ class Primitive:
                  "multiple_results", "composite", "transparent", "abstract", "scalar",
                  "scalar_fast", "scalar_fast_domain",
                  "identity", "involution", "collapse", "keep_plan", "linear", "transpose",
-                 "vjp_reads", "_linear_args", "_passes", "__weakref__")
+                 "vjp_reads", "batch", "_linear_args", "_passes", "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
                  linear: bool | tuple[int, ...] = False, transpose: Any = None,
@@ -148,9 +159,10 @@ class Primitive:
                  scalar_fast: str | None = None, scalar_fast_domain: str | None = None,
                  identity: dict[int, Any] | None = None, involution: bool = False,
                  collapse: bool = False, vjp_reads: tuple | None = None,
-                 register: bool = True) -> None:
+                 register: bool = True, batch: str | Callable | None = None) -> None:
         _check_declaration(name, impl, jvp, vjp, linear, transpose, differentiable,
                            composite, transparent, vjp_reads)
+        _check_batch(name, batch, composite)
         self.name = name
         self.impl = impl
         self.linear = linear
@@ -185,6 +197,7 @@ class Primitive:
         self.scalar = scalar
         self.scalar_fast = scalar_fast
         self.scalar_fast_domain = scalar_fast_domain
+        self.batch = batch
         if register:
             if name in primitives:
                 raise ValueError(f"a primitive named {name!r} is already declared")
@@ -305,6 +318,22 @@ def _check_declaration(name: Any, impl: Any, jvp: Any, vjp: Any, linear: Any, tr
             fail(f"vjp_reads for {n} arguments: at most {_MAX_PLANNED} are planned")
     if isinstance(jvp, tuple) and isinstance(vjp, tuple) and len(jvp) != len(vjp):
         fail(f"the jvp has {len(jvp)} per-argument rules but the vjp has {len(vjp)}")
+
+
+BATCH_KINDS = ("elementwise", "inline")  # the named batching rules (Primitive.batch)
+
+
+def _check_batch(name: str, batch: Any, composite: bool) -> None:
+    """A batching rule is None, one of :data:`BATCH_KINDS`, or a function."""
+    if batch is None or callable(batch):
+        return
+    if batch not in BATCH_KINDS:
+        raise ValueError(f"primitive {name!r}: batch must be None, a function "
+                         f"rule(args, dims, **params) or one of {BATCH_KINDS}, got {batch!r}")
+    if batch == "inline" and not composite:
+        raise ValueError(f"primitive {name!r}: batch='inline' runs impl on batched traced "
+                         "values, so it requires composite=True (an impl written with "
+                         "diffprog operations)")
 
 
 # -- linear primitives: rules derived from the transpose --------------------------------------

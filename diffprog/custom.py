@@ -89,7 +89,7 @@ class custom_vjp:
         name = getattr(fun, "__name__", "f")
         self.prim = Primitive(f"custom_vjp[{name}]", self._impl, multiple_results=True,
                               composite=True, transparent=True, register=False,
-                              jvp=self._no_jvp, vjp=self._vjp)
+                              jvp=self._no_jvp, vjp=self._vjp, batch="inline")
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         """Set the rule: ``fwd(*args) -> (out, residuals)``, ``bwd(res, ct) -> cotangents``."""
@@ -170,7 +170,8 @@ class custom_jvp:
         # Not transparent: the rule has no residuals, so every level of a nested transform
         # uses it (the body runs only on plain values), as in JAX.
         self.prim = Primitive(f"custom_jvp[{name}]", self._impl, multiple_results=True,
-                              composite=True, register=False, jvp=self._jvp, vjp=self._vjp)
+                              composite=True, register=False, jvp=self._jvp, vjp=self._vjp,
+                              batch="inline")
 
     def defjvp(self, jvp_rule: Callable) -> None:
         """Set the rule ``jvp_rule(*nondiff_args, primals, tangents) -> (out, t_out)``."""
@@ -215,7 +216,8 @@ def _identity(x: Any) -> Any:
 
 # Identity whose derivative is zero in every mode and at every order: traces compute it on
 # primal values and the result is a constant to them.
-_stop_gradient = Primitive("stop_gradient", _identity, differentiable=False)
+_stop_gradient = Primitive("stop_gradient", _identity, differentiable=False,
+                           batch=lambda args, dims: (_stop_gradient(args[0]), dims[0]))
 
 
 def stop_gradient(x: Any) -> Any:
@@ -261,7 +263,7 @@ def checkpoint(fun: Callable) -> Callable:
 
     # Not transparent: each level of a nested transform recomputes instead of storing.
     prim = Primitive(f"checkpoint[{name}]", impl, multiple_results=True, composite=True,
-                     register=False, jvp=jvp_rule, vjp=vjp_rule)
+                     register=False, jvp=jvp_rule, vjp=vjp_rule, batch="inline")
 
     @functools.wraps(fun)
     def checkpointed(*args: Any) -> Any:

@@ -497,8 +497,17 @@ def _jit_primitive(jitted: jit) -> Primitive:
     def vjp_rule(cts, outs, *leaves, in_tree, call, statics):
         return tuple(vjp_jit(in_tree, statics, len(leaves), *leaves, *cts))
 
+    def batch_rule(args, dims, in_tree, call, statics):
+        # vmap of a jitted function: the function inlined under vmap (an enclosing jit
+        # compiles the batched program)
+        from .batching import vmap
+        outs = vmap(lambda *ys: run_flat(body_of(statics), in_tree, ys, call),
+                    in_axes=tuple(dims))(*args)
+        return tuple(outs), (0,) * len(outs)
+
+    body_of = call
     return Primitive(f"jit[{jitted.__name__}]", impl, multiple_results=True, register=False,
-                     jvp=jvp_rule, vjp=vjp_rule)
+                     jvp=jvp_rule, vjp=vjp_rule, batch=batch_rule)
 
 
 def _run_checking_nans(graph: Graph, inputs: list) -> list:

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("diffprog.tree", "diffprog.core", "diffprog.config"),
     ("diffprog.graph", "diffprog.prims"),
     ("diffprog.numpy",),
-    ("diffprog.ad", "diffprog.custom", "diffprog.api_util"),
+    ("diffprog.ad", "diffprog.custom", "diffprog.api_util", "diffprog.batching"),
     ("diffprog.jit", "diffprog.passes", "diffprog.kernels"),
     ("diffprog.nn", "diffprog.testing", "diffprog.optim", "diffprog.scipy"),
     ("diffprog",),  # the package itself re-exports everything

@@ -51,7 +51,8 @@ def _unary(name: str, impl: Callable, derivative: Callable,
     ``diffprog.kernels.fastmath`` and the predicate where it is exact (Primitive.scalar_fast).
     """
     vjp_reads = None if reads is None else (((-1,) if reads == "out" else (0,)),)
-    return Primitive(name, impl, scalar=scalar, vjp_reads=vjp_reads, scalar_fast=fast,
+    return Primitive(name, impl, batch="elementwise", scalar=scalar, vjp_reads=vjp_reads,
+                     scalar_fast=fast,
                      scalar_fast_domain=fast_domain,
                      jvp=(lambda t, out, x: t * derivative(out, x),),
                      vjp=(lambda ct, out, x: ct * derivative(out, x),))
@@ -60,7 +61,7 @@ def _unary(name: str, impl: Callable, derivative: Callable,
 def _binary(name: str, impl: Callable, dx: Callable, dy: Callable,
             scalar: Callable | dict | None = None) -> Primitive:
     """A binary primitive with local derivatives ``dx(out, x, y)`` and ``dy(out, x, y)``."""
-    return Primitive(name, impl, scalar=scalar,
+    return Primitive(name, impl, batch="elementwise", scalar=scalar,
                      jvp=(lambda t, out, x, y: t * dx(out, x, y),
                           lambda t, out, x, y: t * dy(out, x, y)),
                      vjp=(lambda ct, out, x, y: ct * dx(out, x, y),
@@ -69,7 +70,7 @@ def _binary(name: str, impl: Callable, dx: Callable, dy: Callable,
 
 def _nondiff(name: str, impl: Callable, scalar: Callable | dict | None = None) -> Primitive:
     """A piecewise-constant primitive: computed on primal values, no derivative."""
-    return Primitive(name, impl, differentiable=False, scalar=scalar)
+    return Primitive(name, impl, batch="elementwise", differentiable=False, scalar=scalar)
 
 
 def _same(x):
@@ -83,22 +84,24 @@ def _scalar_result(out: np.ndarray) -> np.ndarray | np.generic:
 
 # -- arithmetic --------------------------------------------------------------------------------
 
-add = Primitive("add", np.add, scalar=operator.add, identity={0: -0.0, 1: -0.0},
+add = Primitive("add", np.add, batch="elementwise", scalar=operator.add,
+                identity={0: -0.0, 1: -0.0},
                 linear=True, transpose=(lambda ct, out, x, y: ct, lambda ct, out, x, y: ct))
 
-sub = Primitive("sub", np.subtract, scalar=operator.sub, identity={1: 0.0},
+sub = Primitive("sub", np.subtract, batch="elementwise", scalar=operator.sub, identity={1: 0.0},
                 linear=True, transpose=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct))
 
-mul = Primitive("mul", np.multiply, scalar=operator.mul, identity={0: 1, 1: 1},
+mul = Primitive("mul", np.multiply, batch="elementwise", scalar=operator.mul, identity={0: 1, 1: 1},
                 linear=(0, 1),  # bilinear: linear in each operand, the other held fixed
                 transpose=(lambda ct, out, x, y: ct * y, lambda ct, out, x, y: x * ct))
 
-div = Primitive("div", np.true_divide, scalar=operator.truediv, identity={1: 1},
+div = Primitive("div", np.true_divide, batch="elementwise", scalar=operator.truediv,
+                identity={1: 1},
                 vjp_reads=((1,), (1, -1)),
                 jvp=(lambda t, out, x, y: t / y, lambda t, out, x, y: -t * out / y),
                 vjp=(lambda ct, out, x, y: ct / y, lambda ct, out, x, y: -ct * out / y))
 
-neg = Primitive("neg", np.negative, scalar=operator.neg, involution=True,
+neg = Primitive("neg", np.negative, batch="elementwise", scalar=operator.neg, involution=True,
                 linear=True, transpose=(lambda ct, out, x: -ct,))
 
 
@@ -150,7 +153,7 @@ def _pow_slope(x, y):
     return y * x ** exponent
 
 
-pow = Primitive("pow", np.power, scalar={"f": operator.pow, "i": _pow_signed,
+pow = Primitive("pow", np.power, batch="elementwise", scalar={"f": operator.pow, "i": _pow_signed,
                                          "u": _pow_unsigned}, identity={1: 1},
                 jvp=(lambda t, out, x, y: t * _pow_slope(x, y),
                      lambda t, out, x, y: t * _log_base(out, x)),
@@ -171,7 +174,7 @@ def _safe_div(a, b):
 # x mod y = x - k y with the integer k = floor(x / y) constant between jumps: d/dx = 1 and
 # d/dy = -k. At the jumps themselves the one-sided derivative (1 in x) is used: NumPy lists
 # remainder among the ufuncs, and this makes periodic wrapping (angles) differentiable.
-mod = Primitive("mod", np.remainder, scalar=_mod_scalar,
+mod = Primitive("mod", np.remainder, batch="elementwise", scalar=_mod_scalar,
                 jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t * floor_divide(x, y)),
                 vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct * floor_divide(x, y)))
 # fmod truncates instead: k = trunc(x / y).
@@ -195,7 +198,7 @@ def _fmod_unsigned(x, y):
     return x % y if y != 0 else x - x
 
 
-fmod = Primitive("fmod", np.fmod,
+fmod = Primitive("fmod", np.fmod, batch="elementwise",
                  scalar={"f": _fmod_scalar, "i": _fmod_signed, "bu": _fmod_unsigned},
                  jvp=(lambda t, out, x, y: t, lambda t, out, x, y: -t * trunc(x / y)),
                  vjp=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct * trunc(x / y)))
@@ -422,13 +425,13 @@ def _zero(x):
     return 0  # the imaginary part of a real number (complex operands are not fused)
 
 
-real = Primitive("real", np.real, scalar=_same,
+real = Primitive("real", np.real, batch="elementwise", scalar=_same,
                  linear=True,
                  transpose=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype),))
-imag = Primitive("imag", np.imag, scalar=_zero,
+imag = Primitive("imag", np.imag, batch="elementwise", scalar=_zero,
                  linear=True,
                  transpose=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype) * -1j,))
-conj = Primitive("conj", np.conjugate, scalar=np.conjugate,
+conj = Primitive("conj", np.conjugate, batch="elementwise", scalar=np.conjugate,
                  linear=True, transpose=(lambda ct, out, x: conj(ct),))
 
 
@@ -473,11 +476,12 @@ def _floor_divide_signed(x, y):
 
 
 round = Primitive("round", lambda x, decimals: np.round(x, decimals), differentiable=False,
+                  batch="elementwise",
                   scalar={"f": _round_scalar})
 # NumPy's complex reciprocal has its own edge values (1 / (-0 + 0j) is nan + nan j, where
 # dividing 1.0 by it gives inf + nan j); d(1/z) = -dz / z**2 = -dz * out**2.
 reciprocal = Primitive(
-    "reciprocal", np.reciprocal, vjp_reads=((-1,),),
+    "reciprocal", np.reciprocal, batch="elementwise", vjp_reads=((-1,),),
     jvp=(lambda t, out, x: t * neg(out * out),),
     vjp=(lambda ct, out, x: ct * neg(out * out),))
 # NumPy's reciprocal of integers and bools is integer division, 1 // x truncated toward 0:
@@ -521,7 +525,7 @@ def _selector(name: str, impl: Callable, first: Callable, scalar: Callable | Non
     def wy(out, x, y):
         return _share_by(first, y, x, out)
 
-    return Primitive(name, impl, scalar=scalar,
+    return Primitive(name, impl, batch="elementwise", scalar=scalar,
                      jvp=(lambda t, out, x, y: t * wx(out, x, y),
                           lambda t, out, x, y: t * wy(out, x, y)),
                      vjp=(lambda ct, out, x, y: ct * wx(out, x, y),
@@ -594,7 +598,7 @@ def _clip_scalar(a, lo, hi):
 
 
 clip = Primitive(
-    "clip", np.clip, scalar=_clip_scalar,
+    "clip", np.clip, batch="elementwise", scalar=_clip_scalar,
     jvp=tuple((lambda t, out, a, lo, hi, w=w: t * w(out, a, lo, hi)) for w in _clip_w),
     vjp=tuple((lambda ct, out, a, lo, hi, w=w: ct * w(out, a, lo, hi)) for w in _clip_w))
 
@@ -603,7 +607,7 @@ def _no_tangent(*args, **kwargs):
     raise TypeError("the condition of where has no derivative")
 
 
-where = Primitive("where", np.where,
+where = Primitive("where", np.where, batch="elementwise",
                   jvp=(_no_tangent,
                        lambda t, out, c, x, y: where(c, t, 0.0),
                        lambda t, out, c, x, y: where(c, 0.0, t)),
@@ -637,7 +641,8 @@ def _abs_int(x):
     return -x if x < 0 else x  # wraps at MIN, as np.abs does
 
 
-abs = Primitive("abs", np.abs, scalar={"f": math.fabs, "biu": _abs_int}, jvp=(_abs_jvp,),
+abs = Primitive("abs", np.abs, batch="elementwise", scalar={"f": math.fabs, "biu": _abs_int},
+                jvp=(_abs_jvp,),
                 vjp=(_abs_vjp,))
 
 
@@ -655,9 +660,10 @@ def _convert(x, dtype):
 
 
 convert_element_type = Primitive(
-    "convert_element_type", _convert,
+    "convert_element_type", _convert, batch="elementwise",
     linear=True,  # over the reals: a rounding, the real part, or the embedding in complex
     transpose=(lambda ct, out, x, dtype: convert_element_type(ct, dtype=x.dtype),))
 
 # A cast to bool or an integer type is piecewise constant: no derivative flows through it.
-convert_discrete = Primitive("convert_discrete", _convert, differentiable=False)
+convert_discrete = Primitive("convert_discrete", _convert, batch="elementwise",
+                             differentiable=False)

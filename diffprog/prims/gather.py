@@ -41,6 +41,7 @@ import numpy as np
 
 from ..core import Primitive, ShapedArray
 from . import elementwise as ew
+from .index import batch_position, index_layout, move_axis
 
 __all__ = ["Slot", "gather", "scatter_add_at", "scatter_apply", "scatter_apply_weights",
            "fill_index", "gather_shape"]
@@ -112,13 +113,110 @@ def _scatter_add_transpose(k, ct, out, v, *indices, shape, idx):
     return gather(ct, *indices, idx=idx)
 
 
+# -- batching (vmap) ---------------------------------------------------------------------------
+#
+# With unbatched index arrays the batch axis of ``x`` is one more full slice in front of the
+# index. With batched index arrays each example must read its own row: an ``arange`` over the
+# batch joins the index arrays as one more advanced index in front, and the result's axes are
+# then permuted into the per-example layout NumPy gives (the advanced axes stay in place when
+# the advanced entries are adjacent, and go first otherwise).
+
+_FULL = (None, None, None)
+
+
+
+
+def _batched_indices(args_idx, dims_idx, idx, x_shape, size):
+    """The index operands and encoded index reading row ``b`` of each index array for example
+    ``b``, and the permutation from the result's axes to ``(batch,) + per-example layout``."""
+    from .shape import bring_front, reshape
+    shapes = tuple(tuple(np.shape(a)) if d is None else
+                   tuple(s for j, s in enumerate(np.shape(a)) if j != d)
+                   for a, d in zip(args_idx, dims_idx))
+    S, adjacent, pre = index_layout(idx, len(x_shape), shapes)
+    r = len(S)
+    ops = []
+    for a, d, sh in zip(args_idx, dims_idx, shapes):
+        a = bring_front(a, d, size)
+        ops.append(reshape(a, shape=(size,) + (1,) * (r - len(sh)) + sh))
+    ops.append(np.arange(size).reshape((size,) + (1,) * r))
+    new_idx = (Slot(len(args_idx)),) + tuple(
+        i.reshape((1,) * (r + 1 - i.ndim) + i.shape) if isinstance(i, np.ndarray) else i
+        for i in idx)
+    target = gather_shape((size,) + tuple(x_shape), new_idx,
+                          tuple(tuple(np.shape(o)) for o in ops))
+    n_out = len(target)
+    if adjacent and pre:  # the per-example layout has `pre` axes before the advanced ones
+        perm = (0,) + tuple(range(1 + r, 1 + r + pre)) + tuple(range(1, 1 + r)) + tuple(
+            range(1 + r + pre, n_out))
+    else:
+        perm = tuple(range(n_out))
+    return ops, new_idx, perm
+
+
+def _inverse_perm(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+def _gather_batch(args, dims, idx):
+    from .shape import batch_size, bring_front, to_front, transpose
+    x, indices = args[0], args[1:]
+    size = batch_size(args, dims)
+    x_shape = tuple(s for j, s in enumerate(np.shape(x)) if j != dims[0])
+    if all(d is None for d in dims[1:]):
+        shapes = tuple(tuple(np.shape(i)) for i in indices)
+        return (gather(to_front(x, dims[0]), *indices, idx=(_FULL,) + idx),
+                batch_position(idx, len(x_shape), shapes))
+    ops, new_idx, perm = _batched_indices(indices, dims[1:], idx, x_shape, size)
+    out = gather(bring_front(x, dims[0], size), *ops, idx=new_idx)
+    return (out if perm == tuple(range(len(perm))) else transpose(out, perm=perm)), 0
+
+
+def _updates_batch(v, dv, x_shape, idx, index_ops, index_dims, size):
+    """The update ``v`` laid out for the batched index, with the batched index itself:
+    ``(v, index operands, encoded index)``; ``x_shape`` is the per-example shape of x."""
+    from .shape import bring_front, broadcast_to, reshape, transpose
+    ndim = len(x_shape)
+    v = bring_front(v, dv, size)
+    vs = tuple(v.shape[1:])
+    if all(d is None for d in index_dims):
+        shapes = tuple(tuple(np.shape(i)) for i in index_ops)
+        target = gather_shape(x_shape, idx, shapes)
+        if vs != target:
+            v = broadcast_to(reshape(v, shape=(size,) + (1,) * (len(target) - len(vs)) + vs),
+                             shape=(size,) + target)
+        return move_axis(v, 0, batch_position(idx, ndim, shapes)), list(index_ops), \
+            (_FULL,) + idx
+    ops, new_idx, perm = _batched_indices(index_ops, index_dims, idx, x_shape, size)
+    target = gather_shape((size,) + tuple(x_shape), new_idx,
+                          tuple(tuple(np.shape(o)) for o in ops))
+    full = tuple(target[p] for p in perm)  # (size,) + the per-example layout
+    if tuple(v.shape) != full:
+        v = broadcast_to(reshape(v, shape=(size,) + (1,) * (len(full) - 1 - len(vs)) + vs),
+                         shape=full)
+    inv = _inverse_perm(perm)
+    return (v if perm == tuple(range(len(perm))) else transpose(v, perm=inv)), ops, new_idx
+
+
+def _scatter_add_at_batch(args, dims, shape, idx):
+    from .shape import batch_size
+    size = batch_size(args, dims)
+    v, ops, new_idx = _updates_batch(args[0], dims[0], tuple(shape), idx, args[1:], dims[1:],
+                                     size)
+    return scatter_add_at(v, *ops, shape=(size,) + tuple(shape), idx=new_idx), 0
+
+
 gather = Primitive(
     "gather", _gather_impl, linear=(0,), transpose=_gather_transpose, abstract=_gather_abstract,
-    register=False)
+    register=False, batch=_gather_batch)
 
 scatter_add_at = Primitive(
     "scatter_add_at", _scatter_add_impl, linear=(0,), transpose=_scatter_add_transpose,
-    abstract=lambda v, *indices, shape, idx: ShapedArray(shape, v.dtype), register=False)
+    abstract=lambda v, *indices, shape, idx: ShapedArray(shape, v.dtype), register=False,
+    batch=_scatter_add_at_batch)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,7 +297,8 @@ def _scatter_apply_weights_abstract(x, v, *indices, idx, op):
 # as for minimum and where).
 scatter_apply_weights = Primitive(
     "scatter_apply_weights", _scatter_apply_weights_impl, differentiable=False,
-    multiple_results=True, abstract=_scatter_apply_weights_abstract, register=False)
+    multiple_results=True, abstract=_scatter_apply_weights_abstract, register=False,
+    batch=lambda args, dims, idx, op: _scatter_apply_weights_batch(args, dims, idx, op))
 
 
 def _scatter_apply_jvp(tangents, out, x, v, *indices, idx, op):
@@ -240,7 +339,32 @@ def _scatter_apply_abstract(x, v, *indices, idx, op):
     return ShapedArray(x.shape, x.dtype)
 
 
+def _scatter_apply_batch(args, dims, idx, op):
+    from .shape import batch_size, bring_front
+    size = batch_size(args, dims)
+    x = bring_front(args[0], dims[0], size)
+    v, ops, new_idx = _updates_batch(args[1], dims[1], tuple(x.shape[1:]), idx, args[2:],
+                                     dims[2:], size)
+    return scatter_apply(x, v, *ops, idx=new_idx, op=op), 0
+
+
+def _scatter_apply_weights_batch(args, dims, idx, op):
+    from .shape import batch_size, bring_front
+    size = batch_size(args, dims)
+    x = bring_front(args[0], dims[0], size)
+    x_shape = tuple(x.shape[1:])
+    v, ops, new_idx = _updates_batch(args[1], dims[1], x_shape, idx, args[2:], dims[2:], size)
+    wx, wv = scatter_apply_weights(x, v, *ops, idx=new_idx, op=op)
+    # wv has v's batched layout: back to (batch,) + the per-example selection's shape
+    if all(d is None for d in dims[2:]):
+        shapes = tuple(tuple(np.shape(i)) for i in args[2:])
+        return (wx, wv), (0, batch_position(idx, len(x_shape), shapes))
+    _, _, perm = _batched_indices(args[2:], dims[2:], idx, x_shape, size)
+    from .shape import transpose
+    return (wx, wv if perm == tuple(range(len(perm))) else transpose(wv, perm=perm)), (0, 0)
+
+
 scatter_apply = Primitive(
     "scatter_apply", _scatter_apply_impl, jvp=_scatter_apply_jvp, vjp=_scatter_apply_vjp,
-    abstract=_scatter_apply_abstract, register=False)
+    abstract=_scatter_apply_abstract, register=False, batch=_scatter_apply_batch)
 

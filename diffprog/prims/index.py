@@ -17,7 +17,8 @@ import numpy as np
 
 from ..core import Primitive
 
-__all__ = ["getitem", "scatter_add", "nonzero", "encode_index", "decode_index"]
+__all__ = ["getitem", "scatter_add", "nonzero", "encode_index", "decode_index", "index_layout",
+           "batch_position", "move_axis"]
 
 
 def encode_index(idx: tuple) -> tuple:
@@ -96,14 +97,69 @@ def _scatter_add_impl(v, shape, idx):
     return out
 
 
+# -- batching (vmap): the batch axis of x is one more full slice in front of the index; with
+# index arrays NumPy may put it elsewhere in the result (index_layout says where). These
+# helpers serve gather.py too. (Moving axes uses the arrays' transpose method: shape.py, where
+# the transpose primitive lives, imports this module.)
+
+def _is_array_entry(i) -> bool:
+    return getattr(i, "k", None) is not None or isinstance(i, np.ndarray)
+
+
+def index_layout(idx: tuple, ndim: int, index_shapes: tuple) -> tuple | None:
+    """``(S, adjacent, pre)`` for ``x[idx]`` with ``x`` of ``ndim`` axes: the broadcast shape
+    ``S`` of the advanced entries, whether they are adjacent (then their axes replace them in
+    place) and the number of result axes before them. ``None`` without index arrays."""
+    shapes = [index_shapes[i.k] if not isinstance(i, np.ndarray) else i.shape for i in idx
+              if _is_array_entry(i)]
+    if not shapes:
+        return None
+    adv = [k for k, i in enumerate(idx) if _is_array_entry(i) or type(i) is int]
+    adjacent = adv == list(range(adv[0], adv[-1] + 1))
+    used = sum(1 for i in idx if i is not None and i is not Ellipsis)
+    pre = sum((ndim - used) if i is Ellipsis else 1 for i in idx[:adv[0]])
+    return tuple(np.broadcast_shapes(*shapes)), adjacent, pre
+
+
+def batch_position(idx: tuple, ndim: int, index_shapes: tuple) -> int:
+    """Where the batch axis of ``x`` (in front) lands in ``x[(slice(None),) + idx]``."""
+    layout = index_layout(idx, ndim, index_shapes)
+    if layout is None or layout[1]:
+        return 0
+    return len(layout[0])
+
+
+def move_axis(x, src: int, dst: int):
+    """``np.moveaxis`` as a transpose."""
+    if src == dst:
+        return x
+    n = len(np.shape(x))
+    order = [i for i in range(n) if i != src]
+    order.insert(dst, src)
+    return x.transpose(tuple(order))  # a method: ndarray's, or the transpose primitive's
+
+
+def _getitem_batch(args, dims, idx):
+    x = move_axis(args[0], dims[0], 0)
+    return (getitem(x, idx=((None, None, None),) + idx),
+            batch_position(idx, len(np.shape(x)) - 1, ()))
+
+
+def _scatter_add_batch(args, dims, shape, idx):
+    v = move_axis(args[0], dims[0], 0)
+    size = np.shape(v)[0]
+    v = move_axis(v, 0, batch_position(idx, len(shape), ()))
+    return scatter_add(v, shape=(size,) + tuple(shape), idx=((None, None, None),) + idx), 0
+
+
 getitem = Primitive(
-    "getitem", _getitem_impl,
+    "getitem", _getitem_impl, batch=_getitem_batch,
     linear=True, transpose=(lambda ct, out, x, idx: scatter_add(ct, shape=x.shape, idx=idx),))
 
 # zeros(shape) with ``v`` added at ``idx``: the transpose of getitem. With a basic index of
 # slices it is zero padding.
 scatter_add = Primitive(
-    "scatter_add", _scatter_add_impl,
+    "scatter_add", _scatter_add_impl, batch=_scatter_add_batch,
     linear=True, transpose=(lambda ct, out, v, shape, idx: getitem(ct, idx=idx),))
 
 def _nonzero_abstract(x):

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core import Primitive, ShapedArray, bind
 from . import elementwise as ew
-from .shape import reshape, transpose
+from .shape import axis_batch_rule, batch_size, bring_front, reshape, to_front, transpose
 
 __all__ = ["matmul", "mT", "einsum", "solve", "solve_triangular", "det", "slogdet",
            "cholesky", "eigh", "svd", "qr", "pinv"]
@@ -111,8 +111,28 @@ def _qr_shape(a):
     return _aval((*batch, m, k), a.dtype), _aval((*batch, k, n), a.dtype)
 
 
+def _matmul_batch(args, dims):
+    x, y = args
+    dx, dy = dims
+    if dy is None and len(np.shape(x)) == 3 and len(np.shape(y)) == 2:
+        # a batch of matrices times one matrix: one matmul of the stacked rows
+        x = to_front(x, dx)
+        size, m, n = x.shape
+        out = matmul(reshape(x, shape=(size * m, n)), y)
+        return reshape(out, shape=(size, m, out.shape[-1])), 0
+    size = batch_size(args, dims)
+    # the rules assume equal stack dimensions: the unbatched operand is broadcast
+    x, y = bring_front(x, dx, size), bring_front(y, dy, size)
+    r = max(len(x.shape), len(y.shape))
+    x = reshape(x, shape=(size,) + (1,) * (r - len(x.shape)) + tuple(x.shape[1:])) \
+        if len(x.shape) < r else x
+    y = reshape(y, shape=(size,) + (1,) * (r - len(y.shape)) + tuple(y.shape[1:])) \
+        if len(y.shape) < r else y
+    return matmul(x, y), 0
+
+
 matmul = Primitive(
-    "matmul", np.matmul, abstract=_matmul_shape,
+    "matmul", np.matmul, abstract=_matmul_shape, batch=_matmul_batch,
     linear=(0, 1),
     transpose=(lambda ct, out, x, y: matmul(ct, mT(y)), lambda ct, out, x, y: matmul(mT(x), ct)))
 
@@ -224,8 +244,16 @@ def _einsum_transpose(k, ct, out, *operands, subscripts):
 # every position (it is told which), the jvp derived from it.
 _MAX_OPERANDS = 64
 
+def _einsum_batch(args, dims, subscripts):
+    inputs, output = _split(subscripts)
+    letter = next(c for c in LETTERS if c not in subscripts)  # the batch axis's label
+    ops = [a if d is None else to_front(a, d) for a, d in zip(args, dims)]
+    specs = tuple(spec if d is None else letter + spec for spec, d in zip(inputs, dims))
+    return bind(einsum, *ops, subscripts=_canonical(specs, letter + output)), 0
+
+
 einsum = Primitive(
-    "einsum", _einsum_impl, abstract=_einsum_shape,
+    "einsum", _einsum_impl, abstract=_einsum_shape, batch=_einsum_batch,
     linear=tuple(range(_MAX_OPERANDS)), transpose=_einsum_transpose)
 
 
@@ -296,7 +324,8 @@ def _solve_vjp(ct, out, a, b):
 
 
 solve = Primitive("solve", np.linalg.solve, abstract=_solve_shape, jvp=_solve_jvp,
-                  vjp=_solve_vjp)
+                  vjp=_solve_vjp,
+                  batch=axis_batch_rule(lambda: solve))
 
 
 def _solve_triangular_impl(a, b, lower, trans):
@@ -328,7 +357,8 @@ def _solve_triangular_vjp(ct, out, a, b, lower, trans):
 # op(tri(a)) x = b, op the identity (trans=0) or the transpose (trans=1); tri(a) is the lower
 # or upper triangle of a, the other entries are never read.
 solve_triangular = Primitive("solve_triangular", _solve_triangular_impl, abstract=_solve_shape,
-                             jvp=_solve_triangular_jvp, vjp=_solve_triangular_vjp)
+                             jvp=_solve_triangular_jvp, vjp=_solve_triangular_vjp,
+                             batch=axis_batch_rule(lambda: solve_triangular))
 
 
 # -- determinants ------------------------------------------------------------------------------
@@ -383,13 +413,15 @@ def _adjugate_vjp(ct, out, a):
 
 
 adjugate = Primitive("adjugate", _adjugate_impl, abstract=lambda a: _aval(a.shape, a.dtype),
-                     jvp=(_adjugate_jvp,), vjp=(_adjugate_vjp,))
+                     jvp=(_adjugate_jvp,), vjp=(_adjugate_vjp,),
+                     batch=axis_batch_rule(lambda: adjugate))
 
 
 det = Primitive(
     "det", np.linalg.det, abstract=lambda a: _aval(a.shape[:-2], a.dtype),
     jvp=(lambda t, out, a: trace(adjugate(a) @ t),),
-    vjp=(lambda ct, out, a: _expand2(ct) * mT(adjugate(a)),))
+    vjp=(lambda ct, out, a: _expand2(ct) * mT(adjugate(a)),),
+    batch=axis_batch_rule(lambda: det))
 
 
 def _inv_or_inf_impl(a):
@@ -414,7 +446,8 @@ def _inv_or_inf_impl(a):
 inv_or_inf = Primitive(
     "inv_or_inf", _inv_or_inf_impl, abstract=lambda a: _aval(a.shape, a.dtype),
     jvp=(lambda t, out, a: -(out @ t @ out),),
-    vjp=(lambda ct, out, a: -(mT(out) @ ct @ mT(out)),))
+    vjp=(lambda ct, out, a: -(mT(out) @ ct @ mT(out)),),
+    batch=axis_batch_rule(lambda: inv_or_inf))
 
 
 def _slogdet_impl(a):
@@ -427,7 +460,8 @@ slogdet = Primitive(
     "slogdet", _slogdet_impl, multiple_results=True,
     abstract=lambda a: (_aval(a.shape[:-2], a.dtype),) * 2,
     jvp=(lambda t, out, a: (None, trace(inv_or_inf(a) @ t)),),
-    vjp=(lambda ct, out, a: _expand2(ct[1]) * mT(inv_or_inf(a)),))
+    vjp=(lambda ct, out, a: _expand2(ct[1]) * mT(inv_or_inf(a)),),
+    batch=axis_batch_rule(lambda: slogdet, multiple_results=True))
 
 
 # -- cholesky ----------------------------------------------------------------------------------
@@ -457,7 +491,8 @@ def _cholesky_vjp(ct, out, a):
 
 
 cholesky = Primitive("cholesky", np.linalg.cholesky, abstract=lambda a: _aval(a.shape, a.dtype),
-                     jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,))
+                     jvp=(_cholesky_jvp,), vjp=(_cholesky_vjp,),
+                     batch=axis_batch_rule(lambda: cholesky))
 
 
 # -- eigh --------------------------------------------------------------------------------------
@@ -485,7 +520,8 @@ def _eigh_vjp(ct, out, a):
 
 eigh = Primitive("eigh", _eigh_impl, multiple_results=True,
                  abstract=lambda a: (_aval(a.shape[:-1], a.dtype), _aval(a.shape, a.dtype)),
-                 jvp=(_eigh_jvp,), vjp=(_eigh_vjp,))
+                 jvp=(_eigh_jvp,), vjp=(_eigh_vjp,),
+                 batch=axis_batch_rule(lambda: eigh, multiple_results=True))
 
 
 # -- svd ---------------------------------------------------------------------------------------
@@ -550,7 +586,8 @@ def _svd_vjp(ct, out, a):
 
 
 svd = Primitive("svd", _svd_impl, multiple_results=True, abstract=_svd_shape,
-                jvp=(_svd_jvp,), vjp=(_svd_vjp,))
+                jvp=(_svd_jvp,), vjp=(_svd_vjp,),
+                batch=axis_batch_rule(lambda: svd, multiple_results=True))
 
 
 # -- qr ----------------------------------------------------------------------------------------
@@ -595,7 +632,8 @@ def _qr_vjp(ct, out, a):
 
 
 qr = Primitive("qr", _qr_impl, multiple_results=True, abstract=_qr_shape,
-               jvp=(_qr_jvp,), vjp=(_qr_vjp,))
+               jvp=(_qr_jvp,), vjp=(_qr_vjp,),
+               batch=axis_batch_rule(lambda: qr, multiple_results=True))
 
 
 # -- pinv --------------------------------------------------------------------------------------
@@ -626,4 +664,5 @@ def _pinv_vjp(ct, out, a, rcond):
 pinv = Primitive(
     "pinv", lambda a, rcond: np.linalg.pinv(a, rcond=rcond),
     abstract=lambda a, rcond: _aval(a.shape[:-2] + (a.shape[-1], a.shape[-2]), a.dtype),
-    jvp=(_pinv_jvp,), vjp=(_pinv_vjp,))
+    jvp=(_pinv_jvp,), vjp=(_pinv_vjp,),
+    batch=axis_batch_rule(lambda: pinv))

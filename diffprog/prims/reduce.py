@@ -59,7 +59,9 @@ def _extremum(name: str, ufunc: np.ufunc) -> Primitive:
     def vjp(ct, out, x, axis, keepdims):
         return _keep(ct, x, axis, keepdims) * weights(out, x, axis, keepdims)
 
-    return Primitive(name, impl, jvp=(jvp,), vjp=(vjp,))
+    prim = Primitive(name, impl, jvp=(jvp,), vjp=(vjp,),
+                     batch=sh.axis_batch_rule(lambda: prim, "axis"))
+    return prim
 
 
 reduce_max = _extremum("reduce_max", np.maximum)
@@ -83,7 +85,7 @@ def _softmax(out, x, axis, keepdims):
 
 
 logsumexp = Primitive(
-    "logsumexp", _logsumexp_impl,
+    "logsumexp", _logsumexp_impl, batch=sh.axis_batch_rule(lambda: logsumexp, "axis"),
     jvp=(lambda t, out, x, axis, keepdims:
          reduce_sum(t * _softmax(out, x, axis, keepdims), axis=axis, keepdims=keepdims),),
     vjp=(lambda ct, out, x, axis, keepdims:
@@ -112,7 +114,7 @@ def _shift_impl(x, axis, toward_end, fill):
 # (its tangent is shifted with fill 0, not ``fill``), so its rules are given rather than derived;
 # the vjp, the shift the other way that drops the entry this one filled in, reads no value.
 shift = Primitive(
-    "shift", _shift_impl, vjp_reads=((),),
+    "shift", _shift_impl, vjp_reads=((),), batch=sh.axis_batch_rule(lambda: shift, "axis"),
     jvp=(lambda t, out, x, axis, toward_end, fill:
          shift(t, axis=axis, toward_end=toward_end, fill=0.0),),
     vjp=(lambda ct, out, x, axis, toward_end, fill:
@@ -139,7 +141,7 @@ def _cumsum_impl(x, axis, reverse):
 
 # Linear: a reverse scan is the transpose of a forward one.
 cumsum = Primitive(
-    "cumsum", _cumsum_impl,
+    "cumsum", _cumsum_impl, batch=sh.axis_batch_rule(lambda: cumsum, "axis"),
     linear=True,
     transpose=(lambda ct, out, x, axis, reverse: cumsum(ct, axis=axis, reverse=not reverse),))
 
@@ -180,6 +182,7 @@ def _linear_recurrence_vjp(ct, out, a, b, axis, reverse):
 # It is linear in b and polynomial in a, so its derivatives are again such recurrences: it is
 # what the derivatives of cumprod are made of, without dividing by the entries.
 linear_recurrence = Primitive("linear_recurrence", _linear_recurrence_impl,
+                              batch=sh.axis_batch_rule(lambda: linear_recurrence, "axis"),
                               jvp=_linear_recurrence_jvp, vjp=_linear_recurrence_vjp)
 
 
@@ -190,7 +193,7 @@ def _cumprod_impl(x, axis, reverse):
 # With y = cumprod(x): dy[i] = x[i] dy[i - 1] + dx[i] y[i - 1], a linear recurrence in dy whose
 # transpose gives the vjp. y[i - 1] (1 before the start) is the product of the entries before i.
 cumprod = Primitive(
-    "cumprod", _cumprod_impl,
+    "cumprod", _cumprod_impl, batch=sh.axis_batch_rule(lambda: cumprod, "axis"),
     jvp=(lambda t, out, x, axis, reverse: linear_recurrence(
         x, t * _prev(out, axis, reverse, 1.0), axis=axis, reverse=reverse),),
     vjp=(lambda ct, out, x, axis, reverse: _prev(out, axis, reverse, 1.0) * linear_recurrence(
@@ -232,7 +235,7 @@ def _prod_impl(x, axis, keepdims):
 
 
 reduce_prod = Primitive(
-    "reduce_prod", _prod_impl,
+    "reduce_prod", _prod_impl, batch=sh.axis_batch_rule(lambda: reduce_prod, "axis"),
     jvp=(lambda t, out, x, axis, keepdims:
          reduce_sum(t * _products_of_others(x, axis), axis=axis, keepdims=keepdims),),
     vjp=(lambda ct, out, x, axis, keepdims:
@@ -252,15 +255,52 @@ def _like_x(x, perm, axis):
 permute_along_axis = Primitive(
     "permute_along_axis", lambda x, perm, axis: np.take_along_axis(x, perm, axis=axis),
     abstract=_like_x, linear=(0,),
+    batch=sh.axis_batch_rule(lambda: permute_along_axis, "axis"),
     transpose=(lambda ct, out, x, perm, axis: permute_along_axis(
         ct, argsort(perm, axis=axis, kind="stable"), axis=axis), None))
 
 # Piecewise constant in x: integer results, no derivative. ``axis`` is an int or None.
+def _arg_batch(prim_ref):
+    """argmax/argmin: ``axis=None`` (the flattened example) flattens each example."""
+    def rule(args, dims, axis, keepdims):
+        x = sh.to_front(args[0], dims[0])
+        if axis is not None:
+            return prim_ref()(x, axis=axis + 1, keepdims=keepdims), 0
+        size, inner = x.shape[0], tuple(x.shape[1:])
+        out = prim_ref()(sh.reshape(x, shape=(size, int(np.prod(inner)))), axis=1,
+                         keepdims=False)
+        return (sh.reshape(out, shape=(size,) + (1,) * len(inner)) if keepdims else out), 0
+    return rule
+
+
 argmax = Primitive("argmax", lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims),
-                   differentiable=False)
+                   differentiable=False, batch=_arg_batch(lambda: argmax))
 argmin = Primitive("argmin", lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims),
-                   differentiable=False)
+                   differentiable=False, batch=_arg_batch(lambda: argmin))
 argsort = Primitive("argsort", lambda x, axis, kind: np.argsort(x, axis=axis, kind=kind),
-                    differentiable=False)
+                    differentiable=False, batch=sh.axis_batch_rule(lambda: argsort, "axis"))
+
+
+def _searchsorted_batch(args, dims, side):
+    a, v = args
+    da, dv = dims
+    if da is None:  # one sorted table: searchsorted is elementwise in v
+        return searchsorted(a, v, side=side), dv
+    # a table per example: count the entries before each value (a comparison per pair)
+    size = sh.batch_size(args, dims)
+    a = sh.to_front(a, da)
+    v = sh.bring_front(v, dv, size)
+    vshape = tuple(v.shape[1:])
+    m = int(np.prod(vshape))
+    n = a.shape[1]
+    # operands aligned explicitly, as elementwise primitives expect
+    cols = sh.broadcast_to(sh.reshape(v, shape=(size, m, 1)), shape=(size, m, n))
+    rows = sh.broadcast_to(sh.reshape(a, shape=(size, 1, n)), shape=(size, m, n))
+    before = ew.lt(rows, cols) if side == "left" else ew.le(rows, cols)
+    count = reduce_sum(ew.convert_discrete(before, dtype=np.dtype(np.intp)), axis=(2,),
+                       keepdims=False)
+    return sh.reshape(count, shape=(size,) + vshape), 0
+
+
 searchsorted = Primitive("searchsorted", lambda a, v, side: np.searchsorted(a, v, side=side),
-                         differentiable=False)
+                         differentiable=False, batch=_searchsorted_batch)

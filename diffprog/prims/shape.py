@@ -15,7 +15,55 @@ import numpy as np
 from ..core import Primitive, ShapedArray
 from .index import getitem
 
-__all__ = ["reshape", "broadcast_to", "reduce_sum", "transpose", "concatenate", "split"]
+__all__ = ["reshape", "broadcast_to", "reduce_sum", "transpose", "concatenate", "split",
+           "batch_size", "to_front", "bring_front", "axis_batch_rule"]
+
+
+# -- batching helpers (vmap): the rules of every family use these ----------------------------
+
+def batch_size(args: tuple, dims: tuple) -> int:
+    """The size of the batch axis, from the first batched argument."""
+    return next(np.shape(a)[d] for a, d in zip(args, dims) if d is not None)
+
+
+def to_front(x, d):
+    """``x`` with its axis ``d`` moved to position 0 (a transpose; none when ``d`` is 0)."""
+    if d == 0:
+        return x
+    n = len(np.shape(x))
+    return transpose(x, perm=(d,) + tuple(i for i in range(n) if i != d))
+
+
+def bring_front(x, d, size):
+    """``x`` with a batch axis of ``size`` at position 0: moved there if ``x`` is batched
+    (``d`` an int), broadcast along a new leading axis if not (``d`` None)."""
+    if d is None:
+        return broadcast_to(x, shape=(size,) + tuple(np.shape(x)))
+    return to_front(x, d)
+
+
+def _shift(v):
+    if v is None:
+        return None
+    if isinstance(v, tuple):
+        return tuple(i + 1 for i in v)
+    return v + 1
+
+
+def axis_batch_rule(prim_ref, *names, multiple_results=False):
+    """The batching rule of a primitive whose operands all have the per-example shape of its
+    axes' params ``names`` (ints or tuples of non-negative ints): the batch axis goes to the
+    front of every operand and the axes shift by one. ``prim_ref()`` gives the primitive (it
+    is declared after its rule)."""
+    def rule(args, dims, **params):
+        size = batch_size(args, dims)
+        ops = [a if d is None and isinstance(a, (bool, int, float, complex))
+               else bring_front(a, d, size) for a, d in zip(args, dims)]
+        for n in names:
+            params[n] = _shift(params[n])
+        out = prim_ref()(*ops, **params)
+        return out, ((0,) * len(out) if multiple_results else 0)
+    return rule
 
 
 def _same_dtype(x, shape):
@@ -23,8 +71,14 @@ def _same_dtype(x, shape):
     return ShapedArray(shape, x.dtype)
 
 
+def _reshape_batch(args, dims, shape):
+    x = to_front(args[0], dims[0])
+    return reshape(x, shape=(x.shape[0],) + tuple(shape)), 0
+
+
 reshape = Primitive(
     "reshape", lambda x, shape: x.reshape(shape), abstract=_same_dtype, collapse=True,
+    batch=_reshape_batch,
     linear=True, transpose=(lambda ct, out, x, shape: reshape(ct, shape=x.shape),))
 
 
@@ -44,7 +98,7 @@ def _sum_transpose(ct, x, axis, keepdims):
 
 
 reduce_sum = Primitive(
-    "reduce_sum", _sum_impl,
+    "reduce_sum", _sum_impl, batch=axis_batch_rule(lambda: reduce_sum, "axis"),
     linear=True,
     transpose=(lambda ct, out, x, axis, keepdims: _sum_transpose(ct, x, axis, keepdims),))
 
@@ -59,10 +113,19 @@ def _unbroadcast(ct, x, shape):
     return reshape(ct, shape=x.shape) if ct.shape != x.shape else ct
 
 
+def _broadcast_batch(args, dims, shape):
+    x = to_front(args[0], dims[0])
+    size, inner = x.shape[0], tuple(x.shape[1:])
+    lead = len(shape) - len(inner)
+    if lead:  # NumPy's broadcasting adds axes on the left of the example, not of the batch
+        x = reshape(x, shape=(size,) + (1,) * lead + inner)
+    return broadcast_to(x, shape=(size,) + tuple(shape)), 0
+
+
 # Its scalar form is the identity: a fused kernel reads the input with broadcast indexing.
 broadcast_to = Primitive(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), abstract=_same_dtype,
-    collapse=True, scalar=lambda x, shape: x,
+    collapse=True, scalar=lambda x, shape: x, batch=_broadcast_batch,
     linear=True, transpose=(lambda ct, out, x, shape: _unbroadcast(ct, x, shape),))
 
 
@@ -73,8 +136,12 @@ def _inverse(perm: tuple) -> tuple:
     return tuple(inv)
 
 
+def _transpose_batch(args, dims, perm):
+    return transpose(to_front(args[0], dims[0]), perm=(0,) + tuple(p + 1 for p in perm)), 0
+
+
 transpose = Primitive(
-    "transpose", lambda x, perm: np.transpose(x, perm),
+    "transpose", lambda x, perm: np.transpose(x, perm), batch=_transpose_batch,
     linear=True, transpose=(lambda ct, out, x, perm: transpose(ct, perm=_inverse(perm)),))
 
 
@@ -92,7 +159,8 @@ def _block(k, ct, out, *xs, axis):
     return getitem(ct, idx=idx)
 
 
-concatenate = Primitive("concatenate", _concatenate_impl, linear=True, transpose=_block)
+concatenate = Primitive("concatenate", _concatenate_impl, linear=True, transpose=_block,
+                        batch=axis_batch_rule(lambda: concatenate, "axis"))
 
 
 # ``split(x, indices, axis)``: the pieces of ``x`` between the increasing offsets ``indices``
@@ -103,5 +171,6 @@ def _split_impl(x, indices, axis):
 
 split = Primitive(
     "split", _split_impl, multiple_results=True, linear=True,
+    batch=axis_batch_rule(lambda: split, "axis", multiple_results=True),
     # Unused pieces arrive as zeros, so the cotangent is the pieces joined back.
     transpose=(lambda ct, out, x, indices, axis: concatenate(*ct, axis=axis),))

@@ -53,13 +53,14 @@ def _unary(name: str, impl: Callable, derivative: Callable, reads: tuple = (-1, 
     """A unary primitive whose jvp is ``t * derivative(out, x)`` and vjp ``ct * derivative``;
     ``reads`` lists what ``derivative`` reads (-1 the output, 0 the argument)."""
     return Primitive(name, impl, abstract=_elementwise_abstract(impl), vjp_reads=(reads,),
+                     batch="elementwise",
                      jvp=(lambda t, out, x: t * derivative(out, x),),
                      vjp=(lambda ct, out, x: ct * derivative(out, x),))
 
 
 def _binary(name: str, impl: Callable, dx: Callable, dy: Callable) -> Primitive:
     """A binary primitive with local derivatives ``dx(out, x, y)`` and ``dy(out, x, y)``."""
-    return Primitive(name, impl, abstract=_elementwise_abstract(impl),
+    return Primitive(name, impl, abstract=_elementwise_abstract(impl), batch="elementwise",
                      jvp=(lambda t, out, x, y: t * dx(out, x, y),
                           lambda t, out, x, y: t * dy(out, x, y)),
                      vjp=(lambda ct, out, x, y: ct * dx(out, x, y),
@@ -97,6 +98,7 @@ def _of_order(name: str, impl: Callable, derivative: Callable, reads: tuple,
     x)``; ``reads`` lists what the derivative reads (-1 the output, 0 the order, 1 x)."""
     no = _no_order_derivative(f"{name}({order}, x)", order)
     return Primitive(name, impl, abstract=_elementwise_abstract(impl), vjp_reads=((), reads),
+                     batch="elementwise",
                      jvp=(no, lambda t, out, v, x: t * derivative(out, v, x)),
                      vjp=(no, lambda ct, out, v, x: ct * derivative(out, v, x)))
 

@@ -31,7 +31,7 @@ def run_example(name: str, capsys) -> tuple[dict, str]:
 
 
 def test_every_example_is_tested():
-    tested = {"tour", "mlp", "physics", "newton", "implicit", "graph"}
+    tested = {"tour", "mlp", "physics", "newton", "implicit", "graph", "bayes"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 

@@ -479,3 +479,11 @@ COVERAGE = [(fn, tuple(np.resize(p, (2, 3)) for p in points))
             for name, fn, points in SMOOTH
             if name not in ("logsumexp", "logsumexp_b", "logsumexp_sign", "softmax",
                             "log_softmax", "multigammaln")]
+
+
+def test_log_ndtr_higher_derivatives_stay_finite_far_right():
+    import diffprog as dp
+    from diffprog.scipy import special as dsp
+    for x in (37.7, 40.0, 78.0, 1e3):
+        assert np.isfinite(float(dp.grad(dp.grad(dsp.log_ndtr))(x)))
+        assert np.isfinite(float(dp.grad(dp.grad(dp.grad(dsp.log_ndtr)))(x)))

@@ -138,8 +138,19 @@ erfcx = _unary("erfcx", sc.erfcx, lambda out, x: 2.0 * x * out - _TWO_OVER_SQRT_
 # for x << 0 (where it tends to -x) nor cancels; for x >> 0 erfcx overflows and the ratio is 0.
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _SQRT_HALF = math.sqrt(0.5)
-log_ndtr = _unary("log_ndtr", sc.log_ndtr,
-                  lambda out, x: _SQRT_2_OVER_PI / erfcx(-_SQRT_HALF * x), reads=(0,))
+def _log_ndtr_slope(x):
+    # x <= 0: the erfcx form above. x > 0: phi(x) / ndtr(x) directly (ndtr is in [1/2, 1]),
+    # because erfcx(-x/√2) overflows there and its derivatives would be inf / inf. Each branch
+    # sees a safe input where it is not used (the where-trick), so no NaN leaks into
+    # derivatives of any order.
+    right = dnp.greater(x, 0.0)
+    xp = dnp.where(right, x, 1.0)
+    xn = dnp.where(right, -1.0, x)
+    return dnp.where(right, dnp.exp(-0.5 * xp * xp) / _SQRT_2PI / ndtr(xp),
+                     _SQRT_2_OVER_PI / erfcx(-_SQRT_HALF * xn))
+
+
+log_ndtr = _unary("log_ndtr", sc.log_ndtr, lambda out, x: _log_ndtr_slope(x), reads=(0,))
 logit = _unary("logit", sc.logit, lambda out, x: 1.0 / (x * (1.0 - x)), reads=(0,))
 
 

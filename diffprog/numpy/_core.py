@@ -81,13 +81,93 @@ def _binary(prim, x: Any, y: Any) -> Any:
             if x.shape != y.shape or x.dtype != y.dtype:
                 x, y = _align(x, y)
         elif type(y) not in _PY_SCALARS or (type(y) is complex and x.dtype.kind != "c"):
-            x, y = _align(x, y)
+            x, y = _align(x, as_operand(y))
     elif isinstance(y, Tracer):
         if type(x) not in _PY_SCALARS or (type(x) is complex and y.dtype.kind != "c"):
-            x, y = _align(x, y)
+            x, y = _align(as_operand(x), y)
+    elif isinstance(x, _SEQUENCES) or isinstance(y, _SEQUENCES):
+        # lists may hold traced values (NumPy's own ufunc would stop at their conversion)
+        x, y = as_operand(x), as_operand(y)
+        return _binary(prim, x, y) if _traced(x, y) else prim.impl(x, y)
     else:
         return prim.impl(x, y)
     return bind(prim, x, y)
+
+
+_SEQUENCES = (list, tuple)
+
+
+def _holds_tracer(obj: Any) -> bool:
+    """Whether a (nested) list or tuple has a traced value somewhere inside."""
+    for o in obj:
+        if isinstance(o, Tracer) or (isinstance(o, _SEQUENCES) and _holds_tracer(o)):
+            return True
+    return False
+
+
+def _stacked(obj: Any) -> Any:
+    """A nested list or tuple with traced entries as one traced array, as ``np.array`` would
+    build it: the entries' dtypes promote as array entries do (a Python float is float64
+    there, not weak), then they are stacked along new leading axes by primitives."""
+    if not isinstance(obj, _SEQUENCES):
+        return obj if isinstance(obj, (Tracer, np.ndarray)) else np.asarray(obj)
+    items = [_stacked(o) for o in obj]
+    if not any(isinstance(i, Tracer) for i in items):
+        return np.asarray(items) if items else np.asarray(obj)
+    shape = items[0].shape
+    if any(i.shape != shape for i in items):
+        raise ValueError("setting an array element with a sequence. The requested array has "
+                         "an inhomogeneous shape: the entries of a list holding traced values "
+                         f"have the shapes {[i.shape for i in items]}")
+    dtype = np.result_type(*[i.dtype for i in items])
+    parts = []
+    for i in items:
+        if i.dtype != dtype:
+            i = (bind(P.convert_element_type, i, dtype=dtype) if isinstance(i, Tracer)
+                 else i.astype(dtype))
+        parts.append(bind(P.reshape, i, shape=(1,) + shape) if isinstance(i, Tracer)
+                     else i.reshape((1,) + shape))
+    if len(parts) == 1:
+        return parts[0]
+    return bind(P.concatenate, *parts, axis=0)
+
+
+def as_operand(x: Any) -> Any:
+    """``x`` as an operand of a diffprog.numpy function, for NumPy's array_like arguments.
+
+    A traced value or an ndarray is returned as it is (checked first: the hot path); a (nested)
+    list or tuple that holds traced values becomes one traced array, stacked as ``np.array``
+    would build it; another list or tuple becomes an ndarray; anything else (Python and NumPy
+    scalars, which NumPy 2 promotes weakly) is returned as it is, for NumPy or the weak-scalar
+    rules to handle.
+
+    NumPy itself cannot do this: ``np.sin([x, y])`` converts the list with ``np.asarray``,
+    which never looks for ``__array_function__`` inside a list, so it stops at the traced
+    value's conversion error; ``dnp.sin([x, y])`` works.
+
+    Example:
+        >>> import diffprog as dp
+        >>> dp.jvp(lambda t: as_operand([t, 2.0]), (1.0,), (1.0,))[1]
+        array([1., 0.])
+    """
+    if isinstance(x, (Tracer, np.ndarray)):
+        return x
+    if isinstance(x, _SEQUENCES):
+        return _stacked(x) if _holds_tracer(x) else np.asarray(x)
+    return x
+
+
+def _as_array(x: Any) -> Any:
+    """``x`` as a traced value or an ndarray: :func:`as_operand`, and scalars as 0-d arrays."""
+    if isinstance(x, (Tracer, np.ndarray)):
+        return x
+    x = as_operand(x)
+    return x if isinstance(x, Tracer) else np.asarray(x)
+
+
+def _any_traced(*args: Any) -> bool:
+    """Whether any argument is traced or is a (nested) list or tuple holding a traced value."""
+    return _holds_tracer(args)
 
 
 def _traced(*args: Any) -> bool:

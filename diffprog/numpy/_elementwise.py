@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import prims as P
 from ..core import Tracer, bind, concrete
-from ._core import _PY_SCALARS, _align, _binary, _shape, _traced, implements  # noqa: F401
+from ._core import _PY_SCALARS, _align, _binary, _shape, _traced, as_operand, implements  # noqa: F401
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "true_divide", "power", "float_power", "maximum",
@@ -81,6 +81,7 @@ def float_power(x1: Any, x2: Any) -> Any:
         >>> float_power(np.float32(2.0), 3).dtype
         dtype('float64')
     """
+    x1, x2 = as_operand(x1), as_operand(x2)
     if not _traced(x1, x2):
         return np.float_power(x1, x2)
     dtype = np.result_type(_dtype_of(x1), _dtype_of(x2), np.float64)
@@ -96,13 +97,28 @@ def _dtype_of(x: Any) -> Any:
 @implements(np.negative)
 def negative(x: Any) -> Any:
     """``-x`` (NumPy's ``negative``)."""
-    return bind(P.neg, x)
+    try:
+        return bind(P.neg, x)
+    except TypeError:
+        return _unary_retry(P.neg, x)
+
+
+def _unary_retry(prim: Any, x: Any) -> Any:
+    """``bind(prim, x)`` once more after ``bind(prim, x)`` raised TypeError: a list holding
+    traced values fails NumPy's conversion, so it is stacked first. Retrying instead of
+    checking beforehand keeps the check off the hot path (a try costs nothing in 3.11)."""
+    if isinstance(x, (list, tuple)):
+        y = as_operand(x)
+        if isinstance(y, Tracer):
+            return bind(prim, y)
+    raise
 
 
 @implements(np.positive)
 def positive(x: Any) -> Any:
     """``+x``: the value itself (NumPy's ``positive``)."""
-    return x if isinstance(x, Tracer) else np.positive(x)
+    return x if isinstance(x, Tracer) or isinstance(x := as_operand(x), Tracer) \
+        else np.positive(x)
 
 
 @implements(np.square)
@@ -114,7 +130,7 @@ def square(x: Any) -> Any:
 @implements(np.reciprocal)
 def reciprocal(x: Any) -> Any:
     """``1 / x`` (NumPy's ``reciprocal``); the derivative at 0 is -inf as NumPy computes it."""
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.reciprocal(x)
     if x.dtype.kind in "biu":
         return bind(P.reciprocal_integer, x)  # integer results, as NumPy's
@@ -181,6 +197,7 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: 
         a_min = min
     if max is not None:
         a_max = max
+    a, a_min, a_max = as_operand(a), as_operand(a_min), as_operand(a_max)
     if not _traced(a, a_min, a_max):
         return np.clip(a, a_min, a_max)
     lo = -np.inf if a_min is None else a_min
@@ -193,7 +210,10 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: 
 
 def _unary_fn(prim, np_name: str, doc: str, name: str | None = None):
     def fn(x: Any) -> Any:
-        return bind(prim, x)
+        try:
+            return bind(prim, x)
+        except TypeError:
+            return _unary_retry(prim, x)
     fn.__name__ = fn.__qualname__ = name or np_name
     fn.__doc__ = doc
     fn.__annotations__ = {"x": "Any", "return": "Any"}
@@ -241,7 +261,10 @@ def abs(x: Any) -> Any:
         >>> dp.grad(lambda x: abs(x).sum())(np.array([-2.0, 0.0, 3.0]))
         array([-1.,  0.,  1.])
     """
-    return bind(P.abs, x)
+    try:
+        return bind(P.abs, x)
+    except TypeError:
+        return _unary_retry(P.abs, x)
 
 
 absolute = abs
@@ -250,6 +273,7 @@ absolute = abs
 @implements(np.fabs)
 def fabs(x: Any) -> Any:
     """Absolute value of real numbers (NumPy's ``fabs``); its derivative at 0 is 0."""
+    x = as_operand(x)
     if isinstance(x, Tracer) and x.dtype.kind == "c":
         raise TypeError("ufunc 'fabs' not supported for complex input; use abs")
     return np.fabs(x) if not isinstance(x, Tracer) else bind(P.abs, x)
@@ -261,12 +285,14 @@ _DEG = float(np.pi / 180.0)  # np.deg2rad(x) is exactly x * (pi / 180)
 @implements(np.deg2rad, np.radians)
 def deg2rad(x: Any) -> Any:
     """Degrees to radians, ``x * pi / 180`` (NumPy's ``deg2rad``/``radians``)."""
+    x = as_operand(x)
     return np.deg2rad(x) if not isinstance(x, Tracer) else multiply(x, _DEG)
 
 
 @implements(np.rad2deg, np.degrees)
 def rad2deg(x: Any) -> Any:
     """Radians to degrees, ``x * 180 / pi`` (NumPy's ``rad2deg``/``degrees``)."""
+    x = as_operand(x)
     return np.rad2deg(x) if not isinstance(x, Tracer) else multiply(x, float(180.0 / np.pi))
 
 
@@ -332,6 +358,7 @@ def floor_divide(x1: Any, x2: Any) -> Any:
 @implements(np.divmod)
 def divmod(x1: Any, x2: Any) -> tuple:
     """``(floor_divide(x1, x2), mod(x1, x2))`` (NumPy's ``divmod``)."""
+    x1, x2 = as_operand(x1), as_operand(x2)
     if not _traced(x1, x2):
         return np.divmod(x1, x2)
     return floor_divide(x1, x2), mod(x1, x2)
@@ -350,7 +377,7 @@ def real(val: Any) -> Any:
         >>> float(dp.grad(lambda x: real(x * (1 + 2j)) ** 2)(1.5))
         3.0
     """
-    if not isinstance(val, Tracer):
+    if not isinstance(val, Tracer) and not isinstance(val := as_operand(val), Tracer):
         return np.real(val)
     return bind(P.real, val) if val.dtype.kind == "c" else val
 
@@ -362,7 +389,7 @@ def imag(val: Any) -> Any:
     Derivatives follow JAX: the vjp maps a cotangent ``c`` to ``-1j * c``, so the gradient of a
     real function of complex ``z`` is ``df/dRe(z) - 1j * df/dIm(z)``.
     """
-    if not isinstance(val, Tracer):
+    if not isinstance(val, Tracer) and not isinstance(val := as_operand(val), Tracer):
         return np.imag(val)
     if val.dtype.kind == "c":
         return bind(P.imag, val)
@@ -373,7 +400,7 @@ def imag(val: Any) -> Any:
 def conj(x: Any) -> Any:
     """The complex conjugate (NumPy's ``conj``/``conjugate``); a real value is returned as it is.
     The vjp of conj is conj, as in JAX."""
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.conj(x)
     return bind(P.conj, x) if x.dtype.kind == "c" else x
 
@@ -412,7 +439,7 @@ def round(a: Any, decimals: int = 0, out: Any = None) -> Any:
     piecewise constant, zero derivative."""
     if out is not None:
         raise TypeError("round(..., out=...) writes in place; use the returned value instead")
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.round(a, decimals)
     return bind(P.round, a, decimals=int(decimals))
 
@@ -471,6 +498,7 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
         return np.nonzero(concrete(condition))
     if x is None or y is None:
         raise ValueError("either both or neither of x and y should be given")
+    condition, x, y = as_operand(condition), as_operand(x), as_operand(y)
     if isinstance(condition, Tracer) and condition.dtype != np.bool_:
         condition = not_equal(condition, 0)
     # A traced condition with untraced branches is still traced: handing it to np.where would
@@ -494,7 +522,7 @@ def astype(x: Any, dtype: Any) -> Any:
     A cast to bool or an integer type is piecewise constant: the result carries no derivative.
     A cast from complex to real keeps the real part.
     """
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.asarray(x).astype(dtype)
     dtype = np.dtype(dtype)
     if x.dtype == dtype:

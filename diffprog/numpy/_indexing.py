@@ -19,7 +19,7 @@ from numpy.lib.array_utils import normalize_axis_index
 from .. import prims as P
 from ..core import Tracer, bind, concrete
 from ..prims import gather as G
-from ._core import _dtype, _shape, implements
+from ._core import _dtype, _shape, as_operand, implements
 from ._elementwise import astype, multiply, where
 
 __all__ = ["take", "take_along_axis", "nonzero", "argwhere", "flatnonzero"]
@@ -343,7 +343,7 @@ def take(a: Any, indices: Any, axis: int | None = None, out: Any = None,
         array([[2., 2.],
                [4., 4.]])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         if not isinstance(indices, Tracer):
             return np.take(a, indices, axis=axis, out=out, mode=mode)
         a = np.asarray(a)  # a constant gathered at traced indices
@@ -381,7 +381,7 @@ def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Any:
         array([[1.],
                [0.]])
     """
-    if not isinstance(arr, Tracer):
+    if not isinstance(arr, Tracer) and not isinstance(arr := as_operand(arr), Tracer):
         if not isinstance(indices, Tracer):
             return np.take_along_axis(arr, indices, axis=axis)
         arr = np.asarray(arr)  # a constant gathered at traced indices
@@ -415,7 +415,7 @@ def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Any:
 def nonzero(a: Any) -> tuple:
     """``np.nonzero``: the indices of the nonzero entries, one integer array per axis. They are
     piecewise constant in ``a``, so they carry no derivative."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.nonzero(a)
     return bind(P.nonzero, a)
 
@@ -423,7 +423,7 @@ def nonzero(a: Any) -> tuple:
 @implements(np.argwhere)
 def argwhere(a: Any) -> np.ndarray:
     """``np.argwhere``: the indices of the nonzero entries as rows (no derivative)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.argwhere(a)
     if a.ndim == 0:
         return argwhere(bind(P.reshape, a, shape=(1,)))[:, :0]
@@ -434,6 +434,6 @@ def argwhere(a: Any) -> np.ndarray:
 def flatnonzero(a: Any) -> np.ndarray:
     """``np.flatnonzero``: the indices of the nonzero entries of the flattened ``a`` (no
     derivative)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.flatnonzero(a)
     return bind(P.nonzero, bind(P.reshape, a, shape=(a.size,)))[0]

@@ -17,15 +17,11 @@ import numpy as np
 from .. import prims as P
 from ..core import Tracer, bind
 from ..prims.linalg import LETTERS, canonical_subscripts
-from ._core import _dtype, _shape, _traced, implements
+from ._core import _any_traced, _as_array, _dtype, _shape, implements
 from ._elementwise import astype, multiply
 from ._shapes import broadcast_to, reshape, transpose
 
 __all__ = ["matmul", "dot", "vdot", "inner", "tensordot", "einsum"]
-
-
-def _as_array(x: Any) -> Any:
-    return x if isinstance(x, (Tracer, np.ndarray)) else np.asarray(x)
 
 
 # ----------------------------------------------------------------------------
@@ -40,10 +36,9 @@ def matmul(x1: Any, x2: Any) -> Any:
         array([[1., 1.],
                [1., 1.]])
     """
-    if not _traced(x1, x2):
+    if not _any_traced(x1, x2):
         return np.matmul(x1, x2)
-    a = x1 if isinstance(x1, Tracer) else np.asarray(x1)
-    b = x2 if isinstance(x2, Tracer) else np.asarray(x2)
+    a, b = _as_array(x1), _as_array(x2)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: input operand does not have enough dimensions (scalars are "
                          "not allowed; use * for scaling)")
@@ -100,7 +95,7 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
         >>> dnp.tensordot(np.ones((2, 3)), np.ones((3, 4)), axes=1).shape
         (2, 4)
     """
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         return np.tensordot(a, b, axes)
     a, b = _as_array(a), _as_array(b)
     if isinstance(axes, (int, np.integer)):
@@ -137,8 +132,9 @@ def dot(a: Any, b: Any) -> Any:
         >>> dnp.dot(np.ones((2, 3, 4)), np.ones((5, 4, 6))).shape
         (2, 3, 5, 6)
     """
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         return np.dot(a, b)
+    a, b = _as_array(a), _as_array(b)  # np.dot promotes Python scalars as arrays (not weakly)
     nd_a, nd_b = len(_shape(a)), len(_shape(b))
     if nd_a == 0 or nd_b == 0:
         return multiply(a, b)
@@ -156,7 +152,7 @@ def vdot(a: Any, b: Any) -> Any:
         >>> float(dnp.vdot(np.ones((2, 2)), np.full((2, 2), 2.0)))
         8.0
     """
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         return np.vdot(a, b)
     a, b = _as_array(a), _as_array(b)
     if np.dtype(a.dtype).kind == "c":
@@ -176,8 +172,9 @@ def inner(a: Any, b: Any) -> Any:
         >>> dnp.inner(np.ones((2, 3)), np.ones((4, 3))).shape
         (2, 4)
     """
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         return np.inner(a, b)
+    a, b = _as_array(a), _as_array(b)  # np.inner promotes Python scalars as arrays
     if len(_shape(a)) == 0 or len(_shape(b)) == 0:
         return multiply(a, b)
     return tensordot(a, b, ([-1], [-1]))
@@ -302,7 +299,7 @@ def einsum(*operands: Any, out: Any = None, dtype: Any = None, optimize: Any = F
         array([[1., 0.],
                [0., 1.]])
     """
-    if not any(isinstance(x, Tracer) for x in operands):
+    if not _any_traced(*operands):
         return np.einsum(*operands, out=out, dtype=dtype, optimize=optimize, **kwargs)
     if out is not None:
         raise TypeError("einsum(..., out=...) writes into an array in place, which traced "

@@ -11,17 +11,32 @@ from typing import Any
 import numpy as np
 
 from ..core import Tracer
-from ._core import _dtype, _shape, implements
+from ._core import _shape, as_operand, implements
 
 __all__ = ["zeros_like", "ones_like", "full_like", "empty_like", "shape", "ndim", "size",
            "result_type", "at"]
 
 
+def _array_shape(a: Any) -> tuple:
+    """NumPy's ``np.shape(a)``, also of lists holding traced values."""
+    if isinstance(a, (Tracer, np.ndarray, np.generic)):
+        return a.shape
+    return _shape(as_operand(a))
+
+
+def _array_dtype(a: Any) -> np.dtype:
+    """The dtype ``np.asarray(a)`` would have (a Python float is float64 here, not weak)."""
+    if isinstance(a, (Tracer, np.ndarray, np.generic)):
+        return a.dtype
+    a = as_operand(a)
+    return a.dtype if isinstance(a, (Tracer, np.ndarray)) else np.asarray(a).dtype
+
+
 def _like(a: Any, dtype: Any, shape: Any) -> tuple[tuple, Any]:
-    out_shape = _shape(a) if shape is None else shape
+    out_shape = _array_shape(a) if shape is None else shape
     if isinstance(out_shape, (int, np.integer)):
         out_shape = (int(out_shape),)
-    return tuple(out_shape), (_dtype(a) if dtype is None else dtype)
+    return tuple(out_shape), (_array_dtype(a) if dtype is None else dtype)
 
 
 @implements(np.zeros_like)
@@ -58,6 +73,7 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K", subo
         array([7., 7.], dtype=float32)
     """
     s, d = _like(a, dtype, shape)
+    fill_value = as_operand(fill_value)
     if isinstance(fill_value, Tracer):
         from ._elementwise import astype
         from ._shapes import broadcast_to
@@ -76,19 +92,19 @@ def empty_like(a: Any, dtype: Any = None, order: str = "K", subok: bool = True,
 @implements(np.shape)
 def shape(a: Any) -> tuple:
     """The shape of ``a`` (NumPy's ``shape``)."""
-    return _shape(a)
+    return _array_shape(a)
 
 
 @implements(np.ndim)
 def ndim(a: Any) -> int:
     """The number of axes of ``a`` (NumPy's ``ndim``)."""
-    return len(_shape(a))
+    return len(_array_shape(a))
 
 
 @implements(np.size)
 def size(a: Any, axis: int | None = None) -> int:
     """The number of elements of ``a``, or its length along ``axis`` (NumPy's ``size``)."""
-    s = _shape(a)
+    s = _array_shape(a)
     if axis is None:
         return int(np.prod(s))
     return s[axis]

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
 from ..core import Tracer, concrete
-from ._core import _traced, implements
+from ._core import _any_traced, _promotes_as, as_operand, implements
 from ._elementwise import (
     abs,
     astype,
@@ -77,7 +77,7 @@ def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = np._NoValue,
         >>> diff(np.array([1.0, 4.0, 9.0]), prepend=0.0)
         array([1., 3., 5.])
     """
-    if not _traced(a, None if prepend is np._NoValue else prepend,
+    if not _any_traced(a, None if prepend is np._NoValue else prepend,
                    None if append is np._NoValue else append):
         kwargs = {k: v for k, v in (("prepend", prepend), ("append", append))
                   if v is not np._NoValue}
@@ -124,7 +124,7 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
         >>> gradient(np.array([1.0, 4.0, 9.0, 16.0]))
         array([3., 4., 6., 7.])
     """
-    if not _traced(f, *varargs):
+    if not _any_traced(f, *varargs):
         return np.gradient(f, *varargs, axis=axis, edge_order=edge_order)
     f = _asarray(f)
     axes = list(range(f.ndim)) if axis is None else (
@@ -197,7 +197,7 @@ def trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: int = -1) -> Any:
         >>> float(trapezoid(np.array([0.0, 1.0, 4.0]), x=np.array([0.0, 1.0, 2.0])))
         3.0
     """
-    if not _traced(y, x, dx):
+    if not _any_traced(y, x, dx):
         return np.trapezoid(y, x=x, dx=dx, axis=axis)
     y = _asarray(y)
     axis = normalize_axis_index(axis, y.ndim)
@@ -224,7 +224,7 @@ def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1,
         >>> cross(np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
         array([0., 0., 1.])
     """
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         return np.cross(a, b, axisa, axisb, axisc, axis)
     if axis is not None:
         axisa = axisb = axisc = axis
@@ -255,9 +255,15 @@ def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
         >>> vecdot(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 1.0]))
         array([3., 7.])
     """
-    if not _traced(x1, x2):
+    if not _any_traced(x1, x2):
         return np.vecdot(x1, x2, axis=axis)
     x1, x2 = _asarray(x1), _asarray(x2)
+    if x1.ndim == 0 or x2.ndim == 0:
+        raise ValueError("vecdot: Input operand does not have enough dimensions")
+    n1, n2 = x1.shape[normalize_axis_index(axis, x1.ndim)], x2.shape[
+        normalize_axis_index(axis, x2.ndim)]
+    if n1 != n2:  # the contracted axis does not broadcast (NumPy's gufunc signature)
+        raise ValueError(f"vecdot: the vectors along axis {axis} have sizes {n1} and {n2}")
     if x1.dtype.kind == "c":
         x1 = conj(x1)
     return sum(multiply(x1, x2), axis=axis)
@@ -272,12 +278,13 @@ def polyval(p: Any, x: Any) -> Any:
         >>> polyval([3.0, 0.0, 1.0], np.array([1.0, 2.0]))
         array([ 4., 13.])
     """
-    if not _traced(p, x) and not (isinstance(p, (list, tuple)) and _traced(*p)):
+    if not _any_traced(p, x):
         return np.polyval(p, x)
-    coeffs = list(p) if isinstance(p, (list, tuple)) else [p[i] for i in range(len(p))]
-    y = coeffs[0] * 1.0 + 0.0 * x
-    for c in coeffs[1:]:
-        y = y * x + c
+    # NumPy's own loop, which fixes the result dtype: zeros like x, then y * x + p[i]
+    p, x = _asarray(p), _asarray(x)
+    y = np.zeros(x.shape, x.dtype)
+    for i in range(p.shape[0]):
+        y = y * x + p[i]
     return y
 
 
@@ -291,17 +298,20 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
         >>> np.round(polyfit(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 5.0]), 1), 12)
         array([2., 1.])
     """
-    if not _traced(x, y, w):
+    if not _any_traced(x, y, w):
         return np.polyfit(x, y, deg, rcond=rcond, full=full, w=w, cov=cov)
     if full or cov:
         raise NotImplementedError("polyfit: full=True and cov=True are not differentiable "
                                   "yet; call np.polyfit on plain arrays for them")
     from . import linalg  # (the submodule imports this package's modules first)
     x, y = _asarray(x), _asarray(y)
+    # NumPy fits in float64 (complex128), whatever the inputs' precision
+    dtype = np.result_type(x.dtype, y.dtype, np.float64)
+    x, y = astype(x, dtype), astype(y, dtype)
     vander = stack([x ** float(k) for k in range(deg, -1, -1)], axis=1)
     rhs = y
     if w is not None:
-        w = _asarray(w)
+        w = astype(_asarray(w), dtype)
         vander = vander * w[:, None]
         rhs = rhs * (w if y.ndim == 1 else w[:, None])
     # scale the columns as NumPy does, for conditioning
@@ -324,8 +334,11 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
         >>> linspace(0.0, 1.0, 5)
         array([0.  , 0.25, 0.5 , 0.75, 1.  ])
     """
-    if not _traced(start, stop):
+    if not _any_traced(start, stop):
         return np.linspace(start, stop, num, endpoint, retstep, dtype, axis)
+    start, stop = as_operand(start), as_operand(stop)
+    # NumPy's result dtype: Python scalar endpoints promote weakly
+    result = np.result_type(_promotes_as(start), _promotes_as(stop), float(num))
     num = int(num)
     if num < 0:
         raise ValueError(f"linspace: number of samples, {num}, must be non-negative")
@@ -344,8 +357,7 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True,
     if endpoint and num > 1:
         y = concatenate([y[:-1], stop[None]], axis=0)
     y = moveaxis(y, 0, axis) if start.ndim else y
-    if dtype is not None:
-        y = astype(y, dtype)
+    y = astype(y, result if dtype is None else dtype)
     return (y, step) if retstep else y
 
 
@@ -358,7 +370,7 @@ def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: 
         >>> logspace(0.0, 2.0, 3)
         array([  1.,  10., 100.])
     """
-    if not _traced(start, stop, base):
+    if not _any_traced(start, stop, base):
         return np.logspace(start, stop, num, endpoint, base, dtype, axis)
     y = linspace(start, stop, num, endpoint, axis=axis)
     base = _asarray(base) if isinstance(base, Tracer) else base
@@ -376,9 +388,12 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
         >>> geomspace(1.0, 1000.0, 4)
         array([   1.,   10.,  100., 1000.])
     """
-    if not _traced(start, stop):
+    if not _any_traced(start, stop):
         return np.geomspace(start, stop, num, endpoint, dtype, axis)
-    start, stop = broadcast_arrays(_asarray(start), _asarray(stop))
+    start, stop = _asarray(start), _asarray(stop)
+    # NumPy computes in result_type(start, stop, float64) (its zeros((), dtype=None) operand)
+    dt = np.result_type(start.dtype, stop.dtype, np.float64)
+    start, stop = broadcast_arrays(astype(start, dt), astype(stop, dt))
     s = sign(start)
     y = s * exp(linspace(log(abs(start)), log(abs(stop)), num, endpoint, axis=0))
     if num > 0:
@@ -406,9 +421,9 @@ def sinc(x: Any) -> Any:
         >>> sinc(np.array([0.0, 0.5, 1.0])).round(12)
         array([1.        , 0.63661977, 0.        ])
     """
-    if not _traced(x):
+    if not _any_traced(x):
         return np.sinc(x)
-    y = np.pi * x
+    y = np.pi * _asarray(x)
     small = abs(y) < _SINC_TAYLOR
     safe = where(small, 1.0, y)  # the unused branch sees no 0/0 (where-trick)
     y2 = y * y
@@ -426,8 +441,9 @@ def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None,
         >>> nan_to_num(np.array([np.nan, 1.0, -np.inf]), neginf=-5.0)
         array([ 0.,  1., -5.])
     """
-    if not _traced(x):
+    if not _any_traced(x):
         return np.nan_to_num(x, copy=copy, nan=nan, posinf=posinf, neginf=neginf)
+    x = _asarray(x)
     if x.dtype.kind not in "fc":
         return x
     if x.dtype.kind == "c":
@@ -456,7 +472,7 @@ def delete(arr: Any, obj: Any, axis: int | None = None) -> Any:
         >>> delete(np.array([1.0, 2.0, 3.0]), 1)
         array([1., 3.])
     """
-    if not _traced(arr):
+    if not _any_traced(arr):
         return np.delete(arr, obj, axis)
     arr = _asarray(arr)
     layout = _index_layout(arr.shape, lambda i: np.delete(i, concrete(obj), axis))
@@ -472,7 +488,7 @@ def insert(arr: Any, obj: Any, values: Any, axis: int | None = None) -> Any:
         >>> insert(np.array([1.0, 2.0]), 1, 5.0)
         array([1., 5., 2.])
     """
-    if not _traced(arr, values):
+    if not _any_traced(arr, values):
         return np.insert(arr, obj, values, axis)
     arr = _asarray(arr)
     values = astype(_asarray(values), arr.dtype)
@@ -489,7 +505,7 @@ def _split_along(name: str, axis: int, min_ndim: int):
     np_fn = getattr(np, name)
 
     def fn(ary: Any, indices_or_sections: Any) -> list:
-        if not _traced(ary):
+        if not _any_traced(ary):
             return np_fn(ary, indices_or_sections)
         if ary.ndim < min_ndim:
             raise ValueError(f"{name} only works on arrays of {min_ndim} or more dimensions")
@@ -513,7 +529,7 @@ def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
         >>> rollaxis(np.ones((2, 3, 4)), 2).shape
         (4, 2, 3)
     """
-    if not _traced(a):
+    if not _any_traced(a):
         return np.rollaxis(a, axis, start)
     n = a.ndim
     axis = normalize_axis_index(axis, n)
@@ -540,7 +556,7 @@ def partition(a: Any, kth: Any, axis: int = -1, kind: str = "introselect",
         >>> partition(np.array([3.0, 1.0, 2.0]), 1)
         array([1., 2., 3.])
     """
-    if not _traced(a):
+    if not _any_traced(a):
         return np.partition(a, kth, axis, kind, order)
     return sort(a, axis=axis)
 
@@ -557,7 +573,7 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
         >>> interp(np.array([0.5, 3.0]), np.array([0.0, 1.0, 2.0]), np.array([0.0, 2.0, 4.0]))
         array([1., 4.])
     """
-    if not _traced(x, xp, fp, left, right):
+    if not _any_traced(x, xp, fp, left, right):
         return np.interp(x, xp, fp, left, right, period)
     if period is not None:
         raise NotImplementedError("interp: period= is not differentiable yet; map x into one "
@@ -575,7 +591,9 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
     y = f0 + t * (f1 - f0)
     y = where(x == xp[-1], fp[-1], y)
     y = where(x < xp[0], fp[0] if left is None else left, y)
-    return where(x > xp[-1], fp[-1] if right is None else right, y)
+    y = where(x > xp[-1], fp[-1] if right is None else right, y)
+    # NumPy interpolates in float64 (complex128 for complex fp) whatever the inputs' precision
+    return astype(y, np.complex128 if fp.dtype.kind == "c" else np.float64)
 
 
 def _convolve_full(a: Any, v: Any) -> Any:
@@ -601,6 +619,8 @@ def _mode_slice(full: Any, n: int, m: int, mode: str) -> Any:
 def _vector(x: Any, name: str) -> Any:
     x = _asarray(x)
     if x.ndim == 0:
+        if name == "correlate":  # as NumPy's (convolve takes scalars as 1-vectors)
+            raise ValueError("object of too small depth for desired array")
         x = reshape(x, (1,))
     if x.ndim != 1:
         raise ValueError(f"{name}: object too deep for desired array (1-D inputs only)")
@@ -617,7 +637,7 @@ def convolve(a: Any, v: Any, mode: str = "full") -> Any:
         >>> convolve(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.5]))
         array([0. , 1. , 2.5, 4. , 1.5])
     """
-    if not _traced(a, v):
+    if not _any_traced(a, v):
         return np.convolve(a, v, mode)
     a, v = _vector(a, "convolve"), _vector(v, "convolve")
     if v.shape[0] > a.shape[0]:
@@ -634,7 +654,7 @@ def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
         >>> correlate(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.5]))
         array([3.5])
     """
-    if not _traced(a, v):
+    if not _any_traced(a, v):
         return np.correlate(a, v, mode)
     a, v = _vector(a, "correlate"), _vector(v, "correlate")
     if v.dtype.kind == "c":
@@ -658,7 +678,7 @@ class _Concatenator:
 
     def __getitem__(self, key: Any) -> Any:
         items = key if isinstance(key, tuple) else (key,)
-        if not _traced(*[k for k in items if not isinstance(k, slice)]):
+        if not _any_traced(*[k for k in items if not isinstance(k, slice)]):
             return getattr(np, self.name)[key]
         pieces = []
         for item in items:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import prims as P
 from ..core import Tracer, bind, concrete
-from ._core import implements
+from ._core import as_operand, implements
 from ._elementwise import astype, log, maximum, minimum, not_equal, sqrt
 from ._elementwise import where as _where  # "where" is also a keyword of the reductions
 
@@ -99,7 +99,7 @@ def sum(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, *,
         >>> dp.grad(lambda x: dnp.sum(x ** 2))(np.array([1.0, 2.0]))
         array([2., 4.])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.sum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial,
                       where=where)
     _no_out(out, "sum")
@@ -114,7 +114,7 @@ def sum(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, *,
 def mean(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, *,
          out: Any = None, where: Any = True) -> Any:
     """Mean over ``axis`` (all axes by default), NumPy's ``np.mean``."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
     _no_out(out, "mean")
     axes = _axes(axis, a.ndim)
@@ -145,7 +145,7 @@ def prod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims:
         >>> dp.grad(lambda x: dnp.prod(x))(np.array([0.0, 2.0, 3.0]))
         array([6., 0., 0.])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.prod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial,
                        where=where)
     _no_out(out, "prod")
@@ -172,7 +172,7 @@ def _scan(prim: Any, name: str, a: Any, axis: Any, dtype: Any, out: Any) -> Any:
 @implements(np.cumsum)
 def cumsum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
     """Cumulative sum along ``axis`` (of the flattened array by default), ``np.cumsum``."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.cumsum(a, axis=axis, dtype=dtype, out=out)
     return _scan(P.cumsum, "cumsum", a, axis, dtype, out)
 
@@ -188,7 +188,7 @@ def cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any
         >>> dp.grad(lambda x: dnp.cumprod(x)[-1])(np.array([2.0, 0.0, 5.0]))
         array([ 0., 10.,  0.])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.cumprod(a, axis=axis, dtype=dtype, out=out)
     return _scan(P.cumprod, "cumprod", a, axis, dtype, out)
 
@@ -197,7 +197,7 @@ def cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any
 def nansum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
            initial: Any = _NoValue, where: Any = True) -> Any:
     """Sum treating NaN as zero, ``np.nansum``; the NaN entries get a zero derivative."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims,
                          initial=initial, where=where)
     _no_out(out, "nansum")
@@ -210,7 +210,7 @@ def nanmean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
             keepdims: bool = False, *, where: Any = True) -> Any:
     """Mean of the entries that are not NaN, ``np.nanmean``; the NaN entries get a zero
     derivative. An all-NaN slice gives NaN (with NumPy's warning)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.nanmean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
     _no_out(out, "nanmean")
     is_nan = not_equal(a, a)  # a boolean array: concrete under eager transforms
@@ -226,7 +226,7 @@ def nanmean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
 def max(a: Any, axis: Any = None, keepdims: bool = False, *, out: Any = None,
         initial: Any = _NoValue, where: Any = True) -> Any:
     """Maximum over ``axis``, ``np.max``; tied entries share the derivative evenly."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.max(a, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
     return _extreme(P.reduce_max, maximum, "max", a, axis, keepdims, out, initial, where)
 
@@ -235,7 +235,7 @@ def max(a: Any, axis: Any = None, keepdims: bool = False, *, out: Any = None,
 def min(a: Any, axis: Any = None, keepdims: bool = False, *, out: Any = None,
         initial: Any = _NoValue, where: Any = True) -> Any:
     """Minimum over ``axis``, ``np.min``; tied entries share the derivative evenly."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.min(a, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
     return _extreme(P.reduce_min, minimum, "min", a, axis, keepdims, out, initial, where)
 
@@ -257,7 +257,7 @@ amax, amin = max, min
 @implements(np.ptp)
 def ptp(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
     """``max - min`` over ``axis``, ``np.ptp``; ties share the derivative evenly."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.ptp(a, axis=axis, out=out, keepdims=keepdims)
     _no_out(out, "ptp")
     return max(a, axis, keepdims) - min(a, axis, keepdims)
@@ -275,7 +275,7 @@ def _correction(ddof: Any, correction: Any) -> Any:
 def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any = 0,
         keepdims: bool = False, *, correction: Any = _NoValue) -> Any:
     """Variance ``sum(|a - mean|²) / (n - ddof)`` over ``axis``, ``np.var`` (real values)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
                       correction=correction)
     _no_out(out, "var")
@@ -300,7 +300,7 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any 
         >>> dp.grad(lambda x: dnp.std(x))(np.array([2.0, 2.0, 2.0]))
         array([0., 0., 0.])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
                       correction=correction)
     _no_out(out, "std")
@@ -319,6 +319,7 @@ def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
     1-D ``weights`` apply along one ``axis``; with ``returned`` the sum of the weights is
     returned too, broadcast to the average's shape.
     """
+    a, weights = as_operand(a), as_operand(weights)
     if not isinstance(a, Tracer) and not isinstance(weights, Tracer):
         return np.average(a, axis=axis, weights=weights, returned=returned, keepdims=keepdims)
     a = a if isinstance(a, Tracer) else np.asarray(a)
@@ -361,8 +362,11 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False) -
         >>> round(float(dnp.logsumexp(np.array([1000.0, 1000.0])) - 1000.0), 9)  # log(2)
         0.693147181
     """
-    a = a if isinstance(a, (Tracer, np.ndarray)) else np.asarray(a, dtype=float)
+    a = as_operand(a)
+    if not isinstance(a, (Tracer, np.ndarray)) or a.dtype.kind not in "fc":
+        a = astype(a, np.float64)  # SciPy's logsumexp works in floating point
     if b is not None:
+        b = as_operand(b)
         if isinstance(b, Tracer):
             a = a + log(b)
         else:
@@ -378,7 +382,7 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False) -
 @implements(np.argmax)
 def argmax(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
     """Index of the maximum (first one at ties), ``np.argmax``: integers, no derivative."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.argmax(a, axis=axis, out=out, keepdims=keepdims)
     _no_out(out, "argmax")
     axis = None if axis is None else _axis(axis, a.ndim)
@@ -388,7 +392,7 @@ def argmax(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False)
 @implements(np.argmin)
 def argmin(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
     """Index of the minimum (first one at ties), ``np.argmin``: integers, no derivative."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.argmin(a, axis=axis, out=out, keepdims=keepdims)
     _no_out(out, "argmin")
     axis = None if axis is None else _axis(axis, a.ndim)
@@ -418,9 +422,11 @@ def _flat_axis(a: Any, axis: Any) -> tuple:
 def argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *,
             stable: Any = None) -> Any:
     """Indices that sort ``a`` along ``axis``, ``np.argsort``: integers, no derivative."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.argsort(a, axis=axis, kind=kind, order=order, stable=stable)
     kind = _sort_kind(kind, order, stable)
+    if a.ndim == 0 and (axis is None or axis in (0, -1)):
+        return np.zeros(1, np.intp)  # NumPy sorts a 0-d array as one entry
     a, axis = _flat_axis(a, axis)
     return bind(P.argsort, a, axis=axis, kind=kind)
 
@@ -439,7 +445,7 @@ def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *,
         >>> dp.grad(lambda x: dnp.sort(x)[0] * 10.0 + dnp.sort(x)[2])(np.array([3.0, 1.0, 2.0]))
         array([ 1., 10.,  0.])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.sort(a, axis=axis, kind=kind, order=order, stable=stable)
     kind = _sort_kind(kind, order, stable)
     a, axis = _flat_axis(a, axis)
@@ -451,6 +457,7 @@ def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *,
 def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Any:
     """Insertion indices of ``v`` into the sorted 1-D ``a``, ``np.searchsorted``: integers,
     no derivative."""
+    a, v = as_operand(a), as_operand(v)
     if not isinstance(a, Tracer) and not isinstance(v, Tracer):
         return np.searchsorted(a, v, side=side, sorter=sorter)
     if side not in ("left", "right"):
@@ -463,7 +470,7 @@ def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None) -> Any:
 @implements(np.count_nonzero)
 def count_nonzero(a: Any, axis: Any = None, *, keepdims: bool = False) -> Any:
     """The number of nonzero entries over ``axis``, ``np.count_nonzero``: no derivative."""
-    if isinstance(a, Tracer):
+    if isinstance(a, Tracer) or isinstance(a := as_operand(a), Tracer):
         a = not_equal(a, 0)  # a boolean array: concrete under eager transforms
         if isinstance(a, Tracer):
             return sum(astype(a, np.intp), axis, keepdims=keepdims)
@@ -474,7 +481,7 @@ def count_nonzero(a: Any, axis: Any = None, *, keepdims: bool = False) -> Any:
 def all(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, *,
         where: Any = True) -> Any:
     """Whether every entry is nonzero over ``axis``, ``np.all``: booleans, no derivative."""
-    if isinstance(a, Tracer):
+    if isinstance(a, Tracer) or isinstance(a := as_operand(a), Tracer):
         _no_out(out, "all")
         a = not_equal(a, 0)
         if isinstance(a, Tracer):
@@ -487,7 +494,7 @@ def all(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, *,
 def any(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, *,
         where: Any = True) -> Any:
     """Whether some entry is nonzero over ``axis``, ``np.any``: booleans, no derivative."""
-    if isinstance(a, Tracer):
+    if isinstance(a, Tracer) or isinstance(a := as_operand(a), Tracer):
         _no_out(out, "any")
         a = not_equal(a, 0)
         if isinstance(a, Tracer):
@@ -524,7 +531,7 @@ def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = Fa
     """Median over ``axis``, ``np.median``: the middle of the sorted values, or the mean of
     the two middle ones. The derivative goes to the entries at those places (at ties, to the
     ones that sorting put there)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.median(a, axis=axis, out=out, overwrite_input=overwrite_input,
                          keepdims=keepdims)
     _no_out(out, "median")
@@ -548,6 +555,7 @@ def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input:
     The derivative goes to the two neighbours with the interpolation weights; with respect
     to ``q`` it is the slope between them, ``(n - 1) (above - below)``.
     """
+    a, q = as_operand(a), as_operand(q)
     if not isinstance(a, Tracer) and not isinstance(q, Tracer):
         return np.quantile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
                            method=method, keepdims=keepdims, weights=weights)
@@ -564,6 +572,7 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None,
                *, weights: Any = None) -> Any:
     """The ``q``-th percentiles (0 <= q <= 100) over ``axis``, ``np.percentile``: the quantiles
     at ``q / 100`` (see :func:`quantile`)."""
+    a, q = as_operand(a), as_operand(q)
     if not isinstance(a, Tracer) and not isinstance(q, Tracer):
         return np.percentile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
                              method=method, keepdims=keepdims, weights=weights)

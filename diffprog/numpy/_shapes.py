@@ -18,7 +18,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 from .. import prims as P
 from ..core import Tracer, bind
-from ._core import _traced, implements
+from ._core import _any_traced, _as_array, as_operand, implements
 from ._elementwise import astype, multiply, where
 from ._indexing import argwhere, flatnonzero, getitem, nonzero, take, take_along_axis
 from ._reductions import sum as _sum
@@ -32,10 +32,6 @@ __all__ = [
     "atleast_1d", "atleast_2d", "atleast_3d", "meshgrid", "array", "asarray", "copy",
     "nonzero", "argwhere", "flatnonzero",
 ]
-
-
-def _as_array(x: Any) -> Any:
-    return x if isinstance(x, Tracer) else np.asarray(x)
 
 
 def _contains_tracer(obj: Any) -> bool:
@@ -84,7 +80,7 @@ def reshape(a: Any, shape: Any, order: str = "C", *, copy: bool | None = None) -
         array([[0., 1., 2.],
                [3., 4., 5.]])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.reshape(a, shape, order=order, copy=copy)
     newshape = _resolve_shape(shape, a.size)
     size = 1
@@ -104,7 +100,7 @@ def reshape(a: Any, shape: Any, order: str = "C", *, copy: bool | None = None) -
 @implements(np.ravel)
 def ravel(a: Any, order: str = "C") -> Any:
     """``np.ravel``: ``a`` flattened to one axis (see :func:`reshape` for ``order``)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.ravel(a, order=order)
     return reshape(a, (-1,), order=order)
 
@@ -112,7 +108,7 @@ def ravel(a: Any, order: str = "C") -> Any:
 @implements(np.transpose, np.permute_dims)
 def transpose(a: Any, axes: Sequence[int] | None = None) -> Any:
     """``np.transpose``: permute the axes (reverse them by default)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.transpose(a, axes)
     n = a.ndim
     if axes is None:
@@ -132,7 +128,7 @@ permute_dims = transpose
 @implements(np.matrix_transpose)
 def matrix_transpose(x: Any) -> Any:
     """``np.matrix_transpose``: swap the last two axes."""
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.matrix_transpose(x)
     if x.ndim < 2:
         raise ValueError(f"Input array must be at least 2-dimensional, but it is {x.ndim}")
@@ -142,7 +138,7 @@ def matrix_transpose(x: Any) -> Any:
 @implements(np.moveaxis)
 def moveaxis(a: Any, source: Any, destination: Any) -> Any:
     """``np.moveaxis``: move axes to new positions, keeping the order of the others."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.moveaxis(a, source, destination)
     source = normalize_axis_tuple(source, a.ndim, "source")
     destination = normalize_axis_tuple(destination, a.ndim, "destination")
@@ -158,7 +154,7 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Any:
 @implements(np.swapaxes)
 def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
     """``np.swapaxes``: exchange two axes."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.swapaxes(a, axis1, axis2)
     perm = list(range(a.ndim))
     i, j = normalize_axis_index(axis1, a.ndim), normalize_axis_index(axis2, a.ndim)
@@ -169,7 +165,7 @@ def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
 @implements(np.expand_dims)
 def expand_dims(a: Any, axis: Any) -> Any:
     """``np.expand_dims``: insert size-1 axes at ``axis`` (an int or a tuple)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.expand_dims(a, axis)
     n_new = 1 if isinstance(axis, (int, np.integer)) else len(axis)
     axes = normalize_axis_tuple(axis, a.ndim + n_new)
@@ -180,7 +176,7 @@ def expand_dims(a: Any, axis: Any) -> Any:
 @implements(np.squeeze)
 def squeeze(a: Any, axis: Any = None) -> Any:
     """``np.squeeze``: remove size-1 axes (all of them, or those in ``axis``)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.squeeze(a, axis)
     if axis is None:
         axes = tuple(i for i, d in enumerate(a.shape) if d == 1)
@@ -196,7 +192,7 @@ def squeeze(a: Any, axis: Any = None) -> Any:
 def broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
     """``np.broadcast_to``: ``array`` repeated along new or size-1 axes; the derivative sums
     over the broadcast axes."""
-    if not isinstance(array, Tracer):
+    if not isinstance(array, Tracer) and not isinstance(array := as_operand(array), Tracer):
         return np.broadcast_to(array, shape, subok=subok)
     try:
         shape = (operator.index(shape),)
@@ -216,7 +212,7 @@ def broadcast_to(array: Any, shape: Any, subok: bool = False) -> Any:
 @implements(np.broadcast_arrays)
 def broadcast_arrays(*args: Any, subok: bool = False) -> tuple:
     """``np.broadcast_arrays``: the arguments broadcast against each other."""
-    if not _traced(*args):
+    if not _any_traced(*args):
         return np.broadcast_arrays(*args, subok=subok)
     arrays = [_as_array(a) for a in args]
     shape = np.broadcast_shapes(*[a.shape for a in arrays])
@@ -270,7 +266,7 @@ def concatenate(arrays: Sequence[Any], axis: int | None = 0, out: Any = None, *,
         moved = moveaxis(x, 0, axis)
         shape = moved.shape
         return reshape(moved, shape[:axis] + (shape[axis] * shape[axis + 1],) + shape[axis + 2:])
-    if not _traced(*arrays):
+    if not _any_traced(*arrays):
         return np.concatenate(arrays, axis=axis, out=out, dtype=dtype, casting=casting)
     _no_out("concatenate", out)
     arrays, dtype = _common_dtype(list(arrays), dtype, casting)
@@ -316,7 +312,7 @@ def stack(arrays: Sequence[Any], axis: int = 0, out: Any = None, *, dtype: Any =
         _no_out("stack", out)
         x = arrays if dtype is None else astype(arrays, dtype)
         return moveaxis(x, 0, normalize_axis_index(axis, x.ndim))
-    if not _traced(*arrays):
+    if not _any_traced(*arrays):
         return np.stack(arrays, axis=axis, out=out, dtype=dtype, casting=casting)
     _no_out("stack", out)
     arrays, dtype = _common_dtype(list(arrays), dtype, casting)
@@ -329,7 +325,7 @@ def stack(arrays: Sequence[Any], axis: int = 0, out: Any = None, *, dtype: Any =
 @implements(np.hstack)
 def hstack(tup: Sequence[Any], *, dtype: Any = None, casting: str = "same_kind") -> Any:
     """``np.hstack``: join along the second axis (the first for 1-D arrays)."""
-    if not _traced(*tup):
+    if not _any_traced(*tup):
         return np.hstack(tup, dtype=dtype, casting=casting)
     arrays = [atleast_1d(a) for a in tup]
     axis = 0 if arrays and arrays[0].ndim == 1 else 1
@@ -339,7 +335,7 @@ def hstack(tup: Sequence[Any], *, dtype: Any = None, casting: str = "same_kind")
 @implements(np.vstack)
 def vstack(tup: Sequence[Any], *, dtype: Any = None, casting: str = "same_kind") -> Any:
     """``np.vstack``: join along the first axis, 1-D arrays becoming rows."""
-    if not _traced(*tup):
+    if not _any_traced(*tup):
         return np.vstack(tup, dtype=dtype, casting=casting)
     return concatenate([atleast_2d(a) for a in tup], axis=0, dtype=dtype, casting=casting)
 
@@ -347,7 +343,7 @@ def vstack(tup: Sequence[Any], *, dtype: Any = None, casting: str = "same_kind")
 @implements(np.dstack)
 def dstack(tup: Sequence[Any]) -> Any:
     """``np.dstack``: join along the third axis."""
-    if not _traced(*tup):
+    if not _any_traced(*tup):
         return np.dstack(tup)
     return concatenate([atleast_3d(a) for a in tup], axis=2)
 
@@ -355,7 +351,7 @@ def dstack(tup: Sequence[Any]) -> Any:
 @implements(np.column_stack)
 def column_stack(tup: Sequence[Any]) -> Any:
     """``np.column_stack``: 1-D arrays become columns, then join along the second axis."""
-    if not _traced(*tup):
+    if not _any_traced(*tup):
         return np.column_stack(tup)
     arrays = []
     for v in tup:
@@ -369,7 +365,7 @@ def column_stack(tup: Sequence[Any]) -> Any:
 @implements(np.append)
 def append(arr: Any, values: Any, axis: int | None = None) -> Any:
     """``np.append``: ``arr`` followed by ``values`` (both flattened if ``axis`` is None)."""
-    if not _traced(arr, values):
+    if not _any_traced(arr, values):
         return np.append(arr, values, axis=axis)
     if axis is None:
         return concatenate([ravel(_as_array(arr)), ravel(_as_array(values))], axis=0)
@@ -412,7 +408,7 @@ def _div_points(n: int, indices_or_sections: Any) -> list:
 @implements(np.array_split)
 def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
     """``np.array_split``: ``ary`` split into pieces (of nearly equal size for a count)."""
-    if not isinstance(ary, Tracer):
+    if not isinstance(ary, Tracer) and not isinstance(ary := as_operand(ary), Tracer):
         return np.array_split(ary, indices_or_sections, axis=axis)
     axis = normalize_axis_index(axis, ary.ndim)
     return _split(ary, _div_points(ary.shape[axis], indices_or_sections), axis)
@@ -427,7 +423,7 @@ def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
         >>> [p.tolist() for p in split(np.arange(4.0), [1])]
         [[0.0], [1.0, 2.0, 3.0]]
     """
-    if not isinstance(ary, Tracer):
+    if not isinstance(ary, Tracer) and not isinstance(ary := as_operand(ary), Tracer):
         return np.split(ary, indices_or_sections, axis=axis)
     axis = normalize_axis_index(axis, ary.ndim)
     try:
@@ -442,7 +438,7 @@ def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
 @implements(np.unstack)
 def unstack(x: Any, /, *, axis: int = 0) -> tuple:
     """``np.unstack``: the slices of ``x`` along ``axis``, as a tuple."""
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.unstack(x, axis=axis)
     if x.ndim == 0:
         raise ValueError("Input array must be at least 1-d.")
@@ -458,7 +454,7 @@ def unstack(x: Any, /, *, axis: int = 0) -> tuple:
 @implements(np.tile)
 def tile(A: Any, reps: Any) -> Any:
     """``np.tile``: ``A`` repeated ``reps`` times along each axis."""
-    if not isinstance(A, Tracer):
+    if not isinstance(A, Tracer) and not isinstance(A := as_operand(A), Tracer):
         return np.tile(A, reps)
     reps = tuple(int(r) for r in np.atleast_1d(np.asarray(reps)))
     shape = (1,) * (len(reps) - A.ndim) + A.shape
@@ -475,7 +471,7 @@ def tile(A: Any, reps: Any) -> Any:
 def repeat(a: Any, repeats: Any, axis: int | None = None) -> Any:
     """``np.repeat``: each entry repeated ``repeats`` times along ``axis`` (of the flattened
     array if None); ``repeats`` is one count or one per entry."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.repeat(a, repeats, axis=axis)
     if axis is None:
         a = ravel(a)
@@ -501,7 +497,7 @@ def repeat(a: Any, repeats: Any, axis: int | None = None) -> Any:
 @implements(np.flip)
 def flip(m: Any, axis: Any = None) -> Any:
     """``np.flip``: reverse the order of entries along ``axis`` (all axes by default)."""
-    if not isinstance(m, Tracer):
+    if not isinstance(m, Tracer) and not isinstance(m := as_operand(m), Tracer):
         return np.flip(m, axis)
     axes = tuple(range(m.ndim)) if axis is None else normalize_axis_tuple(axis, m.ndim)
     if not axes:
@@ -513,7 +509,7 @@ def flip(m: Any, axis: Any = None) -> Any:
 @implements(np.fliplr)
 def fliplr(m: Any) -> Any:
     """``np.fliplr``: reverse the second axis."""
-    if not isinstance(m, Tracer):
+    if not isinstance(m, Tracer) and not isinstance(m := as_operand(m), Tracer):
         return np.fliplr(m)
     if m.ndim < 2:
         raise ValueError("Input must be >= 2-d.")
@@ -523,7 +519,7 @@ def fliplr(m: Any) -> Any:
 @implements(np.flipud)
 def flipud(m: Any) -> Any:
     """``np.flipud``: reverse the first axis."""
-    if not isinstance(m, Tracer):
+    if not isinstance(m, Tracer) and not isinstance(m := as_operand(m), Tracer):
         return np.flipud(m)
     if m.ndim < 1:
         raise ValueError("Input must be >= 1-d.")
@@ -539,7 +535,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Any:
         >>> roll(np.arange(4.0), 1)
         array([3., 0., 1., 2.])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.roll(a, shift, axis)
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), a.shape)
@@ -563,7 +559,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Any:
 @implements(np.rot90)
 def rot90(m: Any, k: int = 1, axes: Sequence[int] = (0, 1)) -> Any:
     """``np.rot90``: rotate by 90 degrees ``k`` times in the plane of ``axes``."""
-    if not isinstance(m, Tracer):
+    if not isinstance(m, Tracer) and not isinstance(m := as_operand(m), Tracer):
         return np.rot90(m, k, axes)
     axes = tuple(axes)
     if len(axes) != 2:
@@ -632,7 +628,7 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> An
         >>> pad(np.ones(2), (1, 2), constant_values=5.0)
         array([5., 1., 1., 5., 5.])
     """
-    if not _traced(array) and not _contains_tracer(kwargs.get("constant_values")):
+    if not _any_traced(array) and not _contains_tracer(kwargs.get("constant_values")):
         return np.pad(array, pad_width, mode, **kwargs)
     x = _as_array(array)
     pairs = _pad_pairs(pad_width, x.ndim)
@@ -684,7 +680,7 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> An
 @implements(np.diagonal)
 def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     """``np.diagonal``: the diagonal of the ``axis1``/``axis2`` planes, as the last axis."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.diagonal(a, offset, axis1, axis2)
     if a.ndim < 2:
         raise ValueError("diag requires an array of at least two dimensions")
@@ -713,7 +709,7 @@ def diag(v: Any, k: int = 0) -> Any:
                [0., 0., 2.],
                [0., 0., 0.]])
     """
-    if not isinstance(v, Tracer):
+    if not isinstance(v, Tracer) and not isinstance(v := as_operand(v), Tracer):
         return np.diag(v, k)
     if v.ndim == 2:
         return diagonal(v, k)
@@ -729,7 +725,7 @@ def diag(v: Any, k: int = 0) -> Any:
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,
           out: Any = None) -> Any:
     """``np.trace``: the sum along a diagonal."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.trace(a, offset, axis1, axis2, dtype, out)
     _no_out("trace", out)
     return _sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
@@ -738,7 +734,7 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = 
 @implements(np.tril)
 def tril(m: Any, k: int = 0) -> Any:
     """``np.tril``: zeros above the ``k``-th diagonal of the last two axes."""
-    if not isinstance(m, Tracer):
+    if not isinstance(m, Tracer) and not isinstance(m := as_operand(m), Tracer):
         return np.tril(m, k)
     mask = np.tri(*m.shape[-2:], k=k, dtype=bool)
     return where(mask, m, np.zeros(1, m.dtype))
@@ -747,7 +743,7 @@ def tril(m: Any, k: int = 0) -> Any:
 @implements(np.triu)
 def triu(m: Any, k: int = 0) -> Any:
     """``np.triu``: zeros below the ``k``-th diagonal of the last two axes."""
-    if not isinstance(m, Tracer):
+    if not isinstance(m, Tracer) and not isinstance(m := as_operand(m), Tracer):
         return np.triu(m, k)
     mask = np.tri(*m.shape[-2:], k=k - 1, dtype=bool)
     return where(mask, np.zeros(1, m.dtype), m)
@@ -756,7 +752,7 @@ def triu(m: Any, k: int = 0) -> Any:
 @implements(np.outer)
 def outer(a: Any, b: Any, out: Any = None) -> Any:
     """``np.outer``: all products ``a[i] * b[j]`` of the flattened inputs."""
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         return np.outer(a, b, out)
     _no_out("outer", out)
     return multiply(reshape(ravel(_as_array(a)), (-1, 1)), reshape(ravel(_as_array(b)), (1, -1)))
@@ -765,7 +761,7 @@ def outer(a: Any, b: Any, out: Any = None) -> Any:
 @implements(np.kron)
 def kron(a: Any, b: Any) -> Any:
     """``np.kron``: the Kronecker product, blocks ``a[i] * b``."""
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         return np.kron(a, b)
     a, b = _as_array(a), _as_array(b)
     if a.ndim == 0 or b.ndim == 0:
@@ -783,7 +779,7 @@ def kron(a: Any, b: Any) -> Any:
 def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0) -> Any:
     """``np.select``: from each choice where its condition holds, the first that holds
     winning; ``default`` elsewhere. The derivative flows only through the chosen entries."""
-    if not _traced(*condlist, *choicelist, default):
+    if not _any_traced(*condlist, *choicelist, default):
         return np.select(condlist, choicelist, default)
     if len(condlist) != len(choicelist):
         raise ValueError("list of cases must be same length as list of conditions")
@@ -816,6 +812,7 @@ def _atleast(a: Any, n: int) -> Any:
 
 
 def _atleast_all(arys: tuple, n: int, np_fn: Any) -> Any:
+    arys = tuple(as_operand(a) for a in arys)
     out = tuple(_atleast(a, n) if isinstance(a, Tracer) else np_fn(a) for a in arys)
     return out[0] if len(out) == 1 else out
 
@@ -841,7 +838,7 @@ def atleast_3d(*arys: Any) -> Any:
 @implements(np.meshgrid)
 def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = "xy") -> tuple:
     """``np.meshgrid``: coordinate arrays from 1-D coordinate vectors."""
-    if not _traced(*xi):
+    if not _any_traced(*xi):
         return np.meshgrid(*xi, copy=copy, sparse=sparse, indexing=indexing)
     if indexing not in ("xy", "ij"):
         raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
@@ -896,7 +893,7 @@ def asarray(a: Any, dtype: Any = None, order: str | None = None, *, device: Any 
 @implements(np.copy)
 def copy(a: Any, order: str = "K", subok: bool = False) -> Any:
     """``np.copy``; a traced value is immutable, so it is its own copy."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.copy(a, order=order, subok=subok)
     return a
 

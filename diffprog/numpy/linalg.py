@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import prims as P
 from ..core import Tracer, bind
-from ._core import _dtype, _traced, implements
+from ._core import _any_traced, _as_array, _dtype, as_operand, implements
 from ._elementwise import abs as absolute
 from ._elementwise import astype, sqrt, where
 from ._linalg import matmul, tensordot
@@ -64,10 +64,6 @@ except ImportError:  # pragma: no cover - a NumPy that moved them
 
 
 # ------------------------------------------------------------------------------------------
-
-def _as_array(x: Any) -> Any:
-    return x if isinstance(x, (Tracer, np.ndarray)) else np.asarray(x)
-
 
 def _float(x: Any) -> Any:
     """``x`` with a float dtype (NumPy's linalg computes integers in float64)."""
@@ -155,7 +151,7 @@ def inv(a: Any) -> Any:
         array([[0.5 , 0.  ],
                [0.  , 0.25]])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.inv(a)
     a = _square(a)
     return bind(P.solve, a, np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape))
@@ -171,7 +167,7 @@ def solve(a: Any, b: Any) -> Any:
         >>> dnp.linalg.solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.ones(2))
         array([0.5 , 0.25])
     """
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         return np.linalg.solve(a, b)
     a, b, vector = _solve_operands(a, b)
     x = bind(P.solve, a, b)
@@ -204,7 +200,7 @@ def solve_triangular(a: Any, b: Any, *, lower: bool = False, trans: int | str = 
                          f"got {trans!r}")
     t = _TRANS[trans]
     a, b, vector = _solve_operands(a, b)
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         x = P.solve_triangular.impl(a, b, lower=bool(lower), trans=t)
     else:
         x = bind(P.solve_triangular, a, b, lower=bool(lower), trans=t)
@@ -222,7 +218,7 @@ def det(a: Any) -> Any:
         >>> round(float(dnp.linalg.det(np.array([[2.0, 1.0], [1.0, 3.0]]))), 12)
         5.0
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.det(a)
     return bind(P.det, _square(a))
 
@@ -238,7 +234,7 @@ def slogdet(a: Any) -> SlogdetResult:
         >>> float(sign), round(float(logabsdet), 6)
         (-1.0, 0.693147)
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.slogdet(a)
     sign, logabsdet = bind(P.slogdet, _square(a))
     return SlogdetResult(sign, logabsdet)
@@ -259,7 +255,7 @@ def cholesky(a: Any, /, *, upper: bool = False) -> Any:
         array([[2., 0.],
                [1., 1.]])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.cholesky(a, upper=upper)
     a = _square(a)
     low = bind(P.cholesky, _symmetric_from(a, "U" if upper else "L"))
@@ -277,7 +273,7 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:
         array([[2., 0.],
                [0., 4.]])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.eigh(a, UPLO=UPLO)
     w, v = bind(P.eigh, _symmetric_from(_square(a), UPLO))
     return EighResult(w, v)
@@ -286,7 +282,7 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a: Any, UPLO: str = "L") -> Any:
     """``np.linalg.eigvalsh``: the eigenvalues of ``eigh`` (differentiable at ties too)."""
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.eigvalsh(a, UPLO=UPLO)
     return eigh(a, UPLO)[0]
 
@@ -305,7 +301,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
         array([[1., 0.],
                [0., 1.]])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv,
                              hermitian=hermitian)
     a = _at_least_2d(a)
@@ -324,7 +320,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
 @implements(np.linalg.svdvals)
 def svdvals(x: Any, /) -> Any:
     """``np.linalg.svdvals``: the singular values, in descending order."""
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.linalg.svdvals(x)
     return svd(x, compute_uv=False)
 
@@ -342,7 +338,7 @@ def qr(a: Any, mode: str = "reduced") -> Any:
         >>> np.allclose(q @ r, [[3.0, 1.0], [4.0, 2.0]])
         True
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.qr(a, mode=mode)
     if mode not in ("reduced", "complete", "r"):
         raise NotImplementedError(f"qr(mode={mode!r}) of a traced value is not supported; "
@@ -377,7 +373,7 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = _NOV
         >>> dnp.linalg.pinv(np.array([[2.0], [0.0]]))
         array([[0.5, 0. ]])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         if rtol is _NOVALUE:
             return np.linalg.pinv(a, rcond=rcond, hermitian=hermitian)
         return np.linalg.pinv(a, rcond=rcond, hermitian=hermitian, rtol=rtol)
@@ -466,7 +462,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
         >>> dp.grad(dnp.linalg.norm)(np.zeros(2))
         array([0., 0.])
     """
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
     x = _float(x)
     nd = x.ndim
@@ -490,7 +486,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 @implements(np.linalg.matrix_norm)
 def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
     """``np.linalg.matrix_norm``: ``norm`` over the last two axes."""
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.linalg.matrix_norm(x, keepdims=keepdims, ord=ord)
     return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
 
@@ -499,7 +495,7 @@ def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
 def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
     """``np.linalg.vector_norm``: a vector norm over ``axis`` (all axes, or several, flattened
     into one vector)."""
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.linalg.vector_norm(x, axis=axis, keepdims=keepdims, ord=ord)
     x = _float(x)
     shape = x.shape
@@ -534,7 +530,7 @@ def matrix_power(a: Any, n: int) -> Any:
         array([[2., 2.],
                [2., 2.]])
     """
-    if not isinstance(a, Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.matrix_power(a, n)
     n = operator.index(n)
     a = _square(a)
@@ -563,7 +559,7 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Any:
     """``np.linalg.multi_dot``: the product of a sequence of matrices (the first and last may be
     vectors), evaluated left to right on traced values."""
     arrays = list(arrays)
-    if not _traced(*arrays):
+    if not _any_traced(*arrays):
         return np.linalg.multi_dot(arrays, out=out)
     if out is not None:
         raise TypeError("multi_dot(..., out=...) is not supported on traced values")
@@ -578,7 +574,7 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Any:
 @implements(np.linalg.matrix_transpose)
 def matrix_transpose(x: Any, /) -> Any:
     """``np.linalg.matrix_transpose``: swap the last two axes."""
-    if not isinstance(x, Tracer):
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.linalg.matrix_transpose(x)
     return _mT(_at_least_2d(x))
 
@@ -600,7 +596,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
         >>> lstsq(a, np.array([1.0, 2.0, 2.0]))[0].round(12)
         array([1.16666667, 0.5       ])
     """
-    if not _traced(a, b):
+    if not _any_traced(a, b):
         return np.linalg.lstsq(a, b, rcond=rcond)
     a, b = _as_array(a), _as_array(b)
     m, n = a.shape[-2:]
@@ -619,7 +615,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
             residuals = reshape(residuals, (1,))
     else:
         residuals = np.empty((0,), np.result_type(a.dtype, b.dtype))
-    return LstsqResult(x, residuals, rank, s)
+    return LstsqResult(x, residuals, astype(rank, np.int32), s)  # LAPACK's int32, as NumPy
 
 
 @implements(np.linalg.matrix_rank)
@@ -631,12 +627,14 @@ def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any =
         >>> int(matrix_rank(np.array([[1.0, 2.0], [2.0, 4.0]])))
         1
     """
-    if not _traced(A, tol, rtol):
+    if not _any_traced(A, tol, rtol):
         return np.linalg.matrix_rank(A, tol=tol, hermitian=hermitian, rtol=rtol)
     A = _as_array(A)
     if A.ndim < 2:
         return asum(astype(A != 0, np.intp))
     s = svd(A, compute_uv=False)
+    if s.shape[-1] == 0:  # no singular values: rank 0, as NumPy gives it
+        return np.zeros(s.shape[:-1], np.intp)[()]
     if tol is None:
         if rtol is None:
             rtol = max(A.shape[-2:]) * np.finfo(np.result_type(A.dtype, np.float64)).eps
@@ -655,7 +653,7 @@ def cond(x: Any, p: Any = None) -> Any:
         >>> float(cond(np.array([[2.0, 0.0], [0.0, 0.5]])))
         4.0
     """
-    if not _traced(x):
+    if not _any_traced(x):
         return np.linalg.cond(x, p)
     x = _as_array(x)
     if p is None or p in (2, -2):

@@ -129,10 +129,13 @@ def _table_functions():
         test_numpy_linalg,
         test_numpy_reductions,
         test_numpy_shapes,
+        test_scipy_integrate,
+        test_scipy_linalg,
         test_scipy_special,
     )
     for module in (test_numpy_elementwise, test_nn, test_numpy_reductions, test_numpy_shapes,
-                   test_numpy_linalg, test_scipy_special):
+                   test_numpy_linalg, test_scipy_special, test_scipy_linalg,
+                   test_scipy_integrate):
         yield from module.COVERAGE
 
 

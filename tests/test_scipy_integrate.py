@@ -211,6 +211,9 @@ def test_closed_over_array_changes_between_calls():
 # -- coverage: odeint's primitives (for tests/test_prims.py's registry check) -----------------
 
 COVERAGE = [(lambda y0, a: odeint(linear, y0, T[:3], args=(a,), **TIGHT), (Y0, A))]
+# forward mode binds a primitive of its own (the sensitivity equations): a jvp's graph shows it
+COVERAGE_FORWARD = [(lambda y0, a: dp.jvp(lambda y: odeint(linear, y, T[:3], args=(a,), **TIGHT),
+                                          (y0,), (y0,))[1], (Y0, A))]
 
 
 def test_coverage_exercises_every_primitive_of_the_module():

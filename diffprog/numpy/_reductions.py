@@ -271,26 +271,79 @@ def _correction(ddof: Any, correction: Any) -> Any:
     return correction
 
 
+def _real_part(x: Any) -> Any:
+    from ._elementwise import real
+    return real(x)
+
+
+def _conj(x: Any) -> Any:
+    from ._elementwise import conj
+    return conj(x)
+
+
 @implements(np.var)
 def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any = 0,
-        keepdims: bool = False, *, correction: Any = _NoValue) -> Any:
-    """Variance ``sum(|a - mean|²) / (n - ddof)`` over ``axis``, ``np.var`` (real values)."""
-    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
+        keepdims: bool = False, *, where: Any = _NoValue, mean: Any = _NoValue,
+        correction: Any = _NoValue) -> Any:
+    """Variance ``sum(|a - mean|²) / (n - ddof)`` over ``axis``, ``np.var``.
+
+    NumPy's result shapes and dtypes: integers and bools give float64, float32 stays float32,
+    complex values give the real variance of their precision; ``keepdims``, axis tuples,
+    ``where`` masks (``n`` counts the selected entries of each slice) and a precomputed
+    ``mean`` (with kept dimensions) as in NumPy. ``correction`` is the Array API name of
+    ``ddof``. Where ``n - ddof <= 0`` the variance is inf (NaN for a zero sum of squares) with
+    NumPy's warning "Degrees of freedom <= 0 for slice", computed without dividing by zero.
+
+    Example:
+        >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
+        >>> dp.grad(lambda x: dnp.var(x, ddof=1))(np.array([1.0, 2.0, 4.0]))
+        array([-1.33333333, -0.33333333,  1.66666667])
+    """
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer) and not (
+            isinstance(mean, Tracer)):
         return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
-                      correction=correction)
+                      where=where, mean=mean, correction=correction)
     _no_out(out, "var")
+    a = a if isinstance(a, Tracer) else np.asarray(a)
     ddof = _correction(ddof, correction)
+    if dtype is None and a.dtype.kind in "biu":
+        dtype = np.float64  # NumPy's variance of integers and bools is float64
     a = _as_traced_dtype(a, dtype)
     axes = _axes(axis, a.ndim)
-    d = a - mean(a, axes, keepdims=True)
-    # n - ddof <= 0 divides by zero, giving inf or NaN with NumPy's warning, as np.var does.
-    return sum(d * d, axes, keepdims=keepdims) / builtins.max(_count(a.shape, axes) - ddof, 0)
+    mask = True if where is _NoValue else where
+    if mean is _NoValue:
+        mean = globals()["mean"](a, axes, keepdims=True, where=mask)
+    d = a - mean
+    if mask is not True:
+        d = _where(mask, d, 0)
+    sq = _real_part(d * _conj(d)) if d.dtype.kind == "c" else d * d
+    total = sum(sq, axes, keepdims=keepdims)
+    if mask is True:
+        n = float(_count(a.shape, axes) - ddof)  # a Python number: float32 stays float32
+        if n > 0:
+            return total / n
+        count = np.zeros(())
+    else:
+        count = np.sum(np.broadcast_to(mask, a.shape), axis=axes, keepdims=keepdims) - ddof
+        if np.all(count > 0):
+            return total / count.astype(total.dtype)
+    import warnings
+    warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
+    # inf where n - ddof <= 0 (NaN for a zero sum), as NumPy's division gives, without
+    # dividing by zero at run time
+    inf, nan = np.array(np.inf, total.dtype), np.array(np.nan, total.dtype)
+    over = _where(total > 0, inf, nan) + total * 0
+    if np.all(count <= 0):
+        return over
+    return _where(count > 0, total / np.maximum(count, 1).astype(total.dtype), over)
 
 
 @implements(np.std)
 def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any = 0,
-        keepdims: bool = False, *, correction: Any = _NoValue) -> Any:
-    """Standard deviation ``sqrt(var(a))`` over ``axis``, ``np.std``.
+        keepdims: bool = False, *, where: Any = _NoValue, mean: Any = _NoValue,
+        correction: Any = _NoValue) -> Any:
+    """Standard deviation ``sqrt(var(a))`` over ``axis``, ``np.std`` (the arguments, shapes
+    and dtypes of :func:`var`).
 
     Where the variance is exactly zero (a constant slice) the derivative is 0, the subgradient
     of smallest norm, instead of the NaN that ``0 / sqrt(0)`` would give; the value is 0.
@@ -300,11 +353,13 @@ def std(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any 
         >>> dp.grad(lambda x: dnp.std(x))(np.array([2.0, 2.0, 2.0]))
         array([0., 0., 0.])
     """
-    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer) and not (
+            isinstance(mean, Tracer)):
         return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
-                      correction=correction)
+                      where=where, mean=mean, correction=correction)
     _no_out(out, "std")
-    v = var(a, axis, dtype, None, _correction(ddof, correction), keepdims)
+    v = var(a, axis, dtype, None, ddof, keepdims, where=where, mean=mean,
+            correction=correction)
     # The inner where keeps sqrt away from 0, so no inf * 0 = NaN reaches the derivative;
     # NaN variances stay NaN.
     zero = v == 0

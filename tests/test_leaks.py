@@ -171,7 +171,11 @@ def test_dropped_vjp_functions_free_their_graphs():
 def test_jit_of_grad_runs_a_cached_program_without_growth():
     probe = Probe()
     jitted = dp.jit(dp.grad(make_loss(probe)))
-    first = jitted(X)  # traces and compiles once
+    first = jitted(X)  # traces once
+    # the tiers' background compilation and trials end before memory is measured
+    assert jitted.wait_compiled(300)
+    for _ in range(200):
+        jitted(X)
     nodes_before = live_nodes()
 
     def step(i: int) -> None:
@@ -182,7 +186,8 @@ def test_jit_of_grad_runs_a_cached_program_without_growth():
     assert_freed(nodes_before)
     assert growth < MAX_GROWTH, f"traced memory grew by {growth} bytes"
     np.testing.assert_allclose(first, expected_grad(X), rtol=1e-10, atol=1e-12)
-    np.testing.assert_array_equal(jitted(X), first)
+    # tiers agree to fast math's ulp bound, not bit for bit
+    np.testing.assert_allclose(jitted(X), first, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.slow

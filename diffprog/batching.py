@@ -79,7 +79,9 @@ class BatchTrace(Trace):
     """Runs each primitive once over the whole batch, through its batching rule."""
 
     __slots__ = ("size",)
-    differentiates = False
+    # custom rules mean something under vmap: an enclosing transform may differentiate the
+    # batched call, so they are bound (and batched by their rules), not run as plain code
+    differentiates = True
 
     def __init__(self, size: int) -> None:
         super().__init__("vmap")

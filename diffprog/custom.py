@@ -23,6 +23,8 @@ import numpy as np
 from . import ad
 from .api_util import FlatCall, bind_flat, run_flat
 from .core import Primitive, Tracer, bind, instantiate_zeros
+from .prims.index import move_axis
+from .prims.shape import reduce_sum
 from .tree import tree_flatten, tree_map, tree_structure, tree_unflatten
 
 __all__ = ["custom_vjp", "custom_jvp", "stop_gradient", "checkpoint"]
@@ -89,7 +91,7 @@ class custom_vjp:
         name = getattr(fun, "__name__", "f")
         self.prim = Primitive(f"custom_vjp[{name}]", self._impl, multiple_results=True,
                               composite=True, transparent=True, register=False,
-                              jvp=self._no_jvp, vjp=self._vjp, batch="inline")
+                              jvp=self._no_jvp, vjp=self._vjp, batch=self._batch)
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         """Set the rule: ``fwd(*args) -> (out, residuals)``, ``bwd(res, ct) -> cotangents``."""
@@ -135,6 +137,31 @@ class custom_vjp:
             out.append(g)
         return tuple(out)
 
+    def _batch(self, args: tuple, dims: tuple, *, in_tree: Any, static: tuple,
+               call: FlatCall) -> tuple:
+        """vmap: a custom_vjp function over the batch (its fwd and bwd vmapped), so that a
+        transform enclosing the vmap still uses the rule. The cotangent of an unbatched
+        argument sums over the examples."""
+        from .batching import vmap
+        fn = self
+
+        def merged(leaves: Sequence) -> list:
+            return _merge_args(static, tree_unflatten(in_tree, list(leaves)),
+                               fn.nondiff_argnums)
+
+        def bwd_one(res: Any, ct: Any) -> tuple:
+            return tuple(tree_flatten(tuple(fn.bwd(*static, res, ct)),
+                                      is_leaf=lambda x: x is None)[0])
+
+        def bwd(res: Any, ct: Any) -> tuple:
+            grads = vmap(bwd_one)(res, ct)
+            return tuple(None if g is None else reduce_sum(g, axis=(0,), keepdims=False)
+                         if d is None else move_axis(g, 0, d) for g, d in zip(grads, dims))
+
+        batched = custom_vjp(vmap(lambda *leaves: fn.fun(*merged(leaves)), in_axes=dims))
+        batched.defvjp(vmap(lambda *leaves: fn.fwd(*merged(leaves)), in_axes=dims), bwd)
+        return _batched_outputs(batched(*args), call)
+
     def _no_jvp(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
             f"{self.__name__} is a custom_vjp function, which has a reverse-mode rule only, so "
@@ -171,7 +198,7 @@ class custom_jvp:
         # uses it (the body runs only on plain values), as in JAX.
         self.prim = Primitive(f"custom_jvp[{name}]", self._impl, multiple_results=True,
                               composite=True, register=False, jvp=self._jvp, vjp=self._vjp,
-                              batch="inline")
+                              batch=self._batch)
 
     def defjvp(self, jvp_rule: Callable) -> None:
         """Set the rule ``jvp_rule(*nondiff_args, primals, tangents) -> (out, t_out)``."""
@@ -187,6 +214,26 @@ class custom_jvp:
         return run_flat(lambda *dynamic: self.fun(*_merge_args(static, dynamic,
                                                                 self.nondiff_argnums)),
                         in_tree, leaves, call)
+
+    def _batch(self, args: tuple, dims: tuple, *, in_tree: Any, static: tuple,
+               call: FlatCall) -> tuple:
+        """vmap: a custom_jvp function over the batch (its rule vmapped, tangents batched
+        like their primals), so that a transform enclosing the vmap still uses the rule."""
+        from .batching import vmap
+        fn = self
+
+        def rule_one(primals: tuple, tangents: tuple) -> Any:
+            return fn.jvp_rule(*static, tuple(tree_unflatten(in_tree, list(primals))),
+                               tuple(tree_unflatten(in_tree, list(tangents))))
+
+        def body(*leaves: Any) -> Any:
+            return fn.fun(*_merge_args(static, tree_unflatten(in_tree, list(leaves)),
+                                       fn.nondiff_argnums))
+
+        batched = custom_jvp(vmap(body, in_axes=dims))
+        batched.defjvp(lambda primals, tangents: vmap(rule_one, in_axes=(dims, dims))(
+            tuple(primals), tuple(tangents)))
+        return _batched_outputs(batched(*args), call)
 
     def _tangent_out(self, leaves: Sequence, tangent_leaves: Sequence, in_tree: Any,
                      static: tuple) -> list:
@@ -208,6 +255,14 @@ class custom_jvp:
             return self._tangent_out(leaves, tangent_leaves, in_tree, static)
         _, vjp_fn = ad.vjp(linear, *[instantiate_zeros(x) for x in leaves])
         return vjp_fn(list(cts))
+
+
+def _batched_outputs(out: Any, call: FlatCall) -> tuple:
+    """The output leaves of a batched custom function, batched along axis 0 (what
+    :func:`~diffprog.api_util.bind_flat` reads from ``call``: no residuals follow them)."""
+    leaves, call.out_tree = tree_flatten(out)
+    call.n_out = len(leaves)
+    return tuple(leaves), (0,) * len(leaves)
 
 
 def _identity(x: Any) -> Any:

@@ -86,9 +86,14 @@ class Primitive:
             differentiable values of the enclosing transforms). Requires ``composite``.
         abstract: the shape rule, ``abstract(*args, **params)`` -> an object with ``shape`` and
             ``dtype`` (a tuple of them with ``multiple_results``), given arguments that have
-            ``shape`` and ``dtype``. Without one, jit evaluates ``impl`` on stand-in arrays.
+            ``shape`` and ``dtype``. Without one, an elementwise primitive (one with a scalar
+            form) broadcasts its operands' shapes and evaluates ``impl`` on one element of each
+            dtype; any other is evaluated once on stand-in arrays.
         scalar: the scalar form, for fused elementwise kernels: a function of scalars (and the
             params) that numba can compile, equal to ``impl`` elementwise (NumPy is the oracle).
+            A form that is not from ``math``, ``operator`` or NumPy is fused only for a
+            registered primitive (kernels import it by name); with ``register=False`` the
+            primitive runs through NumPy under jit.
             Where integer and float semantics need different code, a dict from strings of dtype
             kinds to forms (``{"f": np.floor, "biu": lambda x: x}``): the form whose key holds
             the kind NumPy computes the operands in is used; no such key: not fused.

@@ -269,8 +269,9 @@ class jit:
     """Compile ``f``: trace it once per signature, optimize the graph, run it compiled.
 
     The signature is the tree structure of the arguments, the shapes and dtypes of their array
-    and float leaves, and the values of everything else (ints, strings, static arguments). A
-    new signature retraces; a seen one runs the cached program. Inside ``f``, values are
+    leaves, the types of their Python scalars (traced, weakly typed: ``f(x, 2)`` and
+    ``f(x, 3)`` share a program), and the values of everything else (strings, other objects,
+    ``static_argnums``/``static_argnames``). A new signature retraces; a seen one runs the cached program. Inside ``f``, values are
     abstract: ``if x > 0`` raises a :class:`ConcretizationError` explaining ``static_argnums``
     and ``dnp.where``.
 

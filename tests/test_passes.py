@@ -158,3 +158,10 @@ def test_jacfwd_runs_the_forward_pass_once():
         return x
     g = trace_graph(dp.jacfwd(deep), (np.linspace(0, 1, 8),))
     assert names(g).count("sin") == 10  # linearized once, then the linear graph replayed
+
+
+def test_conj_is_an_involution():
+    z = np.array([1.0 + 2.0j, -3.0j])
+    opt = passes.optimize(trace_graph(lambda z: dnp.conj(dnp.conj(z)) * 2.0, (z,)))
+    assert "conj" not in names(opt)
+    np.testing.assert_array_equal(run(opt, z)[0], z * 2.0)

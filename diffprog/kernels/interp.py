@@ -15,8 +15,9 @@ not a pass over memory, and there is no Python dispatch per node.
 The opcodes come from data on the primitives: the scalar form (``prim.scalar``, a function
 of :mod:`math` or :mod:`operator`, or a scalar form of :mod:`diffprog.prims.elementwise`) or the
 fast form a primitive names (``prim.scalar_fast``). A cluster runs here only when every node
-has an opcode, no params, float64 operands and a float64 result; the caller runs the others
-through NumPy.
+has an opcode, float64 operands and a float64 result, and no params the scalar form reads
+(an identity form such as broadcast_to's ignores its shape); the caller runs the others through
+NumPy.
 
 Example:
     >>> import numpy as np, diffprog.numpy as dnp

@@ -432,7 +432,7 @@ imag = Primitive("imag", np.imag, batch="elementwise", scalar=_zero,
                  linear=True,
                  transpose=(lambda ct, out, x: convert_element_type(ct, dtype=x.dtype) * -1j,))
 conj = Primitive("conj", np.conjugate, batch="elementwise", scalar=np.conjugate,
-                 linear=True, transpose=(lambda ct, out, x: conj(ct),))
+                 involution=True, linear=True, transpose=(lambda ct, out, x: conj(ct),))
 
 
 # -- piecewise constant ------------------------------------------------------------------------

@@ -23,9 +23,9 @@ The index operands are integers: they have no derivative. Negative indices count
 as in NumPy. Out-of-bounds indices raise NumPy's ``IndexError`` when the program runs (JAX
 clips or drops them instead; here eager and jit agree).
 
-These primitives are not registered by name: they are bound only under jit with traced integer
-indices, which the registry's coverage tables (eager graphs) cannot reach;
-tests/test_jit_gather.py checks them against eager indexing.
+These primitives are not registered by name (gather and scatter_add_at are bound only with
+traced integer indices, under jit; scatter_apply also by every ``.at[...]`` update of a traced
+value); tests/test_jit_gather.py checks them against eager indexing.
 
 Example:
     >>> import numpy as np

@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from .. import prims as P
-from ..core import Tracer, bind, concrete
+from ..core import ConcretizationError, Tracer, bind, concrete
 from ._core import as_operand, implements
 from ._elementwise import astype, log, maximum, minimum, not_equal, sqrt
+from ._elementwise import floor as _floor
 from ._elementwise import where as _where  # "where" is also a keyword of the reductions
+from ._indexing import getitem
 
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "prod", "var", "std", "ptp",
            "cumsum", "cumprod", "logsumexp", "nansum", "nanmean", "average", "argmax",
@@ -608,17 +610,23 @@ def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input:
     ``method="linear"``: interpolation between neighbouring sorted values.
 
     The derivative goes to the two neighbours with the interpolation weights; with respect
-    to ``q`` it is the slope between them, ``(n - 1) (above - below)``.
+    to ``q`` it is the slope between them, ``(n - 1) (above - below)``. Under jit a traced
+    ``q`` is not checked against [0, 1] (its value is not known when tracing).
+
+    Example:
+        >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
+        >>> a = np.array([0.3, 0.1, 0.9, 0.5, 0.7])
+        >>> round(float(dp.jit(lambda q: dnp.quantile(a, q))(0.3)), 12)
+        0.34
     """
     a, q = as_operand(a), as_operand(q)
     if not isinstance(a, Tracer) and not isinstance(q, Tracer):
         return np.quantile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
                            method=method, keepdims=keepdims, weights=weights)
-    q_value = np.asarray(concrete(q), dtype=np.float64)
-    if not (np.all(q_value >= 0) and np.all(q_value <= 1)):
+    q_value = _q_value(q)
+    if q_value is not None and not (np.all(q_value >= 0) and np.all(q_value <= 1)):
         raise ValueError("Quantiles must be in the range [0, 1]")
-    return _quantile(a, q, q_value, axis, out, method, keepdims, weights,
-                     type(q) in (int, float))
+    return _quantile(a, q, q_value, axis, out, method, keepdims, weights, _weak(q))
 
 
 @implements(np.percentile)
@@ -631,12 +639,28 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None,
     if not isinstance(a, Tracer) and not isinstance(q, Tracer):
         return np.percentile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
                              method=method, keepdims=keepdims, weights=weights)
-    q_value = np.asarray(concrete(q), dtype=np.float64) / 100
-    if not (np.all(q_value >= 0) and np.all(q_value <= 1)):
-        raise ValueError("Percentiles must be in the range [0, 100]")
-    weak = type(q) in (int, float)
+    q_value = _q_value(q)
+    if q_value is not None:
+        q_value = q_value / 100
+        if not (np.all(q_value >= 0) and np.all(q_value <= 1)):
+            raise ValueError("Percentiles must be in the range [0, 100]")
+    weak = _weak(q)
     q = q / 100 if isinstance(q, Tracer) else np.true_divide(q, 100)
     return _quantile(a, q, q_value, axis, out, method, keepdims, weights, weak)
+
+
+def _q_value(q: Any) -> Any:
+    """q's value, or None under jit, where only its shape is known (then q is not checked
+    against [0, 1] and the positions in the sorted values are gathered at traced indices)."""
+    try:
+        return np.asarray(concrete(q), dtype=np.float64)
+    except ConcretizationError:
+        return None
+
+
+def _weak(q: Any) -> bool:
+    """Whether q promotes as a Python scalar (also a Python scalar that jit traces)."""
+    return type(q) in (int, float) or (isinstance(q, Tracer) and q.weak_type)
 
 
 def _quantile(a, q, q_value, axis, out, method, keepdims, weights, weak_q):
@@ -651,21 +675,31 @@ def _quantile(a, q, q_value, axis, out, method, keepdims, weights, weak_q):
                                                   else np.asarray(q).dtype)
     s = astype(s, dtype)
     n = s.shape[-1]
-    position = q_value * (n - 1)
-    lo = np.floor(position).astype(np.intp)
-    hi = np.minimum(lo + 1, n - 1)
+    if q_value is None:  # under jit: traced positions, gathered at traced indices
+        position = astype(q, np.float64) * (n - 1)
+        lo = astype(_floor(position), np.intp)
+        hi = minimum(lo + 1, n - 1)
+        frac = position - lo
+    else:
+        position = q_value * (n - 1)
+        lo = np.floor(position).astype(np.intp)
+        hi = np.minimum(lo + 1, n - 1)
+        frac = np.asarray(position - lo)
     # gamma is traced when q is, which gives the derivative with respect to q.
     gamma = astype((q * (n - 1) - lo) if isinstance(q, Tracer) else (position - lo), dtype)
-    below, above = s[..., lo], s[..., hi]
+    if q_value is None:  # (a constant s gathered at traced indices, too)
+        below, above = getitem(s, (Ellipsis, lo)), getitem(s, (Ellipsis, hi))
+    else:
+        below, above = s[..., lo], s[..., hi]
     step = above - below
     # NumPy's lerp: from the nearer end, so gamma = 1 gives `above` exactly.
-    result = _where(np.asarray(position - lo >= 0.5), above - step * (1 - gamma),
-                    below + step * gamma)
+    result = _where(frac >= 0.5, above - step * (1 - gamma), below + step * gamma)
     # Result axes: q's axes first, then the kept axes (NumPy's layout).
     k = s.ndim - 1
-    if q_value.ndim:
+    q_shape = q.shape if q_value is None else q_value.shape
+    if q_shape:
         result = bind(P.transpose, result, perm=tuple(range(k, result.ndim)) + tuple(range(k)))
-    return _kept(result, a.shape, axes, q_value.shape) if keepdims else result
+    return _kept(result, a.shape, axes, q_shape) if keepdims else result
 
 
 # ------------------------------------------------------------------------------------------------

@@ -32,9 +32,10 @@ from .api_util import (
     shape_dtype,
     split_aux,
 )
+from .batching import NoBatchingRule, vmap
 from .core import Trace, Tracer, bind, check_nans, instantiate_zeros
 from .graph import Graph, Node, RecordedTracer, RecordingTrace, Replay, trace_inputs
-from .prims.shape import concatenate, reshape
+from .prims.shape import concatenate, reshape, transpose
 from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_structure, tree_unflatten
 
 __all__ = ["jvp", "vjp", "grad", "value_and_grad", "make_graph", "is_differentiable", "jacfwd",
@@ -617,7 +618,8 @@ def _basis(leaf: Any, j: int) -> np.ndarray:
 
 
 def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
-    """The Jacobian by forward mode: one jvp per input entry (pick it for few inputs).
+    """The Jacobian by forward mode: one jvp per input entry (pick it for few inputs), all
+    computed at once as one jvp batched by :func:`~diffprog.batching.vmap` over the basis.
 
     The result nests the output structure over the input structure; each leaf has shape
     ``out_leaf.shape + in_leaf.shape``, as in JAX. With a tuple ``argnums`` the inner level is
@@ -638,6 +640,20 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         # f is not run again for every column.
         fun = _aux_checked(_partial(f_kw, args, nums), has_aux, "jacfwd")
         out, f_jvp, aux = _linearize(fun, primals, has_aux)
+        out_leaves, out_def = tree_flatten(out, is_leaf=is_none)
+        batched = _batched_basis(in_leaves, lambda ts: f_jvp(list(ts)))
+        if batched is not None:  # one batched jvp over the basis of every input entry
+            cols, offsets = batched
+
+            def block(k: int, i: int) -> Any:
+                shape = shape_dtype(out_leaves[k])[0] + shape_dtype(in_leaves[i])[0]
+                start, n = offsets[i]
+                if not n:
+                    return np.zeros(shape, shape_dtype(out_leaves[k])[1])
+                return _reshape(_rows_last(cols[k][start:start + n]), shape)
+
+            jac = _nest(out_leaves, out_def, in_def, in_leaves, isinstance(argnums, int), block)
+            return (jac, aux) if has_aux else jac
         columns: dict[int, list] = {}
         for i, leaf in enumerate(in_leaves):
             if not is_differentiable(leaf):
@@ -664,7 +680,8 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
 
 def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """The Jacobian by reverse mode: one trace of ``f``, then one vjp per output entry (pick it
-    for few outputs). Same result layout as :func:`jacfwd`.
+    for few outputs), all pulled back at once by a vjp batched with
+    :func:`~diffprog.batching.vmap`. Same result layout as :func:`jacfwd`.
 
     Example:
         >>> import numpy as np, diffprog as dp
@@ -682,6 +699,23 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         in_leaves, in_def = tree_flatten(primals, is_leaf=is_none)
         out_leaves, out_def = tree_flatten(out, is_leaf=is_none)
         _refuse_complex_outputs(out_leaves, in_leaves)
+
+        def pull(cts: list) -> list:
+            return tree_flatten(vjp_fn(tree_unflatten(out_def, list(cts))), is_leaf=is_none)[0]
+
+        batched = _batched_basis(out_leaves, pull)
+        if batched is not None:  # one batched vjp over the basis of every output entry
+            grads, offsets = batched
+
+            def block(k: int, i: int) -> Any:
+                shape = shape_dtype(out_leaves[k])[0] + shape_dtype(in_leaves[i])[0]
+                start, n = offsets[k]
+                if not n:
+                    return np.zeros(shape, shape_dtype(in_leaves[i])[1])
+                return _reshape(grads[i][start:start + n], shape)
+
+            jac = _nest(out_leaves, out_def, in_def, in_leaves, isinstance(argnums, int), block)
+            return (jac, res[2]) if has_aux else jac
         rows: dict[int, list] = {}
         for k, o in enumerate(out_leaves):
             if not is_differentiable(o):
@@ -704,6 +738,45 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         return (jac, res[2]) if has_aux else jac
 
     return jac_f
+
+
+def _batched_basis(leaves: list, linear: Callable[[list], list]) -> tuple | None:
+    """``linear`` (a jvp or vjp over lists of leaves) applied at once, by :func:`vmap`, to the
+    standard basis of every entry of the differentiable ``leaves`` (the others passed as
+    they are). Returns the results (each with the basis along axis 0) and, per leaf, the
+    ``(start, count)`` of its entries along that axis; ``None`` when there is no entry, or
+    when a primitive on the way has no batching rule (the callers then loop over entries).
+    """
+    offsets: dict[int, tuple[int, int]] = {}
+    total = 0
+    for i, leaf in enumerate(leaves):
+        if is_differentiable(leaf):
+            n = math.prod(shape_dtype(leaf)[0])
+            offsets[i] = (total, n)
+            total += n
+    if not total:
+        return None
+    basis = list(leaves)
+    axes: list = [None] * len(leaves)
+    for i, (start, n) in offsets.items():
+        shape, dtype = shape_dtype(leaves[i])
+        e = np.zeros((total, n), dtype)
+        e[start:start + n] = np.eye(n, dtype=dtype)
+        basis[i] = e.reshape((total,) + tuple(shape))
+        axes[i] = 0
+    try:
+        results = vmap(linear, in_axes=(axes,))(basis)
+    except NoBatchingRule:
+        return None
+    return results, offsets
+
+
+def _rows_last(x: Any) -> Any:
+    """Axis 0 moved to the end."""
+    n = len(np.shape(x))
+    if isinstance(x, Tracer):
+        return transpose(x, perm=tuple(range(1, n)) + (0,))
+    return np.moveaxis(x, 0, -1)
 
 
 def _refuse_complex_outputs(out_leaves: list, in_leaves: list) -> None:

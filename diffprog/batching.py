@@ -23,7 +23,11 @@ from .core import Primitive, ShapedArray, Trace, Tracer, concrete
 from .prims.shape import bring_front, broadcast_to, reshape, to_front
 from .tree import keystr, tree_flatten, tree_flatten_with_path, tree_unflatten
 
-__all__ = ["vmap", "BatchTrace", "BatchTracer"]
+__all__ = ["vmap", "BatchTrace", "BatchTracer", "NoBatchingRule"]
+
+
+class NoBatchingRule(TypeError):
+    """A primitive without a batching rule met a batched value."""
 
 
 _VMAP_MSG = ("{what} of a value batched by vmap: each example has its own value, so Python "
@@ -98,7 +102,7 @@ class BatchTrace(Trace):
                 dims.append(None)
         rule = prim.batch
         if rule is None:
-            raise TypeError(
+            raise NoBatchingRule(
                 f"vmap: primitive {prim.name!r} has no batching rule (Primitive.batch), so it "
                 "cannot be applied to a batched value; declare one beside the primitive (see "
                 "docs/ADDING_A_PRIMITIVE.md), or call the function per example")

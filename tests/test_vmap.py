@@ -330,3 +330,37 @@ def test_transforms_enclosing_vmap_keep_custom_rules():
     _, t = dp.jvp(dp.vmap(f), (xs,), (np.ones(3),))
     np.testing.assert_allclose(t, 2 * np.cos(xs))
     np.testing.assert_allclose(dp.jit(dp.vmap(dp.grad(f)))(xs), 2 * np.cos(xs))
+
+
+def _wide(m):
+    return lambda x: dnp.sin(dnp.outer(np.arange(float(m)), x)).ravel()
+
+
+def test_jacobians_are_one_batched_sweep():
+    x = np.arange(4.0) / 3
+    f = _wide(75)  # R^4 -> R^300
+    want = np.cos(np.outer(np.arange(75.0), x))[:, :, None] * np.eye(4)[None] \
+        * np.arange(75.0)[:, None, None]
+    want = want.reshape(300, 4)
+    np.testing.assert_allclose(dp.jit(dp.jacrev(f))(x), want, atol=1e-12)
+    np.testing.assert_allclose(dp.jacfwd(f)(x), want, atol=1e-12)
+    # the traced graph does not grow with the number of outputs (or inputs)
+    for jac in (dp.jacrev, dp.jacfwd):
+        small = len(dp.make_graph(jac(_wide(5)))(x).nodes)
+        assert len(dp.make_graph(jac(f))(x).nodes) == small
+    assert len(dp.make_graph(dp.jacfwd(lambda v: dnp.sum(dnp.sin(v))))(np.ones(50)).nodes) == \
+        len(dp.make_graph(dp.jacfwd(lambda v: dnp.sum(dnp.sin(v))))(np.ones(3)).nodes)
+
+
+def test_jacobians_without_batching_rule_fall_back_to_a_loop():
+    square = core.Primitive("square_no_batch", np.square, register=False,
+                            jvp=(lambda t, out, x: 2.0 * x * t,),
+                            vjp=(lambda ct, out, x: 2.0 * x * ct,))
+    x = np.array([1.0, 2.0, 3.0])
+    f = lambda v: square(v) * v[0]
+    want = np.diag(2 * x * x[0]) + np.outer(x ** 2, [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(dp.jacrev(f)(x), want)
+    np.testing.assert_allclose(dp.jacfwd(f)(x), want)
+    np.testing.assert_allclose(dp.hessian(lambda v: dnp.sum(square(v)))(x), 2 * np.eye(3))
+    with pytest.raises(TypeError, match="'square_no_batch' has no batching rule"):
+        dp.vmap(square)(x)

@@ -240,18 +240,20 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0,
     if axis_size is not None and (not isinstance(axis_size, int) or axis_size < 0):
         raise ValueError(f"vmap: axis_size must be a non-negative int, got {axis_size!r}")
 
-    def vmapped(*args: Any) -> Any:
+    def vmapped(*args: Any, **kwargs: Any) -> Any:
         if isinstance(in_axes, (tuple, list)) and len(in_axes) != len(args):
             raise ValueError(
                 f"vmap: in_axes has {len(in_axes)} entries but the function was called with "
                 f"{len(args)} positional argument{'s' if len(args) != 1 else ''}; give one "
                 "entry per argument (or a single int/None for all)")
         axes_tree = tuple(in_axes) if isinstance(in_axes, list) else in_axes
-        axes = _flat_axes(axes_tree, args, "in_axes")
-        with_paths, treedef = tree_flatten_with_path(args)
+        # keyword arguments are batched along axis 0, as in JAX
+        axes = _flat_axes(axes_tree, args, "in_axes") + [0] * len(tree_flatten(kwargs)[0])
+        with_paths, treedef = tree_flatten_with_path((args, kwargs))
         leaves = [leaf for _, leaf in with_paths]
         sizes = []  # (path, size) of the batched leaves
         moved = []
+        with_paths = [(_arg_path(p), leaf) for p, leaf in with_paths]
         for (path, leaf), ax in zip(with_paths, axes):
             if ax is None:
                 moved.append(None)
@@ -259,7 +261,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0,
             ndim = len(np.shape(leaf))
             if not -ndim <= ax < ndim:
                 raise ValueError(
-                    f"vmap: in_axes={ax} for the argument args{keystr(path)} of shape "
+                    f"vmap: in_axes={ax} for the argument {path} of shape "
                     f"{tuple(np.shape(leaf))}, which has no axis {ax} (rank {ndim}); use None "
                     "for an argument that is the same for every example")
             ax %= ndim
@@ -268,7 +270,7 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0,
         size = axis_size
         distinct = {s for _, s in sizes} | ({axis_size} if axis_size is not None else set())
         if len(distinct) > 1:
-            listing = ", ".join(f"args{keystr(p)} has size {s}" for p, s in sizes)
+            listing = ", ".join(f"{p} has size {s}" for p, s in sizes)
             extra = f" (axis_size={axis_size})" if axis_size is not None else ""
             raise ValueError(
                 f"vmap got inconsistent sizes for the mapped axes{extra}: {listing}; every "
@@ -283,7 +285,8 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0,
         wrapped = [leaf if ax is None else BatchTracer(trace, leaf, ax)
                    for leaf, ax in zip(leaves, moved)]
         try:
-            out = f(*tree_unflatten(treedef, wrapped))
+            call_args, call_kwargs = tree_unflatten(treedef, wrapped)
+            out = f(*call_args, **call_kwargs)
         finally:
             trace.alive = False
         out_flat = _flat_axes(out_axes, out, "out_axes")
@@ -296,6 +299,12 @@ def vmap(f: Callable, in_axes: Any = 0, out_axes: Any = 0,
     vmapped.__name__ = f"vmap({getattr(f, '__name__', 'f')})"
     vmapped.__doc__ = f"{getattr(f, '__name__', 'f')}, vectorized over a batch axis."
     return vmapped
+
+
+def _arg_path(path: tuple) -> str:
+    """``args[0]['w']`` or ``kwargs['x']`` for a path into ``(args, kwargs)``."""
+    rest = keystr(path[1:])
+    return ("args" if keystr(path[:1]) == "[0]" else "kwargs") + rest
 
 
 def _place(trace: BatchTrace, leaf: Any, ax: int | None, size: int) -> Any:

@@ -364,3 +364,12 @@ def test_jacobians_without_batching_rule_fall_back_to_a_loop():
     np.testing.assert_allclose(dp.hessian(lambda v: dnp.sum(square(v)))(x), 2 * np.eye(3))
     with pytest.raises(TypeError, match="'square_no_batch' has no batching rule"):
         dp.vmap(square)(x)
+
+
+def test_keyword_arguments_are_batched_along_axis_0():
+    xs = RNG.normal(size=(3, 2))
+    scale = np.arange(3.0)
+    np.testing.assert_allclose(dp.vmap(lambda x, s=1.0: x * s)(xs, s=scale),
+                               xs * scale[:, None])
+    with pytest.raises(ValueError, match=r"args\[0\] has size 3, kwargs\['s'\] has size 2"):
+        dp.vmap(lambda x, s=1.0: x * s)(xs, s=scale[:2])

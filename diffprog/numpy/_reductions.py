@@ -9,6 +9,7 @@ concrete values and carry no derivative.
 from __future__ import annotations
 
 import builtins
+import warnings
 from typing import Any
 
 import numpy as np
@@ -308,11 +309,28 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any 
     _no_out(out, "var")
     a = a if isinstance(a, Tracer) else np.asarray(a)
     ddof = _correction(ddof, correction)
+    mask = True if where is _NoValue else where
+    result_dtype = None
     if dtype is None and a.dtype.kind in "biu":
         dtype = np.float64  # NumPy's variance of integers and bools is float64
+    elif dtype is not None and np.dtype(dtype).kind == "c":
+        result_dtype = np.dtype(dtype)  # NumPy gives the (real) variance in a complex dtype
+    elif dtype is not None and a.dtype.kind == "c":
+        # NumPy's variance of complex values in a real dtype takes the real part of the mean
+        # (with its ComplexWarning) but the whole squared modulus of the deviations
+        result_dtype = np.dtype(dtype)
+        warnings.warn("Casting complex values to real discards the imaginary part",
+                      np.exceptions.ComplexWarning, stacklevel=2)
+        if mean is _NoValue:
+            mean = astype(globals()["mean"](_real_part(a), _axes(axis, a.ndim), keepdims=True,
+                                            where=mask), result_dtype)
+        dtype = None
     a = _as_traced_dtype(a, dtype)
-    axes = _axes(axis, a.ndim)
-    mask = True if where is _NoValue else where
+    v = _variance(a, _axes(axis, a.ndim), ddof, keepdims, mask, mean)
+    return v if result_dtype is None else astype(v, result_dtype)
+
+
+def _variance(a: Any, axes: tuple, ddof: Any, keepdims: bool, mask: Any, mean: Any) -> Any:
     if mean is _NoValue:
         mean = globals()["mean"](a, axes, keepdims=True, where=mask)
     d = a - mean
@@ -329,8 +347,7 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any 
         count = np.sum(np.broadcast_to(mask, a.shape), axis=axes, keepdims=keepdims) - ddof
         if np.all(count > 0):
             return total / count.astype(total.dtype)
-    import warnings
-    warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
+    warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=3)
     # inf where n - ddof <= 0 (NaN for a zero sum), as NumPy's division gives, without
     # dividing by zero at run time
     inf, nan = np.array(np.inf, total.dtype), np.array(np.nan, total.dtype)

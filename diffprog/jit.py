@@ -498,15 +498,26 @@ def _jit_primitive(jitted: jit) -> Primitive:
     def vjp_rule(cts, outs, *leaves, in_tree, call, statics):
         return tuple(vjp_jit(in_tree, statics, len(leaves), *leaves, *cts))
 
-    def batch_rule(args, dims, in_tree, call, statics):
-        # vmap of a jitted function: the function inlined under vmap (an enclosing jit
-        # compiles the batched program)
+    # vmap of a jitted function is the jitted vmap of the function (compiled per batch
+    # layout); the output structure, which the compiled program does not return, is noted
+    # when the batched function is traced
+    out_trees: dict = {}
+
+    def batched_flat(in_tree: Any, statics: tuple, dims: tuple, *xs: Any) -> list:
         from .batching import vmap
-        outs = vmap(lambda *ys: run_flat(body_of(statics), in_tree, ys, call),
-                    in_axes=tuple(dims))(*args)
+        seen = FlatCall()
+        outs = vmap(lambda *ys: run_flat(call(statics), in_tree, ys, seen), in_axes=dims)(*xs)
+        out_trees[in_tree, statics, dims] = (seen.out_tree, seen.n_out)
+        return list(outs)
+
+    batch_jit = jit(batched_flat, static_argnums=(0, 1, 2), executor=jitted.executor)
+
+    def batch_rule(args, dims, in_tree, call, statics):
+        dims = tuple(dims)
+        outs = batch_jit(in_tree, statics, dims, *args)
+        call.out_tree, call.n_out = out_trees[in_tree, statics, dims]
         return tuple(outs), (0,) * len(outs)
 
-    body_of = call
     return Primitive(f"jit[{jitted.__name__}]", impl, multiple_results=True, register=False,
                      jvp=jvp_rule, vjp=vjp_rule, batch=batch_rule)
 

@@ -373,3 +373,16 @@ def test_keyword_arguments_are_batched_along_axis_0():
                                xs * scale[:, None])
     with pytest.raises(ValueError, match=r"args\[0\] has size 3, kwargs\['s'\] has size 2"):
         dp.vmap(lambda x, s=1.0: x * s)(xs, s=scale[:2])
+
+
+def test_vmap_of_jit_is_the_jitted_vmap():
+    xs = RNG.normal(size=(5, 3))
+    jf = dp.jit(lambda x, y: {"a": x * dnp.sin(y), "b": dnp.sum(x)})
+    for _ in range(2):  # traced, then from the cache (the output structure is remembered)
+        out = dp.vmap(jf, in_axes=(0, None))(xs, xs[0])
+        np.testing.assert_allclose(out["a"], xs * np.sin(xs[0]))
+        np.testing.assert_allclose(out["b"], xs.sum(1))
+    graph = dp.make_graph(lambda x: dp.vmap(jf, in_axes=(0, None))(x, xs[0])["a"])(xs)
+    assert len(graph.primitive_names()) == 1 and graph.primitive_names()[0].startswith("jit[")
+    g = dp.grad(lambda x: dnp.sum(dp.vmap(jf, in_axes=(0, None))(x, xs[0])["a"]))(xs)
+    np.testing.assert_allclose(g, np.broadcast_to(np.sin(xs[0]), xs.shape))

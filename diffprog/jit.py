@@ -271,9 +271,9 @@ class jit:
     The signature is the tree structure of the arguments, the shapes and dtypes of their array
     leaves, the types of their Python scalars (traced, weakly typed: ``f(x, 2)`` and
     ``f(x, 3)`` share a program), and the values of everything else (strings, other objects,
-    ``static_argnums``/``static_argnames``). A new signature retraces; a seen one runs the cached program. Inside ``f``, values are
-    abstract: ``if x > 0`` raises a :class:`ConcretizationError` explaining ``static_argnums``
-    and ``dnp.where``.
+    ``static_argnums``/``static_argnames``). A new signature retraces; a seen one runs the
+    cached program. Inside ``f``, values are abstract: ``if x > 0`` raises a
+    :class:`ConcretizationError` explaining ``static_argnums`` and ``dnp.where``.
 
     Example:
         >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp

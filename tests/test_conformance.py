@@ -548,3 +548,16 @@ def test_var_std_gradients() -> None:
     m = np.zeros((2, 1))
     g = dp.grad(lambda mu: dnp.var(x, axis=1, mean=mu).sum())(m)
     np.testing.assert_allclose(g, -2 * (x - m).sum(axis=1, keepdims=True) / 3, rtol=1e-12)
+
+
+def test_quantile_q_batched_by_vmap() -> None:
+    """Under vmap each example has its own q: the positions are gathered as under jit."""
+    a = _values((5,), F64)
+    q = np.array([0.0, 0.1, 0.5, 0.62, 1.0])
+    np.testing.assert_allclose(dp.vmap(lambda q: dnp.quantile(a, q))(q), np.quantile(a, q),
+                               rtol=1e-12)
+    np.testing.assert_allclose(dp.vmap(lambda p: dnp.percentile(a, p))(100 * q),
+                               np.percentile(a, 100 * q), rtol=1e-12)
+    eager = [dp.grad(lambda t: dnp.quantile(a, t))(t) for t in q]
+    np.testing.assert_allclose(dp.vmap(dp.grad(lambda t: dnp.quantile(a, t)))(q), eager,
+                               rtol=1e-12)

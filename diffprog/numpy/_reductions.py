@@ -667,11 +667,11 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None,
 
 
 def _q_value(q: Any) -> Any:
-    """q's value, or None under jit, where only its shape is known (then q is not checked
+    """q's value, or None under jit or vmap, where it has no one value (then q is not checked
     against [0, 1] and the positions in the sorted values are gathered at traced indices)."""
     try:
         return np.asarray(concrete(q), dtype=np.float64)
-    except ConcretizationError:
+    except (ConcretizationError, TypeError):  # (vmap's refusal is a TypeError)
         return None
 
 

@@ -320,3 +320,20 @@ def test_coverage_exercises_every_primitive_of_the_module():
                     .primitive_names())
         check_grads(fn, args, order=1)
     assert declared - seen == set()
+
+
+def test_matrix_functions_under_vmap():
+    import diffprog as dp
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(3, 4, 4)) * 0.3
+    spd = a @ np.swapaxes(a, -1, -2) + 4 * np.eye(4)
+    b = rng.normal(size=(3, 4))
+    for f, x in ((dl.expm, a), (dl.sqrtm, spd),
+                 (lambda m: dl.lu_solve(dl.lu_factor(m), np.ones(4)), spd),
+                 (lambda m: dl.solve_sylvester(m, m, np.eye(4)), spd)):
+        np.testing.assert_allclose(dp.vmap(f)(x), np.stack([f(m) for m in x]), rtol=1e-10,
+                                   atol=1e-12)
+    g = dp.vmap(dp.grad(lambda m, v: dnp.sum(dl.expm(m) @ v)))(a, b)
+    for k in range(3):
+        np.testing.assert_allclose(g[k], dp.grad(lambda m, k=k: dnp.sum(dl.expm(m) @ b[k]))(a[k]),
+                                   rtol=1e-10)

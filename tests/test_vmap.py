@@ -272,11 +272,6 @@ NO_BATCH_RULE = {
     "scipy_odeint": "an adaptive solver stepping each example differently (not yet batched)",
     "scipy_odeint_adjoint": "the adjoint of scipy_odeint (not yet batched)",
     "scipy_odeint_tangent": "the tangent solve of scipy_odeint (not yet batched)",
-    "scipy_lu_perm": "diffprog.scipy.linalg's LU primitives are not yet batched",
-    "scipy_lu_factor": "diffprog.scipy.linalg's LU primitives are not yet batched",
-    "scipy_expm": "SciPy's matrix functions are not yet batched",
-    "scipy_solve_sylvester": "SciPy's matrix functions are not yet batched",
-    "scipy_sqrtm": "SciPy's matrix functions are not yet batched",
 }
 
 

@@ -42,6 +42,7 @@ import scipy.linalg as _sl
 
 from .. import numpy as dnp
 from ..core import Primitive, ShapedArray, Tracer, bind
+from ..prims.shape import axis_batch_rule
 
 __all__ = ["cholesky", "cho_factor", "cho_solve", "solve_triangular", "solve", "lu_factor",
            "lu_solve", "expm", "inv", "det", "eigh", "block_diag", "sqrtm", "solve_sylvester",
@@ -238,7 +239,10 @@ def _piv_perm_impl(piv, n, dtype):
     return out
 
 
+# SciPy's matrix functions used here (and the loops of _batched) take leading batch axes, so
+# under vmap the batch axis goes to the front and the primitive runs once.
 _piv_perm = Primitive("scipy_lu_perm", _piv_perm_impl, differentiable=False,
+                      batch=axis_batch_rule(lambda: _piv_perm),
                       abstract=lambda piv, n, dtype: _aval(piv.shape[:-1] + (n, n), dtype))
 
 
@@ -280,6 +284,7 @@ def _lu_vjp(ct, out, a):
 
 
 _lu = Primitive("scipy_lu_factor", _lu_impl, multiple_results=True,
+                batch=axis_batch_rule(lambda: _lu, multiple_results=True),
                 abstract=lambda a: (_aval(a.shape, a.dtype), _aval(a.shape[:-1], np.int32)),
                 jvp=(_lu_jvp,), vjp=(_lu_vjp,))
 
@@ -357,7 +362,8 @@ def _frechet(a, e):
     return bind(_expm, _block_upper(a, e))[..., :n, n:]
 
 
-_expm = Primitive("scipy_expm", _expm_impl, abstract=lambda a: _aval(a.shape, a.dtype),
+_expm = Primitive("scipy_expm", _expm_impl, batch=axis_batch_rule(lambda: _expm),
+                  abstract=lambda a: _aval(a.shape, a.dtype),
                   jvp=(lambda t, out, a: _frechet(a, t),),
                   vjp=(lambda ct, out, a: _frechet(_mT(a), ct),))
 
@@ -411,7 +417,7 @@ def _sylvester_vjp(ct, out, a, b, q):
 
 
 _sylvester = Primitive(
-    "scipy_solve_sylvester", _sylvester_impl,
+    "scipy_solve_sylvester", _sylvester_impl, batch=axis_batch_rule(lambda: _sylvester),
     abstract=lambda a, b, q: _aval(np.broadcast_shapes(a.shape[:-2], b.shape[:-2],
                                                        q.shape[:-2]) + tuple(q.shape[-2:]),
                                    np.result_type(a.dtype, b.dtype, q.dtype)),
@@ -442,7 +448,8 @@ def _sqrtm_impl(a):
 
 
 _sqrtm = Primitive(
-    "scipy_sqrtm", _sqrtm_impl, abstract=lambda a: _aval(a.shape, a.dtype),
+    "scipy_sqrtm", _sqrtm_impl, batch=axis_batch_rule(lambda: _sqrtm),
+    abstract=lambda a: _aval(a.shape, a.dtype),
     # X dX + dX X = dA; the adjoint solves X^T Ā + Ā X^T = G
     jvp=(lambda t, out, a: solve_sylvester(out, out, t),),
     vjp=(lambda ct, out, a: solve_sylvester(_mT(out), _mT(out), ct),))

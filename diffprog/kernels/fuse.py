@@ -27,7 +27,6 @@ import heapq
 import marshal
 import math
 import operator
-import sys
 import threading
 import types
 from collections import OrderedDict
@@ -715,8 +714,7 @@ def _load_kernel(source: str) -> Callable:
             if old is None:
                 old = next(iter(_recent))
             _recent.pop(old, None)
-            _loaded.pop(old, None)
-            sys.modules.pop(f"diffprog_kernel_{old}", None)
+            _cache.forget(old)  # the compiled kernel, its module and its source for tracebacks
         while len(_recent) > len(_loaded):
             _recent.popitem(last=False)
     return fn

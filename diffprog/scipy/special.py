@@ -175,24 +175,9 @@ def betaln(a: Any, b: Any) -> Any:
 
 # -- error functions and the normal distribution -------------------------------------------------
 
-def erf(x: Any) -> Any:
-    """The error function (``scipy.special.erf``); diffprog's ``erf`` primitive.
-
-    Example:
-        >>> round(float(erf(0.5)), 12)
-        0.520499877813
-    """
-    return bind(P.erf, x)
-
-
-def erfc(x: Any) -> Any:
-    """``1 - erf(x)``, accurate where it is tiny (``scipy.special.erfc``).
-
-    Example:
-        >>> print(f"{float(erfc(10.0)):.6e}")
-        2.088488e-45
-    """
-    return bind(P.erfc, x)
+# erf and erfc are diffprog.nn's (the same primitives, with scipy.special's names)
+erf = nn.erf
+erfc = nn.erfc
 
 
 def erfinv(x: Any) -> Any:

@@ -229,3 +229,26 @@ def test_coverage_exercises_every_primitive_of_the_module():
                     .primitive_names())
     assert declared == {"scipy_odeint", "scipy_odeint_adjoint", "scipy_odeint_tangent"}
     assert declared <= seen
+
+
+def test_odeint_under_vmap():
+    y0s = np.array([[1.0, 0.5, -0.2], [0.3, -1.0, 0.8]])
+    ks = np.array([0.5, 1.5])
+
+    def solve(y0, k):
+        return odeint(decay, y0, T[:3], args=(k,), **TIGHT)
+
+    batched = dp.vmap(solve)(y0s, ks)
+    np.testing.assert_allclose(batched, np.stack([solve(y, k) for y, k in zip(y0s, ks)]),
+                               rtol=1e-12)
+    # per-example gradients, in y0 and in the unbatched times too
+    loss = lambda y0, k, t: dnp.sum(odeint(decay, y0, t, args=(k,), **TIGHT)[-1] ** 2)
+    g = dp.vmap(dp.grad(loss, argnums=(0, 1, 2)), in_axes=(0, 0, None))(y0s, ks, T[:3])
+    for i in range(2):
+        want = dp.grad(loss, argnums=(0, 1, 2))(y0s[i], ks[i], T[:3])
+        for got, w in zip(g, want):
+            np.testing.assert_allclose(got[i], w, rtol=1e-9, atol=1e-12)
+    # forward mode under vmap
+    jv = dp.vmap(lambda y0: dp.jvp(lambda y: solve(y, 0.5), (y0,), (np.ones(3),))[1])(y0s)
+    np.testing.assert_allclose(jv[0], dp.jvp(lambda y: solve(y, 0.5), (y0s[0],),
+                                             (np.ones(3),))[1], rtol=1e-9)

@@ -269,9 +269,6 @@ def test_errors():
 # Primitives without a batching rule, and why. Everything else must have one.
 NO_BATCH_RULE = {
     "nonzero": "its output's shape depends on the values, so examples cannot share a batch",
-    "scipy_odeint": "an adaptive solver stepping each example differently (not yet batched)",
-    "scipy_odeint_adjoint": "the adjoint of scipy_odeint (not yet batched)",
-    "scipy_odeint_tangent": "the tangent solve of scipy_odeint (not yet batched)",
 }
 
 

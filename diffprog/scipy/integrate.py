@@ -54,6 +54,7 @@ from .. import ad
 from .. import numpy as dnp
 from ..core import Primitive, ShapedArray, Tracer, bind, instantiate_zeros
 from ..jit import jit
+from ..prims.shape import batch_size
 from ..tree import tree_flatten, tree_unflatten
 
 __all__ = ["odeint"]
@@ -354,11 +355,34 @@ def _forward_vjp(ct, out, y0, t, *leaves, **params):
         g if _is_float(x) else None for g, x in zip(grads[2:], leaves))
 
 
+def _per_example(prim_ref: Callable, multiple_results: bool = False) -> Callable:
+    """The batching rule of a solve: one solve per example, stacked along a new axis 0.
+
+    Each example steps with its own sizes, as an unbatched call would, so vmap gives exactly
+    the per-example results (and per-example derivatives of unbatched arguments such as t);
+    an explicit loop over the batch, declared here rather than substituted silently."""
+    def rule(args: tuple, dims: tuple, **params: Any) -> tuple:
+        size = batch_size(args, dims)
+        outs = []
+        for i in range(size):
+            example = [a if d is None else a[(slice(None),) * d + (i,)]
+                       for a, d in zip(args, dims)]
+            outs.append(prim_ref()(*example, **params))
+        if multiple_results:
+            stacked = tuple(dnp.stack([o[k] for o in outs]) for k in range(len(outs[0])))
+            return stacked, (0,) * len(stacked)
+        return dnp.stack(outs), 0
+    return rule
+
+
 _forward = Primitive("scipy_odeint", _forward_impl, abstract=_forward_shape,
+                     batch=_per_example(lambda: _forward),
                      jvp=_forward_jvp, vjp=_forward_vjp)
 _adjoint = Primitive("scipy_odeint_adjoint", _adjoint_impl, multiple_results=True,
-                     abstract=_adjoint_shape, jvp=_first_order_only, vjp=_first_order_only)
+                     abstract=_adjoint_shape, batch=_per_example(lambda: _adjoint, True),
+                     jvp=_first_order_only, vjp=_first_order_only)
 _tangent = Primitive("scipy_odeint_tangent", _tangent_impl, abstract=_forward_shape,
+                     batch=_per_example(lambda: _tangent),
                      jvp=_first_order_only, vjp=_first_order_only)
 
 

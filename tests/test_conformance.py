@@ -360,6 +360,9 @@ def _compare(name: str, spec: tuple, dtype: type, jit: bool) -> None:
             expected = ref(*args, **kwargs)
         except Exception:  # NumPy's refusal, which diffprog must share
             expected = None
+            if name == "linalg.matrix_rank" and np.size(args[0]) == 0:
+                # NumPy < 2.3 refused an empty matrix; later ones (and diffprog) give rank 0
+                expected = np.asarray(0)
 
     def f(t: object) -> object:
         a, k = _build(spec, t, dtype)

@@ -483,7 +483,7 @@ def inv(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
 
     Example:
         >>> import numpy as np
-        >>> inv(np.array([[2.0, 0.0], [0.0, 4.0]]))
+        >>> inv(np.array([[2.0, 0.0], [0.0, 4.0]])) + 0.0  # (+ 0.0: no -0.0 to print)
         array([[0.5 , 0.  ],
                [0.  , 0.25]])
     """

@@ -658,7 +658,21 @@ _CONVERT_MSG = (
     "If the derivative really should be dropped, use diffprog.stop_gradient.")
 
 
-class Tracer:
+class _Shaped:
+    """``ndim`` and ``size`` from ``shape``, for traced and abstract values alike."""
+
+    __slots__ = ()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+class Tracer(_Shaped):
     """A value being traced by a transform. Behaves like a NumPy array.
 
     Subclasses keep the primal value in ``primal``; its shape and dtype are the tracer's.
@@ -681,13 +695,6 @@ class Tracer:
         """Is this the traced value of a Python scalar (see :class:`ShapedArray`)?"""
         return getattr(concrete(self), "weak_type", False)
 
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
 
     def __len__(self) -> int:
         shape = self.shape
@@ -776,7 +783,7 @@ class _NoValue:
         raise _concretization("np.asarray()")
 
 
-class ShapedArray(_NoValue):
+class ShapedArray(_NoValue, _Shaped):
     """An abstract array: shape and dtype, no values. What jit traces with.
 
     ``weak_type`` marks the abstract value of a Python scalar (or a result computed only from
@@ -796,13 +803,6 @@ class ShapedArray(_NoValue):
         # meets instead of promoting them (float32 array * 2.0 stays float32).
         self.weak_type = weak_type
 
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
 
     def __repr__(self) -> str:
         return f"{self.dtype.name}[{','.join(str(d) for d in self.shape)}]"

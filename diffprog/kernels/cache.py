@@ -231,22 +231,30 @@ def kernel_dir() -> Path | None:
     return _kernel_dir(cache_root())
 
 
+def _private_dirs(root: Path, *paths: Path) -> bool:
+    """Make (or check) the cache root and ``paths`` below it private; False, with the root
+    refused and one warning, when one of them cannot be."""
+    try:
+        _private_dir(root, root=True)
+        for path in paths:
+            _private_dir(path)
+    except _Refused as e:
+        _refuse(root, str(e))
+        return False
+    except OSError as e:
+        _refuse(root, f"{e.filename or root} cannot be used ({e.strerror or e}). Set "
+                "DIFFPROG_CACHE_DIR to a writable private directory")
+        return False
+    return True
+
+
 def _kernel_dir(root: Path) -> Path | None:
     """``root/kernels`` if the root, it and its ``__pycache__`` are (made) private, else None.
     Checked before every use of numba's files: a few ``lstat`` calls."""
     if str(root) in _refused:
         return None
     kernels = root / "kernels"
-    try:
-        _private_dir(root, root=True)
-        _private_dir(kernels)
-        _private_dir(kernels / "__pycache__")
-    except _Refused as e:
-        _refuse(root, str(e))
-        return None
-    except OSError as e:
-        _refuse(root, f"{e.filename or root} cannot be used ({e.strerror or e}). Set "
-                "DIFFPROG_CACHE_DIR to a writable private directory")
+    if not _private_dirs(root, kernels, kernels / "__pycache__"):
         return None
     _sweep(kernels)
     _sweep(kernels / "__pycache__")
@@ -383,16 +391,7 @@ def _package_dir(root: Path, py_file: str) -> Path | None:
     folder = os.path.dirname(os.path.abspath(py_file))
     key = hashlib.sha256(folder.encode()).hexdigest()[:16]
     path = root / "package" / f"{os.path.basename(folder)}_{key}"
-    try:
-        _private_dir(root, root=True)
-        _private_dir(path.parent)
-        _private_dir(path)
-    except _Refused as e:
-        _refuse(root, str(e))
-        return None
-    except OSError as e:
-        _refuse(root, f"{e.filename or root} cannot be used ({e.strerror or e}). Set "
-                "DIFFPROG_CACHE_DIR to a writable private directory")
+    if not _private_dirs(root, path.parent, path):
         return None
     _sweep(path)
     return path

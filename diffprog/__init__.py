@@ -27,6 +27,7 @@ from .ad import (
 )
 from .batching import vmap
 from .config import config, debug_nans
+from .control import cond, fori_loop, scan, switch, while_loop
 from .core import NanError, Primitive, Tracer, bind
 from .custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from .graph import Graph
@@ -48,6 +49,7 @@ __all__ = [
     "make_graph", "vmap", "jit", "ConcretizationError", "config", "debug_nans", "NanError",
     "custom_vjp", "custom_jvp",
     "stop_gradient", "checkpoint", "is_differentiable", "Graph",
+    "cond", "switch", "scan", "fori_loop", "while_loop",
     "Primitive", "Tracer", "bind", "check_grads", "numerical_grad", "numerical_jvp",
     "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure",
     "tree_flatten_with_path", "register_pytree_node",

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("diffprog.graph", "diffprog.prims"),
     ("diffprog.numpy",),
     ("diffprog.ad", "diffprog.custom", "diffprog.api_util", "diffprog.batching"),
-    ("diffprog.jit", "diffprog.passes", "diffprog.kernels"),
+    ("diffprog.jit", "diffprog.passes", "diffprog.kernels", "diffprog.control"),
     ("diffprog.nn", "diffprog.testing", "diffprog.optim", "diffprog.scipy"),
     ("diffprog",),  # the package itself re-exports everything
 ]

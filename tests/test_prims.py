@@ -124,6 +124,7 @@ def _table_functions():
     yield dict((u[0], u[1]) for u in UNARY)["astype64"], (real((2, 3), np.float32),)
     # the family tables in the other test files export what exercises their primitives
     from tests import (
+        test_fft,
         test_nn,
         test_numpy_elementwise,
         test_numpy_linalg,
@@ -135,7 +136,7 @@ def _table_functions():
     )
     for module in (test_numpy_elementwise, test_nn, test_numpy_reductions, test_numpy_shapes,
                    test_numpy_linalg, test_scipy_special, test_scipy_linalg,
-                   test_scipy_integrate):
+                   test_scipy_integrate, test_fft):
         yield from module.COVERAGE
 
 

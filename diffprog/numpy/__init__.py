@@ -33,7 +33,7 @@ float32, float64, pi, e, inf, nan, newaxis = (_np.float32, _np.float64, _np.pi, 
 __all__ = (_elementwise_all + _linalg_all + _misc_all + _more_all + _reductions_all + _shapes_all
            + ["float32", "float64", "pi", "e", "inf", "nan", "newaxis"])
 
-from . import linalg  # noqa: E402,F401
+from . import fft, linalg  # noqa: E402,F401
 from ._dispatch import install as _install  # noqa: E402
 
 _install()

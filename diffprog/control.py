@@ -41,7 +41,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -354,7 +353,6 @@ def _scan_jvp(tangents, outs, *ops, body, n_consts, n_carry, length, reverse, sa
     dk = [i for i, c in enumerate(init) if _float(c)]  # every float carry gets a tangent
     dx = [i for i, x in enumerate(xs) if t_xs[i] is not None and _float(x)]
     tc_consts = [t_consts[i] for i in dc]
-    nk = len(dk)
     y_avals = body.out_avals[n_carry:]
     dy = [j for j, a in enumerate(y_avals) if _float(a)]
 
@@ -421,7 +419,7 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
     ct_ys = [ct_ys[j] for j in dy]  # the cotangents of the float ys
     res: list[Any] = [None] * len(ops)
     if length == 0:
-        for k, i in enumerate(dk):
+        for i in dk:
             res[n_consts + i] = ct_carry[i]
         for i in dc:
             res[i] = instantiate_zeros(consts[i])

@@ -1,0 +1,329 @@
+"""Control flow as primitives (diffprog/control.py): values against plain Python loops,
+derivatives against central differences, vmap against per-example calls, jit, graph shape and
+every error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import diffprog as dp
+import diffprog.numpy as dnp
+from diffprog.testing import check_grads
+
+RNG = np.random.default_rng(0)
+W = RNG.normal(size=(3, 3)) * 0.5
+H0 = RNG.normal(size=3)
+XS = RNG.normal(size=(6, 3))
+
+
+def rnn_step(c, x):
+    h, k = c
+    h = dnp.tanh(W @ h + x)
+    return (h, k + 1), {"y": dnp.sum(h ** 2), "k": k}
+
+
+def rnn_scan(h, xs, reverse=False, checkpoint_every=None):
+    (h, k), ys = dp.scan(rnn_step, (h, 0), xs, reverse=reverse,
+                         checkpoint_every=checkpoint_every)
+    return dnp.sum(h) + dnp.sum(ys["y"] * np.arange(1.0, len(xs) + 1)), k, ys["k"]
+
+
+def rnn_loop(h, xs, reverse=False):
+    c, ys = (h, 0), [None] * len(xs)
+    order = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
+    for i in order:
+        c, y = rnn_step(c, xs[i])
+        ys[i] = y
+    h, k = c
+    y = dnp.stack([v["y"] for v in ys])
+    return dnp.sum(h) + dnp.sum(y * np.arange(1.0, len(xs) + 1)), k, np.array([v["k"] for v in ys])
+
+
+def loss(h, xs, reverse=False, checkpoint_every=None):
+    return rnn_scan(h, xs, reverse, checkpoint_every)[0]
+
+
+def loss_loop(h, xs, reverse=False):
+    return rnn_loop(h, xs, reverse)[0]
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_values_match_the_python_loop(reverse):
+    got = rnn_scan(H0, XS, reverse)
+    want = rnn_loop(H0, XS, reverse)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    assert got[1] == want[1] == 6
+    np.testing.assert_array_equal(got[2], want[2])
+    # under jit (the body compiled once, the loop run by the primitive)
+    jitted = dp.jit(lambda h, xs: rnn_scan(h, xs, reverse))(H0, XS)
+    np.testing.assert_allclose(jitted[0], want[0], rtol=1e-12)
+    np.testing.assert_array_equal(jitted[2], want[2])
+
+
+def test_scan_without_xs_and_empty():
+    c, ys = dp.scan(lambda c, _: (c * 2.0, c), 1.0, None, length=4)
+    assert float(c) == 16.0 and ys.tolist() == [1.0, 2.0, 4.0, 8.0]
+    c, ys = dp.scan(lambda c, x: (c + x, c * x), 1.0, np.zeros((0,)))
+    assert float(c) == 1.0 and ys.shape == (0,)
+    g = dp.grad(lambda x: dp.scan(lambda c, x: (c + x, c * x), x, np.zeros((0,)))[0])(2.0)
+    assert float(g) == 1.0
+
+
+def test_cond_and_switch_values():
+    f = lambda x: dp.cond(x > 0, lambda v: v * 2.0, lambda v: -v, x)
+    assert float(f(3.0)) == 6.0 and float(f(-3.0)) == 3.0
+    assert float(dp.jit(f)(-3.0)) == 3.0 and float(dp.jit(f)(3.0)) == 6.0
+    fs = [lambda x: x + 1.0, lambda x: x * 10.0, lambda x: x - 5.0]
+    for i in (-2, 0, 1, 2, 3, 9):  # clamped like JAX
+        want = fs[min(max(i, 0), 2)](2.0)
+        assert float(dp.switch(i, fs, 2.0)) == want
+        assert float(dp.jit(lambda i, x: dp.switch(i, fs, x))(i, 2.0)) == want
+
+
+def test_while_and_fori_values():
+    f = lambda x: dp.while_loop(lambda v: v[0] < 10.0, lambda v: (v[0] * 2.0 + 0.1, v[1] + 1),
+                                (x, 0))
+    for x in (0.3, 1.5, 20.0):
+        v, n = x, 0
+        while v < 10.0:
+            v, n = v * 2.0 + 0.1, n + 1
+        got = f(x)
+        assert float(got[0]) == v and int(got[1]) == n
+        # jit: one program, the trip count depends on the data
+        got = dp.jit(f)(x)
+        assert float(got[0]) == v and int(got[1]) == n
+    body = lambda i, v: v * dnp.sin(v + i)
+    v = 0.7
+    for i in range(2, 7):
+        v = body(i, v)
+    np.testing.assert_allclose(dp.fori_loop(2, 7, body, 0.7), v)
+    np.testing.assert_allclose(dp.jit(lambda lo, hi, x: dp.fori_loop(lo, hi, body, x))(2, 7, 0.7),
+                               v)
+
+
+# -- derivatives ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("checkpoint_every", [None, 1, 2, 4, 6, 10])
+def test_scan_grads(reverse, checkpoint_every):
+    g = dp.grad(loss, argnums=(0, 1))(H0, XS, reverse, checkpoint_every)
+    want = dp.grad(loss_loop, argnums=(0, 1))(H0, XS, reverse)
+    for a, b in zip(g, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    check_grads(lambda h, xs: loss(h, xs, reverse, checkpoint_every), (H0, XS), order=2,
+                modes=("fwd", "rev"))
+
+
+def test_scan_closure_over_traced_values_is_lifted():
+    def f(w, xs):
+        return dp.scan(lambda c, x: (dnp.tanh(w * c + x), c * w), 0.5, xs)[0]
+
+    def f_loop(w, xs):
+        c = 0.5
+        for x in xs:
+            c = dnp.tanh(w * c + x)
+        return c
+    xs = RNG.normal(size=5)
+    np.testing.assert_allclose(dp.grad(f)(0.8, xs), dp.grad(f_loop)(0.8, xs), rtol=1e-12)
+    np.testing.assert_allclose(dp.jit(dp.grad(f))(0.8, xs), dp.grad(f_loop)(0.8, xs),
+                               rtol=1e-12)
+    check_grads(f, (0.8, xs), order=2, modes=("fwd", "rev"))
+    # the closed-over value is an operand of the one scan node
+    g = dp.make_graph(f)(0.8, xs)
+    assert g.primitive_names() == ["scan"]
+    assert g.nodes[0].parents[0] == 0
+
+
+def test_hessian_of_a_scan():
+    f = lambda h: loss(h, XS)
+    np.testing.assert_allclose(dp.hessian(f)(H0), dp.hessian(lambda h: loss_loop(h, XS))(H0),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dp.jacrev(dp.grad(f))(H0), dp.hessian(f)(H0), rtol=1e-9,
+                               atol=1e-12)
+
+
+def test_cond_grads_only_the_taken_branch():
+    def noisy(v):
+        return dnp.cos(v) * 3.0
+    f = lambda x, y: dp.cond(x > 0, lambda a, b: dnp.sin(a) * b, lambda a, b: noisy(a) + b, x, y)
+    for x in (0.5, -0.5):
+        check_grads(f, (x, 1.3), order=2, modes=("fwd", "rev"))
+    g = dp.grad(f, argnums=(0, 1))(0.5, 1.3)
+    np.testing.assert_allclose(g, (np.cos(0.5) * 1.3, np.sin(0.5)))
+    g = dp.grad(f, argnums=(0, 1))(-0.5, 1.3)
+    np.testing.assert_allclose(g, (-3.0 * np.sin(-0.5), 1.0))
+    fs = [lambda v: v ** 3, lambda v: dnp.exp(v), lambda v: v * 2.0]
+    for i in range(3):
+        check_grads(lambda v, i=i: dp.switch(i, fs, v), (0.7,), order=2, modes=("fwd", "rev"))
+
+
+def test_while_loop_reverse_mode():
+    f = lambda x, a: dp.while_loop(lambda v: v < 10.0, lambda v: v * v * a + 0.1, x)
+
+    def f_loop(x, a):
+        v = x
+        while v < 10.0:
+            v = v * v * a + 0.1
+        return v
+    for x in (1.5, 2.5):
+        np.testing.assert_allclose(dp.grad(f, argnums=(0, 1))(x, 1.1),
+                                   dp.grad(f_loop, argnums=(0, 1))(x, 1.1), rtol=1e-12)
+        np.testing.assert_allclose(dp.jit(dp.grad(f, argnums=(0, 1)))(x, 1.1),
+                                   dp.grad(f_loop, argnums=(0, 1))(x, 1.1), rtol=1e-12)
+        check_grads(f, (x, 1.1), order=2, modes=("fwd", "rev"), eps=1e-7)
+    np.testing.assert_allclose(dp.hessian(f)(1.5, 1.1), dp.hessian(f_loop)(1.5, 1.1),
+                               rtol=1e-9)
+    np.testing.assert_allclose(dp.grad(dp.grad(f))(1.5, 1.1), dp.hessian(f_loop)(1.5, 1.1),
+                               rtol=1e-9)
+
+
+def test_fori_loop_grads():
+    body = lambda i, v: v * dnp.sin(v + i)
+    check_grads(lambda x: dp.fori_loop(0, 4, body, x), (0.7,), order=2, modes=("fwd", "rev"))
+    # traced bounds (a while loop underneath): reverse mode too
+    f = dp.jit(lambda hi, x: dp.grad(lambda y: dp.fori_loop(0, hi, body, y))(x))
+    np.testing.assert_allclose(f(4, 0.7), dp.grad(lambda y: dp.fori_loop(0, 4, body, y))(0.7),
+                               rtol=1e-12)
+
+
+# -- vmap ---------------------------------------------------------------------------------------
+
+
+def test_vmap_scan_batched_xs_and_init():
+    hs = RNG.normal(size=(4, 3))
+    xss = RNG.normal(size=(4, 6, 3))
+    got = dp.vmap(lambda h, xs: loss(h, xs))(hs, xss)
+    np.testing.assert_allclose(got, [loss_loop(h, xs) for h, xs in zip(hs, xss)], rtol=1e-12)
+    got = dp.vmap(lambda h: loss(h, XS))(hs)  # xs not batched
+    np.testing.assert_allclose(got, [loss_loop(h, XS) for h in hs], rtol=1e-12)
+    got = dp.vmap(dp.grad(loss), in_axes=(None, 0))(H0, xss)  # per-example gradients
+    want = [dp.grad(loss_loop)(H0, xs) for xs in xss]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    got = dp.jit(dp.vmap(lambda h, xs: loss(h, xs)))(hs, xss)
+    np.testing.assert_allclose(got, [loss_loop(h, xs) for h, xs in zip(hs, xss)], rtol=1e-12)
+
+
+def test_vmap_cond_batched_predicate_runs_both_branches():
+    f = lambda x: dp.cond(x > 0, dnp.sin, dnp.cos, x)
+    xs = np.array([0.5, -0.5, 2.0])
+    np.testing.assert_allclose(dp.vmap(f)(xs), [np.sin(.5), np.cos(-.5), np.sin(2.0)])
+    np.testing.assert_allclose(dp.vmap(dp.grad(f))(xs),
+                               [np.cos(.5), -np.sin(-.5), np.cos(2.0)])
+    g = lambda i, x: dp.switch(i, [dnp.sin, dnp.cos, dnp.exp], x)
+    idx = np.array([0, 2, 5, -1])
+    np.testing.assert_allclose(dp.vmap(g)(idx, np.full(4, 0.3)),
+                               [np.sin(.3), np.exp(.3), np.exp(.3), np.sin(.3)])
+    # an unbatched predicate with batched operands: one cond of batched branches
+    np.testing.assert_allclose(dp.vmap(lambda x: dp.cond(True, dnp.sin, dnp.cos, x))(xs),
+                               np.sin(xs))
+
+
+def test_vmap_while_loop_batched_predicate():
+    f = lambda x: dp.while_loop(lambda v: v < 10.0, lambda v: v * 2.0 + 0.1, x)
+    xs = np.array([0.3, 1.5, 20.0, 9.0])
+    want = [float(f(x)) for x in xs]
+    np.testing.assert_allclose(dp.vmap(f)(xs), want)
+    np.testing.assert_allclose(dp.jit(dp.vmap(f))(xs), want)
+    np.testing.assert_allclose(dp.vmap(dp.grad(f))(xs), [float(dp.grad(f)(x)) for x in xs])
+    np.testing.assert_allclose(dp.jacrev(dp.vmap(f))(xs),
+                               np.diag([float(dp.grad(f)(x)) for x in xs]))
+
+
+# -- graphs, jit ----------------------------------------------------------------------
+
+
+def test_make_graph_does_not_grow_with_the_number_of_steps():
+    def f(h, xs):
+        return dnp.sum(dp.scan(lambda c, x: (dnp.tanh(c * 0.9 + x), c), h, xs)[1])
+    small = dp.make_graph(f)(np.ones(2), np.ones((10, 2)))
+    large = dp.make_graph(f)(np.ones(2), np.ones((10_000, 2)))
+    assert len(small) == len(large) == 2
+    assert small.primitive_names() == large.primitive_names() == ["scan", "reduce_sum"]
+    grad_small = dp.make_graph(dp.grad(f))(np.ones(2), np.ones((10, 2)))
+    grad_large = dp.make_graph(dp.grad(f))(np.ones(2), np.ones((10_000, 2)))
+    assert len(grad_small) == len(grad_large)
+    text = str(small)
+    assert "scan[body=graph(carry0:float64[2], x0:float64[2]) {" in text
+    assert "      v2:float64[2] = add(v1, x0)" in text  # the body, nested and indented
+
+
+def test_jit_compiles_the_body_once_and_runs_the_loop():
+    traces = []
+
+    def step(c, x):
+        traces.append(1)
+        return c + x, c
+    f = dp.jit(lambda xs: dp.scan(step, 0.0, xs))
+    for n in (3, 5):
+        c, ys = f(np.arange(float(n)))
+        assert float(c) == sum(range(n)) and ys.tolist() == list(np.cumsum([0.0] + list(
+            range(n - 1))))
+    assert len(traces) == 2  # once per jit signature (the length is part of the shape)
+    count = dp.jit(lambda x: dp.while_loop(lambda c: c[0] > 1.0,
+                                           lambda c: (c[0] / 2.0, c[1] + 1), (x, 0))[1])
+    assert [int(count(x)) for x in (1.0, 8.0, 1000.0)] == [0, 3, 10]
+    assert count.traces == 1
+
+
+def test_eager_scan_runs_python():
+    seen = []
+
+    def step(c, x):
+        seen.append(type(c))
+        return c + x, c
+    dp.scan(step, np.zeros(2), np.ones((3, 2)))
+    assert seen == [np.ndarray] * 3  # plain values, not tracers
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def test_carry_that_changes_shape_or_dtype_raises():
+    with pytest.raises(TypeError, match=r"carry\[1\] is float64\[2\] but float64\[\] is"):
+        dp.scan(lambda c, x: ((c[0], c[1] + x), None), (1.0, 0.0), np.ones((2, 2)))
+    with pytest.raises(TypeError, match=r"carry is float32\[\] but float64\[\]"):
+        dp.jit(lambda x: dp.scan(lambda c, v: (c.astype(np.float32), None), x,
+                                 np.ones(3)))(1.0)
+    with pytest.raises(TypeError, match=r"output carry\['a'\] is float64\[\] but int64\[\]"):
+        dp.while_loop(lambda c: c["a"] < 3, lambda c: {"a": c["a"] + 0.5}, {"a": 0})
+    with pytest.raises(TypeError, match="structure"):
+        dp.scan(lambda c, x: ((c, c), None), 1.0, np.ones(2))
+
+
+def test_branch_mismatch_names_the_branch_and_the_leaf():
+    with pytest.raises(TypeError, match=r"branch 1 returns out\['b'\] as float64\[2\] but "
+                                        r"branch 0 returns it as float64\[\]"):
+        dp.jit(lambda x: dp.cond(x > 0, lambda v: {"a": v, "b": v * np.ones(2)},
+                                 lambda v: {"a": v, "b": v}, x))(1.0)
+    with pytest.raises(TypeError, match="branch 2 returns a pytree of structure"):
+        dp.grad(lambda x: dp.switch(1, [lambda v: v, lambda v: v, lambda v: (v, v)], x))(1.0)
+
+
+def test_predicate_must_be_a_boolean_scalar():
+    with pytest.raises(TypeError, match="scalar boolean predicate, got float64"):
+        dp.cond(1.0, lambda: 1.0, lambda: 2.0)
+    with pytest.raises(TypeError, match=r"scalar boolean predicate, got bool\[2\]"):
+        dp.cond(np.array([True, False]), lambda: 1.0, lambda: 2.0)
+    with pytest.raises(TypeError, match=r"cond_fun: needs a scalar boolean predicate, got "
+                                        r"bool\[2\]"):
+        dp.jit(lambda x: dp.while_loop(lambda v: v < 1.0, lambda v: v + 1.0, x))(np.zeros(2))
+    with pytest.raises(TypeError, match="scalar integer index, got float64"):
+        dp.switch(1.0, [lambda: 1.0], )
+
+
+def test_other_errors():
+    with pytest.raises(ValueError, match="different leading sizes"):
+        dp.scan(lambda c, x: (c, None), 0.0, (np.ones(2), np.ones(3)))
+    with pytest.raises(ValueError, match="pass length="):
+        dp.scan(lambda c, x: (c, None), 0.0, None)
+    with pytest.raises(TypeError, match="must return a pair"):
+        dp.scan(lambda c, x: c, 0.0, np.ones(2))
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        dp.scan(lambda c, x: (c, None), 0.0, np.ones(2), checkpoint_every=0)
+    with pytest.raises(TypeError, match="lower must be a scalar integer"):
+        dp.fori_loop(0.0, 3, lambda i, v: v, 1.0)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = {"W1": "overhead", "W2": "chain", "W3": "mlp", "W4": "hessian", "J": "jacobian",
-             "W5": "trees", "W6": "memory", "C": "coldstart"}
+             "W5": "trees", "W6": "memory", "C": "coldstart", "W8": "scan"}
 CHART = "benchmarks.png"
 
 

@@ -31,7 +31,7 @@ def run_example(name: str, capsys) -> tuple[dict, str]:
 
 
 def test_every_example_is_tested():
-    tested = {"tour", "mlp", "physics", "newton", "implicit", "graph", "bayes"}
+    tested = {"tour", "mlp", "physics", "newton", "implicit", "graph", "bayes", "spectral"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -142,3 +142,25 @@ def test_bayes_gaussian_process_fit(capsys):
     assert r["max_err"] < 0.25    # the posterior mean follows the true function
     assert 0.02 < r["noise"] < 0.3  # the data's noise level (0.1) is recovered in scale
     assert "L-BFGS-B" in out
+
+
+@pytest.mark.slow
+def test_spectral_recovers_the_burgers_initial_condition(capsys):
+    r, out = run_example("spectral", capsys)
+    assert r["coeff_error"] < 1e-8   # the known coefficients, from a zero start
+    assert r["misfit"] < 1e-18
+    assert r["grad_error"] < 1e-6    # gradient through the solver vs central differences
+    assert r["jit_vs_eager"] < 1e-12 and r["traces"] == 1
+    assert "BFGS from u0 = 0" in out
+    # the solver itself: at a tiny amplitude Burgers is the heat equation, so sin x decays
+    # as exp(-nu t); linearized at u0 = 0 it is exactly the heat equation, so the gradient of
+    # <sin x, u(T)> with respect to u0 (through the rfft/irfft transposes) is exp(-nu T) sin x
+    spectral = load_example("spectral")
+    solver = spectral.Burgers(n=32)
+    u_end = solver.solve(1e-8 * np.sin(solver.x), 10)
+    np.testing.assert_allclose(u_end, 1e-8 * np.exp(-solver.nu * 10 * solver.dt)
+                               * np.sin(solver.x), rtol=1e-6, atol=1e-20)
+    g = dp.grad(lambda u0: np.sum(np.sin(solver.x) * solver.solve(u0, 10)))(
+        np.zeros(32))
+    np.testing.assert_allclose(g, np.exp(-solver.nu * 10 * solver.dt) * np.sin(solver.x),
+                               rtol=1e-13, atol=1e-14)

@@ -427,15 +427,19 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
 
 
 def _grad_core(f: Callable, args: tuple, argnums: int | Sequence[int], has_aux: bool,
-               fname: str) -> tuple[Any, Any, Any]:
+               fname: str, holomorphic: bool = False) -> tuple[Any, Any, Any]:
     nums = check_argnums(argnums, len(args), fname)
     for a in nums:
         check_differentiable_arg(args[a], a, fname)
+    if holomorphic:
+        _check_complex_inputs([args[a] for a in nums], fname, holomorphic)
     rec = _record(f, args, nums, fname, has_aux)
     trace = rec.trace
     out = rec.out
     value = _unwrap_out(trace, out)
-    shape, dtype = _check_scalar_output(value, fname)
+    # The seed is 1 in the output's dtype: with holomorphic=True it is 1 + 0j, and the vjp of a
+    # holomorphic f pulls it back to f'(z) (JAX's vjp does not conjugate).
+    shape, dtype = _check_scalar_output(value, fname, holomorphic)
     if isinstance(out, Tracer) and out._trace is trace:
         cts = trace.backward([(out.idx, np.ones(shape, dtype))], consume=True)
     else:
@@ -446,7 +450,8 @@ def _grad_core(f: Callable, args: tuple, argnums: int | Sequence[int], has_aux: 
     return value, g, aux
 
 
-def _check_scalar_output(value: Any, fname: str) -> tuple[tuple, np.dtype]:
+def _check_scalar_output(value: Any, fname: str,
+                         holomorphic: bool = False) -> tuple[tuple, np.dtype]:
     if not isinstance(value, (np.ndarray, np.generic, Tracer, float, int)):
         raise TypeError(
             f"{fname} requires the function to return a scalar float, but it returned "
@@ -459,10 +464,18 @@ def _check_scalar_output(value: Any, fname: str) -> tuple[tuple, np.dtype]:
             f"{shape}; reduce it (e.g. with .sum()), or use vjp or jacrev for a non-scalar "
             "output")
     kind = np.dtype(dtype).kind
+    if holomorphic:
+        if kind != "c":
+            raise TypeError(
+                f"{fname} with holomorphic=True requires a complex output, but the function "
+                f"returned dtype {dtype}; drop holomorphic=True for a real-valued function")
+        return shape, dtype
     if kind == "c":
         raise TypeError(
             f"{fname} requires a real float output, but the function returned dtype {dtype}; "
-            "for complex outputs take the real part or abs, or use vjp")
+            f"for the complex derivative f'(z) of a holomorphic function pass "
+            f"{fname}(f, holomorphic=True); for complex outputs otherwise take the real part or "
+            "abs, or use vjp")
     if kind != "f":
         raise TypeError(
             f"{fname} requires a real float output, but the function returned dtype {dtype}, "
@@ -471,20 +484,31 @@ def _check_scalar_output(value: Any, fname: str) -> tuple[tuple, np.dtype]:
     return shape, dtype
 
 
-def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         holomorphic: bool = False) -> Callable:
     """The gradient of a scalar function, shaped like the argument(s) it differentiates.
 
     Non-float leaves inside the differentiated arguments (ints, strings, other objects) are
     static and get ``None``. With a tuple ``argnums`` a tuple of gradients is returned; with
     ``has_aux`` the function returns ``(output, aux)`` and the result is ``(gradient, aux)``.
 
+    Complex inputs follow JAX: for a real ``f`` of ``z = x + iy`` the gradient is
+    ``df/dx - 1j * df/dy``, the conjugate of the steepest-ascent direction (so a descent step
+    is ``z - lr * conj(g)``). With ``holomorphic=True`` the inputs and the output must be
+    complex and the result is ``f'(z)``; a complex output without it raises.
+
     Example:
         >>> import numpy as np, diffprog as dp
         >>> dp.grad(lambda p: (p["w"] ** 2).sum() * p["scale"])({"w": np.ones(2), "scale": 3.0})
         {'w': array([6., 6.]), 'scale': np.float64(2.0)}
+        >>> complex(dp.grad(lambda z: abs(z) ** 2)(3 + 4j))
+        (6-8j)
+        >>> complex(dp.grad(lambda z: z ** 3, holomorphic=True)(1j))
+        (-3+0j)
     """
     def grad_f(*args: Any, **kwargs: Any) -> Any:
-        _, g, aux = _grad_core(_with_kwargs(f, kwargs), args, argnums, has_aux, "grad")
+        _, g, aux = _grad_core(_with_kwargs(f, kwargs), args, argnums, has_aux, "grad",
+                               holomorphic)
         return (g, aux) if has_aux else g
 
     grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
@@ -493,7 +517,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
 
 
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
-                   has_aux: bool = False) -> Callable:
+                   has_aux: bool = False, holomorphic: bool = False) -> Callable:
     """Like :func:`grad`, but returns ``(value, gradient)`` (``((value, aux), gradient)``).
 
     Example:
@@ -504,7 +528,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0,
     """
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple:
         value, g, aux = _grad_core(_with_kwargs(f, kwargs), args, argnums, has_aux,
-                                   "value_and_grad")
+                                   "value_and_grad", holomorphic)
         return ((value, aux), g) if has_aux else (value, g)
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
@@ -617,13 +641,16 @@ def _basis(leaf: Any, j: int) -> np.ndarray:
     return e.reshape(shape)
 
 
-def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
     """The Jacobian by forward mode: one jvp per input entry (pick it for few inputs), all
     computed at once as one jvp batched by :func:`~diffprog.batching.vmap` over the basis.
 
     The result nests the output structure over the input structure; each leaf has shape
     ``out_leaf.shape + in_leaf.shape``, as in JAX. With a tuple ``argnums`` the inner level is
-    a tuple over those arguments.
+    a tuple over those arguments. Complex inputs need ``holomorphic=True`` (then the outputs
+    must be complex too, and the entries are ``f'(z)``), as in JAX: a real basis would give
+    only the derivative along the real axis. Real inputs may have complex outputs.
 
     Example:
         >>> import numpy as np, diffprog as dp
@@ -636,11 +663,14 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         f_kw = _with_kwargs(f, kwargs)
         primals = tuple(args[i] for i in nums)
         in_leaves, in_def = tree_flatten(primals, is_leaf=is_none)
+        _check_complex_inputs(in_leaves, "jacfwd", holomorphic)
         # One linearization, then one replay of the recorded linear graph per input entry:
         # f is not run again for every column.
         fun = _aux_checked(_partial(f_kw, args, nums), has_aux, "jacfwd")
         out, f_jvp, aux = _linearize(fun, primals, has_aux)
         out_leaves, out_def = tree_flatten(out, is_leaf=is_none)
+        if holomorphic:
+            _check_complex_outputs(out_leaves, "jacfwd")
         batched = _batched_basis(in_leaves, lambda ts: f_jvp(list(ts)))
         if batched is not None:  # one batched jvp over the basis of every input entry
             cols, offsets = batched
@@ -678,10 +708,14 @@ def jacfwd(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
     return jac_f
 
 
-def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
     """The Jacobian by reverse mode: one trace of ``f``, then one vjp per output entry (pick it
     for few outputs), all pulled back at once by a vjp batched with
     :func:`~diffprog.batching.vmap`. Same result layout as :func:`jacfwd`.
+
+    As in JAX, inputs and outputs must be real, or all complex with ``holomorphic=True`` (the
+    entries are then ``f'(z)``): a real basis cotangent would drop imaginary parts.
 
     Example:
         >>> import numpy as np, diffprog as dp
@@ -693,12 +727,16 @@ def jacrev(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False)
         nums = check_argnums(argnums, len(args), "jacrev")
         f_kw = _with_kwargs(f, kwargs)
         primals = tuple(args[i] for i in nums)
+        _check_complex_inputs(tree_flatten(primals, is_leaf=is_none)[0], "jacrev", holomorphic)
         res = vjp(_aux_checked(_partial(f_kw, args, nums), has_aux, "jacrev"), *primals,
                   has_aux=has_aux)
         out, vjp_fn = res[0], res[1]
         in_leaves, in_def = tree_flatten(primals, is_leaf=is_none)
         out_leaves, out_def = tree_flatten(out, is_leaf=is_none)
-        _refuse_complex_outputs(out_leaves, in_leaves)
+        if holomorphic:
+            _check_complex_outputs(out_leaves, "jacrev")
+        else:
+            _refuse_complex_outputs(out_leaves)
 
         def pull(cts: list) -> list:
             return tree_flatten(vjp_fn(tree_unflatten(out_def, list(cts))), is_leaf=is_none)[0]
@@ -779,17 +817,47 @@ def _rows_last(x: Any) -> Any:
     return np.moveaxis(x, 0, -1)
 
 
-def _refuse_complex_outputs(out_leaves: list, in_leaves: list) -> None:
+def _refuse_complex_outputs(out_leaves: list) -> None:
     """jacrev pulls back one real basis cotangent per output entry, which sees only the real
-    part of a complex output of real inputs: refuse, as JAX does, instead of dropping the
-    imaginary part."""
-    if any(is_differentiable(o) and shape_dtype(o)[1].kind == "c" for o in out_leaves) and \
-            not any(is_differentiable(x) and shape_dtype(x)[1].kind == "c" for x in in_leaves):
+    part of a complex output: refuse, as JAX does, instead of dropping the imaginary part."""
+    if any(is_differentiable(o) and shape_dtype(o)[1].kind == "c" for o in out_leaves):
         raise TypeError(
-            "jacrev: the function has complex outputs but real inputs, and one reverse sweep "
-            "per output entry would drop their imaginary parts; use jacfwd (one forward sweep "
-            "per input entry handles complex outputs), or return the real and imaginary parts "
-            "(dnp.real, dnp.imag) as separate outputs")
+            "jacrev: the function has complex outputs, and one reverse sweep per output entry "
+            "would drop their imaginary parts; use jacfwd (one forward sweep per input entry "
+            "handles complex outputs of real inputs), pass holomorphic=True for a holomorphic "
+            "function of complex inputs, or return the real and imaginary parts (dnp.real, "
+            "dnp.imag) as separate outputs")
+
+
+def _check_complex_inputs(leaves: list, fname: str, holomorphic: bool) -> None:
+    """JAX's rule for complex inputs: with ``holomorphic=True`` every differentiated leaf is
+    complex; without it, jacfwd and jacrev refuse complex leaves, whose Jacobian over the reals
+    is 2x2 per entry and cannot be one complex number (a real basis would silently give the
+    derivative along the real axis only). grad takes complex inputs without it (the gradient
+    of a real function), so it calls this only for ``holomorphic=True``."""
+    for x in tree_flatten(leaves, is_leaf=is_none)[0]:
+        if not is_differentiable(x):
+            continue
+        dtype = shape_dtype(x)[1]
+        if holomorphic and dtype.kind != "c":
+            raise TypeError(
+                f"{fname} with holomorphic=True requires complex inputs, but got dtype {dtype}; "
+                "pass complex values (e.g. x + 0j), or drop holomorphic=True")
+        if not holomorphic and dtype.kind == "c":
+            raise TypeError(
+                f"{fname} requires real inputs without holomorphic=True, but got dtype {dtype}; "
+                f"for a holomorphic function pass {fname}(f, holomorphic=True) (entries "
+                "f'(z)); for a non-holomorphic one use grad, jvp or vjp, or pass the real and "
+                "imaginary parts as separate real inputs")
+
+
+def _check_complex_outputs(leaves: list, fname: str) -> None:
+    """With ``holomorphic=True`` every differentiable output must be complex, as in JAX."""
+    for o in leaves:
+        if is_differentiable(o) and shape_dtype(o)[1].kind != "c":
+            raise TypeError(
+                f"{fname} with holomorphic=True requires complex outputs, but the function "
+                f"returned dtype {shape_dtype(o)[1]}; drop holomorphic=True for a real output")
 
 
 def _reshape(x: Any, shape: tuple) -> Any:
@@ -798,16 +866,21 @@ def _reshape(x: Any, shape: tuple) -> Any:
     return np.reshape(x, shape)
 
 
-def hessian(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def hessian(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+            holomorphic: bool = False) -> Callable:
     """The Hessian: ``jacfwd(jacrev(f))``. For dict inputs the result is a dict of dicts.
+
+    Complex inputs need ``holomorphic=True`` (then the entries are ``f''(z)``), as in JAX.
 
     Example:
         >>> import numpy as np, diffprog as dp
         >>> dp.hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0]))
         array([[ 6.,  0.],
                [ 0., 12.]])
+        >>> complex(dp.hessian(lambda z: z ** 3, holomorphic=True)(2j))
+        12j
     """
-    return jacfwd(jacrev(f, argnums, has_aux), argnums, has_aux)
+    return jacfwd(jacrev(f, argnums, has_aux, holomorphic), argnums, has_aux, holomorphic)
 
 
 def hvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple:

@@ -21,7 +21,8 @@ __all__ = [
     "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2", "sin",
     "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh",
     "arccosh", "arctanh", "hypot", "deg2rad", "rad2deg", "radians", "degrees", "abs",
-    "absolute", "fabs", "sign", "clip", "real", "imag", "conj", "conjugate", "mod",
+    "absolute", "fabs", "sign", "clip", "real", "imag", "conj", "conjugate", "angle",
+    "real_if_close", "mod",
     "remainder", "fmod", "floor_divide", "divmod", "floor", "ceil", "round", "around", "trunc",
     "rint", "logical_not", "logical_and", "logical_or", "logical_xor", "bitwise_and",
     "bitwise_or", "bitwise_xor", "invert", "bitwise_not", "isfinite", "isnan", "isinf",
@@ -408,10 +409,72 @@ def conj(x: Any) -> Any:
 conjugate = conj
 
 
+@implements(np.angle)
+def angle(z: Any, deg: bool = False) -> Any:
+    """The argument of ``z``, ``arctan2(imag(z), real(z))``, in radians or with ``deg=True`` in
+    degrees (NumPy's ``angle``); real, in the precision of ``z``.
+
+    For a real function of complex ``z`` the gradient follows JAX:
+    ``d/dRe - 1j d/dIm``, here ``-1j / z``. Like ``arctan2``, the derivative is nan at 0.
+
+    Example:
+        >>> import diffprog as dp
+        >>> complex(dp.grad(angle)(np.complex128(1j)))
+        (-1+0j)
+    """
+    z = as_operand(z)
+    if not isinstance(z, Tracer):
+        return np.angle(z, deg=deg)
+    a = arctan2(imag(z), real(z))  # imag of a real z is zeros: 0 or pi, no derivative
+    return multiply(a, float(180.0 / np.pi)) if deg else a
+
+
+@implements(np.real_if_close)
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    """The real part of ``a`` when every imaginary part is below ``tol`` machine epsilons (an
+    absolute ``tol`` if ``tol <= 1``), else ``a`` unchanged (NumPy's ``real_if_close``).
+
+    The result's dtype depends on the values, as in NumPy, so it is decided on the concrete
+    values (under ``jit`` that raises ``ConcretizationError``). Where the real part is taken,
+    the derivative is that of ``real``: the imaginary direction is dropped.
+
+    Example:
+        >>> import diffprog as dp
+        >>> float(dp.grad(lambda z: real_if_close(z * z))(np.complex128(3.0)))
+        6.0
+    """
+    a = as_operand(a)
+    if not isinstance(a, Tracer):
+        return np.real_if_close(a, tol=tol)
+    if a.dtype.kind != "c":
+        return a
+    if tol > 1:
+        tol = np.finfo(a.dtype).eps * tol
+    if np.all(np.abs(np.imag(concrete(a))) < tol):
+        return real(a)
+    return a
+
+
 # -- piecewise constant: computed on primal values, zero derivative --------------------------
 
-sign = _unary_fn(P.sign, "sign", "Sign, -1, 0 or 1 (NumPy's ``sign``); piecewise constant, "
-                 "zero derivative.")
+@implements(np.sign)
+def sign(x: Any) -> Any:
+    """Sign, -1, 0 or 1 (NumPy's ``sign``): piecewise constant, zero derivative. For complex
+    ``x`` it is ``x / |x|`` (0 at 0), as in NumPy 2, and differentiable away from 0 (JAX gives
+    a zero derivative there; the derivative here is the true one).
+
+    Example:
+        >>> import diffprog as dp
+        >>> float(dp.grad(lambda x: sign(x) * x)(-2.0))
+        -1.0
+    """
+    if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
+        return np.sign(x)
+    if x.dtype.kind == "c":
+        zero = equal(x, 0)
+        # abs is real: cast to x's dtype so that complex64 stays complex64
+        return where(zero, 0, divide(x, where(zero, 1, astype(abs(x), x.dtype))))
+    return bind(P.sign, x)
 floor = _unary_fn(P.floor, "floor", "Floor (NumPy's ``floor``); zero derivative.")
 ceil = _unary_fn(P.ceil, "ceil", "Ceiling (NumPy's ``ceil``); zero derivative.")
 trunc = _unary_fn(P.trunc, "trunc", "Rounding towards zero (NumPy's ``trunc``); zero "

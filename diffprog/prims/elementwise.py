@@ -144,7 +144,7 @@ def _pow_slope(x, y):
     """d/dx x**y = y * x**(y - 1), exact at x = 0 to every order: where y = 0 the slope is 0
     (x**0 is constant), computed as 0 * x**0 rather than 0 * x**-1 = 0 * inf, so neither it nor
     any derivative of it meets 0 * inf (grad(grad(grad(lambda x: x**2)))(0.0) is 0)."""
-    if isinstance(y, (int, float)):  # a Python exponent stays weakly typed (float32 x)
+    if isinstance(y, (int, float, complex)):  # a Python exponent stays weakly typed
         return y * x ** ((1 if y == 0 else y) - 1)
     # the safe exponent only where both are 0, so that d/dy keeps its x**(y-1) log x terms
     exponent = where(logical_and(eq(y, 0), eq(x, 0)), 1, y) - 1
@@ -620,21 +620,21 @@ where = Primitive("where", np.where, batch="elementwise",
 
 def _abs_direction(out, x):
     # d|x| = Re(conj(s) dx) with s = x / |x|: sign(x) for reals. At 0 the derivative is 0, the
-    # subgradient of minimum norm. For complex x, s is built from x and out (not from sign,
-    # which has no derivative) so that second derivatives are right.
-    if x.dtype.kind == "c":
-        return _safe_div(x, convert_element_type(out, dtype=x.dtype))
+    # subgradient of minimum norm. For complex x the rules below divide conj(x) by out (not
+    # sign, which has no derivative), so that second derivatives are right.
     return convert_element_type(sign(x), dtype=x.dtype)
 
 
 def _abs_jvp(t, out, x):
-    s = _abs_direction(out, x)
-    return real(conj(s) * t) if x.dtype.kind == "c" else t * s
+    if x.dtype.kind == "c":  # Re(conj(x) t) / |x|: divided last, so 2 conj(z) is exact for |z|²
+        return _safe_div(real(conj(x) * t), out)
+    return t * _abs_direction(out, x)
 
 
 def _abs_vjp(ct, out, x):
-    s = _abs_direction(out, x)
-    return ct * conj(s) if x.dtype.kind == "c" else ct * s
+    if x.dtype.kind == "c":  # ct conj(x) / |x|, JAX's transpose of the jvp
+        return _safe_div(ct * conj(x), convert_element_type(out, dtype=x.dtype))
+    return ct * _abs_direction(out, x)
 
 
 def _abs_int(x):

@@ -31,7 +31,8 @@ def run_example(name: str, capsys) -> tuple[dict, str]:
 
 
 def test_every_example_is_tested():
-    tested = {"tour", "mlp", "physics", "newton", "implicit", "graph", "bayes", "spectral"}
+    tested = {"tour", "mlp", "physics", "newton", "implicit", "graph", "bayes", "spectral",
+              "rnn"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -81,6 +82,14 @@ def test_implicit_function_gradient(capsys):
     assert r["err_unrolled"] < 1e-10  # 200 iterations of a 0.6-contraction: fully converged
     assert r["err_numerical"] < 1e-6
     assert r["nodes_implicit"] < 10 < r["nodes_unrolled"]
+
+
+def test_rnn_trains_with_scan(capsys):
+    r, out = run_example("rnn", capsys)
+    assert r["err_loop"] < 1e-12 and r["err_ckpt"] < 1e-12  # scan = unrolled = checkpointed
+    assert r["nodes"][0] == r["nodes"][1]  # 10 or 1,000 steps: the same graph
+    assert r["final_loss"] < 0.01 < 0.1 < r["first_loss"]
+    assert r["traces"] == 1 and "epoch  150" in out
 
 
 def test_graph_writes_dot(tmp_path, capsys):

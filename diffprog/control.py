@@ -676,12 +676,31 @@ def _scan_eager(f, init, init_tree, xs, xs_tree, n, reverse) -> tuple | None:
     carry = tree_unflatten(init_tree, init)
     ys: list | None = None
     y_tree = None
+    # the common shapes without pytree work per step: one array of xs, a y of None or an array
+    one_x = xs[0] if len(xs) == 1 and tree_unflatten(xs_tree, [0]) == 0 else None
+    simple_y = None  # True: y is one array each step; False: y is None
     for t in range(n):
         i = n - 1 - t if reverse else t
-        x = tree_unflatten(xs_tree, [v[i] for v in xs])
-        c, y = _split_pair(f(carry, x), "scan")
+        x = one_x[i] if one_x is not None else tree_unflatten(xs_tree, [v[i] for v in xs])
+        out = f(carry, x)
+        if type(out) is tuple and len(out) == 2:
+            c, y = out
+        else:
+            c, y = _split_pair(out, "scan")
+        if simple_y is not None:
+            if simple_y is False and y is None:
+                carry = c
+                continue
+            if simple_y is True and isinstance(y, (np.ndarray, np.generic)):
+                ys[0][i] = y
+                carry = c
+                continue
         y_leaves, yt = tree_flatten(y)
         if ys is None:
+            if y is None:
+                simple_y = False
+            elif isinstance(y, (np.ndarray, np.generic)):
+                simple_y = True
             c_leaves, c_tree = tree_flatten(c)
             if _traced_leaves(c_leaves + y_leaves):
                 return None

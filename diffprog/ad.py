@@ -76,6 +76,15 @@ class JVPTracer(Tracer):
         self.tangent = tangent
 
 
+def _jvp_tracer(trace: Trace, primal: Any, tangent: Any) -> JVPTracer:
+    # JVPTracer(...) without a Python __init__ frame: one is made per forward-mode operation
+    t = _new(JVPTracer)
+    t._trace = trace
+    t.primal = primal
+    t.tangent = tangent
+    return t
+
+
 class JVPTrace(Trace):
     __slots__ = ()
 
@@ -97,7 +106,7 @@ class JVPTrace(Trace):
         if nested and not prim.transparent:
             out = bind(prim, *primals, **params)
         else:
-            out = prim.impl(*primals, **params)
+            out = prim.impl(*primals, **params) if params else prim.impl(*primals)
             if core.DEBUG_NANS:
                 check_nans(prim, primals, out, "forward")
         if not prim.differentiable:
@@ -109,10 +118,15 @@ class JVPTrace(Trace):
         if prim.multiple_results:
             if tangent is None:
                 return out
-            return tuple(o if t is None else JVPTracer(self, o, t) for o, t in zip(out, tangent))
+            return tuple(o if t is None else _jvp_tracer(self, o, t)
+                         for o, t in zip(out, tangent))
         if tangent is None:
             return out
-        return JVPTracer(self, out, tangent)
+        t = _new(JVPTracer)
+        t._trace = self
+        t.primal = out
+        t.tangent = tangent
+        return t
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,42 +137,100 @@ class ReverseTracer(RecordedTracer):
     __slots__ = ()
 
 
+_new = object.__new__
+_new_node = tuple.__new__  # Node(...) built in C: see graph.Node
+_ShapeOnly = core.ShapeOnly
+
+
 class ReverseTrace(RecordingTrace):
     """Records the nodes of a function as it runs; ``backward`` sweeps them in reverse."""
 
-    __slots__ = ("sites", "keep_all")
+    __slots__ = ("sites", "keep_all", "_last_shape")
     tracer_type = ReverseTracer
 
     def __init__(self, name: str, keep_all: bool = False) -> None:
-        super().__init__(name)
+        # Trace.__init__ and RecordingTrace.__init__ inlined (the same fields): every gradient
+        # call makes one trace, and its fixed cost is part of every call's.
+        self.level = next(core._levels)
+        self.alive = True
+        self.name = name
+        self.where = core._user_frame()
+        self.nodes: list[Node | None] = []
+        self.n_in = 0
+        self.n_values = 0
         self.keep_all = keep_all  # make_graph and linearize keep every value for inspection
         self.sites: dict[int, str] = {}  # value index -> user's source line (debug_nans)
+        self._last_shape: core.ShapeOnly | None = None  # see _shape_only
 
     def process(self, prim, args, params):
-        values, parents, mask, nested = self.split(args)
+        # Sort the arguments into this trace's values and the rest (RecordingTrace.split,
+        # inlined for one and two operands: this runs once per operation of every gradient).
+        n = len(args)
+        if n == 1:
+            a = args[0]
+            if type(a) is ReverseTracer and a._trace is self:
+                v = a.primal
+                values = (v,)
+                parents = (a.idx,)
+                mask = 1
+                nested = isinstance(v, Tracer)
+            else:
+                values, parents, mask, nested = self.split(args)
+        elif n == 2:
+            a, b = args
+            if type(a) is ReverseTracer and a._trace is self:
+                va = a.primal
+                pa = a.idx
+                mask = 1
+                nested = isinstance(va, Tracer)
+            elif isinstance(a, Tracer):
+                va, pa, mask, nested = a, -1, 0, True
+            else:
+                va, pa, mask, nested = a, -1, 0, False
+            if type(b) is ReverseTracer and b._trace is self:
+                vb = b.primal
+                pb = b.idx
+                mask |= 2
+                nested = nested or isinstance(vb, Tracer)
+            else:
+                vb, pb = b, -1
+                nested = nested or isinstance(b, Tracer)
+            values = (va, vb)
+            parents = (pa, pb)
+        else:
+            values, parents, mask, nested = self.split(args)
         # Without an enclosing transform the NumPy implementation runs directly. A transparent
         # primitive's impl is diffprog code that enclosing transforms trace op by op.
         if nested and not prim.transparent:
             out = bind(prim, *values, **params)
         else:
-            out = prim.impl(*values, **params)
+            out = prim.impl(*values, **params) if params else prim.impl(*values)
             if core.DEBUG_NANS:
                 check_nans(prim, values, out, "forward")
         if not prim.differentiable:
             return out
         idx = self.n_values
         plan = prim.keep_plan
-        if plan is None or self.keep_all:
-            self.nodes.append(Node(prim, values, params, out, parents, idx))
-        else:
+        if plan is not None and not self.keep_all:
             # keep only what the vjp rules of the differentiated arguments read (of a linear
             # primitive's operand, its shape: core.SHAPE_ONLY)
             keep, keep_out = plan[mask]
             if keep is not None:
-                values = [v if k is True else None if k is False else core.shape_only(v)
-                          for v, k in zip(values, keep)]
-            self.nodes.append(Node(prim, values, params, out if keep_out else None, parents,
-                                   idx))
+                if n == 2:  # unrolled: `x * 1.0`, `x + y`
+                    k = keep[0]
+                    if k is not True:
+                        values = (None if k is False else self._shape_only(va), vb)
+                    if len(keep) > 1:  # a variadic plan (_KeepRest) keeps what it does not list
+                        k = keep[1]
+                        if k is not True:
+                            values = (values[0], None if k is False else self._shape_only(vb))
+                else:
+                    values = tuple([v if k is True else None if k is False else
+                                    self._shape_only(v) for v, k in zip(values, keep)])
+            self.nodes.append(_new_node(Node, (prim, values, params,
+                                               out if keep_out else None, parents, idx)))
+        else:
+            self.nodes.append(_new_node(Node, (prim, values, params, out, parents, idx)))
         if core.DEBUG_NANS:
             self.sites[idx] = core._user_frame(1)  # for errors in the backward pass
         if prim.multiple_results:
@@ -166,8 +238,25 @@ class ReverseTrace(RecordingTrace):
             # Outputs that are not float (an int count, a flag) carry no derivative.
             return tuple(ReverseTracer(self, o, idx + i) if is_differentiable(o) else o
                          for i, o in enumerate(out))
-        self.n_values += 1
-        return ReverseTracer(self, out, idx)
+        self.n_values = idx + 1
+        t = _new(ReverseTracer)  # ReverseTracer(self, out, idx) without an __init__ frame
+        t._trace = self
+        t.primal = out
+        t.idx = idx
+        return t
+
+    def _shape_only(self, v: Any) -> core.ShapeOnly:
+        """``core.shape_only(v)``; consecutive operands of one shape and dtype (a chain of
+        elementwise operations) share one: it is never modified, and holds no value."""
+        last = self._last_shape
+        shape = v.shape
+        if last is not None and last.shape == shape and last.dtype is v.dtype:
+            return last
+        s = _new(_ShapeOnly)
+        s.shape = shape
+        s.dtype = v.dtype
+        self._last_shape = s
+        return s
 
     def backward(self, seeds: Sequence[tuple[int, Any]], consume: bool) -> list[Any]:
         """Cotangents of the inputs (``None`` where zero) for the output cotangents ``seeds``.
@@ -183,16 +272,15 @@ class ReverseTrace(RecordingTrace):
             cts[idx] = ct if prev is None else prev + ct
         for i in range(len(nodes) - 1, -1, -1):
             node = nodes[i]
-            idx = node.idx
-            prim = node.prim
+            prim, args, params, out, parents, idx = node
             if prim.multiple_results:
-                k = len(node.out)
+                k = len(out)
                 ct = cts[idx:idx + k]
                 if all(c is None for c in ct):
                     continue
                 cts[idx:idx + k] = [None] * k
                 # A rule sees every output's cotangent; the unused ones are zeros.
-                ct = tuple(instantiate_zeros(o) if c is None else c for c, o in zip(ct, node.out))
+                ct = tuple(instantiate_zeros(o) if c is None else c for c, o in zip(ct, out))
             else:
                 ct = cts[idx]
                 if ct is None:
@@ -200,24 +288,24 @@ class ReverseTrace(RecordingTrace):
                 cts[idx] = None
             if consume:
                 nodes[i] = None
-            parents = node.parents
-            params = node.params
             if prim.vjp_per_arg:
                 rules = prim.vjp
-                for j, p in enumerate(parents):
+                j = 0
+                for p in parents:
                     if p >= 0:
-                        g = (rules[j](ct, node.out, *node.args, **params) if params
-                             else rules[j](ct, node.out, *node.args))
+                        g = (rules[j](ct, out, *args, **params) if params
+                             else rules[j](ct, out, *args))
                         if core.DEBUG_NANS:
                             self._check_backward(node, ct, g)
                         prev = cts[p]
                         cts[p] = g if prev is None else prev + g
+                    j += 1
             else:
                 if prim.vjp is None:
                     raise NotImplementedError(
                         f"primitive {prim.name!r} has no vjp rule yet, so reverse mode cannot "
                         "differentiate through it; use jvp (forward mode) instead")
-                gs = prim.vjp(ct, node.out, *node.args, **params)
+                gs = prim.vjp(ct, out, *args, **params)
                 if core.DEBUG_NANS:
                     self._check_backward(node, ct, tuple(g for g in gs if g is not None))
                 for p, g in zip(parents, gs):

@@ -44,6 +44,8 @@ def shape_dtype(x: Any) -> tuple[tuple, np.dtype]:
     return np.shape(x), np.result_type(x)
 
 def check_argnums(argnums: int | Sequence[int], nargs: int, fname: str) -> tuple[int, ...]:
+    if type(argnums) is int and -nargs <= argnums < nargs:  # the common case, checked first
+        return (argnums % nargs,)
     if isinstance(argnums, int) and not isinstance(argnums, bool):
         seq: tuple = (argnums,)
     elif isinstance(argnums, (tuple, list)):

@@ -209,7 +209,15 @@ class Primitive:
             primitives[name] = self
 
     def __call__(self, *args: Any, **params: Any) -> Any:
-        return bind(self, *args, **params)
+        # bind, inlined for the common case of plain operands (vjp rules run on arrays in a
+        # first-order backward pass): no tracer among them means the NumPy implementation.
+        for a in args:
+            if isinstance(a, Tracer):
+                return bind(self, *args, **params)
+        out = self.impl(*args, **params)
+        if DEBUG_NANS:
+            check_nans(self, args, out, "forward")
+        return out
 
     def __repr__(self) -> str:
         return f"Primitive({self.name})"

@@ -153,9 +153,10 @@ class Body:
         for node in g.nodes:
             args = [env[p] if p >= 0 else a for p, a in zip(node.parents, node.args)]
             params = node.params
-            if node.prim is scan_p and not params["save"] and _reverse_traced(args):
-                # a scan nested in a body was traced saving nothing; differentiated now
-                params = {**params, "save": 1}
+            if node.prim is scan_p and _reverse_traced(args):
+                # a scan nested in a body was traced knowing of no reverse trace: bound under
+                # one now, it saves its carries and marks what it will be differentiated in
+                params = {**params, "save": params["save"] or 1, "diff": _diff_mask(args)}
             out = core.bind(node.prim, *args, **params)
             if node.prim.multiple_results:
                 for k, o in enumerate(out):
@@ -226,6 +227,13 @@ def _reverse_traced(leaves: Sequence) -> bool:
     return False
 
 
+def _diff_mask(ops: Sequence) -> tuple:
+    """Per operand: is it (at some depth) a value of a reverse trace? Only those can be asked
+    for a cotangent, so the vjp rules compute no others (a closed-over weight of jit is an
+    operand, but no cotangent of it is wanted under grad of another argument)."""
+    return tuple(_reverse_traced((o,)) for o in ops)
+
+
 def _float(x: Any) -> bool:
     return is_differentiable(x) or (isinstance(x, ShapedArray) and x.dtype.kind in "fc")
 
@@ -261,7 +269,7 @@ def _cast_consts(outs: list, want: list) -> list:
 
 
 def _scan_impl(*ops: Any, body: Body, n_consts: int, n_carry: int, length: int, reverse: bool,
-               save: int, unroll: int) -> tuple:
+               save: int, unroll: int, diff: tuple) -> tuple:
     consts = list(ops[:n_consts])
     carry = list(ops[n_consts:n_consts + n_carry])
     xs = ops[n_consts + n_carry:]
@@ -289,7 +297,7 @@ def _scan_impl(*ops: Any, body: Body, n_consts: int, n_carry: int, length: int, 
 
 
 def _scan_abstract(*ops: Any, body: Body, n_consts: int, n_carry: int, length: int,
-                   reverse: bool, save: int, unroll: int) -> tuple:
+                   reverse: bool, save: int, unroll: int, diff: tuple) -> tuple:
     avals = body.out_avals
     out = [ShapedArray(a.shape, a.dtype) for a in avals[:n_carry]]
     out += [ShapedArray((length,) + a.shape, a.dtype) for a in avals[n_carry:]]
@@ -330,10 +338,11 @@ def _scan_bind(step: Callable[[list, list], tuple[list, list]], init: list, xs: 
                        [f"carry{k}" for k in range(n_carry)] + [f"x{k}" for k in range(len(xs))])
     body.out_tree = n_y[0]
     ops = list(body.consts) + init + list(xs)
+    diff = _diff_mask(ops)
     if save is None:
-        save = (checkpoint_every or 1) if _reverse_traced(ops) else 0
+        save = (checkpoint_every or 1) if any(diff) else 0
     outs = scan_p(*ops, body=body, n_consts=body.n_consts, n_carry=n_carry, length=length,
-                  reverse=reverse, save=save, unroll=unroll)
+                  reverse=reverse, save=save, unroll=unroll, diff=diff)
     k = n_carry + n_y[0]
     return list(outs[:n_carry]), list(outs[n_carry:k]), list(outs[k:])
 
@@ -342,7 +351,8 @@ def _flip(x: Any) -> Any:
     return x[::-1]
 
 
-def _scan_jvp(tangents, outs, *ops, body, n_consts, n_carry, length, reverse, save, unroll):
+def _scan_jvp(tangents, outs, *ops, body, n_consts, n_carry, length, reverse, save, unroll,
+                                    diff):
     consts = list(ops[:n_consts])
     init = list(ops[n_consts:n_consts + n_carry])
     xs = list(ops[n_consts + n_carry:])
@@ -395,7 +405,8 @@ def _scan_jvp(tangents, outs, *ops, body, n_consts, n_carry, length, reverse, sa
     return tuple(res)
 
 
-def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, unroll):
+def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, unroll,
+                               diff):
     consts = list(ops[:n_consts])
     init = list(ops[n_consts:n_consts + n_carry])
     xs = list(ops[n_consts + n_carry:])
@@ -411,9 +422,9 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
         ct_saved = None
     ct_carry = list(cts[:n_carry])
     ct_ys = list(cts[n_carry:n_carry + ny])
-    dc = [i for i, c in enumerate(consts) if _float(c)]
-    dk = [i for i, c in enumerate(init) if _float(c)]
-    dx = [i for i, x in enumerate(xs) if _float(x)]
+    dc = [i for i, c in enumerate(consts) if _float(c) and diff[i]]
+    dk = [i for i, c in enumerate(init) if _float(c)]  # the carries' chain, always
+    dx = [i for i, x in enumerate(xs) if _float(x) and diff[n_consts + n_carry + i]]
     y_avals = body.out_avals[n_carry:]
     dy = [j for j, a in enumerate(y_avals) if _float(a)]
     ct_ys = [ct_ys[j] for j in dy]  # the cotangents of the float ys
@@ -538,7 +549,8 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
     return tuple(res)
 
 
-def _scan_batch(args, dims, *, body, n_consts, n_carry, length, reverse, save, unroll):
+def _scan_batch(args, dims, *, body, n_consts, n_carry, length, reverse, save, unroll,
+                               diff):
     size = next(np.shape(a)[d] for a, d in zip(args, dims) if d is not None)
     consts = [to_front(a, d) if d is not None else a
               for a, d in zip(args[:n_consts], dims[:n_consts])]

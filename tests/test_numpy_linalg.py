@@ -621,8 +621,6 @@ ERRORS = [
      "could not be broadcast"),
     ("einsum_diagonal_sizes", lambda x: dnp.einsum("ii", x), real(2, 3), ValueError,
      "don't match"),
-    ("complex", lambda x: LA.inv(x), lambda: general(2, 2)() + 1j, NotImplementedError,
-     "complex"),
     ("einsum_out", lambda x: dnp.einsum("ij", x, out=np.empty((2, 3))), real(2, 3), TypeError,
      "in place"),
 ]
@@ -648,6 +646,11 @@ def _shape_rule_cases():
         (L.eigh, (spd(3, 3)(),), {}), (L.svd, (real(2, 4, 3)(),), {}),
         (L.svd, (real(3, 5)(),), {}), (L.qr, (real(2, 4, 3)(),), {}),
         (L.pinv, (real(2, 4, 3)(),), {"rcond": 1e-15}),
+        (L.eig, (general(2, 3, 3)(),), {}), (L.eig, (general(3, 3)(np.float32),), {}),
+        # complex inputs: real eigenvalues, singular values and log|det|
+        (L.eigh, (spd(3, 3)() + 0j,), {}), (L.svd, (real(4, 3)() + 1j,), {}),
+        (L.slogdet, (a + 1j,), {}), (L.eig, (general(3, 3)() + 1j,), {}),
+        (L.solve_triangular, (a + 1j, b + 0j), {"lower": True, "trans": 2}),
     ]
 
 
@@ -675,6 +678,7 @@ COVERAGE = [
     (lambda a: LA.svd(a, full_matrices=False)[1], (distinct_sv(4, 3)(),)),
     (lambda a: LA.qr(a)[1], (real(4, 3)(),)),
     (LA.pinv, (real(4, 3)(),)),
+    (lambda a: dnp.abs(LA.eigvals(a)), (general(3, 3)(),)),
 ]
 
 

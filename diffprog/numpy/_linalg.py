@@ -18,7 +18,7 @@ from .. import prims as P
 from ..core import Tracer, bind
 from ..prims.linalg import LETTERS, canonical_subscripts
 from ._core import _any_traced, _as_array, _dtype, _shape, implements
-from ._elementwise import astype, multiply
+from ._elementwise import astype, conj, multiply
 from ._shapes import broadcast_to, reshape, transpose
 
 __all__ = ["matmul", "dot", "vdot", "inner", "tensordot", "einsum"]
@@ -145,7 +145,8 @@ def dot(a: Any, b: Any) -> Any:
 
 @implements(np.vdot)
 def vdot(a: Any, b: Any) -> Any:
-    """``np.vdot``: the dot product of the flattened operands (real values only).
+    """``np.vdot``: the dot product of the flattened operands, conjugating the first when it
+    is complex (sum(conj(a) * b)).
 
     Example:
         >>> import numpy as np, diffprog.numpy as dnp
@@ -156,8 +157,7 @@ def vdot(a: Any, b: Any) -> Any:
         return np.vdot(a, b)
     a, b = _as_array(a), _as_array(b)
     if np.dtype(a.dtype).kind == "c":
-        raise NotImplementedError("vdot of complex traced values (which conjugates a) is not "
-                                  "supported yet")
+        a = conj(a)
     if a.size != b.size:
         raise ValueError(f"vdot: vectors of different sizes {a.size} and {b.size}")
     return matmul(reshape(a, (-1,)), reshape(b, (-1,)))

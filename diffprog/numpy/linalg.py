@@ -1,15 +1,23 @@
 """``diffprog.numpy.linalg``: NumPy's linear algebra namespace on traced values.
 
-Stacks of matrices ``(..., m, n)`` work wherever NumPy accepts them. Derivatives are those of
-the function NumPy computes, with real values throughout:
+Stacks of matrices ``(..., m, n)`` work wherever NumPy accepts them, real or complex.
+Derivatives are those of the function NumPy computes; for complex values they follow JAX's
+convention (``grad`` of a real function f of complex z is conj(∂f/∂x + i ∂f/∂y), and a vjp is
+the transpose of the jvp without conjugating the cotangent):
 
 * ``cholesky`` and ``eigh`` read one triangle of their input, as NumPy does (the lower one
-  by default), so their derivative is that of the symmetric matrix built from it: the
-  gradient lies in that triangle, with the off-diagonal entries counting twice. For a symmetric
-  parametrization such as ``a = b @ b.T`` the chain rule gives the usual result.
-* ``eigh`` and ``svd`` need distinct eigenvalues (singular values) for the derivative of the
-  vectors; the derivative of the values alone exists at ties too. The vectors' signs are
-  arbitrary, so only sign-invariant functions of them are meaningful to differentiate.
+  by default), so their derivative is that of the symmetric (Hermitian) matrix built from it:
+  the gradient lies in that triangle, with the off-diagonal entries counting twice. For a
+  symmetric parametrization such as ``a = b @ b.T`` the chain rule gives the usual result.
+* ``eigh``, ``svd`` and ``eig`` need distinct eigenvalues (singular values) for the
+  derivative of the vectors; the derivative of the values alone exists at ties too (for
+  ``eigh``'s and ``svd``'s), and is exact there for functions of the values alone. At a repeated
+  eigenvalue the vectors' part of the derivative within its eigenspace is dropped (as in JAX):
+  no rule can see how a basis-invariant function of the vectors changes there. The vectors'
+  signs (phases, for complex values) are arbitrary, so only functions invariant under them
+  are meaningful to differentiate.
+* ``eig`` and ``eigvals`` always return complex values (NumPy returns real ones when every
+  eigenvalue of a real matrix is real), so that the dtype does not depend on the values.
 * ``norm``: the gradient of the 2-norm (and of other p-norms, and the Frobenius norm) at zero
   is 0, the subgradient of minimum norm, not NaN.
 * ``pinv``: the derivative holds where the rank is locally constant (full rank, say).
@@ -36,7 +44,7 @@ from .. import prims as P
 from ..core import Tracer, bind
 from ._core import _any_traced, _as_array, _dtype, as_operand, implements
 from ._elementwise import abs as absolute
-from ._elementwise import astype, sqrt, where
+from ._elementwise import astype, conj, imag, real, sqrt, where
 from ._linalg import matmul, tensordot
 from ._reductions import _axes
 from ._reductions import max as amax
@@ -45,20 +53,23 @@ from ._reductions import sum as asum
 from ._shapes import broadcast_to, reshape, swapaxes, transpose
 
 __all__ = ["inv", "solve", "solve_triangular", "det", "slogdet", "cholesky", "eigh",
-           "eigvalsh", "svd", "svdvals", "qr", "pinv", "norm", "matrix_norm", "vector_norm",
+           "eigvalsh", "eig", "eigvals", "svd", "svdvals", "qr", "pinv", "norm", "matrix_norm",
+           "vector_norm",
            "matrix_power", "multi_dot", "matrix_transpose", "matmul", "tensordot",
            "lstsq", "matrix_rank", "cond",
-           "LinAlgError", "SlogdetResult", "EighResult", "SVDResult", "QRResult", "LstsqResult"]
+           "LinAlgError", "SlogdetResult", "EighResult", "EigResult", "SVDResult", "QRResult",
+           "LstsqResult"]
 
 LinAlgError = np.linalg.LinAlgError
 
 # NumPy's own result types (namedtuples, so pytrees), so that traced and plain calls return
 # the same structure; NumPy does not export them publicly.
 try:
-    from numpy.linalg._linalg import EighResult, QRResult, SlogdetResult, SVDResult
+    from numpy.linalg._linalg import EighResult, EigResult, QRResult, SlogdetResult, SVDResult
 except ImportError:  # pragma: no cover - a NumPy that moved them
     SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
     EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+    EigResult = namedtuple("EigResult", ["eigenvalues", "eigenvectors"])
     SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
     QRResult = namedtuple("QRResult", ["Q", "R"])
 
@@ -66,12 +77,13 @@ except ImportError:  # pragma: no cover - a NumPy that moved them
 # ------------------------------------------------------------------------------------------
 
 def _float(x: Any) -> Any:
-    """``x`` with a float dtype (NumPy's linalg computes integers in float64)."""
+    """``x`` with a float or complex dtype (NumPy's linalg computes integers in float64)."""
     kind = np.dtype(x.dtype).kind
-    if kind == "c" and isinstance(x, Tracer):
-        raise NotImplementedError("linear algebra on complex traced values is not supported yet "
-                                  "(the derivative rules are written for real matrices)")
     return x if kind == "f" or kind == "c" else astype(x, np.float64)
+
+
+def _complex(x: Any) -> bool:
+    return np.dtype(x.dtype).kind == "c"
 
 
 def _square(a: Any) -> Any:
@@ -96,11 +108,17 @@ def _mT(a: Any) -> Any:
     return swapaxes(a, -1, -2)
 
 
+def _mH(a: Any) -> Any:
+    return conj(swapaxes(a, -1, -2)) if _complex(a) else swapaxes(a, -1, -2)
+
+
 def _symmetric_from(a: Any, uplo: str) -> Any:
-    """The symmetric matrix NumPy's LAPACK call sees: one triangle of ``a``, mirrored."""
+    """The symmetric (Hermitian) matrix NumPy's LAPACK call sees: one triangle of ``a``,
+    mirrored (and conjugated; LAPACK takes the real part of a complex diagonal)."""
     if uplo not in ("L", "U"):
         raise ValueError("UPLO argument must be 'L' or 'U'")
-    return where(_triangle(a.shape[-1], uplo), a, _mT(a))
+    h = where(_triangle(a.shape[-1], uplo), a, _mH(a))
+    return (h + _mH(h)) * 0.5 if _complex(a) else h
 
 
 @functools.lru_cache(maxsize=64)
@@ -174,7 +192,7 @@ def solve(a: Any, b: Any) -> Any:
     return reshape(x, x.shape[:-1]) if vector else x
 
 
-_TRANS = {0: 0, 1: 1, 2: 1, "N": 0, "T": 1, "C": 1}
+_TRANS = {0: 0, 1: 1, 2: 2, "N": 0, "T": 1, "C": 2}
 
 
 def solve_triangular(a: Any, b: Any, *, lower: bool = False, trans: int | str = 0) -> Any:
@@ -183,7 +201,7 @@ def solve_triangular(a: Any, b: Any, *, lower: bool = False, trans: int | str = 
 
     Only the lower (``lower=True``) or upper triangle of ``a`` is read, so the gradient with
     respect to ``a`` lies in that triangle. ``trans`` is 0 / 'N' (solve a x = b) or 1 / 'T'
-    (solve a^T x = b; 2 / 'C' is the same for real values). ``b`` is a vector when 1-D, else
+    (solve a^T x = b) or 2 / 'C' (solve a^H x = b). ``b`` is a vector when 1-D, else
     a stack of matrices; batch dimensions broadcast. The solve runs NumPy's LU solver on the
     triangle (backward stable; it does not exploit the triangular structure).
 
@@ -200,6 +218,8 @@ def solve_triangular(a: Any, b: Any, *, lower: bool = False, trans: int | str = 
                          f"got {trans!r}")
     t = _TRANS[trans]
     a, b, vector = _solve_operands(a, b)
+    if t == 2 and not _complex(a):
+        t = 1  # the conjugate transpose of a real matrix: one primitive, one cache key
     if not _any_traced(a, b):
         x = P.solve_triangular.impl(a, b, lower=bool(lower), trans=t)
     else:
@@ -225,8 +245,9 @@ def det(a: Any) -> Any:
 
 @implements(np.linalg.slogdet)
 def slogdet(a: Any) -> SlogdetResult:
-    """``np.linalg.slogdet``: (sign, log|det a|). The sign is piecewise constant (no
-    derivative); the gradient of log|det a| is a^-T.
+    """``np.linalg.slogdet``: (sign, log|det a|). For real ``a`` the sign is piecewise
+    constant (no derivative); for complex ``a`` it is det / |det| and differentiable. The
+    gradient of log|det a| is a^-T (for complex ``a`` too, in JAX's convention).
 
     Example:
         >>> import numpy as np, diffprog.numpy as dnp
@@ -244,10 +265,10 @@ def slogdet(a: Any) -> SlogdetResult:
 
 @implements(np.linalg.cholesky)
 def cholesky(a: Any, /, *, upper: bool = False) -> Any:
-    """``np.linalg.cholesky``: L with a = L L^T (or, with ``upper=True``, R = L^T).
+    """``np.linalg.cholesky``: L with a = L L^H (or, with ``upper=True``, R = L^H).
 
     NumPy reads only the lower triangle of ``a`` (the upper one with ``upper=True``), and the
-    derivative is that of the symmetric matrix built from it.
+    derivative is that of the symmetric (Hermitian) matrix built from it.
 
     Example:
         >>> import numpy as np, diffprog.numpy as dnp
@@ -259,13 +280,13 @@ def cholesky(a: Any, /, *, upper: bool = False) -> Any:
         return np.linalg.cholesky(a, upper=upper)
     a = _square(a)
     low = bind(P.cholesky, _symmetric_from(a, "U" if upper else "L"))
-    return _mT(low) if upper else low
+    return _mH(low) if upper else low
 
 
 @implements(np.linalg.eigh)
 def eigh(a: Any, UPLO: str = "L") -> EighResult:
-    """``np.linalg.eigh``: eigenvalues (ascending) and eigenvectors of a symmetric matrix,
-    from the triangle ``UPLO`` of ``a``.
+    """``np.linalg.eigh``: eigenvalues (ascending, real) and eigenvectors of a symmetric
+    (Hermitian) matrix, from the triangle ``UPLO`` of ``a``.
 
     Example:
         >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
@@ -285,6 +306,46 @@ def eigvalsh(a: Any, UPLO: str = "L") -> Any:
     if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
         return np.linalg.eigvalsh(a, UPLO=UPLO)
     return eigh(a, UPLO)[0]
+
+
+@implements(np.linalg.eig)
+def eig(a: Any) -> EigResult:
+    """``np.linalg.eig``: eigenvalues and right eigenvectors (columns of unit norm) of a
+    general square matrix.
+
+    Traced, the results are always complex (NumPy returns real ones for a real matrix whose
+    eigenvalues are all real). Derivatives need distinct eigenvalues; each eigenvector's
+    phase is arbitrary, so differentiate only phase-invariant functions of the vectors (such
+    as ``abs(v) ** 2``).
+
+    Example:
+        >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
+        >>> a = np.array([[2.0, 1.0], [0.0, 3.0]])
+        >>> g = dp.grad(lambda a: dnp.real(dnp.linalg.eig(a)[0]).sum())(a)  # the trace
+        >>> np.allclose(g, np.eye(2))
+        True
+    """
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
+        return np.linalg.eig(a)
+    w, v = bind(P.eig, _square(a))
+    return EigResult(w, v)
+
+
+@implements(np.linalg.eigvals)
+def eigvals(a: Any) -> Any:
+    """``np.linalg.eigvals``: the eigenvalues of ``eig`` (complex when traced; their derivative
+    diag(V^-1 da V) needs simple eigenvalues).
+
+    Example:
+        >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
+        >>> a = np.array([[0.0, -1.0], [1.0, 0.0]])  # eigenvalues ±i
+        >>> w = dp.jvp(dnp.linalg.eigvals, (a,), (np.eye(2),))[1]
+        >>> np.allclose(w, [1.0, 1.0])
+        True
+    """
+    if not isinstance(a, Tracer) and not isinstance(a := as_operand(a), Tracer):
+        return np.linalg.eigvals(a)
+    return eig(a)[0]
 
 
 @implements(np.linalg.svd)
@@ -330,7 +391,7 @@ def qr(a: Any, mode: str = "reduced") -> Any:
     """``np.linalg.qr`` with modes 'reduced', 'complete' (traced: when m <= n) and 'r'.
 
     Needs full rank: the first min(m, n) columns independent. For wide matrices (m < n),
-    R = triu(Q^T a), equal to NumPy's R up to rounding.
+    R = triu(Q^H a), equal to NumPy's R up to rounding.
 
     Example:
         >>> import numpy as np, diffprog.numpy as dnp
@@ -352,9 +413,9 @@ def qr(a: Any, mode: str = "reduced") -> Any:
     if m >= n:
         q, r = bind(P.qr, a)
     else:
-        # Householder QR's Q comes from the first m columns; R is then Q^T a, upper triangular.
+        # Householder QR's Q comes from the first m columns; R is then Q^H a, upper triangular.
         q, _ = bind(P.qr, a[..., :, :m])
-        r = matmul(_mT(q), a) * np.triu(np.ones((m, n), dtype=a.dtype))
+        r = matmul(_mH(q), a) * np.triu(np.ones((m, n), dtype=a.dtype))
     return r if mode == "r" else QRResult(q, r)
 
 
@@ -405,9 +466,17 @@ def _root(s: Any, p: float) -> Any:
     return where(zero, 0.0, sqrt(safe) if p == 2 else safe ** (1.0 / p))
 
 
+def _abs2(x: Any) -> Any:
+    """|x|², real: x * x, or Re(x)² + Im(x)² for complex x (smooth, also at 0)."""
+    if _complex(x):
+        re, im = real(x), imag(x)
+        return re * re + im * im
+    return x * x
+
+
 def _vector_norm(x: Any, ord: Any, axis: tuple, keepdims: bool) -> Any:
     if ord is None or ord == 2:
-        return _root(asum(x * x, axis, keepdims=keepdims), 2)
+        return _root(asum(_abs2(x), axis, keepdims=keepdims), 2)
     if isinstance(ord, str):
         raise ValueError(f"Invalid norm order '{ord}' for vectors")
     if ord == np.inf:
@@ -416,7 +485,8 @@ def _vector_norm(x: Any, ord: Any, axis: tuple, keepdims: bool) -> Any:
         return amin(absolute(x), axis, keepdims)
     if ord == 0:
         # The number of nonzero entries: piecewise constant, no derivative.
-        return asum(astype(x != 0, x.dtype), axis, keepdims=keepdims)
+        dtype = np.finfo(x.dtype).dtype
+        return asum(astype(x != 0, dtype), axis, keepdims=keepdims)
     if ord == 1:
         return asum(absolute(x), axis, keepdims=keepdims)
     return _root(asum(absolute(x) ** ord, axis, keepdims=keepdims), ord)
@@ -436,7 +506,7 @@ def _matrix_norm(x: Any, ord: Any, row: int, col: int, keepdims: bool) -> Any:
         pick = amax if ord == np.inf else amin
         ret = pick(asum(absolute(x), col), row - 1 if row > col else row)
     elif ord in (None, "fro", "f"):
-        ret = _root(asum(x * x, (row, col)), 2)
+        ret = _root(asum(_abs2(x), (row, col)), 2)
     else:
         raise ValueError("Invalid norm order for matrices.")
     if keepdims:
@@ -468,7 +538,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     nd = x.ndim
     if axis is None:
         if ord is None or (ord in ("f", "fro") and nd == 2) or (ord == 2 and nd == 1):
-            ret = _root(asum(x * x), 2)
+            ret = _root(asum(_abs2(x)), 2)
             return reshape(ret, (1,) * nd) if keepdims else ret
         axes = tuple(range(nd))
     elif isinstance(axis, tuple):
@@ -610,7 +680,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     full_rank = isinstance(rank, Tracer) or int(rank) == n
     if full_rank and m > n:
         r = b - matmul(a, x)
-        residuals = asum(r * r, axis=0)
+        residuals = asum(_abs2(r), axis=0)
         if b.ndim == 1:
             residuals = reshape(residuals, (1,))
     else:

@@ -2,9 +2,16 @@
 
 Operands arrive normalized by :mod:`diffprog.numpy`: matrices are stacks ``(..., m, n)`` whose
 traced batch dimensions already equal each other (and the output's), right-hand sides are
-matrices ``(..., n, k)``, and the inputs of ``cholesky`` and ``eigh`` are symmetric (the NumPy
-layer builds the symmetric matrix from the triangle NumPy reads). So the rules are the textbook
-ones for real matrices, with ``^T`` the transpose of the last two axes:
+matrices ``(..., n, k)``, and the inputs of ``cholesky`` and ``eigh`` are Hermitian (symmetric
+when real: the NumPy layer builds the matrix from the triangle NumPy reads). ``^T`` is the
+transpose of the last two axes, ``^H`` the conjugate transpose.
+
+Complex values follow JAX's convention: a vjp rule is the transpose of the jvp (a real-linear
+map) under the pairing Re(sum(x * y)), with no conjugation of the cotangent. For a holomorphic
+function (matmul, einsum, solve, det, inv, lu) that is the textbook rule with ``^T``; for the
+others (cholesky, eigh, svd, qr, pinv, eig, slogdet's sign) the rules below are written as
+``conj(adjoint(conj(ct)))``, where ``adjoint`` is the adjoint under Re tr(x^H y), the form in
+which the complex rules are usually published (and the real ones with ``^T`` for ``^H``):
 
 * ``matmul``: bilinear, declared by its transposes ct @ y^T and x^T @ ct (``linear=(0, 1)``);
   the jvp dx @ y + x @ dy follows.
@@ -13,9 +20,11 @@ ones for real matrices, with ``^T`` the transpose of the last two axes:
 * ``solve`` (x = a^-1 b): dx = a^-1 (db - da x); cotangents b̄ = a^-T x̄ and ā = -b̄ x^T.
 * ``solve_triangular``: the same, with da and ā masked to the triangle that is read.
 * ``det``: d det = tr(adj(a) da), finite at singular a too; ``slogdet``: d log|det| =
-  tr(a^-1 da), the sign is constant (see the determinants section for singular matrices).
-* ``cholesky``, ``eigh``, ``svd``, ``qr``, ``pinv``: the formulas of Murray (2016), Giles (2008),
-  Townsend (2016) and Golub & Pereyra (1973), written out at each rule.
+  Re tr(a^-1 da), and for complex a d sign = i sign Im tr(a^-1 da) (see the determinants
+  section for singular matrices).
+* ``cholesky``, ``eigh``, ``svd``, ``qr``, ``pinv``, ``eig``: the formulas of Murray (2016),
+  Giles (2008), Townsend (2016), Golub & Pereyra (1973) and Magnus (1985), written out at each
+  rule, with the gauge terms complex values add (the phases of eigen- and singular vectors).
 
 The rules use diffprog operations (operators on values, these primitives), so they are traced
 under outer transforms; arrays built with ``np.*`` inside rules are constants (identities,
@@ -34,13 +43,47 @@ from . import elementwise as ew
 from .shape import axis_batch_rule, batch_size, bring_front, reshape, to_front, transpose
 
 __all__ = ["matmul", "mT", "einsum", "solve", "solve_triangular", "det", "slogdet",
-           "cholesky", "eigh", "svd", "qr", "pinv"]
+           "cholesky", "eigh", "svd", "qr", "pinv", "eig"]
 
 
 def mT(a):
     """Swap the last two axes (the matrix transpose of a stack of matrices)."""
     n = len(a.shape)
     return transpose(a, perm=tuple(range(n - 2)) + (n - 1, n - 2))
+
+
+def _is_complex(x) -> bool:
+    return np.dtype(x.dtype).kind == "c"
+
+
+def _cj(x):
+    """conj(x) for complex values; real values as they are (no node is recorded)."""
+    return ew.conj(x) if _is_complex(x) else x
+
+
+def mH(a):
+    """The conjugate transpose of a stack of matrices (the transpose when real)."""
+    return _cj(mT(a))
+
+
+def _real_dtype(dtype) -> np.dtype:
+    """float64 for complex128 (and float64), float32 for complex64: the dtype of |x|."""
+    return np.dtype(np.finfo(np.dtype(dtype)).dtype)
+
+
+def _complex_dtype(dtype) -> np.dtype:
+    """complex128 for float64, complex64 for float32 (and complex dtypes as they are)."""
+    return np.result_type(dtype, np.complex64)
+
+
+def _as_dtype(x, dtype):
+    return x if np.dtype(x.dtype) == np.dtype(dtype) else ew.convert_element_type(
+        x, dtype=np.dtype(dtype))
+
+
+def _i_imag(x):
+    """i Im(x), in x's complex dtype."""
+    return _as_dtype(ew.imag(x), x.dtype) * 1j
 
 
 # -- constants: identities, ones and triangle masks, cached by shape and dtype -------------
@@ -101,7 +144,7 @@ def _einsum_shape(*operands, subscripts):
 def _svd_shape(a):
     *batch, m, n = a.shape
     k = min(m, n)
-    return (_aval((*batch, m, k), a.dtype), _aval((*batch, k), a.dtype),
+    return (_aval((*batch, m, k), a.dtype), _aval((*batch, k), _real_dtype(a.dtype)),
             _aval((*batch, k, n), a.dtype))
 
 
@@ -131,8 +174,21 @@ def _matmul_batch(args, dims):
     return matmul(x, y), 0
 
 
+def _matmul_program(operands, avals, out, **params):
+    """The whole-program tier's form (see ``Primitive.program_form``): numba's ``np.dot`` on
+    vectors and matrices of one float dtype (BLAS); None for stacks of matrices."""
+    x, y = avals
+    if x.dtype != y.dtype or x.dtype != out.dtype or x.dtype.kind != "f" \
+            or not 1 <= x.ndim <= 2 or not 1 <= y.ndim <= 2 or 0 in x.shape + y.shape:
+        return None
+    if out.ndim == 0:
+        return f"np.full((), np.dot({operands[0]}, {operands[1]}), np.{out.dtype.name})"
+    return f"np.dot({operands[0]}, {operands[1]})"
+
+
 matmul = Primitive(
     "matmul", np.matmul, abstract=_matmul_shape, batch=_matmul_batch,
+    program_form=_matmul_program,
     linear=(0, 1),
     transpose=(lambda ct, out, x, y: matmul(ct, mT(y)), lambda ct, out, x, y: matmul(mT(x), ct)))
 
@@ -288,7 +344,8 @@ def _expand2(v):
 
 
 def _sym(x):
-    return (x + mT(x)) * 0.5
+    """The Hermitian part (x + x^H) / 2: the symmetric part when real."""
+    return (x + mH(x)) * 0.5
 
 
 def _identity_like(a):
@@ -308,6 +365,27 @@ def _safe_reciprocal_differences(w):
     diff = w[..., None, :] - w[..., :, None]
     same = ew.convert_element_type(ew.eq(diff, 0.0), dtype=diff.dtype)
     return (1.0 - same) / (diff + same)
+
+
+def _over_differences(x, w):
+    """F ∘ x with F as above, computed as x / (w_j - w_i): a zero entry of x stays zero
+    however close the eigenvalues are (a reciprocal could overflow to inf, and inf * 0 is
+    nan), so the derivative of a function of the eigenvalues alone (x = 0) is exact at near
+    ties too."""
+    diff = w[..., None, :] - w[..., :, None]
+    same = ew.convert_element_type(ew.eq(diff, 0.0), dtype=diff.dtype)
+    x = x * (1.0 - same)
+    d = diff + same
+    if _is_complex(x) and not _is_complex(d):
+        # part by part: NumPy's complex division computes 1 / d first (Smith's algorithm),
+        # which overflows for a subnormal d and turns 0 / d into nan
+        return _as_dtype(ew.real(x) / d, x.dtype) + _as_dtype(ew.imag(x) / d, x.dtype) * 1j
+    return x / d
+
+
+def _diag_as(v, dtype):
+    """The stack of diagonal matrices with diagonals ``v``, in ``dtype``."""
+    return diag_matrix(_as_dtype(v, dtype))
 
 
 # -- solve -------------------------------------------------------------------------------------
@@ -333,7 +411,14 @@ def _solve_triangular_impl(a, b, lower, trans):
     # LU with partial pivoting on the triangle: backward stable, batched, and NumPy-only (a
     # hand-written substitution would loop over n rows in Python).
     t = a * _tri_mask(n, lower, a.dtype)
-    return np.linalg.solve(np.swapaxes(t, -1, -2) if trans else t, b)
+    if trans:
+        t = np.swapaxes(t, -1, -2)
+    return np.linalg.solve(np.conj(t) if trans == 2 else t, b)
+
+
+def _op(x, trans):
+    """op(x): x (trans=0), x^T (1) or x^H (2)."""
+    return x if trans == 0 else mT(x) if trans == 1 else mH(x)
 
 
 def _solve_triangular_jvp(tangents, out, a, b, lower, trans):
@@ -342,19 +427,27 @@ def _solve_triangular_jvp(tangents, out, a, b, lower, trans):
         rhs = tb
     else:
         ta = ta * _tri_mask(a.shape[-1], lower, ta.dtype)
-        ta_out = (mT(ta) if trans else ta) @ out
+        ta_out = _op(ta, trans) @ out
         rhs = -ta_out if tb is None else tb - ta_out
     return solve_triangular(a, rhs, lower=lower, trans=trans)
 
 
 def _solve_triangular_vjp(ct, out, a, b, lower, trans):
-    ct_b = solve_triangular(a, ct, lower=lower, trans=1 - trans)
-    ct_op = -(ct_b @ mT(out))  # the cotangent of op(a), op = identity or transpose
-    ct_a = (mT(ct_op) if trans else ct_op) * _tri_mask(a.shape[-1], lower, ct.dtype)
+    # x = op(a)^-1 b is holomorphic in b and in op(a): b̄ = op(a)^-T x̄, whose op is the
+    # transpose of op(a)'s (for trans=2, conj(a)^-1 x̄ = conj(a^-1 conj(x̄))).
+    if trans == 2:
+        ct_b = ew.conj(solve_triangular(a, ew.conj(ct), lower=lower, trans=0))
+    else:
+        ct_b = solve_triangular(a, ct, lower=lower, trans=1 - trans)
+    ct_op = -(ct_b @ mT(out))  # the cotangent of op(a)
+    # op's transpose: the identity, the transpose, or the conjugate transpose (conj's
+    # transpose is conj)
+    ct_a = _op(ct_op, trans) * _tri_mask(a.shape[-1], lower, ct.dtype)
     return ct_a, ct_b
 
 
-# op(tri(a)) x = b, op the identity (trans=0) or the transpose (trans=1); tri(a) is the lower
+# op(tri(a)) x = b, op the identity (trans=0), the transpose (trans=1) or the conjugate
+# transpose (trans=2, which the NumPy layer sends as 1 for real values); tri(a) is the lower
 # or upper triangle of a, the other entries are never read.
 solve_triangular = Primitive("solve_triangular", _solve_triangular_impl, abstract=_solve_shape,
                              jvp=_solve_triangular_jvp, vjp=_solve_triangular_vjp,
@@ -455,12 +548,31 @@ def _slogdet_impl(a):
     return sign, logabsdet
 
 
-# The sign is piecewise constant: it has no tangent and its cotangent is ignored.
+def _slogdet_jvp(t, out, a):
+    d = trace(inv_or_inf(a) @ t)  # d log det = tr(a^-1 da), holomorphic in a
+    if not _is_complex(a):
+        return None, d
+    # log det = log|det| + i arg(det): d log|det| = Re(d), d sign = sign * i Im(d)
+    return out[0] * _i_imag(d), ew.real(d)
+
+
+def _slogdet_vjp(ct, out, a):
+    ct_sign, ct_log = ct
+    if not _is_complex(a):
+        ct_d = ct_log
+    else:
+        # the transposes of d -> Re(d) (c -> c + 0j) and of d -> i sign Im(d)
+        # (c -> i Im(c sign)), summed
+        ct_d = _as_dtype(ct_log, a.dtype) + _i_imag(ct_sign * out[0])
+    return _expand2(ct_d) * mT(inv_or_inf(a))
+
+
+# For real a the sign is piecewise constant: it has no tangent and its cotangent is ignored.
+# For complex a it is det / |det|, of modulus 1, and differentiable where det != 0.
 slogdet = Primitive(
     "slogdet", _slogdet_impl, multiple_results=True,
-    abstract=lambda a: (_aval(a.shape[:-2], a.dtype),) * 2,
-    jvp=(lambda t, out, a: (None, trace(inv_or_inf(a) @ t)),),
-    vjp=(lambda ct, out, a: _expand2(ct[1]) * mT(inv_or_inf(a)),),
+    abstract=lambda a: (_aval(a.shape[:-2], a.dtype), _aval(a.shape[:-2], _real_dtype(a.dtype))),
+    jvp=(_slogdet_jvp,), vjp=(_slogdet_vjp,),
     batch=axis_batch_rule(lambda: slogdet, multiple_results=True))
 
 
@@ -472,22 +584,29 @@ def _phi_mask(n: int, dtype) -> np.ndarray:
     return np.tril(np.ones((n, n), dtype=dtype)) - 0.5 * np.eye(n, dtype=dtype)
 
 
+def _ctrans(x) -> int:
+    """solve_triangular's trans for the conjugate transpose: 2 when complex, else 1."""
+    return 2 if _is_complex(x) else 1
+
+
 def _cholesky_jvp(t, out, a):
-    # dL = L Φ(L^-1 dA L^-T) for a symmetric dA (Murray 2016, eq. 9).
+    # dL = L Φ(L^-1 dA L^-H) for a Hermitian dA (Murray 2016, eq. 9; the diagonal of
+    # L^-1 dA L^-H is real, so dL keeps L's diagonal real).
     low = out
     l_inv_t = solve_triangular(low, _sym(t), lower=True, trans=0)
-    inner = solve_triangular(low, mT(l_inv_t), lower=True, trans=0)
+    inner = solve_triangular(low, mH(l_inv_t), lower=True, trans=0)
     return low @ (inner * _phi_mask(a.shape[-1], inner.dtype))
 
 
 def _cholesky_vjp(ct, out, a):
-    # The transpose of the jvp: Ā = L^-T Φ(L^T L̄) L^-1, symmetrized (only symmetric
-    # directions exist for a symmetric input).
+    # The adjoint of the jvp: Ā = L^-H Φ(L^H L̄) L^-1, made Hermitian (only Hermitian
+    # directions exist for a Hermitian input); conj(adjoint(conj(ct))) for complex values.
     low = out
-    p = (mT(low) @ ct) * _phi_mask(a.shape[-1], ct.dtype)
-    left = solve_triangular(low, p, lower=True, trans=1)
-    s = mT(solve_triangular(low, mT(left), lower=True, trans=1))
-    return _sym(s)
+    th = _ctrans(low)
+    p = (mH(low) @ _cj(ct)) * _phi_mask(a.shape[-1], ct.dtype)
+    left = solve_triangular(low, p, lower=True, trans=th)
+    s = mH(solve_triangular(low, mH(left), lower=True, trans=th))
+    return _cj(_sym(s))
 
 
 cholesky = Primitive("cholesky", np.linalg.cholesky, abstract=lambda a: _aval(a.shape, a.dtype),
@@ -503,35 +622,46 @@ def _eigh_impl(a):
 
 
 def _eigh_jvp(t, out, a):
-    # With a = V diag(w) V^T and P = V^T dA V: dw = diag(P), dV = V (F ∘ P),
-    # F_ij = 1 / (w_j - w_i) off the diagonal (Giles 2008, section 3.1).
+    # With a = V diag(w) V^H and P = V^H dA V: dw = Re diag(P), dV = V (F ∘ P),
+    # F_ij = 1 / (w_j - w_i) off the diagonal (Giles 2008, section 3.1). F ∘ P has a zero
+    # diagonal: each vector's phase is held (V^H dV is anti-Hermitian with zero diagonal).
     w, v = out
-    p = mT(v) @ _sym(t) @ v
-    return diag_part(p), v @ (_safe_reciprocal_differences(w) * p)
+    p = mH(v) @ _sym(t) @ v
+    dw = diag_part(p)
+    return (ew.real(dw) if _is_complex(dw) else dw), v @ _over_differences(p, w)
 
 
 def _eigh_vjp(ct, out, a):
-    # Ā = V (diag(w̄) + F ∘ (V^T V̄)) V^T, symmetrized.
+    # The adjoint: Ā = V (diag(w̄) + F ∘ (V^H V̄)) V^H, made Hermitian; conj(adjoint(conj)).
+    # At a repeated eigenvalue F's entries for the pair are 0 (as in JAX). A function of the
+    # eigenvalues alone has V̄ = 0, and then Ā = V diag(w̄) V^H, exact at repeated eigenvalues
+    # too (w̄ is equal across a repeated eigenvalue for a function of the spectrum, so Ā does
+    # not depend on the basis LAPACK picked in that eigenspace).
     w, v = out
     ct_w, ct_v = ct
-    inner = diag_matrix(ct_w) + _safe_reciprocal_differences(w) * (mT(v) @ ct_v)
-    return _sym(v @ inner @ mT(v))
+    inner = _diag_as(ct_w, v.dtype) + _over_differences(mH(v) @ _cj(ct_v), w)
+    return _cj(_sym(v @ inner @ mH(v)))
 
 
 eigh = Primitive("eigh", _eigh_impl, multiple_results=True,
-                 abstract=lambda a: (_aval(a.shape[:-1], a.dtype), _aval(a.shape, a.dtype)),
+                 abstract=lambda a: (_aval(a.shape[:-1], _real_dtype(a.dtype)),
+                                     _aval(a.shape, a.dtype)),
                  jvp=(_eigh_jvp,), vjp=(_eigh_vjp,),
                  batch=axis_batch_rule(lambda: eigh, multiple_results=True))
 
 
 # -- svd ---------------------------------------------------------------------------------------
 #
-# a (m x n) = U diag(s) V^T with k = min(m, n), U (m x k), V (n x k). With dP = U^T da V (k x k)
+# a (m x n) = U diag(s) V^H with k = min(m, n), U (m x k), V (n x k). With dP = U^H da V (k x k)
 # and F_ij = 1 / (s_j² - s_i²) off the diagonal (Townsend 2016, "Differentiating the singular
 # value decomposition"; JAX's svd_jvp_rule):
-#   ds = diag(dP)
-#   dU = U (F ∘ (dP S + S dP^T)) + (I - U U^T) da V S^-1      (the last term when m > n)
-#   dV = V (F ∘ (S dP + dP^T S)) + (I - V V^T) da^T U S^-1    (the last term when n > m)
+#   ds = Re diag(dP)
+#   dU = U (F ∘ (dP S + S dP^H) + i Im diag(dP) S^-1) + (I - U U^H) da V S^-1   (last: m > n)
+#   dV = V (F ∘ (S dP + dP^H S)) + (I - V V^H) da^H U S^-1                      (last: n > m)
+# The term i Im diag(dP) S^-1 (zero for real values) fixes the gauge of complex values: each
+# pair of singular vectors has a free common phase, and the phase change dP's diagonal asks
+# for goes to U alone, V's keeping V^H dV with zero diagonal. Only functions invariant under
+# those phases (U diag(e^iθ), V diag(e^iθ)) have a derivative that does not depend on it.
 
 def _svd_impl(a):
     u, s, vt = np.linalg.svd(a, full_matrices=False)
@@ -545,44 +675,54 @@ def _safe_inverse(s):
 
 def _svd_jvp(t, out, a):
     u, s, vt = out
-    v = mT(vt)
+    v = mH(vt)
     m, n = a.shape[-2:]
-    dp = mT(u) @ t @ v
+    dp = mH(u) @ t @ v
     f = _safe_reciprocal_differences(s * s)
     s_row = s[..., None, :]  # X * s_row = X S, and X * mT(s_row) = S X
     s_col = mT(s_row)
-    du = u @ (f * (dp * s_row + s_col * mT(dp)))
-    dv = v @ (f * (s_col * dp + mT(dp) * s_row))
+    du = u @ (f * (dp * s_row + s_col * mH(dp)))
+    dv = v @ (f * (s_col * dp + mH(dp) * s_row))
     s_inv = _safe_inverse(s)[..., None, :]
+    ds = diag_part(dp)
+    if _is_complex(dp):
+        du = du + u * (_i_imag(ds)[..., None, :] * s_inv)
+        ds = ew.real(ds)
     if m > n:
         dav = t @ v
-        du = du + (dav - u @ (mT(u) @ dav)) * s_inv
+        du = du + (dav - u @ (mH(u) @ dav)) * s_inv
     elif n > m:
-        dau = mT(t) @ u
+        dau = mH(t) @ u
         dv = dv + (dau - v @ (vt @ dau)) * s_inv
-    return du, diag_part(dp), mT(dv)
+    return du, ds, mH(dv)
 
 
 def _svd_vjp(ct, out, a):
-    # The transpose of the jvp: with J = F ∘ (U^T Ū) and K = F ∘ (V^T V̄),
-    # ā = U (diag(s̄) + (J + J^T) S + S (K + K^T)) V^T + the projection terms.
+    # The adjoint of the jvp, conj(adjoint(conj(ct))) for complex values: with
+    # J = F ∘ (U^H Ū) and K = F ∘ (V^H V̄),
+    # ā = U (diag(s̄) + (J + J^H) S + S (K + K^H) + i Im diag(U^H Ū) S^-1) V^H
+    #     + the projection terms.
     u, s, vt = out
     ct_u, ct_s, ct_vt = ct
-    v = mT(vt)
-    ct_v = mT(ct_vt)
+    ct_u, ct_vt = _cj(ct_u), _cj(ct_vt)
+    v = mH(vt)
+    ct_v = mH(ct_vt)
     m, n = a.shape[-2:]
     f = _safe_reciprocal_differences(s * s)
-    j = f * (mT(u) @ ct_u)
-    k = f * (mT(v) @ ct_v)
+    uh_ct = mH(u) @ ct_u
+    j = f * uh_ct
+    k = f * (mH(v) @ ct_v)
     s_row = s[..., None, :]
-    inner = diag_matrix(ct_s) + (j + mT(j)) * s_row + mT(s_row) * (k + mT(k))
-    ct_a = u @ inner @ vt
     s_inv = _safe_inverse(s)[..., None, :]
+    inner = _diag_as(ct_s, u.dtype) + (j + mH(j)) * s_row + mT(s_row) * (k + mH(k))
+    if _is_complex(u):
+        inner = inner + diag_matrix(_i_imag(diag_part(uh_ct))) * s_inv
+    ct_a = u @ inner @ vt
     if m > n:
-        ct_a = ct_a + ((ct_u - u @ (mT(u) @ ct_u)) * s_inv) @ vt
+        ct_a = ct_a + ((ct_u - u @ uh_ct) * s_inv) @ vt
     elif n > m:
-        ct_a = ct_a + u @ mT((ct_v - v @ (vt @ ct_v)) * s_inv)
-    return ct_a
+        ct_a = ct_a + u @ mH((ct_v - v @ (vt @ ct_v)) * s_inv)
+    return _cj(ct_a)
 
 
 svd = Primitive("svd", _svd_impl, multiple_results=True, abstract=_svd_shape,
@@ -593,8 +733,10 @@ svd = Primitive("svd", _svd_impl, multiple_results=True, abstract=_svd_shape,
 # -- qr ----------------------------------------------------------------------------------------
 #
 # Reduced QR of a tall or square a (m >= n, full column rank): a = Q R, Q (m x n), R (n x n)
-# upper triangular. With B = da R^-1, C = Q^T B and Ω = low(C) - low(C)^T (low = the strictly
-# lower triangle; Townsend's note "Differentiating the QR decomposition", JAX's qr_jvp_rule):
+# upper triangular with a real diagonal. With B = da R^-1, C = Q^H B and Ω = low(C) - low(C)^H
+# + i Im diag(C) (low = the strictly lower triangle; Q^H dQ = Ω is anti-Hermitian and dR R^-1
+# upper triangular with a real diagonal; Townsend's note "Differentiating the QR
+# decomposition", JAX's qr_jvp_rule):
 #   dQ = Q (Ω - C) + B,   dR = (C - Ω) R.
 
 def _qr_impl(a):
@@ -603,32 +745,41 @@ def _qr_impl(a):
 
 
 def _right_solve_r(x, r):
-    """x R^-1 for the upper triangular R: (R^-T x^T)^T."""
-    return mT(solve_triangular(r, mT(x), lower=False, trans=1))
+    """x R^-1 for the upper triangular R: (R^-H x^H)^H."""
+    return mH(solve_triangular(r, mH(x), lower=False, trans=_ctrans(r)))
+
+
+def _skew_part(c, n):
+    """low(C) - low(C)^H + i Im diag(C)."""
+    low = c * _tri_mask(n, True, c.dtype, -1)
+    out = low - mH(low)
+    return out + diag_matrix(_i_imag(diag_part(c))) if _is_complex(c) else out
 
 
 def _qr_jvp(t, out, a):
     q, r = out
     n = a.shape[-1]
     b = _right_solve_r(t, r)
-    c = mT(q) @ b
-    low = c * _tri_mask(n, True, c.dtype, -1)
-    omega = low - mT(low)
+    c = mH(q) @ b
+    omega = _skew_part(c, n)
     return q @ (omega - c) + b, (c - omega) @ r
 
 
 def _qr_vjp(ct, out, a):
-    # With M = Q^T Q̄ - R̄ R^T: ā = (Q̄ + Q (R̄ R^T - Q^T Q̄ + low(M - M^T))) R^-T.
+    # The adjoint, conj(adjoint(conj(ct))) for complex values: with M = Q^H Q̄ - R̄ R^H,
+    # ā = (Q̄ + Q (R̄ R^H - Q^H Q̄ + low(M - M^H) + i Im diag(M))) R^-H.
     q, r = out
-    ct_q, ct_r = ct
+    ct_q, ct_r = _cj(ct[0]), _cj(ct[1])
     n = a.shape[-1]
-    qt_ct = mT(q) @ ct_q
-    ct_r_rt = ct_r @ mT(r)
+    qt_ct = mH(q) @ ct_q
+    ct_r_rt = ct_r @ mH(r)
     m = qt_ct - ct_r_rt
-    low = (m - mT(m)) * _tri_mask(n, True, m.dtype, -1)
+    low = (m - mH(m)) * _tri_mask(n, True, m.dtype, -1)
+    if _is_complex(m):
+        low = low + diag_matrix(_i_imag(diag_part(m)))
     x = ct_q + q @ (ct_r_rt - qt_ct + low)
-    # x R^-T = (R^-1 x^T)^T
-    return mT(solve_triangular(r, mT(x), lower=False, trans=0))
+    # x R^-H = (R^-1 x^H)^H
+    return _cj(mH(solve_triangular(r, mH(x), lower=False, trans=0)))
 
 
 qr = Primitive("qr", _qr_impl, multiple_results=True, abstract=_qr_shape,
@@ -639,26 +790,29 @@ qr = Primitive("qr", _qr_impl, multiple_results=True, abstract=_qr_shape,
 # -- pinv --------------------------------------------------------------------------------------
 #
 # For a of locally constant rank (Golub & Pereyra 1973, eq. 4.12), with X = pinv(a):
-#   dX = -X da X + X X^T da^T (I - a X) + (I - X a) da^T X^T X
+#   dX = -X da X + X X^H da^H (I - a X) + (I - X a) da^H X^H X
 # The last two terms vanish for square invertible a; they carry the derivative of the range
 # projections for rectangular or rank-deficient a.
 
 def _pinv_jvp(t, out, a, rcond):
     x = out
-    tt = mT(t)
-    return (-(x @ t @ x) + x @ (mT(x) @ tt) - (x @ mT(x)) @ tt @ (a @ x)
-            + tt @ (mT(x) @ x) - x @ (a @ (tt @ (mT(x) @ x))))
+    tt = mH(t)
+    xh = mH(x)
+    return (-(x @ t @ x) + x @ (xh @ tt) - (x @ xh) @ tt @ (a @ x)
+            + tt @ (xh @ x) - x @ (a @ (tt @ (xh @ x))))
 
 
 def _pinv_vjp(ct, out, a, rcond):
-    # Each term transposed: -X^T X̄ X^T + (I - a X) X̄^T X X^T + X^T X X̄^T (I - X a).
+    # Each term's adjoint: -X^H X̄ X^H + (I - a X) X̄^H X X^H + X^H X X̄^H (I - X a), then
+    # conj(adjoint(conj(ct))) for complex values.
     x = out
-    xt = mT(x)
-    ctt = mT(ct)
+    xt = mH(x)
+    ctt = mT(ct)  # (conj ct)^H
+    ct = _cj(ct)
     x_xt = x @ xt
     xt_x = xt @ x
-    return (-(xt @ ct @ xt) + ctt @ x_xt - a @ (x @ (ctt @ x_xt))
-            + xt_x @ ctt - (xt_x @ ctt) @ x @ a)
+    return _cj(-(xt @ ct @ xt) + ctt @ x_xt - a @ (x @ (ctt @ x_xt))
+               + xt_x @ ctt - (xt_x @ ctt) @ x @ a)
 
 
 pinv = Primitive(
@@ -666,3 +820,52 @@ pinv = Primitive(
     abstract=lambda a, rcond: _aval(a.shape[:-2] + (a.shape[-1], a.shape[-2]), a.dtype),
     jvp=(_pinv_jvp,), vjp=(_pinv_vjp,),
     batch=axis_batch_rule(lambda: pinv))
+
+
+# -- eig ---------------------------------------------------------------------------------------
+#
+# a = V diag(w) V^-1 for a general (real or complex) square a, w and V complex (also for real
+# a, so that the dtype does not depend on the values), V's columns of unit norm as NumPy
+# gives them. With P = V^-1 da V and F_ij = 1 / (w_j - w_i) off the diagonal (Magnus 1985;
+# PyTorch's linalg_eig_jvp):
+#   dw = diag(P),   dV = V (F ∘ P) - V Re diag(V^H V (F ∘ P))
+# The last term keeps each column's norm (Re v_i^H dv_i = 0); a column's phase is free, so only
+# phase-invariant functions of V have a derivative that does not depend on this choice. The
+# derivative needs distinct eigenvalues (for V; w's own exists for simple eigenvalues).
+
+def _eig_impl(a):
+    w, v = np.linalg.eig(a)
+    dtype = _complex_dtype(np.asarray(a).dtype)
+    return w.astype(dtype, copy=False), v.astype(dtype, copy=False)
+
+
+def _eig_shape(a):
+    dtype = _complex_dtype(a.dtype)
+    return _aval(a.shape[:-1], dtype), _aval(a.shape, dtype)
+
+
+def _eig_jvp(t, out, a):
+    w, v = out
+    p = solve(v, _as_dtype(t, v.dtype) @ v)
+    dv = v @ _over_differences(p, w)
+    dv = dv - v * _as_dtype(ew.real(diag_part(mH(v) @ dv)), v.dtype)[..., None, :]
+    return diag_part(p), dv
+
+
+def _eig_vjp(ct, out, a):
+    # The adjoint (PyTorch's linalg_eig_backward): with G = V^H V̄,
+    # ā = V^-H (diag(w̄) + conj(F) ∘ (G - V^H V Re diag(G))) V^H; conj(adjoint(conj(ct))),
+    # and its real part for real a (the transpose of the embedding of real tangents).
+    w, v = out
+    ct_w, ct_v = _cj(ct[0]), _cj(ct[1])
+    vh = mH(v)
+    g = vh @ ct_v
+    g = g - vh @ (v * _as_dtype(ew.real(diag_part(g)), v.dtype)[..., None, :])
+    inner = _diag_as(ct_w, v.dtype) + _over_differences(g, _cj(w))
+    ct_a = _cj(solve(vh, inner @ vh))
+    return _as_dtype(ct_a, a.dtype)
+
+
+eig = Primitive("eig", _eig_impl, multiple_results=True, abstract=_eig_shape,
+                jvp=(_eig_jvp,), vjp=(_eig_vjp,),
+                batch=axis_batch_rule(lambda: eig, multiple_results=True))

@@ -5,7 +5,10 @@ and read the upper triangle (``lower=False``), ``solve_triangular`` reads the up
 ``solve(assume_a='sym'|'her'|'pos')`` reads the upper triangle, and ``eigh`` reads the lower
 one. Untraced arguments go straight to SciPy; traced ones are differentiated (any order, both
 modes, under jit) with the same triangle conventions as :mod:`diffprog.numpy.linalg`: a
-function that reads one triangle has its gradient in that triangle.
+function that reads one triangle has its gradient in that triangle. Complex matrices work as
+in :mod:`diffprog.numpy.linalg` (JAX's convention for derivatives): ``cholesky``,
+``cho_factor``/``cho_solve``, ``eigh`` and ``solve(assume_a='her'|'pos')`` take the matrix as
+Hermitian, ``solve(assume_a='sym')`` as complex symmetric, as SciPy does.
 
 * ``lu_factor`` is a primitive whose ``lu`` output is differentiable (A = P L U gives
   d(lu) = L tril(X, -1) + triu(X) U with X = L^-1 P^T dA U^-1); ``piv`` is not. ``lu_solve``
@@ -56,12 +59,13 @@ def _traced(*xs: Any) -> bool:
 
 
 def _float(x: Any) -> Any:
-    """``x`` as an array with a float dtype (SciPy computes integers in float64)."""
+    """``x`` as an array with a float or complex dtype (SciPy computes integers in float64)."""
     x = x if isinstance(x, Tracer) else np.asarray(x)
-    if np.dtype(x.dtype).kind == "c":
-        raise NotImplementedError("diffprog.scipy.linalg: complex traced matrices are not "
-                                  "supported (the rules are written for real matrices)")
-    return x if np.dtype(x.dtype).kind == "f" else dnp.astype(x, np.float64)
+    return x if np.dtype(x.dtype).kind in "fc" else dnp.astype(x, np.float64)
+
+
+def _complex(x: Any) -> bool:
+    return np.dtype(x.dtype).kind == "c"
 
 
 def _square(a: Any, name: str) -> Any:
@@ -74,6 +78,10 @@ def _square(a: Any, name: str) -> Any:
 
 def _mT(a: Any) -> Any:
     return dnp.swapaxes(a, -1, -2)
+
+
+def _mH(a: Any) -> Any:
+    return dnp.conj(_mT(a)) if _complex(a) else _mT(a)
 
 
 @functools.lru_cache(maxsize=128)
@@ -97,8 +105,8 @@ def _aval(shape: tuple, dtype: Any) -> ShapedArray:
 
 def cholesky(a: Any, lower: bool = False, overwrite_a: bool = False,
              check_finite: bool = True) -> Any:
-    """``scipy.linalg.cholesky``: the upper factor U with a = U^T U (``lower=False``, reading
-    the upper triangle), or the lower one L with a = L L^T (reading the lower triangle).
+    """``scipy.linalg.cholesky``: the upper factor U with a = U^H U (``lower=False``, reading
+    the upper triangle), or the lower one L with a = L L^H (reading the lower triangle).
 
     Example:
         >>> import numpy as np
@@ -149,10 +157,10 @@ def cho_solve(c_and_lower: tuple[Any, bool], b: Any, overwrite_b: bool = False,
         return _sl.cho_solve((c, lower), b, overwrite_b=overwrite_b, check_finite=check_finite)
     c = _square(c, "cho_solve")
     b = _float(b)
-    if lower:   # a = L L^T
+    if lower:   # a = L L^H
         y = dnp.linalg.solve_triangular(c, b, lower=True)
-        return dnp.linalg.solve_triangular(c, y, lower=True, trans=1)
-    y = dnp.linalg.solve_triangular(c, b, lower=False, trans=1)  # a = U^T U
+        return dnp.linalg.solve_triangular(c, y, lower=True, trans=2)
+    y = dnp.linalg.solve_triangular(c, b, lower=False, trans=2)  # a = U^H U
     return dnp.linalg.solve_triangular(c, y, lower=False)
 
 
@@ -210,7 +218,11 @@ def solve(a: Any, b: Any, lower: bool = False, overwrite_a: bool = False,
         return dnp.linalg.solve_triangular(a, b, lower=kind.startswith("lower"),
                                            trans=1 if transposed else 0)
     if kind in _SYMMETRIC:
-        a = dnp.where(_mask(n, 0, bool(lower), bool), a, _mT(a))
+        # 'sym' is complex symmetric (a^T = a); 'her' and 'pos' Hermitian, as in LAPACK
+        hermitian = _complex(a) and kind not in ("sym", "symmetric")
+        a = dnp.where(_mask(n, 0, bool(lower), bool), a, _mH(a) if hermitian else _mT(a))
+        if hermitian:  # LAPACK takes the diagonal's real part
+            a = (a + _mH(a)) * 0.5
     elif kind == "diagonal":
         a = a * _eye(n, a.dtype)
     elif kind not in _GENERAL:
@@ -311,8 +323,8 @@ def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> t
 
 def lu_solve(lu_and_piv: tuple[Any, Any], b: Any, trans: int = 0, overwrite_b: bool = False,
              check_finite: bool = True) -> Any:
-    """``scipy.linalg.lu_solve``: x with a x = b (``trans=0``) or a^T x = b (1 or 2) from
-    ``lu_factor(a)``; differentiable in ``lu`` (hence in ``a``) and ``b``.
+    """``scipy.linalg.lu_solve``: x with a x = b (``trans=0``), a^T x = b (1) or a^H x = b (2)
+    from ``lu_factor(a)``; differentiable in ``lu`` (hence in ``a``) and ``b``.
 
     Example:
         >>> import numpy as np
@@ -337,9 +349,9 @@ def lu_solve(lu_and_piv: tuple[Any, Any], b: Any, trans: int = 0, overwrite_b: b
     if trans == 0:   # x = U^-1 L^-1 P^T b
         y = dnp.linalg.solve_triangular(low, _mT(p) @ b, lower=True)
         x = dnp.linalg.solve_triangular(up, y, lower=False)
-    else:            # a^T = U^T L^T P^T: x = P L^-T U^-T b
-        y = dnp.linalg.solve_triangular(up, b, lower=False, trans=1)
-        x = p @ dnp.linalg.solve_triangular(low, y, lower=True, trans=1)
+    else:            # a^T = U^T L^T P^T: x = P L^-T U^-T b (^H for trans=2)
+        y = dnp.linalg.solve_triangular(up, b, lower=False, trans=trans)
+        x = p @ dnp.linalg.solve_triangular(low, y, lower=True, trans=trans)
     return dnp.reshape(x, (n,)) if vector else x
 
 

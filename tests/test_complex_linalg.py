@@ -529,3 +529,31 @@ def test_jit_complex_gradients_match_eager():
                  lambda a: dnp.real(LA.slogdet(a)[0]) + LA.norm(a, -2),
                  lambda a: dnp.sum(abs2(LA.eigvals(a + np.diag([0.0, 5.0, 9.0]))))):
         np.testing.assert_allclose(dp.jit(dp.grad(loss))(a), dp.grad(loss)(a), rtol=1e-10)
+
+
+SINGLE = [
+    ("inv", LA.inv, general(3, 3)), ("det", LA.det, general(3, 3)),
+    ("slogdet", lambda a: tuple(LA.slogdet(a)), general(3, 3)),
+    ("cholesky", LA.cholesky, hpd(3, 3)), ("eigvalsh", LA.eigvalsh, hpd(3, 3)),
+    ("svdvals", LA.svdvals, distinct_sv(3, 3)), ("qr", lambda a: tuple(LA.qr(a)), cplx(3, 3)),
+    ("pinv", LA.pinv, cplx(3, 2)),
+    # symmetric functions of the eigenvalues: cgeev and zgeev may order them differently
+    ("eigvals", lambda a: dnp.sum(LA.eigvals(a) ** 3), distinct_eig(3)),
+    ("eigvals_float32", lambda a: dnp.sum(LA.eigvals(a) ** 3), distinct_eig(3, real=True)),
+    ("norm_nuc", lambda a: LA.norm(a, "nuc"), distinct_sv(3, 3)),
+]
+
+
+@pytest.mark.parametrize("name,fn,maker", SINGLE, ids=[s[0] for s in SINGLE])
+def test_complex64(name, fn, maker):
+    # complex64 stays complex64 (real results float32; eig of float32 gives complex64), eagerly
+    # and under jit, and the derivatives hold to single precision
+    x = maker()
+    x = x.astype(np.float32 if x.dtype.kind == "f" else np.complex64)
+    want = fn(x.astype(np.float64 if x.dtype.kind == "f" else np.complex128))
+    for got in (_traced(fn, x), dp.jit(fn)(x)):
+        for g, w in zip(got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,)):
+            assert g.dtype == (np.float32 if np.asarray(w).dtype.kind == "f" else np.complex64)
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+    dp.check_grads(fn, (x,), order=2, modes=("fwd", "rev"), atol=3e-3, rtol=3e-3)

@@ -69,6 +69,23 @@ def _memory_bar(tables: dict[str, Table]) -> tuple[bool | None, str]:
     return ok, "; ".join(parts)
 
 
+def _w8_cold(tables: dict[str, Table]) -> tuple[bool | None, str]:
+    row = _row(tables, "W8", "cold first call")
+    if row is None:
+        return None, "not measured (W8's cold first call missing)"
+    return row["first_s"] < 3.0, (f"{row['first_s']:.2f} s in a fresh process, empty kernel "
+                                  "cache (bar: < 3 s)")
+
+
+def _w8_memory(tables: dict[str, Table]) -> tuple[bool | None, str]:
+    t = tables.get("W8m")
+    if t is None or len(t.data) < 2:
+        return None, "not measured (W8m missing)"
+    plain, ck = t.data[0]["peak_mb"], t.data[1]["peak_mb"]
+    return ck < plain / 3, (f"{t.data[1]['system']} {ck:.1f} MiB vs saving every carry "
+                            f"{plain:.1f} MiB: {ck / plain:.3f} (bar: < 1/3)")
+
+
 BARS = [
     Bar("W1", "W1 overhead: diffprog eager at most half of autograd's time",
         _ratio_bar("W1", "diffprog eager", "autograd", 0.5)),
@@ -78,6 +95,13 @@ BARS = [
         _ratio_bar("W4", "diffprog eager", "torch.func", 1.0)),
     Bar("W6", "W6 memory: no growth over the repeated grads, and a peak at most autograd's",
         _memory_bar),
+    Bar("W8j", "W8 scan: grad of a 1,000-step RNN scan under dp.jit within 1.5x of jax.jit",
+        _ratio_bar("W8", "diffprog jit", "jax.jit", 1.5)),
+    Bar("W8e", "W8 scan: dp.scan's eager grad within 1.5x of the unrolled Python loop's",
+        _ratio_bar("W8", "diffprog eager", "diffprog eager, unrolled Python loop", 1.5)),
+    Bar("W8c", "W8 scan: cold first call of jit(grad(scan)) under 3 s", _w8_cold),
+    Bar("W8m", "W8 scan: reverse-mode peak memory with checkpoint_every≈√n below 1/3 of "
+        "saving every carry (10,000 steps)", _w8_memory),
 ]
 
 # Why a bar is missed, from profiling. Shown in RESULTS.md only while the bar is missed.
@@ -114,6 +138,16 @@ WHY_MISSED: dict[str, str] = {
         "sweep reaches it, while autograd's vjp closures capture only what each rule reads "
         "(13 of W2's 20 intermediates after its forward pass, measured with tracemalloc after "
         "`autograd.core.make_vjp`). Check which primitives of W2 lack `vjp_reads`."),
+    "W8j": (
+        "dp.jit runs the loop in Python: each step calls the body's compiled program "
+        "(`kernels.pyrun.compile_steps`: one NumPy call per node, about 1-2 µs each on 32-element "
+        "vectors) — 8 nodes forward and 17 backward, where the backward step recomputes the "
+        "forward step from the saved carry (diffprog saves carries, not per-step residuals) and "
+        "`dnp.matmul` of a matrix and a vector is reshape, matmul, reshape. That is about 100 µs "
+        "a step; XLA compiles the whole loop into native code at about 7 µs a step. Closing the "
+        "gap needs the loop itself compiled (a numba kernel for the body and the loop around "
+        "it), which diffprog's kernels do not do yet; saving residuals instead of recomputing "
+        "would remove about a third of the backward nodes."),
 }
 
 

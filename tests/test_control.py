@@ -327,3 +327,77 @@ def test_other_errors():
         dp.scan(lambda c, x: (c, None), 0.0, np.ones(2), checkpoint_every=0)
     with pytest.raises(TypeError, match="lower must be a scalar integer"):
         dp.fori_loop(0.0, 3, lambda i, v: v, 1.0)
+
+
+# -- more compositions ---------------------------------------------------------------------------
+
+
+def test_nested_scans_and_checkpointed_segments_differentiate_to_second_order():
+    def f(w, xs):
+        def outer(c, x):
+            inner = dp.scan(lambda d, y: (dnp.sin(d * w + y), d), c, dnp.stack([x, x * 2.0]))[0]
+            return inner, dnp.sum(inner)
+        c, ys = dp.scan(outer, np.ones(2), xs, checkpoint_every=2)
+        return dnp.sum(c) + dnp.sum(ys ** 2)
+
+    def f_loop(w, xs):
+        c, total = np.ones(2), 0.0
+        for x in xs:
+            for y in (x, x * 2.0):
+                c = dnp.sin(c * w + y)
+            total = total + dnp.sum(c) ** 2
+        return dnp.sum(c) + total
+    xs = RNG.normal(size=(5, 2))
+    np.testing.assert_allclose(f(0.7, xs), f_loop(0.7, xs), rtol=1e-12)
+    for a, b in zip(dp.grad(f, argnums=(0, 1))(0.7, xs), dp.grad(f_loop, argnums=(0, 1))(0.7, xs)):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    np.testing.assert_allclose(dp.grad(dp.grad(f))(0.7, xs), dp.grad(dp.grad(f_loop))(0.7, xs),
+                               rtol=1e-9)
+    np.testing.assert_allclose(dp.jit(dp.grad(f))(0.7, xs), dp.grad(f_loop)(0.7, xs),
+                               rtol=1e-10)
+
+
+def test_forward_mode_jacobians_and_linearize():
+    f = lambda xs: loss(H0, xs)
+    want = dp.grad(lambda xs: loss_loop(H0, xs))(XS)
+    np.testing.assert_allclose(dp.jacfwd(f)(XS), want, rtol=1e-10)
+    out, lin = dp.linearize(f, XS)
+    v = RNG.normal(size=XS.shape)
+    np.testing.assert_allclose(lin(v), np.sum(want * v), rtol=1e-10)
+    g = lambda x: dp.while_loop(lambda v: v < 10.0, lambda v: v * v + 0.1, x)
+    np.testing.assert_allclose(dp.jacfwd(g)(1.5), dp.grad(g)(1.5))
+    c = lambda x: dp.cond(dnp.sum(x) > 0, lambda v: v * v, lambda v: -v, x)
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(dp.jacfwd(c)(x), np.diag(2 * x))
+    np.testing.assert_allclose(dp.jacrev(c)(-x), -np.eye(2))
+
+
+def test_grad_of_vmap_of_while_and_cond():
+    f = lambda x: dp.while_loop(lambda v: v < 10.0, lambda v: v * 2.0 + 0.1, x)
+    xs = np.array([0.3, 1.5, 20.0])
+    np.testing.assert_allclose(dp.grad(lambda xs: dnp.sum(dp.vmap(f)(xs)))(xs),
+                               [float(dp.grad(f)(x)) for x in xs])
+    c = lambda x: dp.cond(x > 0, dnp.sin, dnp.cos, x)
+    np.testing.assert_allclose(dp.grad(lambda xs: dnp.sum(dp.vmap(c)(xs)))(xs),
+                               [float(dp.grad(c)(x)) for x in xs])
+    np.testing.assert_allclose(dp.jit(dp.vmap(c))(xs), [float(c(x)) for x in xs])
+
+
+def test_pytrees_and_float32_through_cond_and_scan():
+    ops = {"a": np.float32(1.5), "b": np.ones(2, np.float32)}
+    out = dp.jit(lambda o: dp.cond(o["a"] > 1, lambda o: (o["b"] * o["a"], o["a"]),
+                                   lambda o: (o["b"], o["a"] * 2), o))(ops)
+    assert out[0].dtype == np.float32 and out[1].dtype == np.float32
+    np.testing.assert_allclose(out[0], [1.5, 1.5])
+    g = dp.grad(lambda x: dnp.sum(dp.scan(lambda c, v: (c * v, c), x, np.full(3, 2.0,
+                                                                           np.float32))[1]))
+    got = g(np.ones(2, np.float32))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, [7.0, 7.0])  # 1 + 2 + 4
+
+
+def test_a_body_closing_over_an_escaped_tracer_raises():
+    leaked = []
+    dp.grad(lambda x: leaked.append(x) or x * 2.0)(1.0)
+    with pytest.raises(RuntimeError, match="escaped"):
+        dp.jit(lambda xs: dp.scan(lambda c, x: (c + x * leaked[0], None), 0.0, xs))(np.ones(2))

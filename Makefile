@@ -21,8 +21,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# (dask: the optional diffprog.distributed, whose tests `make test` runs)
 $(STAMP): $(PY) pyproject.toml
-	$(EDITABLE) $(PY) -m pip install --quiet -e '.[test,dev]'
+	$(EDITABLE) $(PY) -m pip install --quiet -e '.[test,dev,dask]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -34,9 +35,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests
 
-# What to run while editing: the tests not marked slow (under a minute).
+# What to run while editing: the tests not marked slow or dask (under a minute).
 test-fast: $(STAMP)
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -m "not slow and not dask"
 
 # The fast tests against the floor versions, in a venv of their own. The package is installed
 # without its dependencies so that pip cannot upgrade the pins.
@@ -49,7 +50,7 @@ $(FLOOR_STAMP): pyproject.toml Makefile
 
 test-floor: $(FLOOR_STAMP)
 	$(FLOOR_PY) -c 'import numpy, numba; print("floor: numpy", numpy.__version__, "numba", numba.__version__)'
-	$(FLOOR_PY) -m pytest tests -m "not slow"
+	$(FLOOR_PY) -m pytest tests -m "not slow and not dask"
 
 lint: $(STAMP)
 	$(PY) -m ruff check diffprog tests benchmarks examples

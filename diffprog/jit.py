@@ -325,6 +325,13 @@ class jit:
         self.__doc__ = getattr(fun, "__doc__", None)
         self._prim: Primitive | None = None
 
+    def __reduce__(self) -> tuple:
+        # Pickling (cloudpickle, for diffprog.distributed's workers) sends the function and the
+        # options, not the lock or the compiled programs: the receiver traces its own, and its
+        # fused kernels come from the disk cache, which is keyed by content.
+        return (jit, (self.fun, self.static_argnums, self.executor, self.compile,
+                      tuple(sorted(self.static_argnames))))
+
     def _split(self, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
         """The dynamic positional and keyword arguments, and the static ones as
         ``(positions and values, names and values)``."""

@@ -22,7 +22,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("diffprog.numpy",),
     ("diffprog.ad", "diffprog.custom", "diffprog.api_util", "diffprog.batching"),
     ("diffprog.jit", "diffprog.passes", "diffprog.kernels", "diffprog.control"),
-    ("diffprog.nn", "diffprog.testing", "diffprog.optim", "diffprog.scipy"),
+    ("diffprog.nn", "diffprog.testing", "diffprog.optim", "diffprog.scipy",
+     "diffprog.distributed"),
     ("diffprog",),  # the package itself re-exports everything
 ]
 

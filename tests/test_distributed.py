@@ -1,0 +1,238 @@
+"""diffprog.distributed: data-parallel gradients on Dask equal value_and_grad on the concatenated
+data, on a 2-process LocalCluster and on the threads scheduler; workers that die or raise.
+
+One LocalCluster (two worker processes, one thread each) is shared by the module. Marked
+``dask`` (needs the dask extra, which ``make test`` installs; ``make test-fast`` and
+``make test-floor`` leave these out).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import time
+import traceback
+
+import numpy as np
+import pytest
+
+import diffprog as dp
+import diffprog.numpy as dnp
+
+try:  # imported lazily by the tests only: test-floor collects this file without dask
+    import cloudpickle
+    import dask
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from diffprog import distributed as dd
+    # the workers get this module's functions by value: they need not import the tests
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+except ImportError:  # pragma: no cover - `make test` installs the extra
+    dask = da = dd = None
+
+pytestmark = pytest.mark.dask
+
+N_WORKERS = 2
+# jit without fused kernels: numba compiling on the workers would cost seconds per case (the
+# default tiers run in test_params_sent_once_and_traced_once_per_chunk_shape)
+NO_COMPILE = {"compile": "never"}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=N_WORKERS, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=40) as cluster, \
+            Client(cluster, set_as_default=False) as c:
+        yield c
+
+
+class Tag:
+    """A static, hashable params leaf that counts how often the client pickles it."""
+
+    pickled = 0
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self):
+        Tag.pickled += 1
+        return (Tag, (self.name,))
+
+    def __eq__(self, other):
+        return isinstance(other, Tag) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+def loss(p, x, y):
+    """A logistic loss summed over rows, using every kind of params leaf."""
+    z = x @ p["w"] + p["b"]
+    scale = 2.0 if p["mode"] == "double" else 1.0
+    return scale * p["k"] * dnp.sum(dnp.logaddexp(0.0, z) - y * z)
+
+
+def mean_loss(p, x, y):
+    return dnp.mean((x @ p["w"] + p["b"] - y) ** 2)
+
+
+def params_for(dtype, tag=None):
+    rng = np.random.default_rng(0)
+    return {"w": rng.standard_normal(5).astype(dtype), "b": dtype(0.25), "k": 3, "mode": "double",
+            "none": None, "tag": tag or Tag("t")}
+
+
+def data_for(rng, n, dtype, nchunks):
+    x = rng.standard_normal((n, 5)).astype(dtype)
+    y = (rng.random(n) < 0.5).astype(dtype)
+    sizes = tuple(len(part) for part in np.array_split(np.arange(n), nchunks))
+    return x, y, da.from_array(x, chunks=(sizes, (5,))), da.from_array(y, chunks=(sizes,))
+
+
+def assert_same(result, ref, rtol):
+    (value, grads), (ref_value, ref_grads) = result, ref
+    assert np.asarray(value).dtype == np.asarray(ref_value).dtype
+    np.testing.assert_allclose(value, ref_value, rtol=rtol, atol=0)
+    assert set(grads) == set(ref_grads)
+    for key, g in ref_grads.items():
+        if g is None:
+            assert grads[key] is None, key  # static leaves get None, as dp.grad gives them
+        else:
+            assert np.asarray(grads[key]).dtype == np.asarray(g).dtype, key
+            np.testing.assert_allclose(grads[key], g, rtol=rtol, atol=0, err_msg=key)
+
+
+# float32 sums chunk by chunk round differently from one sum over all rows (float32's epsilon
+# is 1.2e-7), so it is held to float32 accuracy; float64 to 1e-12.
+RTOL = {np.float64: 1e-12, np.float32: 2e-5}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("nchunks, fanin", [(1, 8), (7, 8), (64, 2)])
+def test_equals_value_and_grad_on_concatenated_data(client, rng, dtype, nchunks, fanin):
+    x, y, dx, dy = data_for(rng, 1000, dtype, nchunks)
+    params = params_for(dtype)
+    ref = dp.value_and_grad(loss)(params, x, y)
+    got = dd.value_and_grad_sum(loss, params, dx, dy, client=client, fanin=fanin,
+                                jit=NO_COMPILE)
+    assert_same(got, ref, RTOL[dtype])
+    assert ref[1]["k"] is None and ref[1]["tag"] is None
+
+
+def test_mean_weights_chunks_by_length(client, rng):
+    x, y, dx, dy = data_for(rng, 1003, np.float64, 7)
+    params = params_for(np.float64)
+    ref = dp.value_and_grad(mean_loss)(params, x, y)
+    assert_same(dd.value_and_grad_sum(mean_loss, params, dx, dy, client=client, mean=True,
+                                      jit=NO_COMPILE), ref, 1e-12)
+    g = dd.grad_sum(mean_loss, params, dx, dy, client=client, mean=True, jit=False)
+    np.testing.assert_allclose(g["w"], ref[1]["w"], rtol=1e-12)
+
+
+def test_params_sent_once_and_traced_once_per_chunk_shape(client, rng):
+    x, y, dx, dy = data_for(rng, 1000, np.float64, 64)  # chunks of 16 and 15 rows
+    tag = Tag("once")
+    params = params_for(np.float64, tag)
+
+    def loss_once(p, x, y):  # a function of this test's own: a cache entry of its own
+        return loss(p, x, y) + 0.0
+
+    Tag.pickled = 0
+    for _ in range(2):
+        got = dd.value_and_grad_sum(loss_once, params, dx, dy, client=client)
+    # scattered: pickled once per call here (the workers copy it), not once per chunk task
+    assert Tag.pickled <= 2 * N_WORKERS, Tag.pickled
+    assert_same(got, dp.value_and_grad(loss)(params, x, y), 1e-12)
+    token = dd._token(loss_once, {})
+    traces = [info.get(token, 0) for info in client.run(dd.process_cache_info).values()]
+    # each worker traced once per chunk shape it met (two shapes), over 2 calls of 64 chunks
+    assert 1 <= sum(traces) and all(t <= 2 for t in traces), traces
+
+
+def test_threads_scheduler_without_client(rng):
+    x, y, dx, dy = data_for(rng, 500, np.float64, 7)
+    params = params_for(np.float64)
+    with dask.config.set(scheduler="threads"):
+        got = dd.value_and_grad_sum(loss, params, dx, dy, jit=NO_COMPILE)
+    assert_same(got, dp.value_and_grad(loss)(params, x, y), 1e-12)
+    # one jitted value_and_grad in this process, traced once per chunk shape (72 and 71 rows)
+    assert dd.process_cache_info()[dd._token(loss, NO_COMPILE)] <= 2
+
+
+def test_worker_killed_mid_computation_gives_the_exact_result(client, rng, tmp_path):
+    x, y, dx, dy = data_for(rng, 1000, np.float64, 16)
+    marker = str(tmp_path / "killed")
+    params = params_for(np.float64)
+
+    def dies_once(p, x, y):
+        try:  # the first chunk anywhere kills its worker; dask reruns its tasks elsewhere
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            return loss(p, x, y)
+        os._exit(1)
+
+    got = dd.value_and_grad_sum(dies_once, params, dx, dy, client=client, jit=False)
+    assert os.path.exists(marker)
+    assert_same(got, dp.value_and_grad(loss)(params, x, y), 1e-12)
+    client.wait_for_workers(N_WORKERS, timeout=60)
+
+
+def _raising_loss(p, x):
+    if x.shape[0] < 100:
+        # a builtin class: this module's classes travel by value, so the client would receive
+        # a copy of a class of its own, not the class itself
+        raise ValueError(f"a chunk of {x.shape[0]} rows is too short")
+    return dnp.sum(x @ p)
+
+
+def test_an_exception_on_a_worker_surfaces_with_its_traceback(client):
+    dx = da.ones((250, 3), chunks=(100, 3))  # the last chunk has 50 rows
+    with pytest.raises(ValueError, match="a chunk of 50 rows is too short") as info:
+        dd.value_and_grad_sum(_raising_loss, np.ones(3), dx, client=client, jit=False)
+    tb = "".join(traceback.format_exception(info.value))
+    assert "_raising_loss" in tb and "_chunk_value_and_grad" in tb  # the worker's frames
+
+
+def _slow_square(i):
+    time.sleep(0.02 * (5 - i))  # later inputs finish first
+    return i, float(dp.grad(lambda t: t ** 2)(float(i)))
+
+
+@pytest.mark.parametrize("where", ["client", "threads"])
+def test_map_keeps_input_order(client, where):
+    kw = {"client": client} if where == "client" else {"scheduler": "threads"}
+    assert dd.map(_slow_square, range(6), **kw) == [(i, 2.0 * i) for i in range(6)]
+
+
+def test_misaligned_chunks_are_rechunked_with_a_warning(rng):
+    x, y, dx, _ = data_for(rng, 300, np.float64, 7)
+    dy = da.from_array(y, chunks=50)
+    params = params_for(np.float64)
+    with pytest.warns(dd.ChunkAlignmentWarning, match=r"data\[1\] is chunked"):
+        got = dd.value_and_grad_sum(loss, params, dx, dy, scheduler="threads", jit=NO_COMPILE)
+    assert_same(got, dp.value_and_grad(loss)(params, x, y), 1e-12)
+
+
+def test_different_lengths_raise(rng):
+    _, _, dx, _ = data_for(rng, 300, np.float64, 3)
+    with pytest.raises(ValueError, match="different lengths along axis 0: data\\[0\\] has 300 "
+                                         "rows and data\\[1\\] has 299"):
+        dd.grad_sum(loss, params_for(np.float64), dx, da.zeros(299, chunks=100))
+    with pytest.raises(TypeError, match="not a dask array"):
+        dd.grad_sum(loss, params_for(np.float64), dx, np.zeros(300))
+
+
+def test_jit_pickles_as_function_and_options():
+    f = dp.jit(lambda x, n: dnp.sum(x ** n), static_argnums=1, compile="never")
+    f(np.ones(2), 2)
+    g = pickle.loads(cloudpickle.dumps(f))
+    assert (g.static_argnums, g.compile, g.traces) == ((1,), "never", 0)
+    np.testing.assert_allclose(g(np.arange(3.0), 3), 9.0)
+
+
+def test_import_diffprog_does_not_import_dask():
+    code = "import sys, diffprog; assert 'dask' not in sys.modules, 'dask imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

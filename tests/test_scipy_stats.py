@@ -2,7 +2,8 @@
 support, nan, ±inf, invalid parameters), dtypes, call forms (positional, keyword, frozen) and
 broadcasting; derivatives in the data and every continuous parameter against central
 differences (both modes, order 2, float64 and float32); jit(grad) against grad; no NaN in the
-gradient of a valid point; the cdf methods left out raise NotImplementedError."""
+gradient of a valid point; the cdf family of the incomplete gamma and beta distributions in
+the tails (where SciPy's log of an underflowed cdf is -inf) against independent references."""
 
 from __future__ import annotations
 
@@ -35,31 +36,31 @@ CONTINUOUS = {
     "norm": ((), [{}, {"loc": 1.0, "scale": 2.0}, {"loc": -1.0, "scale": 0.5},
                   {"scale": 0.0}, {"scale": -1.0}, {"loc": NAN}], True),
     "t": (("df",), [{"df": 1.0}, {"df": 3.5, "loc": 1.0, "scale": 2.0}, {"df": INF},
-                    {"df": 30.0}, {"df": 0.0}, {"df": -1.0}, {"df": 2.0, "scale": 0.0}], False),
+                    {"df": 30.0}, {"df": 0.0}, {"df": -1.0}, {"df": 2.0, "scale": 0.0}], True),
     "cauchy": ((), [{}, {"loc": 0.5, "scale": 2.0}, {"scale": 0.0}], True),
     "laplace": ((), [{}, {"loc": 0.5, "scale": 2.0}, {"scale": -2.0}], True),
     "logistic": ((), [{}, {"loc": 0.5, "scale": 2.0}, {"scale": 0.0}], True),
     "expon": ((), [{}, {"loc": -1.0, "scale": 2.0}, {"scale": -1.0}], True),
     "uniform": ((), [{}, {"loc": -1.0, "scale": 3.0}, {"scale": 0.0}], True),
     "gamma": (("a",), [{"a": 0.5}, {"a": 1.0}, {"a": 3.5, "loc": -1.0, "scale": 2.0},
-                       {"a": 0.0}, {"a": -1.0}], False),
+                       {"a": 0.0}, {"a": -1.0}], True),
     "beta": (("a", "b"), [{"a": 0.5, "b": 0.5}, {"a": 2.0, "b": 3.0}, {"a": 1.0, "b": 1.0},
                           {"a": 2.5, "b": 0.7, "loc": -1.0, "scale": 3.0}, {"a": 0.0, "b": 1.0},
-                          {"a": 1.0, "b": -1.0}], False),
+                          {"a": 1.0, "b": -1.0}], True),
     "chi2": (("df",), [{"df": 1.0}, {"df": 2.0}, {"df": 5.5, "scale": 2.0}, {"df": 0.0}],
-             False),
+             True),
 }
 DISCRETE = {
     "poisson": (("mu",), [{"mu": 0.0}, {"mu": 0.5}, {"mu": 3.5}, {"mu": 3.0, "loc": 1.0},
-                          {"mu": -1.0}], False),
+                          {"mu": -1.0}], True),
     "bernoulli": (("p",), [{"p": 0.0}, {"p": 0.3}, {"p": 1.0}, {"p": 1.5}, {"p": -0.1},
                            {"p": 0.4, "loc": 2.0}], True),
     "binom": (("n", "p"), [{"n": 5.0, "p": 0.3}, {"n": 10.0, "p": 0.0}, {"n": 10.0, "p": 1.0},
                            {"n": 0.0, "p": 0.5}, {"n": 5.5, "p": 0.5}, {"n": -1.0, "p": 0.5},
-                           {"n": 5.0, "p": 1.2}], False),
+                           {"n": 5.0, "p": 1.2}], True),
     "nbinom": (("n", "p"), [{"n": 2.5, "p": 0.4}, {"n": 1.0, "p": 1.0},
                             {"n": 3.0, "p": 0.9, "loc": 1.0}, {"n": 0.0, "p": 0.5},
-                            {"n": 1.0, "p": 0.0}], False),
+                            {"n": 1.0, "p": 0.0}], True),
     "geom": (("p",), [{"p": 0.3}, {"p": 1.0}, {"p": 0.05, "loc": -1.0}, {"p": 0.0},
                       {"p": 1.1}], True),
 }
@@ -75,10 +76,12 @@ def _cases(table, dens):
             for i in range(len(table[name][1]))]
 
 
-def _assert_values(got, want):
+def _assert_values(got, want, log=False):
     assert np.shape(got) == np.shape(want)
     assert np.asarray(got).dtype == np.asarray(want).dtype
-    np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-300)
+    # logcdf/logsf near 0: SciPy's log(1 - tiny) is exact only to an absolute ~1e-16 (this
+    # module's log1p(-tiny) is exact; test_incomplete_tails checks it against -tiny)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=4e-16 if log else 1e-300)
     # the sign of ±inf and where the nans are
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
 
@@ -88,10 +91,11 @@ def test_continuous_values(name, method, i):
     shapes, params, _ = CONTINUOUS[name]
     kw = params[i]
     want = getattr(getattr(ss, name), method)(X, **kw)
-    _assert_values(getattr(getattr(ds, name), method)(X, **kw), want)
+    log = method in ("logcdf", "logsf")
+    _assert_values(getattr(getattr(ds, name), method)(X, **kw), want, log)
     # positional form: shapes, loc, scale
     pos = [kw[s] for s in shapes] + [kw.get("loc", 0.0), kw.get("scale", 1.0)]
-    _assert_values(getattr(getattr(ds, name), method)(X, *pos), want)
+    _assert_values(getattr(getattr(ds, name), method)(X, *pos), want, log)
 
 
 @pytest.mark.parametrize("name,method,i", _cases(DISCRETE, "logpmf"))
@@ -99,9 +103,10 @@ def test_discrete_values(name, method, i):
     shapes, params, _ = DISCRETE[name]
     kw = params[i]
     want = getattr(getattr(ss, name), method)(K, **kw)
-    _assert_values(getattr(getattr(ds, name), method)(K, **kw), want)
+    log = method in ("logcdf", "logsf")
+    _assert_values(getattr(getattr(ds, name), method)(K, **kw), want, log)
     pos = [kw[s] for s in shapes] + [kw.get("loc", 0.0)]
-    _assert_values(getattr(getattr(ds, name), method)(K, *pos), want)
+    _assert_values(getattr(getattr(ds, name), method)(K, *pos), want, log)
 
 
 def test_scalars_and_dtypes():
@@ -159,16 +164,6 @@ def test_call_errors():
         ds.norm.logpdf(1.0, 0.0, 1.0, 2.0)
 
 
-@pytest.mark.parametrize("name", ["t", "gamma", "beta", "chi2", "poisson", "binom", "nbinom"])
-def test_missing_cdfs_raise(name):
-    shapes = {**CONTINUOUS, **DISCRETE}[name][0]
-    for m in CDFS:
-        with pytest.raises(NotImplementedError, match=rf"stats\.{name}\.{m} is not implemented"):
-            getattr(getattr(ds, name), m)(1.0, *[0.5] * len(shapes))
-        with pytest.raises(NotImplementedError):
-            getattr(getattr(ds, name)(*[0.5] * len(shapes)), m)(1.0)
-
-
 def test_tails():
     # beyond |x| ~ 745 SciPy's laplace.logpdf is log(0) and its laplace/expon log(1 - tiny)
     # forms lose all digits; these are exact
@@ -178,6 +173,55 @@ def test_tails():
     assert ds.expon.logcdf(40.0) == pytest.approx(-math.exp(-40.0), rel=1e-15)
     assert ds.norm.logcdf(-40.0) == pytest.approx(ss.norm.logcdf(-40.0), rel=RTOL)
     assert ds.cauchy.logpdf(1e200) == pytest.approx(ss.cauchy.logpdf(1e200), rel=RTOL)
+
+
+def test_incomplete_tails():
+    import scipy.special as sc
+    # where the cdf underflows SciPy's logcdf is log(0) = -inf; these are finite and exact
+    for k, n, p in [(0.0, 2000.0, 0.5), (0.0, 5000.0, 0.3)]:
+        want = n * math.log1p(-p)  # binom.cdf(0) = (1 - p)**n
+        assert ds.binom.logcdf(k, n, p) == pytest.approx(want, rel=1e-13)
+        # (the density over the cdf as exp of a difference of logs ~ -1e3: ~1e-12 relative)
+        assert dp.grad(ds.binom.logcdf, argnums=2)(k, n, p) == pytest.approx(-n / (1 - p),
+                                                                             rel=1e-11)
+        want = n * math.log(p)  # nbinom.cdf(0) = p**n
+        assert ds.nbinom.logcdf(k, n, p) == pytest.approx(want, rel=1e-13)
+        gn, gp = dp.grad(ds.nbinom.logcdf, argnums=(1, 2))(k, n, p)
+        assert gn == pytest.approx(math.log(p), rel=1e-11) and gp == pytest.approx(n / p,
+                                                                                   rel=1e-11)
+    assert ds.poisson.logcdf(0.0, 800.0) == -800.0  # exp(-800) underflows
+    assert dp.grad(ds.poisson.logcdf, argnums=1)(0.0, 800.0) == pytest.approx(-1.0, rel=1e-13)
+    # gamma: log P(a, x) for x << a from its series, P(a, x) ~ x**a / Gamma(a + 1)
+    x, a = 1e-3, 200.0
+    want = a * math.log(x) - x - math.lgamma(a + 1) + math.log1p(x / (a + 1) + x * x / (
+        (a + 1) * (a + 2)))
+    assert ds.gamma.logcdf(x, a) == pytest.approx(want, rel=1e-14)
+    assert ds.chi2.logcdf(2 * x, 2 * a) == pytest.approx(want, rel=1e-14)
+    assert ds.gamma.logsf(1000.0, 2.0) == pytest.approx(-1000.0 + math.log1p(1000.0), rel=1e-15)
+    # t: F(t) ~ c nu**((nu - 1)/2) |t|**-nu for t -> -inf, c the density's constant
+    for df in (1.0, 3.0, 7.5):
+        t = -1e120
+        logc = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+        want = logc + (df - 1) / 2 * math.log(df) - df * math.log(-t)
+        assert ds.t.logcdf(t, df) == pytest.approx(want, rel=1e-13)
+        assert ds.t.logsf(-t, df) == pytest.approx(want, rel=1e-13)
+        assert dp.grad(ds.t.logcdf)(t, df) == pytest.approx(-df / t, rel=1e-12)
+    # beta: I_x(a, b) ~ x**a / (a B(a, b)) for tiny x
+    a, b, x = 4.0, 2.5, 1e-100
+    want = a * math.log(x) - math.log(a) - sc.betaln(a, b)
+    assert ds.beta.logcdf(x, a, b) == pytest.approx(want, rel=1e-13)
+    assert ds.beta.logsf(1 - 2.0 ** -50, b, a) == pytest.approx(
+        a * math.log(2.0 ** -50) - math.log(a) - sc.betaln(a, b), rel=1e-12)
+    # near 1: logcdf = log1p(-sf), where SciPy's log(1 - sf) keeps no digit of sf
+    for f, sf, args in [(ds.poisson.logcdf, ss.poisson.sf, (20.0, 0.5)),
+                        (ds.gamma.logcdf, ss.gamma.sf, (60.0, 2.0)),
+                        (ds.t.logcdf, ss.t.sf, (1e8, 3.0)),
+                        (ds.beta.logsf, ss.beta.cdf, (1e-30, 2.0, 3.0)),
+                        (ds.binom.logsf, ss.binom.cdf, (0.0, 500.0, 0.1)),
+                        (ds.nbinom.logsf, ss.nbinom.cdf, (0.0, 40.0, 0.1))]:
+        tiny = sf(*args)
+        assert 0 < tiny < 1e-20
+        assert f(*args) == pytest.approx(-tiny, rel=1e-12), f
 
 
 # -- derivatives ---------------------------------------------------------------------------------
@@ -227,8 +271,9 @@ def test_discrete_grads(name, dtype):
     fixed = {"n": 5.0} if name == "binom" else {}
     dist, names = getattr(ds, name), list(params)
     for m in _methods(DISCRETE, name, "logpmf"):
-        # the sf of a Bernoulli is 0 (log -inf) at k = 1
-        k = np.array([0.0, 0.5, 0.0] if name == "bernoulli" and m in CDFS else ks)
+        # the sf of a Bernoulli is 0 (log -inf) at k = 1, a binomial's at k = n
+        k = np.array([0.0, 0.5, 0.0] if name == "bernoulli" and m in CDFS
+                     else [0.0, 2.5, 4.0] if name == "binom" and m in CDFS else ks)
 
         def f(*vals, m=m, k=k):
             kw = {**fixed, **dict(zip(names, vals))}
@@ -273,7 +318,7 @@ def test_jit_values(name):
     with np.errstate(all="ignore"):
         got = f(x, *cols)
         for m, g in zip(methods, got):
-            _assert_values(g, getattr(getattr(ss, name), m)(x, *cols))
+            _assert_values(g, getattr(getattr(ss, name), m)(x, *cols), m in ("logcdf", "logsf"))
 
 
 def test_no_nan_in_valid_gradients():

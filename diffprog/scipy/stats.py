@@ -10,17 +10,17 @@ nan). Everything is written with :mod:`diffprog.numpy` and :mod:`diffprog.scipy.
 continuous parameter; the support and the parameter checks are masks (``where`` on safe inputs),
 so no Python control flow depends on values and no NaN leaks into the gradient of a valid point.
 
-Methods: continuous distributions have ``logpdf``, ``pdf``; ``norm``, ``cauchy``, ``laplace``,
-``logistic``, ``expon`` and ``uniform`` also ``cdf``, ``logcdf``, ``sf``, ``logsf``. Discrete
-ones have ``logpmf``, ``pmf``; ``bernoulli`` and ``geom`` also ``cdf``, ``logcdf``, ``sf``,
-``logsf``. The cdf family of ``t``, ``gamma``, ``beta``, ``chi2``, ``poisson``, ``binom`` and
-``nbinom`` needs the regularized incomplete gamma/beta functions with derivatives in their
-parameters, which :mod:`diffprog.scipy.special` does not have: calling them raises
-``NotImplementedError``. ``multivariate_normal`` and ``dirichlet`` have ``logpdf`` and ``pdf``.
+Methods: continuous distributions have ``logpdf``, ``pdf``, ``cdf``, ``logcdf``, ``sf`` and
+``logsf``; discrete ones ``logpmf``, ``pmf``, ``cdf``, ``logcdf``, ``sf`` and ``logsf`` (those
+of ``t``, ``gamma``, ``beta``, ``chi2``, ``poisson``, ``binom`` and ``nbinom`` through the
+incomplete gamma and beta functions of :mod:`diffprog.scipy.special`, differentiable in their
+shape parameters too). ``multivariate_normal`` and ``dirichlet`` have ``logpdf`` and ``pdf``.
 
 Where SciPy's formula loses accuracy (``laplace.logpdf`` beyond |x| ~ 745, where SciPy takes
 the log of an underflowed pdf; the log of 1 - tiny in ``laplace.logcdf``/``logsf`` and
-``expon.logcdf``) this module uses the accurate form, so it differs from SciPy there.
+``expon.logcdf``; ``logcdf``/``logsf`` of the incomplete gamma and beta families, which
+SciPy computes as the log of a cdf that underflows or is 1 - tiny) this module uses the
+accurate form, so it differs from SciPy there.
 
 Example:
     >>> import diffprog as dp
@@ -94,17 +94,6 @@ def _log_ndtr(x: Any) -> Any:
     pos = x > 0
     return dnp.where(pos, dnp.log1p(-sp.ndtr(-dnp.where(pos, x, 1.0))),
                      sp.log_ndtr(dnp.where(pos, -1.0, x)))
-
-
-def _not_implemented(dist: str, method: str, needs: str, alt: str) -> Any:
-    def method_fn(*args: Any, **kwds: Any) -> Any:
-        raise NotImplementedError(
-            f"diffprog.scipy.stats.{dist}.{method} is not implemented: it needs {needs}, which "
-            f"diffprog.scipy.special does not have with derivatives in all its arguments. "
-            f"{alt}")
-    method_fn.__name__ = method
-    method_fn.__doc__ = f"Not implemented (needs {needs}); raises ``NotImplementedError``."
-    return method_fn
 
 
 # -- argument parsing ----------------------------------------------------------------------------
@@ -247,15 +236,6 @@ class _Continuous:
         return self._tail("logsf", x, args, kwds, False, True)
 
 
-def _no_cdf(cls: type, needs: str) -> type:
-    """``cls`` with its cdf family replaced by methods raising ``NotImplementedError``."""
-    alt = (f"Use logpdf/pdf (or logpmf/pmf), or scipy.stats.{cls.name}.cdf etc. on concrete "
-           "values (no derivatives).")
-    # a subclass, so that subclasses of ``cls`` (bernoulli of binom) keep their own cdf
-    return type(cls.__name__, (cls,), {m: _not_implemented(cls.name, m, needs, alt)
-                                       for m in ("cdf", "logcdf", "sf", "logsf")})
-
-
 class norm_gen(_Continuous):
     """The normal distribution (``scipy.stats.norm``): cdf via ``ndtr``, logcdf via
     ``log_ndtr`` (``log1p(-ndtr(-z))`` for z > 0).
@@ -288,11 +268,15 @@ class norm_gen(_Continuous):
 
 class t_gen(_Continuous):
     """Student's t distribution (``scipy.stats.t``) with ``df > 0`` degrees of freedom (the
-    normal at ``df = inf``); differentiable in ``df``. No cdf (needs ``betainc``).
+    normal at ``df = inf``); differentiable in ``df``. The cdf is ``special.stdtr`` (SciPy's);
+    ``logcdf`` is ``log(1/2) + log I_w(df/2, 1/2)``, ``w = df / (df + z**2)``, for z < -1
+    (finite where the cdf underflows) and ``log1p(-sf)`` for z > 1.
 
     Example:
         >>> round(float(t.pdf(0.0, 1.0)), 12)  # Cauchy: 1/pi
         0.318309886184
+        >>> float(t.cdf(1.0, 1.0))
+        0.75
     """
 
     name = "t"
@@ -308,6 +292,27 @@ class t_gen(_Continuous):
         lt = (sp.gammaln(0.5 * (d + 1)) - sp.gammaln(0.5 * d) - 0.5 * (dnp.log(d) + _LOG_PI)
               - (d + 1) / 2 * dnp.log1p(z * z / d))
         return dnp.where(inf, -z ** 2 / 2.0 - _LOG_SQRT_2PI, lt)
+
+    def _cdf(self, z: Any, df: Any) -> Any:
+        return sp.stdtr(df, z)
+
+    def _sf(self, z: Any, df: Any) -> Any:
+        return sp.stdtr(df, -z)
+
+    def _logcdf(self, z: Any, df: Any) -> Any:
+        inf = dnp.isinf(df)
+        d = dnp.where(inf, 1.0, df)
+        left, right = z < -1.0, z > 1.0
+        zl = dnp.where(left, z, -2.0)
+        tail = sp._log_betainc(0.5 * d, 0.0 * d + 0.5, d / (d + zl * zl)) - _LOG2
+        zm = dnp.where(dnp.logical_or(left, right), 0.0, z)
+        zr = dnp.where(right, z, 2.0)
+        val = dnp.where(left, tail, dnp.where(right, dnp.log1p(-sp.stdtr(d, -zr)),
+                                              dnp.log(sp.stdtr(d, zm))))
+        return dnp.where(inf, _log_ndtr(z), val)
+
+    def _logsf(self, z: Any, df: Any) -> Any:
+        return self._logcdf(-z, df)
 
 
 class cauchy_gen(_Continuous):
@@ -470,11 +475,14 @@ class uniform_gen(_Continuous):
 
 class gamma_gen(_Continuous):
     """The gamma distribution (``scipy.stats.gamma``) with shape ``a > 0``; differentiable
-    in ``a``. No cdf (needs ``gammainc`` with its derivative in ``a``).
+    in ``a``. cdf and sf are ``gammainc``/``gammaincc``; their logarithms stay accurate where
+    they underflow or are close to 1.
 
     Example:
         >>> round(float(gamma.logpdf(1.0, 1.0)), 12)  # exponential: -x
         -1.0
+        >>> round(float(gamma.logcdf(1e-3, 200.0)), 6)  # the cdf underflows: SciPy's is -inf
+        -2244.784038
     """
 
     name = "gamma"
@@ -491,10 +499,23 @@ class gamma_gen(_Continuous):
     def _logpdf(self, z: Any, a: Any) -> Any:
         return sp.xlogy(a - 1.0, z) - z - sp.gammaln(a)
 
+    def _cdf(self, z: Any, a: Any) -> Any:
+        return sp.gammainc(a, z)
+
+    def _sf(self, z: Any, a: Any) -> Any:
+        return sp.gammaincc(a, z)
+
+    def _logcdf(self, z: Any, a: Any) -> Any:
+        return sp._log_gammainc(a, z)
+
+    def _logsf(self, z: Any, a: Any) -> Any:
+        return sp._log_gammainc(a, z, upper=True)
+
 
 class beta_gen(_Continuous):
     """The beta distribution (``scipy.stats.beta``) with ``a, b > 0`` on ``[0, 1]``;
-    differentiable in ``a`` and ``b``. No cdf (needs ``betainc``).
+    differentiable in ``a`` and ``b``. cdf and sf are ``betainc``/``betaincc``, their
+    logarithms accurate in the tails.
 
     Example:
         >>> float(beta.pdf(0.5, 1.0, 1.0))
@@ -515,10 +536,22 @@ class beta_gen(_Continuous):
     def _logpdf(self, z: Any, a: Any, b: Any) -> Any:
         return sp.xlog1py(b - 1.0, -z) + sp.xlogy(a - 1.0, z) - sp.betaln(a, b)
 
+    def _cdf(self, z: Any, a: Any, b: Any) -> Any:
+        return sp.betainc(a, b, z)
+
+    def _sf(self, z: Any, a: Any, b: Any) -> Any:
+        return sp.betaincc(a, b, z)
+
+    def _logcdf(self, z: Any, a: Any, b: Any) -> Any:
+        return sp._log_betainc(a, b, z)
+
+    def _logsf(self, z: Any, a: Any, b: Any) -> Any:
+        return sp._log_betainc(a, b, z, upper=True)
+
 
 class chi2_gen(_Continuous):
     """The chi-squared distribution (``scipy.stats.chi2``) with ``df > 0``; differentiable in
-    ``df``. No cdf (needs ``gammainc``).
+    ``df``. The cdf is ``gammainc(df/2, x/2)`` (SciPy's ``chdtr``).
 
     Example:
         >>> round(float(chi2.pdf(2.0, 2.0)), 12)  # exp(-x/2) / 2
@@ -540,20 +573,29 @@ class chi2_gen(_Continuous):
         return (sp.xlogy(df / 2.0 - 1, z) - z / 2.0 - sp.gammaln(df / 2.0)
                 - (_LOG2 * df) / 2.0)
 
+    def _cdf(self, z: Any, df: Any) -> Any:
+        return sp.gammainc(df / 2.0, z / 2.0)
 
-_INCOMPLETE_GAMMA = "the regularized incomplete gamma function (scipy.special.gammainc)"
-_INCOMPLETE_BETA = "the regularized incomplete beta function (scipy.special.betainc)"
+    def _sf(self, z: Any, df: Any) -> Any:
+        return sp.gammaincc(df / 2.0, z / 2.0)
+
+    def _logcdf(self, z: Any, df: Any) -> Any:
+        return sp._log_gammainc(df / 2.0, z / 2.0)
+
+    def _logsf(self, z: Any, df: Any) -> Any:
+        return sp._log_gammainc(df / 2.0, z / 2.0, upper=True)
+
 
 norm = norm_gen()
-t = _no_cdf(t_gen, _INCOMPLETE_BETA)()
+t = t_gen()
 cauchy = cauchy_gen()
 laplace = laplace_gen()
 logistic = logistic_gen()
 expon = expon_gen()
 uniform = uniform_gen()
-gamma = _no_cdf(gamma_gen, _INCOMPLETE_GAMMA)()
-beta = _no_cdf(beta_gen, _INCOMPLETE_BETA)()
-chi2 = _no_cdf(chi2_gen, _INCOMPLETE_GAMMA)()
+gamma = gamma_gen()
+beta = beta_gen()
+chi2 = chi2_gen()
 
 
 # -- discrete distributions (SciPy's rv_discrete) ------------------------------------------------
@@ -628,8 +670,10 @@ class _Discrete:
             rest = dnp.where(bad, _NAN, dnp.where(one, one_val, zero_val))
             if method == "logcdf":
                 # SciPy's logcdf writes its 0 beyond the upper end after the nan of invalid
-                # parameters (its cdf the other way round)
-                rest = dnp.where(one, one_val, rest)
+                # parameters (its cdf the other way round), the end taken from the parameters
+                # as given (binom's n = 5.5 ends at 5.5)
+                _, b_raw = self._support(*[_f64(v) for v in self._params(args, kwds)[:-1]])
+                rest = dnp.where(k >= b_raw, one_val, rest)
             return _out(dnp.where(inside, val, rest))
 
     def cdf(self, k: Any, *args: Any, **kwds: Any) -> Any:
@@ -651,7 +695,8 @@ class _Discrete:
 
 class poisson_gen(_Discrete):
     """The Poisson distribution (``scipy.stats.poisson``) with mean ``mu >= 0``;
-    differentiable in ``mu``. No cdf (needs ``gammaincc``).
+    differentiable in ``mu``. ``cdf(k) = gammaincc(k + 1, mu)`` (SciPy's ``pdtr``), ``sf``
+    ``gammainc(k + 1, mu)``, their logarithms accurate in the tails.
 
     Example:
         >>> round(float(poisson.pmf(2, 2.0)), 12)  # 2 exp(-2)
@@ -668,11 +713,24 @@ class poisson_gen(_Discrete):
     def _logpmf(self, k: Any, mu: Any) -> Any:
         return sp.xlogy(k, mu) - sp.gammaln(k + 1) - mu
 
+    def _cdf(self, k: Any, mu: Any) -> Any:
+        return sp.gammaincc(dnp.floor(k) + 1.0, mu)
+
+    def _sf(self, k: Any, mu: Any) -> Any:
+        return sp.gammainc(dnp.floor(k) + 1.0, mu)
+
+    def _logcdf(self, k: Any, mu: Any) -> Any:
+        return sp._log_gammainc(dnp.floor(k) + 1.0, mu, upper=True)
+
+    def _logsf(self, k: Any, mu: Any) -> Any:
+        return sp._log_gammainc(dnp.floor(k) + 1.0, mu)
+
 
 class binom_gen(_Discrete):
     """The binomial distribution (``scipy.stats.binom``) with integer ``n >= 0`` and
-    ``0 <= p <= 1``; differentiable in ``p`` (and, through ``gammaln``, in ``n``). No cdf
-    (needs ``betainc``).
+    ``0 <= p <= 1``; differentiable in ``p`` (and, through ``gammaln`` and ``betainc``, in
+    ``n``). ``cdf(k) = betaincc(k + 1, n - k, p)``, ``sf`` ``betainc(k + 1, n - k, p)`` (as
+    SciPy's Boost-based ones), their logarithms accurate in the tails.
 
     Example:
         >>> round(float(binom.pmf(1, 2, 0.5)), 12)
@@ -693,6 +751,22 @@ class binom_gen(_Discrete):
         k = dnp.floor(k)
         combiln = sp.gammaln(n + 1) - (sp.gammaln(k + 1) + sp.gammaln(n - k + 1))
         return combiln + sp.xlogy(k, p) + sp.xlog1py(n - k, -p)
+
+    def _cdf(self, k: Any, n: Any, p: Any) -> Any:
+        k = dnp.floor(k)
+        return sp.betaincc(k + 1.0, n - k, p)
+
+    def _sf(self, k: Any, n: Any, p: Any) -> Any:
+        k = dnp.floor(k)
+        return sp.betainc(k + 1.0, n - k, p)
+
+    def _logcdf(self, k: Any, n: Any, p: Any) -> Any:
+        k = dnp.floor(k)
+        return sp._log_betainc(k + 1.0, n - k, p, upper=True)
+
+    def _logsf(self, k: Any, n: Any, p: Any) -> Any:
+        k = dnp.floor(k)
+        return sp._log_betainc(k + 1.0, n - k, p)
 
 
 class bernoulli_gen(binom_gen):
@@ -720,17 +794,24 @@ class bernoulli_gen(binom_gen):
     def _cdf(self, k: Any, p: Any) -> Any:
         return 1.0 - p + 0.0 * k
 
+    def _logcdf(self, k: Any, p: Any) -> Any:
+        return dnp.log(self._cdf(k, p))
+
     def _sf(self, k: Any, p: Any) -> Any:
         return p + 0.0 * k
 
     def _logsf(self, k: Any, p: Any) -> Any:
         return dnp.log(p) + 0.0 * k
 
+    def _sf(self, k: Any, p: Any) -> Any:
+        return p + 0.0 * k
+
 
 class nbinom_gen(_Discrete):
     """The negative binomial distribution (``scipy.stats.nbinom``): failures before the n-th
-    success, real ``n > 0``, ``0 < p <= 1``; differentiable in ``n`` and ``p``. No cdf (needs
-    ``betainc`` with its derivative in ``n``).
+    success, real ``n > 0``, ``0 < p <= 1``; differentiable in ``n`` and ``p``.
+    ``cdf(k) = betainc(n, k + 1, p)``, ``sf`` ``betaincc(n, k + 1, p)``, their logarithms
+    accurate in the tails.
 
     Example:
         >>> round(float(nbinom.pmf(0, 2.0, 0.5)), 12)  # p**n
@@ -747,6 +828,18 @@ class nbinom_gen(_Discrete):
     def _logpmf(self, k: Any, n: Any, p: Any) -> Any:
         coeff = sp.gammaln(n + k) - sp.gammaln(k + 1) - sp.gammaln(n)
         return coeff + n * dnp.log(p) + sp.xlog1py(k, -p)
+
+    def _cdf(self, k: Any, n: Any, p: Any) -> Any:
+        return sp.betainc(n, dnp.floor(k) + 1.0, p)
+
+    def _sf(self, k: Any, n: Any, p: Any) -> Any:
+        return sp.betaincc(n, dnp.floor(k) + 1.0, p)
+
+    def _logcdf(self, k: Any, n: Any, p: Any) -> Any:
+        return sp._log_betainc(n, dnp.floor(k) + 1.0, p)
+
+    def _logsf(self, k: Any, n: Any, p: Any) -> Any:
+        return sp._log_betainc(n, dnp.floor(k) + 1.0, p, upper=True)
 
 
 class geom_gen(_Discrete):
@@ -779,10 +872,10 @@ class geom_gen(_Discrete):
         return dnp.floor(k) * dnp.log1p(-p)
 
 
-poisson = _no_cdf(poisson_gen, _INCOMPLETE_GAMMA)()
-binom = _no_cdf(binom_gen, _INCOMPLETE_BETA)()
+poisson = poisson_gen()
+binom = binom_gen()
 bernoulli = bernoulli_gen()
-nbinom = _no_cdf(nbinom_gen, _INCOMPLETE_BETA)()
+nbinom = nbinom_gen()
 geom = geom_gen()
 
 

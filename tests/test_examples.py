@@ -32,7 +32,7 @@ def run_example(name: str, capsys) -> tuple[dict, str]:
 
 def test_every_example_is_tested():
     tested = {"tour", "mlp", "physics", "newton", "implicit", "graph", "bayes", "spectral",
-              "rnn"}
+              "rnn", "distributed_logreg"}  # distributed_logreg: in tests/test_distributed.py
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 

@@ -489,19 +489,27 @@ def _beta_cf_log_jet(a: np.ndarray, b: np.ndarray, x: np.ndarray, logx: np.ndarr
     expo = (ja * logx + jb * log1mx + _lgamma_jet(a, 0, order, -1.0)
             + _lgamma_jet(b, 1, order, -1.0) + _lgamma_jet(a + b, 2, order) - ja.log())
     # 1 / (1 + d1 / (1 + d2 / (1 + ...))), d_{2k+1} = -(a + k)(a + b + k) x / ((a + 2k)
-    # (a + 2k + 1)), d_{2k} = k (b - k) x / ((a + 2k - 1)(a + 2k))
+    # (a + 2k + 1)), d_{2k} = k (b - k) x / ((a + 2k - 1)(a + 2k)). With d = num / den the
+    # step (A_{n-1}, A_n) -> (A_n, A_n + d A_{n-1}) is run scaled by den, as
+    # (den A_n, den A_n + num A_{n-1}), and B alike: the convergents B_n / A_n are the same
+    # without a division of jets.
     one = _Jet.const(1.0, order, m)
     a_prev, a_cur = one, one
     b_prev, b_cur = _Jet.const(0.0, order, m), one
     conv = _Convergence(one)
+    # the quadratics in a and b expanded, so that each step costs no product of jets
+    aa, ab = ja * ja, ja * jb
     for i in range(1, 2 * _JET_MAXITER):
         k = i // 2
-        if i % 2:
-            d = -((ja + k) * (ja + jb + k) * x) / ((ja + 2 * k) * (ja + 2 * k + 1))
-        else:
-            d = ((jb - k) * (k * x)) / ((ja + 2 * k - 1) * (ja + 2 * k))
-        a_prev, a_cur = a_cur, a_cur + d * a_prev
-        b_prev, b_cur = b_cur, b_cur + d * b_prev
+        if i % 2:  # (a + k)(a + b + k) and (a + 2k)(a + 2k + 1)
+            num = (aa + ab + ja * (2.0 * k) + jb * float(k) + float(k * k)) * (-x)
+            den = aa + ja * (4.0 * k + 1.0) + float(2 * k * (2 * k + 1))
+        else:  # k (b - k) and (a + 2k - 1)(a + 2k)
+            num = (jb - float(k)) * (k * x)
+            den = aa + ja * (4.0 * k - 1.0) + float((2 * k - 1) * 2 * k)
+        a_scaled, b_scaled = den * a_cur, den * b_cur
+        a_prev, a_cur = a_scaled, a_scaled + num * a_prev
+        b_prev, b_cur = b_scaled, b_scaled + num * b_prev
         scale = 1.0 / np.abs(a_cur.c[0])
         a_prev, a_cur, b_prev, b_cur = (j * scale for j in (a_prev, a_cur, b_prev, b_cur))
         if conv.update(b_cur / a_cur) and i > 2:

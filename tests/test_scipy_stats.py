@@ -367,6 +367,31 @@ def test_no_nan_in_valid_gradients():
     assert np.isfinite(g).all() and g[0] == 0.0 and g[2] == 0.0
 
 
+@pytest.mark.parametrize("name,params", [("gamma", (2.0,)), ("chi2", (3.0,)), ("beta", (2.0, 3.0)),
+                                         ("t", (3.0,)), ("poisson", (2.0,)),
+                                         ("binom", (5.0, 0.3)), ("nbinom", (2.5, 0.4))])
+def test_cdf_family_gradients_beside_invalid_points(name, params):
+    # points outside the support, nan and inf beside valid ones: the gradients in the data and
+    # the parameters are finite, 0 at the constant points, and jit agrees
+    discrete = name in DISCRETE
+    x = np.array([-1.0, 0.0, 2.0, 2.5, NAN, INF]) if discrete else np.array(
+        [-1.0, 0.5, 0.25, 2.0, NAN, INF])
+    dist = getattr(ds, name)
+    for m in CDFS:
+        def f(x, *p, m=m):
+            v = getattr(dist, m)(x, *p)
+            return dnp.sum(dnp.where(dnp.isfinite(v), v, 0.0))
+        argnums = tuple(range(1 if discrete else 0, 1 + len(params)))
+        with np.errstate(invalid="ignore"):
+            g = dp.grad(f, argnums=argnums)(x, *params)
+            gj = dp.jit(dp.grad(f, argnums=argnums))(x, *params)
+        for a, b in zip(g, gj):
+            assert np.isfinite(a).all(), (m, g)
+            np.testing.assert_allclose(a, b, rtol=1e-13)
+        if not discrete:  # nan, inf and (outside the support but for t's) x = -1
+            assert g[0][4] == 0.0 and g[0][5] == 0.0 and (name == "t" or g[0][0] == 0.0)
+
+
 def test_jit_grad_equals_grad():
     cases = [
         (lambda loc, s: dnp.sum(ds.norm.logcdf(np.array([-2.0, 0.5]), loc, s)), (0.3, 1.7)),

@@ -420,6 +420,23 @@ def test_fftfreq_with_a_traced_spacing():
             np.testing.assert_allclose(g, -np.sum(getattr(np.fft, fn)(n, 1.0)) / 0.25 ** 2,
                                        rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(dnp.fft.fftfreq(4), np.fft.fftfreq(4))
+    # NumPy's own fftfreq computes with the traced spacing (it is not dispatched): same result
+    g = dp.grad(lambda d: np.sum(np.fft.fftfreq(4, d) ** 2))(0.5)
+    np.testing.assert_allclose(g, -2 * np.sum(np.fft.fftfreq(4, 1.0) ** 2) / 0.5 ** 3)
+
+
+def test_empty_transform_axes_padded_by_n():
+    """An empty axis padded to n entries (zeros in, zeros out), and its cotangent: empty."""
+    x = np.zeros((3, 0))
+    for name in ("fft", "rfft", "ihfft"):
+        want = getattr(np.fft, name)(x, n=4)
+        got = dp.jit(lambda x, name=name: getattr(dnp.fft, name)(x, n=4))(x)
+        assert got.shape == want.shape and got.dtype == want.dtype and not np.any(got)
+        g = dp.grad(lambda x, name=name: dnp.sum(dnp.real(getattr(dnp.fft, name)(x, n=4))))(x)
+        assert g.shape == (3, 0)
+    c = np.zeros((0, 2), complex)
+    out, vjp_fn = dp.vjp(lambda c: dnp.fft.irfft(c, n=6, axis=0), c)
+    assert out.shape == (6, 2) and vjp_fn(np.ones((6, 2)))[0].shape == (0, 2)
 
 
 def test_transposes_read_only_shapes():

@@ -312,6 +312,16 @@ def test_jacobians_of_the_transforms_are_numpy_matrices():
     np.testing.assert_allclose(jac_re, np.fft.irfft(np.eye(3), n=5, axis=0), atol=1e-14)
     np.testing.assert_allclose(jac_im, np.fft.irfft(1j * np.eye(3), n=5, axis=0), atol=1e-14)
     assert not np.any(jac_im[:, 0])  # the imaginary part of the DC bin is ignored
+    # fft and ifft are holomorphic (complex-linear): their complex Jacobians are the DFT
+    # matrices, in both modes
+    z = np.arange(4) + 1j
+    for name in ("fft", "ifft"):
+        for norm in NORMS:
+            want = getattr(np.fft, name)(np.eye(4), axis=0, norm=norm)
+            for jac in (dp.jacfwd, dp.jacrev):
+                got = jac(lambda z, name=name, norm=norm: getattr(dnp.fft, name)(z, norm=norm),
+                          holomorphic=True)(z)
+                np.testing.assert_allclose(got, want, atol=1e-15)
 
 
 # -- jit, jit(grad), edge values ------------------------------------------------------------------
@@ -352,7 +362,8 @@ def _same(got, want, tol):
     np.testing.assert_allclose(got, want, rtol=tol, atol=0, equal_nan=True)
 
 
-@pytest.mark.parametrize("executor", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("executor", ["numpy", pytest.param("interp", marks=pytest.mark.slow),
+                                      pytest.param("numba", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_jit_of_grad_of_a_real_fft_loss_equals_eager_on_edge_values(executor, dtype):
     tol = 1e-12 if dtype == np.float64 else 2e-6
@@ -365,7 +376,8 @@ def test_jit_of_grad_of_a_real_fft_loss_equals_eager_on_edge_values(executor, dt
             _same(fast_value(x), _spectral_loss(x), tol)
 
 
-@pytest.mark.parametrize("executor", ["numpy", pytest.param("numba", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("executor", ["numpy", pytest.param("interp", marks=pytest.mark.slow),
+                                      pytest.param("numba", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
 def test_jit_of_grad_of_a_complex_graph_equals_eager_on_edge_values(executor, dtype):
     tol = 1e-12 if dtype == np.complex128 else 2e-5

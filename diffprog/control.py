@@ -78,13 +78,24 @@ class _BodyTrace(JitTrace):
     """jit's abstract trace, except that a value of an enclosing transform is lifted to a new
     input of the body (recorded in ``lifted``) instead of being refused."""
 
-    __slots__ = ("lifted", "_by_id")
+    __slots__ = ("lifted", "_by_id", "subst")
 
     def __init__(self) -> None:
         super().__init__()
         self.name = "control-flow body"
         self.lifted: list[tuple[int, Any]] = []  # (placeholder index, enclosing tracer)
         self._by_id: dict[int, JitTracer] = {}
+        # value index -> input index: a value the body recomputes that an input already holds
+        # (the vjp of a scan step recomputes the step's outputs, which the forward scan kept)
+        self.subst: dict[int, int] = {}
+
+    def reuse(self, value: Any, same: Any) -> None:
+        """Read ``same`` (an input of this body) wherever ``value`` (computed by a node of
+        this body, equal to it) is used: dead code then drops the recomputation."""
+        if (isinstance(value, JitTracer) and value._trace is self and isinstance(same, JitTracer)
+                and same._trace is self and same.idx < self.n_in and value.idx >= self.n_in
+                and all(value.idx != idx for idx, _ in self.lifted)):
+            self.subst[value.idx] = same.idx
 
     def lift(self, a: Tracer) -> JitTracer:
         if not a._trace.alive:
@@ -189,16 +200,17 @@ def _trace_body(fn: Callable[[list], list], in_avals: list, names: list[str]) ->
         new[i] = n_lift + i
     top = n_lift + trace.n_in
     nodes = []
+    sub = trace.subst
     for node in trace.nodes:
         for k in range(node.n_out):
             new[node.idx + k] = top + k
         nodes.append(Node(node.prim, node.args, node.params, node.out,
-                          [new[p] if p >= 0 else -1 for p in node.parents], top))
+                          [new[sub.get(p, p)] if p >= 0 else -1 for p in node.parents], top))
         top += node.n_out
     outputs = []
     for o in out_refs:
         if isinstance(o, Tracer):
-            outputs.append(("", new[o.idx], o.primal))
+            outputs.append(("", new[sub.get(o.idx, o.idx)], o.primal))
         else:
             outputs.append(("", -1, o))
     consts = [a for _, a in trace.lifted]
@@ -290,9 +302,10 @@ def _scan_impl(*ops: Any, body: Body, n_consts: int, n_carry: int, length: int, 
              for c, a in zip(carry, body.out_avals)]
     result = tuple(carry) + tuple(ys)
     if save:
-        m = -(-length // save)
-        result += tuple(np.stack(s) if m else np.empty((0,) + tuple(a.shape), a.dtype)
-                        for s, a in zip(saved, body.out_avals[:n_carry]))
+        if save == 1:  # and the last carry: the carries leaving the steps are saved[1:]
+            for k, c in enumerate(carry):
+                saved[k].append(c)
+        result += tuple(np.stack(s) for s in saved)
     return result
 
 
@@ -302,9 +315,15 @@ def _scan_abstract(*ops: Any, body: Body, n_consts: int, n_carry: int, length: i
     out = [ShapedArray(a.shape, a.dtype) for a in avals[:n_carry]]
     out += [ShapedArray((length,) + a.shape, a.dtype) for a in avals[n_carry:]]
     if save:
-        m = -(-length // save)
-        out += [ShapedArray((m,) + a.shape, a.dtype) for a in avals[:n_carry]]
+        out += [ShapedArray((_n_saved(length, save),) + a.shape, a.dtype)
+                for a in avals[:n_carry]]
     return tuple(out)
+
+
+def _n_saved(length: int, save: int) -> int:
+    """How many carries a scan saves: every one and the last (``save`` 1), or the one
+    entering each segment of ``save`` steps."""
+    return length + 1 if save == 1 else -(-length // save)
 
 
 def _scan_bind(step: Callable[[list, list], tuple[list, list]], init: list, xs: list,
@@ -437,12 +456,15 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
         for i in dx:
             res[n_consts + n_carry + i] = instantiate_zeros(xs[i])
         return tuple(res)
+    from .numpy import concatenate
     if reverse:  # work in processing order
         xs = [_flip(x) for x in xs]
         ct_ys = [_flip(c) for c in ct_ys]
 
-    def step_vjp(c: list, x: list, ct_c: list, ct_y: list) -> tuple:
-        """(ct of the float carries, ct of the float consts, ct of the float xs) of one step."""
+    def step_vjp(c: list, x: list, ct_c: list, ct_y: list, known: list) -> tuple:
+        """(ct of the float carries, ct of the float consts, ct of the float xs) of one step.
+        ``known``: the step's float carry and y outputs, as the forward scan computed them
+        (inputs of the traced backward step, read instead of recomputing them)."""
         def f(pc, pk, px):
             args_c = list(consts)
             for i, v in zip(dc, pc):
@@ -456,45 +478,63 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
             o = body.eval(args_c + args_k + args_x)
             return [o[i] for i in dk] + [o[n_carry + j] for j in dy]
 
-        _, pull = ad.vjp(f, [consts[i] for i in dc], [c[i] for i in dk], [x[i] for i in dx])
+        outs, pull = ad.vjp(f, [consts[i] for i in dc], [c[i] for i in dk],
+                            [x[i] for i in dx])
+        for v, same in zip(outs, known):
+            if isinstance(same, JitTracer) and isinstance(same._trace, _BodyTrace):
+                same._trace.reuse(v, same)
         g_c, g_k, g_x = pull(list(ct_c) + list(ct_y))
         return list(g_k), list(g_c), list(g_x)
 
-    def backward(carries: list, xseg: list, ctyseg: list, ct_c: list, acc: list,
-                 ct_sv: list | None = None) -> tuple:
-        """Reverse scan of the step vjp over stacked carries (plus the cotangents of the
-        carries entering each step, ``ct_sv``); returns (ct_c, acc, ct_xs)."""
+    def backward(carries: list, nexts: list, yseg: list, xseg: list, ctyseg: list, ct_c: list,
+                 acc: list, ct_sv: list | None = None) -> tuple:
+        """Reverse scan of the step vjp over stacked carries (entering each step; ``nexts``:
+        the float ones leaving it, ``yseg`` the float ys, as the forward pass computed them;
+        ``ct_sv``: cotangents of the carries entering each step); (ct_c, acc, ct_xs)."""
         nc = len(ct_c)
         nyd = len(dy)
+        nx = len(xs)
 
         def step(carry: list, inp: list) -> tuple:
             ct_c_, acc_ = carry[:nc], carry[nc:]
             c = inp[:n_carry]
-            x = inp[n_carry:n_carry + len(xs)]
-            ct_y = inp[n_carry + len(xs):n_carry + len(xs) + nyd]
-            g_k, g_c, g_x = step_vjp(c, x, ct_c_, ct_y)
+            x = inp[n_carry:n_carry + nx]
+            ct_y = inp[n_carry + nx:n_carry + nx + nyd]
+            known = inp[n_carry + nx + nyd:n_carry + nx + nyd + len(dk) + nyd]
+            g_k, g_c, g_x = step_vjp(c, x, ct_c_, ct_y, known)
             if ct_sv is not None:
-                g_k = [a + b for a, b in zip(g_k, inp[n_carry + len(xs) + nyd:])]
+                g_k = [a + b for a, b in zip(g_k, inp[n_carry + nx + 2 * nyd + len(dk):])]
             return g_k + [a + g for a, g in zip(acc_, g_c)], g_x
 
         n = np.shape(carries[0])[0] if carries else np.shape(xseg[0])[0]
         carry, g_xs, _ = _scan_bind(step, list(ct_c) + list(acc),
-                                    list(carries) + list(xseg) + list(ctyseg)
-                                    + list(ct_sv or []), n, True, what="scan (vjp)")
+                                    list(carries) + list(xseg) + list(ctyseg) + list(nexts)
+                                    + list(yseg) + list(ct_sv or []), n, True,
+                                    what="scan (vjp)")
         return carry[:nc], carry[nc:], g_xs
 
-    def recompute(c0: list, xseg: list, n: int) -> list:
-        """The carries entering each step of a segment, from the one entering it."""
+    def recompute(c0: list, xseg: list, n: int) -> tuple:
+        """The carries entering each step of a segment, from the one entering it, and the
+        float ones leaving each step."""
         def step(carry, x):
             o = body.run_or_eval(consts + carry + x)
             return o[:n_carry], list(carry)
-        _, cs, _ = _scan_bind(step, c0, xseg, n, what="scan (recompute)")
-        return cs
+        last, cs, _ = _scan_bind(step, c0, xseg, n, what="scan (recompute)")
+        nexts = [concatenate([cs[i][1:], last[i][None]]) for i in dk]
+        return cs, nexts
+
+    ys_f = [outs[n_carry + j] for j in dy]  # the float ys, as the forward pass computed them
+    if reverse:
+        ys_f = [_flip(y) for y in ys_f]
 
     ct_c = [ct_carry[i] for i in dk]
     acc = [instantiate_zeros(consts[i]) for i in dc]
     if save == 1:
-        ct_c, acc, g_xs = backward(saved, xs, ct_ys, ct_c, acc, ct_saved)
+        if ct_saved is not None:  # the last saved carry is the carry output
+            ct_c = [a + b[length] for a, b in zip(ct_c, ct_saved)]
+            ct_saved = [b[:length] for b in ct_saved]
+        ct_c, acc, g_xs = backward([s[:length] for s in saved], [saved[i][1:] for i in dk],
+                                   ys_f, xs, ct_ys, ct_c, acc, ct_saved)
     else:
         k = save
         q, r = divmod(length, k)
@@ -503,8 +543,9 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
             c0 = [s[q] for s in saved]
             tail_x = [x[q * k:] for x in xs]
             tail_ct = [c[q * k:] for c in ct_ys]
-            cs = recompute(c0, tail_x, r)
-            ct_c, acc, g_tail = backward(cs, tail_x, tail_ct, ct_c, acc)
+            cs, nexts = recompute(c0, tail_x, r)
+            ct_c, acc, g_tail = backward(cs, nexts, [y[q * k:] for y in ys_f], tail_x, tail_ct,
+                                         ct_c, acc)
             if ct_saved is not None:
                 ct_c = [a + b[q] for a, b in zip(ct_c, ct_saved)]
             pieces.append(g_tail)
@@ -512,6 +553,7 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
             from .numpy import reshape
             seg_x = [reshape(x[:q * k], (q, k) + tuple(np.shape(x)[1:])) for x in xs]
             seg_ct = [reshape(c[:q * k], (q, k) + tuple(np.shape(c)[1:])) for c in ct_ys]
+            seg_y = [reshape(y[:q * k], (q, k) + tuple(np.shape(y)[1:])) for y in ys_f]
             seg_s = [s[:q] if r else s for s in saved]
             seg_sv = [c[:q] if r else c for c in ct_saved] if ct_saved is not None else []
             nck = len(ct_c)
@@ -521,20 +563,20 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
                 s = inp[:n_carry]
                 xseg = inp[n_carry:n_carry + len(xs)]
                 cty = inp[n_carry + len(xs):n_carry + len(xs) + nyd]
-                cs = recompute(s, xseg, k)
-                ct_c_, acc_, g = backward(cs, xseg, cty, carry[:nck], carry[nck:])
+                yseg = inp[n_carry + len(xs) + nyd:n_carry + len(xs) + 2 * nyd]
+                cs, nexts = recompute(s, xseg, k)
+                ct_c_, acc_, g = backward(cs, nexts, yseg, xseg, cty, carry[:nck], carry[nck:])
                 if seg_sv:
-                    ct_c_ = [a + b for a, b in zip(ct_c_, inp[n_carry + len(xs) + nyd:])]
+                    ct_c_ = [a + b for a, b in zip(ct_c_, inp[n_carry + len(xs) + 2 * nyd:])]
                 return ct_c_ + acc_, g
 
             carry, g_main, _ = _scan_bind(outer, ct_c + acc,
-                                          seg_s + seg_x + seg_ct + seg_sv,
+                                          seg_s + seg_x + seg_ct + seg_y + seg_sv,
                                           q, True, what="scan (checkpointed vjp)")
             ct_c, acc = carry[:nck], carry[nck:]
             g_main = [reshape(g, (q * k,) + tuple(np.shape(g)[2:])) for g in g_main]
             pieces.insert(0, g_main)
         if len(pieces) == 2:
-            from .numpy import concatenate
             g_xs = [concatenate([a, b]) for a, b in zip(*pieces)]
         else:
             g_xs = pieces[0]

@@ -140,14 +140,14 @@ WHY_MISSED: dict[str, str] = {
         "`autograd.core.make_vjp`). Check which primitives of W2 lack `vjp_reads`."),
     "W8j": (
         "dp.jit runs the loop in Python: each step calls the body's compiled program "
-        "(`kernels.pyrun.compile_steps`: one NumPy call per node, about 1-2 µs each on 32-element "
-        "vectors) — 8 nodes forward and 17 backward, where the backward step recomputes the "
-        "forward step from the saved carry (diffprog saves carries, not per-step residuals) and "
-        "`dnp.matmul` of a matrix and a vector is reshape, matmul, reshape. That is about 100 µs "
-        "a step; XLA compiles the whole loop into native code at about 7 µs a step. Closing the "
-        "gap needs the loop itself compiled (a numba kernel for the body and the loop around "
-        "it), which diffprog's kernels do not do yet; saving residuals instead of recomputing "
-        "would remove about a third of the backward nodes."),
+        "(`kernels.pyrun.compile_steps`: one NumPy call per node, about 1-2 µs each on "
+        "32-element vectors): 8 nodes forward and 10 backward (the backward step reads the "
+        "next carry that the forward scan saved instead of recomputing the step), seven of "
+        "them reshapes, because `dnp.matmul` of a matrix and a vector is reshape, matmul, "
+        "reshape. That is 40-50 µs a step on an idle core; XLA compiles the whole loop into "
+        "native code at about 7 µs a step. Closing the gap needs the loop itself compiled (a "
+        "numba kernel for the body and the loop around it), which diffprog's kernels do not "
+        "do yet."),
 }
 
 

@@ -250,6 +250,49 @@ _ORDERED_DICT_MAKERS: tuple[Callable[[tuple, list, int, tuple], dict], ...] = (
 )
 _N_DICT_MAKERS = len(_DICT_MAKERS)
 
+# tree_map's bottom level, dicts of leaves, by the tuple of their keys (in insertion order):
+# ``(order, get)``, where ``order`` is None when the keys are sorted and otherwise the position
+# among the sorted keys of each key in insertion order (see _split_dict), and ``get(d)`` the
+# values of a dict with these keys in sorted key order. Sorting once per key set, not per dict,
+# is what makes mapping over many small dicts ({"w", "b"} per layer) cheap. The result dicts
+# keep the mapped dict's own key objects: the cached plan holds indexes, not keys.
+_DICT_PLANS: dict[tuple, tuple[tuple | None, Callable[[dict], tuple]]] = {}
+
+
+def _dict_plan(keys: tuple) -> tuple[tuple | None, Callable[[dict], tuple]]:
+    try:
+        skeys = sorted(keys)
+    except TypeError:
+        skeys = list(keys)
+    order = None if skeys == list(keys) else _key_order(skeys, list(keys))
+    if len(skeys) >= 2:
+        get = operator.itemgetter(*skeys)
+    elif skeys:
+        key = skeys[0]
+
+        def get(d: dict) -> tuple:
+            return (d[key],)
+    else:
+        def get(d: dict) -> tuple:
+            return ()
+    if len(_DICT_PLANS) >= 4096:  # key sets seen in practice are few; never grow without bound
+        _DICT_PLANS.clear()
+    _DICT_PLANS[keys] = plan = (order, get)
+    return plan
+
+
+def _in_order(keys: tuple, svals: list, order: tuple | None) -> dict:
+    """The dict with ``keys`` (insertion order) whose values, in sorted key order, are
+    ``svals``; ``order`` as in _dict_plan."""
+    n = len(keys)
+    if order is None:
+        if n < _N_DICT_MAKERS:
+            return _DICT_MAKERS[n](keys, svals, 0)
+        return dict(zip(keys, svals))
+    if n == 2:  # {"w": ..., "b": ...}: the one unsorted order of two keys
+        return {keys[0]: svals[1], keys[1]: svals[0]}
+    return dict(zip(keys, map(svals.__getitem__, order)))
+
 
 def _flatten_defaultdict(x: defaultdict) -> tuple[Iterable[Any], tuple]:
     vals, (skeys, order) = _split_dict(x)
@@ -677,19 +720,15 @@ def _map_1(f: Callable[[Any], Any], tree: Any, is_leaf: IsLeaf) -> Any:
                 elif t is tuple and _LEAF_TYPES.issuperset(map(type, c)):
                     add(tuple(map(f, c)))
                 elif t is dict and _LEAF_TYPES.issuperset(map(type, c.values())):
-                    keys = list(c)
-                    try:
-                        skeys = sorted(keys)
-                    except TypeError:
-                        skeys = keys
+                    keys = tuple(c)
+                    order, get = _DICT_PLANS.get(keys) or _dict_plan(keys)
                     # f sees the values in sorted key order; the keys keep their order.
-                    if skeys != keys:
-                        add(_build_dict(skeys, _key_order(skeys, keys),
-                                        list(map(f, map(c.__getitem__, skeys)))))
-                    elif len(keys) < _N_DICT_MAKERS:
-                        add(_DICT_MAKERS[len(keys)](keys, list(map(f, c.values())), 0))
+                    out = list(map(f, c.values() if order is None else get(c)))
+                    if len(keys) == 2:  # {"w": ..., "b": ...}, inline
+                        add({keys[0]: out[0], keys[1]: out[1]} if order is None
+                            else {keys[0]: out[1], keys[1]: out[0]})
                     else:
-                        add(dict(zip(keys, map(f, c.values()))))
+                        add(_in_order(keys, out, order))
                 else:
                     x = c
                     break
@@ -807,24 +846,28 @@ def _map_n(f: Callable[..., Any], tree: Any, rest: tuple, is_leaf: IsLeaf) -> An
                             add(list(out) if t is list else tuple(out))
                             continue
                     elif t is dict and _LEAF_TYPES.issuperset(map(type, c.values())):
-                        ckeys = c.keys()
+                        n = len(c)
                         for o in cs:
-                            if (type(o) is not dict or o.keys() != ckeys
+                            if (type(o) is not dict or len(o) != n
                                     or not _LEAF_TYPES.issuperset(map(type, o.values()))):
                                 break
                         else:
-                            keys = list(c)
+                            keys = tuple(c)
+                            order, get = _DICT_PLANS.get(keys) or _dict_plan(keys)
+                            # Values by key: the other dicts may have any insertion order. Of
+                            # as many keys, a missing one means other keys: a mismatch, which
+                            # the general path reports.
                             try:
-                                skeys = sorted(keys)
-                            except TypeError:
-                                skeys = keys
-                            # Values by key: the other dicts may have any insertion order.
-                            ovals = [map(o.__getitem__, skeys) for o in cs]
-                            if skeys == keys:
-                                add(_build_dict(keys, None, list(map(f, c.values(), *ovals))))
+                                ovals = (get(cs[0]),) if len(cs) == 1 else [get(o) for o in cs]
+                            except KeyError:
+                                x, others = c, cs
+                                break
+                            out = list(map(f, c.values() if order is None else get(c), *ovals))
+                            if n == 2:  # {"w": ..., "b": ...}, inline
+                                add({keys[0]: out[0], keys[1]: out[1]} if order is None
+                                    else {keys[0]: out[1], keys[1]: out[0]})
                             else:
-                                add(_build_dict(skeys, _key_order(skeys, keys), list(
-                                    map(f, map(c.__getitem__, skeys), *ovals))))
+                                add(_in_order(keys, out, order))
                             continue
                 x, others = c, cs
                 break
@@ -965,6 +1008,78 @@ def _nodes_repr(nodes: tuple) -> str:
     return "".join(parts)
 
 
+# A treedef unflattened more than once gets a builder: one generated Python function whose body
+# is a single expression (dict and list displays, tuples, calls of registered unflatten
+# functions), so rebuilding runs no loop and no dispatch per node. The expression refers to the
+# leaves by position and to this treedef's own key objects and aux data (bound as the function's
+# defaults), so its result is exactly what _unflatten builds. Trees too deep for the parser's
+# nesting limit, or very large ones, keep the interpreter.
+# Compiling costs about as much as a hundred interpreted unflattens of the same tree, so a
+# treedef is compiled only once it has been used that often (ski rental): the unflatten calls
+# before compiling, for a treedef of n nodes, are _BUILD_AFTER + n // 4.
+_BUILD_AFTER = 32
+_MAX_BUILD_DEPTH = 60
+_MAX_BUILD_NODES = 20_000
+
+
+def _compile_builder(nodes: tuple) -> Callable[[list], Any] | None:
+    """A function ``build(leaves)`` equal to ``_unflatten(nodes, leaves)``, or None when the
+    tree is too deep or too large to be worth one."""
+    if len(nodes) > _MAX_BUILD_NODES:
+        return None
+    consts: dict[int, str] = {}  # id of a key, kind or aux object -> its default's name
+    values: list[Any] = []
+
+    def const(obj: Any) -> str:
+        name = consts.get(id(obj))
+        if name is None:
+            name = consts[id(obj)] = f"c{len(values)}"
+            values.append(obj)
+        return name
+
+    stack: list[tuple[str, int]] = []  # (expression, depth)
+    pos = 0
+    for node in nodes:
+        if node is None:
+            stack.append((f"L[{pos}]", 0))
+            pos += 1
+            continue
+        kind, aux, n, leaf_children = node
+        if leaf_children:
+            kids = [f"L[{pos + i}]" for i in range(n)]
+            depth = 1
+            pos += n
+        else:
+            taken = stack[-n:]
+            del stack[-n:]
+            kids = [e for e, _ in taken]
+            depth = 1 + max(d for _, d in taken)
+            if depth > _MAX_BUILD_DEPTH:
+                return None
+        if kind is _DICT:
+            skeys, order = aux
+            keys = [const(k) for k in skeys]
+            seq = range(n) if order is None else order
+            expr = "{" + ", ".join(f"{keys[i]}: {kids[i]}" for i in seq) + "}"
+        elif kind is _LIST:
+            expr = "[" + ", ".join(kids) + "]"
+        elif kind is _TUPLE:
+            expr = "(" + "".join(k + ", " for k in kids) + ")"
+        elif kind is _NONE:
+            expr = "None"
+        else:
+            expr = f"{const(kind.unflatten)}({const(aux)}, [{', '.join(kids)}])"
+        stack.append((expr, depth))
+    params = "".join(f", {name}={name}" for name in consts.values())
+    source = f"def build(L{params}):\n    return {stack[0][0]}\n"
+    namespace: dict[str, Any] = dict(zip(consts.values(), values))
+    try:
+        exec(compile(source, "<diffprog treedef builder>", "exec"), namespace)
+    except (RecursionError, MemoryError, SyntaxError):  # a parser limit after all
+        return None
+    return namespace["build"]
+
+
 class PyTreeDef:
     """The structure of a pytree: everything but its leaves.
 
@@ -980,17 +1095,22 @@ class PyTreeDef:
     True
     """
 
-    __slots__ = ("_hash", "_nodes", "num_leaves")
+    __slots__ = ("_build", "_hash", "_nodes", "_uses", "num_leaves")
 
     def __init__(self, nodes: tuple, num_leaves: int) -> None:
         self._nodes = nodes
         self.num_leaves = num_leaves
         self._hash: int | None = None
+        self._build: Callable[[list], Any] | None = None  # see _compile_builder
+        self._uses = 0
 
     def unflatten(self, leaves: Iterable[Any]) -> PyTree:
         """Build a pytree of this structure from ``leaves`` (see :func:`tree_unflatten`)."""
         if type(leaves) is not list:
             leaves = list(leaves)  # slices must be lists: a list node takes its slice as is
+        build = self._build
+        if build is not None and len(leaves) == self.num_leaves:
+            return build(leaves)
         if len(leaves) != self.num_leaves:
             shown = repr(self)
             if len(shown) > 200:
@@ -1000,6 +1120,12 @@ class PyTreeDef:
                 f"got {len(leaves)}")
         if self is _LEAF_TREEDEF:
             return leaves[0]
+        self._uses = uses = self._uses + 1
+        if uses == _BUILD_AFTER + (len(self._nodes) >> 2):
+            build = _compile_builder(self._nodes)
+            if build is not None:
+                self._build = build
+                return build(leaves)
         return _unflatten(self._nodes, leaves)
 
     @property

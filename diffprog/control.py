@@ -917,7 +917,8 @@ def _cond_batch(args, dims, *, branches, n_consts):
 
         def fn(ops: list) -> list:
             return vmap(lambda cs, xv: body.eval(list(cs) + list(xv)),
-                        in_axes=(tuple(c_dims[k]), tuple(x_dims)))(consts[k], list(ops))
+                        in_axes=(tuple(c_dims[k]), tuple(x_dims)),
+                        axis_size=size)(consts[k], list(ops))
         return fn
 
     if idim is None:

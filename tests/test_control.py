@@ -401,3 +401,14 @@ def test_a_body_closing_over_an_escaped_tracer_raises():
     dp.grad(lambda x: leaked.append(x) or x * 2.0)(1.0)
     with pytest.raises(RuntimeError, match="escaped"):
         dp.jit(lambda xs: dp.scan(lambda c, x: (c + x * leaked[0], None), 0.0, xs))(np.ones(2))
+
+
+def test_vmap_with_only_the_predicate_or_the_bound_batched():
+    fs = [lambda x: x + 1.0, lambda x: x * 10.0]
+    np.testing.assert_allclose(dp.vmap(lambda i: dp.switch(i, fs, 2.0))(np.array([0, 1, 1])),
+                               [3.0, 20.0, 20.0])
+    f = lambda p, x: dp.cond(p, lambda v: v * 2.0, lambda v: v, x)
+    np.testing.assert_allclose(dp.vmap(f, in_axes=(0, None))(np.array([True, False]), 3.0),
+                               [6.0, 3.0])
+    g = lambda n, x: dp.fori_loop(0, n, lambda i, v: v + i, x)  # a batched trip count
+    np.testing.assert_allclose(dp.vmap(g)(np.array([1, 3, 5]), np.zeros(3)), [0.0, 3.0, 10.0])

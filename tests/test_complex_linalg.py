@@ -453,6 +453,54 @@ def test_eigh_repeated_eigenvalues_exact(name, maker):
         np.testing.assert_allclose(got, np.real(np.sum(g_herm * t_h)), rtol=1e-10, atol=1e-12)
 
 
+def _real_symmetric_with(values):
+    q, _ = np.linalg.qr(RNG.standard_normal((len(values), len(values))))
+    return (q * np.asarray(values)) @ q.T
+
+
+PROJECTORS = [
+    ("eigh_real", _real_symmetric_with([1.0, 1.0, 3.0]), slice(0, 2)),
+    ("eigh_complex", hermitian_with([1.0, 1.0, 3.0])(), slice(0, 2)),
+    ("eigh_complex_triple", hermitian_with([2.0, 2.0, 2.0, -1.0])(), slice(1, 4)),
+]
+
+
+@pytest.mark.parametrize("name,a,cluster", PROJECTORS, ids=[p[0] for p in PROJECTORS])
+def test_eigh_repeated_eigenvalues_projectors(name, a, cluster):
+    # A function of the eigenvalues and of the projector onto a repeated eigenvalue's
+    # eigenspace does not depend on the basis LAPACK picks there, and its derivative is exact:
+    # the eigenspace's own block (dropped, as for exact ties) does not contribute to it.
+    # U diag(1, 1, 3) U^H in floating point has eigenvalues a few ulps apart, not equal.
+    n = a.shape[-1]
+    c = cplx(n, n)() if a.dtype.kind == "c" else RNG.standard_normal((n, n))
+
+    def f(a, m=dnp):
+        w, v = (LA if m is dnp else np.linalg).eigh(a)
+        p = v[:, cluster] @ m.conj(m.swapaxes(v[:, cluster], 0, 1))
+        return m.sum(m.real(p * c)) + m.sum(w ** 3)
+
+    g = dp.grad(f)(a)
+    if a.dtype.kind == "c":
+        want = _fd_grad(lambda a: f(a, np), a)
+    else:
+        want = np.real(_fd_grad(lambda a: f(np.real(a), np), a.astype(complex)))
+    np.testing.assert_allclose(g, want, rtol=1e-6, atol=1e-6)
+
+
+def test_svd_repeated_singular_values_projectors():
+    u, v = _unitary((), 4)[:, :3], _unitary((), 3)
+    a = (u * [2.0, 2.0, 1.0]) @ np.conj(v.T)
+    c = cplx(4, 4)()
+
+    def f(a, m=dnp):
+        u, s, vh = (LA if m is dnp else np.linalg).svd(a, full_matrices=False)
+        p = u[:, :2] @ m.conj(m.swapaxes(u[:, :2], 0, 1))
+        return m.sum(m.real(p * c)) + m.sum(s ** 3)
+
+    np.testing.assert_allclose(dp.grad(f)(a), _fd_grad(lambda a: f(a, np), a), rtol=1e-6,
+                               atol=1e-6)
+
+
 def test_eigh_repeated_eigenvalues_near_ties():
     # Eigenvalues that differ by a subnormal number: 1 / (w_j - w_i) overflows to inf, and
     # the derivative of a function of the eigenvalues alone must not become inf * 0 = nan.

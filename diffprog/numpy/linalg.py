@@ -10,12 +10,15 @@ the transpose of the jvp without conjugating the cotangent):
   the gradient lies in that triangle, with the off-diagonal entries counting twice. For a
   symmetric parametrization such as ``a = b @ b.T`` the chain rule gives the usual result.
 * ``eigh``, ``svd`` and ``eig`` need distinct eigenvalues (singular values) for the
-  derivative of the vectors; the derivative of the values alone exists at ties too (for
-  ``eigh``'s and ``svd``'s), and is exact there for functions of the values alone. At a repeated
-  eigenvalue the vectors' part of the derivative within its eigenspace is dropped (as in JAX):
-  no rule can see how a basis-invariant function of the vectors changes there. The vectors'
-  signs (phases, for complex values) are arbitrary, so only functions invariant under them
-  are meaningful to differentiate.
+  derivative of the vectors. At a repeated eigenvalue of ``eigh`` (singular value of ``svd``;
+  equal up to rounding, as LAPACK returns them) the vectors' part of the derivative within
+  its eigenspace is dropped, as in JAX: the derivative stays exact for functions of the
+  values and of the projectors onto eigenspaces (which do not depend on the basis LAPACK
+  picks), but not for, say, a matrix function V diag(φ(w)) V^H built from the factors, whose
+  derivative there needs φ' (the Daleckii-Krein formula), which no rule sees; second
+  derivatives of functions of the values alone are not exact there either, for the same
+  reason. The vectors' signs (phases, for complex values) are arbitrary, so only functions
+  invariant under them are meaningful to differentiate.
 * ``eig`` and ``eigvals`` always return complex values (NumPy returns real ones when every
   eigenvalue of a real matrix is real), so that the dtype does not depend on the values.
 * ``norm``: the gradient of the 2-norm (and of other p-norms, and the Frobenius norm) at zero

@@ -34,6 +34,7 @@ triangle masks) that depend only on shapes.
 from __future__ import annotations
 
 import functools
+import math
 import string
 
 import numpy as np
@@ -174,16 +175,18 @@ def _matmul_batch(args, dims):
     return matmul(x, y), 0
 
 
-def _matmul_program(operands, avals, out, **params):
-    """The whole-program tier's form (see ``Primitive.program_form``): numba's ``np.dot`` on
-    vectors and matrices of one float dtype (BLAS); None for stacks of matrices."""
+def _matmul_program(avals, out, **params):
+    """The whole-program tier's plan (see ``Primitive.program_form``): ``("matmul", batch,
+    m, k, n, x_batched, y_batched)`` for vectors, matrices and stacks of matrices whose
+    batch axes are equal (or absent on one side); None for other batch broadcasting."""
     x, y = avals
-    if x.dtype != y.dtype or x.dtype != out.dtype or x.dtype.kind != "f" \
-            or not 1 <= x.ndim <= 2 or not 1 <= y.ndim <= 2 or 0 in x.shape + y.shape:
+    xs = (1,) + tuple(x.shape) if x.ndim == 1 else tuple(x.shape)
+    ys = tuple(y.shape) + (1,) if y.ndim == 1 else tuple(y.shape)
+    bx, by = xs[:-2], ys[:-2]
+    batch = bx if len(bx) >= len(by) else by
+    if (bx and bx != batch) or (by and by != batch):
         return None
-    if out.ndim == 0:
-        return f"np.full((), np.dot({operands[0]}, {operands[1]}), np.{out.dtype.name})"
-    return f"np.dot({operands[0]}, {operands[1]})"
+    return ("matmul", math.prod(batch), xs[-2], xs[-1], ys[-1], bool(bx), bool(by))
 
 
 matmul = Primitive(
@@ -356,24 +359,52 @@ def _inv(a):
     return solve(a, _identity_like(a))
 
 
+def _ties(diff, scale):
+    """1 where an entry of ``diff`` (differences of eigenvalues, or of squared singular values)
+    is zero up to rounding, else 0, in diff's dtype.
+
+    LAPACK computes eigenvalues to about eps * ||a||, so a repeated eigenvalue comes back as a
+    cluster a few ulps of ||a|| wide; there the vectors are arbitrary within the eigenspace
+    and 1 / (w_j - w_i) would amplify rounding into O(1) garbage. Differences within
+    8 n eps of ``scale`` (||a|| or its square, shape (..., 1)) count as ties, as exact ties do.
+    """
+    n = diff.shape[-1]
+    tol = reshape(scale, shape=tuple(scale.shape) + (1,)) * (8.0 * n * np.finfo(diff.dtype).eps)
+    return ew.convert_element_type(abs(diff) <= tol, dtype=diff.dtype)
+
+
+def _spread(w):
+    """max |w| over the last axis, shape (..., 1), for values sorted (either way)."""
+    return ew.maximum(abs(w[..., :1]), abs(w[..., -1:]))
+
+
 def _safe_reciprocal_differences(w):
-    """F[..., i, j] = 1 / (w_j - w_i), and 0 where w_j == w_i (the diagonal, and ties).
+    """F[..., i, j] = 1 / (w_j - w_i), and 0 where w_j == w_i up to rounding (the diagonal,
+    and ties: see :func:`_ties`); ``w`` real and sorted.
 
     At ties the eigenvector (singular vector) derivative is undefined; 0 keeps derivatives
-    that do not depend on it (of the eigenvalues alone) finite.
+    that do not depend on it finite: those of the eigenvalues alone, and of functions of the
+    eigenvalues and of the projectors onto the eigenspaces.
     """
     diff = w[..., None, :] - w[..., :, None]
-    same = ew.convert_element_type(ew.eq(diff, 0.0), dtype=diff.dtype)
+    if diff.shape[-1] == 0:
+        return diff
+    same = _ties(diff, _spread(w))
     return (1.0 - same) / (diff + same)
 
 
-def _over_differences(x, w):
+def _over_differences(x, w, exact=False):
     """F ∘ x with F as above, computed as x / (w_j - w_i): a zero entry of x stays zero
     however close the eigenvalues are (a reciprocal could overflow to inf, and inf * 0 is
-    nan), so the derivative of a function of the eigenvalues alone (x = 0) is exact at near
-    ties too."""
+    nan). ``exact``: only exact ties count (``eig``'s complex eigenvalues, unsorted, whose
+    clusters are not a few ulps wide in general)."""
     diff = w[..., None, :] - w[..., :, None]
-    same = ew.convert_element_type(ew.eq(diff, 0.0), dtype=diff.dtype)
+    if diff.shape[-1] == 0:
+        return x
+    if exact:
+        same = ew.convert_element_type(ew.eq(diff, 0.0), dtype=diff.dtype)
+    else:
+        same = _ties(diff, _spread(w))
     x = x * (1.0 - same)
     d = diff + same
     if _is_complex(x) and not _is_complex(d):
@@ -633,10 +664,12 @@ def _eigh_jvp(t, out, a):
 
 def _eigh_vjp(ct, out, a):
     # The adjoint: Ā = V (diag(w̄) + F ∘ (V^H V̄)) V^H, made Hermitian; conj(adjoint(conj)).
-    # At a repeated eigenvalue F's entries for the pair are 0 (as in JAX). A function of the
-    # eigenvalues alone has V̄ = 0, and then Ā = V diag(w̄) V^H, exact at repeated eigenvalues
-    # too (w̄ is equal across a repeated eigenvalue for a function of the spectrum, so Ā does
-    # not depend on the basis LAPACK picked in that eigenspace).
+    # At a repeated eigenvalue (up to rounding: _ties) F's entries for the pair are 0, as in
+    # JAX. A function of the eigenvalues alone has V̄ = 0, and then Ā = V diag(w̄) V^H, exact
+    # at repeated eigenvalues too (w̄ is equal across a repeated eigenvalue for a function of
+    # the spectrum, so Ā does not depend on the basis LAPACK picked in that eigenspace); so is
+    # a function of the projectors onto eigenspaces, for which V^H V̄ is Hermitian within the
+    # eigenspace and the dropped block contributes nothing.
     w, v = out
     ct_w, ct_v = ct
     inner = _diag_as(ct_w, v.dtype) + _over_differences(mH(v) @ _cj(ct_v), w)
@@ -847,7 +880,7 @@ def _eig_shape(a):
 def _eig_jvp(t, out, a):
     w, v = out
     p = solve(v, _as_dtype(t, v.dtype) @ v)
-    dv = v @ _over_differences(p, w)
+    dv = v @ _over_differences(p, w, exact=True)
     dv = dv - v * _as_dtype(ew.real(diag_part(mH(v) @ dv)), v.dtype)[..., None, :]
     return diag_part(p), dv
 
@@ -861,7 +894,7 @@ def _eig_vjp(ct, out, a):
     vh = mH(v)
     g = vh @ ct_v
     g = g - vh @ (v * _as_dtype(ew.real(diag_part(g)), v.dtype)[..., None, :])
-    inner = _diag_as(ct_w, v.dtype) + _over_differences(g, _cj(w))
+    inner = _diag_as(ct_w, v.dtype) + _over_differences(g, _cj(w), exact=True)
     ct_a = _cj(solve(vh, inner @ vh))
     return _as_dtype(ct_a, a.dtype)
 

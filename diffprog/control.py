@@ -48,7 +48,7 @@ import numpy as np
 
 from . import ad, core
 from .api_util import is_differentiable
-from .batching import vmap
+from .batching import BatchTrace, vmap
 from .core import Primitive, ShapedArray, Tracer, _escaped, instantiate_zeros
 from .graph import Graph, Node
 from .jit import JitTrace, JitTracer
@@ -230,8 +230,10 @@ def _reverse_traced(leaves: Sequence) -> bool:
     stack = [x for x in leaves if isinstance(x, Tracer)]
     while stack:
         x = stack.pop()
-        if isinstance(x._trace, ad.ReverseTrace):
-            return True
+        trace = x._trace
+        if isinstance(trace, ad.ReverseTrace) or not isinstance(
+                trace, (ad.JVPTrace, BatchTrace, JitTrace)):
+            return True  # a reverse trace, or a trace of unknown kind: assume it may be one
         for name in ("primal", "tangent", "val"):
             v = getattr(x, name, None)
             if isinstance(v, Tracer):
@@ -430,13 +432,11 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
     init = list(ops[n_consts:n_consts + n_carry])
     xs = list(ops[n_consts + n_carry:])
     ny = len(body.out_avals) - n_carry
-    if not save:
-        raise RuntimeError("scan: reverse mode reached a scan that saved no carries (internal "
-                           "error: scan decides to save when an operand is reverse-traced)")
     saved = list(outs[n_carry + ny:])
     # the saved carries are outputs too: at second order (grad of grad) the first backward
     # pass reads them, so cotangents reach them, and they join the carries' cotangents
-    ct_saved = [cts[n_carry + ny + i] for i in range(n_carry) if _float(init[i])]
+    ct_saved = [cts[n_carry + ny + i] for i in range(n_carry) if _float(init[i])] \
+        if save else []
     if not any(isinstance(c, Tracer) or np.any(c) for c in ct_saved):
         ct_saved = None
     ct_carry = list(cts[:n_carry])
@@ -529,7 +529,10 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
 
     ct_c = [ct_carry[i] for i in dk]
     acc = [instantiate_zeros(consts[i]) for i in dc]
-    if save == 1:
+    if not save:  # (not expected: a scan saves when an operand is reverse-traced) recompute
+        cs, nexts = recompute(init, xs, length)
+        ct_c, acc, g_xs = backward(cs, nexts, ys_f, xs, ct_ys, ct_c, acc)
+    elif save == 1:
         if ct_saved is not None:  # the last saved carry is the carry output
             ct_c = [a + b[length] for a, b in zip(ct_c, ct_saved)]
             ct_saved = [b[:length] for b in ct_saved]

@@ -412,3 +412,19 @@ def test_vmap_with_only_the_predicate_or_the_bound_batched():
                                [6.0, 3.0])
     g = lambda n, x: dp.fori_loop(0, n, lambda i, v: v + i, x)  # a batched trip count
     np.testing.assert_allclose(dp.vmap(g)(np.array([1, 3, 5]), np.zeros(3)), [0.0, 3.0, 10.0])
+
+
+def test_a_scan_that_saved_nothing_is_still_differentiated():
+    from diffprog import control
+    xs = np.arange(1.0, 4.0)
+
+    def f(w):  # bound with save=0 under grad: the vjp recomputes the carries
+        c, ys, _ = control._scan_bind(lambda c, x: ([c[0] * w + x[0]], [c[0]]),
+                                      [np.float64(1.0)], [xs], 3, save=0)
+        return c[0] + dnp.sum(ys[0])
+
+    def g(w):
+        c, ys = dp.scan(lambda c, x: (c * w + x, c), 1.0, xs)
+        return c + dnp.sum(ys)
+    np.testing.assert_allclose(dp.grad(f)(0.7), dp.grad(g)(0.7), rtol=1e-14)
+    np.testing.assert_allclose(dp.grad(dp.grad(f))(0.7), dp.grad(dp.grad(g))(0.7), rtol=1e-14)

@@ -130,6 +130,17 @@ class Primitive:
             ``multiple_results``; ``None`` for an output that is the same for every example).
             Written with diffprog operations, like every rule. ``None`` (default): vmap raises
             a TypeError naming the primitive.
+        program_form: how the whole-program tier (:mod:`diffprog.kernels.wholeprog`) runs a
+            node that is not elementwise, as a plan on the operands' elements in C order:
+            ``form(avals, out, **params)`` (``shape``, ``dtype``, ``ndim`` of each operand
+            and of the output) returns ``("same",)`` (the operand's elements, as
+            ``reshape``), ``("gather", index)`` (output element ``i`` is element
+            ``index[i]`` of the operands laid end to end), ``("scatter", index[, "sum"])``
+            (zeros, with operand element ``i`` added at ``index[i]``; with ``"sum"``, the
+            positions written start from -0.0, so that a sum of -0.0 terms is -0.0, as
+            NumPy's sums and assignments give), ``("matmul", batch, m, k, n,
+            x_batched, y_batched)``, or ``None`` for operands or params it does not cover.
+            ``None`` (default): a graph using the primitive keeps the other tiers.
 
     Attributes besides the arguments: ``jvp_per_arg`` and ``vjp_per_arg`` tell which form the
     rules have; ``keep_plan`` (``None`` or indexable by the bit mask of the differentiated
@@ -154,7 +165,8 @@ class Primitive:
                  "multiple_results", "composite", "transparent", "abstract", "scalar",
                  "scalar_fast", "scalar_fast_domain",
                  "identity", "involution", "collapse", "keep_plan", "linear", "transpose",
-                 "vjp_reads", "batch", "_linear_args", "_passes", "__weakref__")
+                 "vjp_reads", "batch", "_linear_args", "_passes", "program_form",
+                 "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
                  linear: bool | tuple[int, ...] = False, transpose: Any = None,
@@ -164,7 +176,8 @@ class Primitive:
                  scalar_fast: str | None = None, scalar_fast_domain: str | None = None,
                  identity: dict[int, Any] | None = None, involution: bool = False,
                  collapse: bool = False, vjp_reads: tuple | None = None,
-                 register: bool = True, batch: str | Callable | None = None) -> None:
+                 register: bool = True, batch: str | Callable | None = None,
+                 program_form: Callable | None = None) -> None:
         _check_declaration(name, impl, jvp, vjp, linear, transpose, differentiable,
                            composite, transparent, vjp_reads)
         _check_batch(name, batch, composite)
@@ -203,6 +216,7 @@ class Primitive:
         self.scalar_fast = scalar_fast
         self.scalar_fast_domain = scalar_fast_domain
         self.batch = batch
+        self.program_form = program_form
         if register:
             if name in primitives:
                 raise ValueError(f"a primitive named {name!r} is already declared")

@@ -114,6 +114,7 @@ def test_a_compile_failure_keeps_the_tier_in_use(monkeypatch, caplog):
         raise RuntimeError("numba failed")
 
     monkeypatch.setattr(tiers, "fused_executor", broken)
+    monkeypatch.setattr(tiers, "whole_executor", lambda graph: None)  # (not this test's tier)
     jitted = dp.jit(dp.grad(f), compile="background")
     with caplog.at_level("DEBUG", logger="diffprog.jit"):
         jitted(X)

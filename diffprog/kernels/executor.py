@@ -32,7 +32,8 @@ def make_executor(graph: Graph, kind: str | None = None,
     ``kind``: ``"numpy"`` (the reference, no compilation), ``"numba"`` (fused kernels for every
     cluster, compiled now: deterministic, what tests of the kernels use), ``"interp"`` (the
     blocked interpreter for the float64 clusters, NumPy for the rest; NumPy alone where numba
-    is missing), or None: chosen by ``compile``:
+    is missing), ``"whole"`` (the graph as one compiled function, compiled now, NumPy where
+    the graph has a node it cannot express), or None: chosen by ``compile``:
 
     - ``"eager"``: fused kernels compiled now where numba is installed and something fuses,
       else NumPy;
@@ -47,8 +48,9 @@ def make_executor(graph: Graph, kind: str | None = None,
         >>> make_executor(g, "numpy")([np.zeros(2)])
         [array([2., 2.])]
     """
-    if kind not in (None, "numpy", "numba", "interp"):
-        raise ValueError(f"unknown executor {kind!r}; use 'numpy', 'numba' or 'interp'")
+    if kind not in (None, "numpy", "numba", "interp", "whole"):
+        raise ValueError(f"unknown executor {kind!r}; use 'numpy', 'numba', 'interp' or "
+                         "'whole'")
     if compile not in ("eager", "background", "never"):
         raise ValueError(f"unknown compile mode {compile!r}; use 'eager', 'background' or "
                          "'never'")
@@ -57,6 +59,9 @@ def make_executor(graph: Graph, kind: str | None = None,
     if kind == "interp":
         from .interp import interp_executor
         return interp_executor(graph) or numpy_executor(graph)
+    if kind == "whole":
+        from .wholeprog import whole_program
+        return whole_program(graph) or numpy_executor(graph)
     if kind is None and compile != "eager":
         from .tiers import Tiered
         return Tiered(graph, compile)

@@ -14,9 +14,13 @@ graphs, while the NumPy executor needs no compilation at all. So with ``compile=
     a generated, compiled kernel (:mod:`diffprog.kernels.fuse`) for each cluster the cost
     model says pays for its compilation (:func:`worth_fusing`), the interpreter for the other
     interpretable clusters, NumPy for the rest.
+``whole``
+    the whole graph as one numba-compiled function (:mod:`diffprog.kernels.wholeprog`), for
+    graphs whose every node has a numba form: one dispatch per call instead of one per node,
+    which is what pays on graphs of many small operations.
 
 From the :data:`COMPILE_AFTER`-th call of a program a daemon thread loads the interpreter
-and compiles the fused kernels; each tier it finishes is swapped in atomically (one attribute
+and compiles the whole program, then the fused kernels; each tier it finishes is swapped in atomically (one attribute
 holds the tier's name and runner). Once it is done, calls are timed (not before: a trial run
 beside a compilation would measure the compilation), and the fastest tier measured over
 :data:`TRIALS` or more calls each is kept, after which the program calls its runner directly,
@@ -53,7 +57,8 @@ from typing import Any
 from ..graph import Graph
 from .steps import NodeStep, sequence
 
-__all__ = ["Tiered", "worth_fusing", "fused_executor", "COMPILE_AFTER", "TRIALS"]
+__all__ = ["Tiered", "worth_fusing", "fused_executor", "whole_executor", "COMPILE_AFTER",
+           "TRIALS"]
 
 log = logging.getLogger("diffprog.jit")
 
@@ -148,6 +153,13 @@ def fused_executor(graph: Graph, select: bool = True) -> Callable[[list], list] 
     writes: dict[int, tuple] = {}
     steps = interp._steps_for(graph, how, clusters, kernel, writes)
     return compile_steps(graph, steps, writes)
+
+
+def whole_executor(graph: Graph) -> Callable[[list], list] | None:
+    """The whole-program tier's runner of ``graph`` (:mod:`diffprog.kernels.wholeprog`), or
+    None when the graph has a node it cannot express (numba must be installed)."""
+    from .wholeprog import whole_program
+    return whole_program(graph)
 
 
 def _compile_for(kernel: Any, dtypes: dict[int, Any], consts: list) -> None:
@@ -332,6 +344,16 @@ class Tiered:
             if run is not None:
                 self._offer("interp", run)
         if self.mode == "never" or _shutting_down:
+            return
+        try:  # the graph as one program of one kernel (None: a node it cannot express)
+            run = whole_executor(self.graph)
+        except Exception as e:
+            log.debug("diffprog.jit: the whole-program tier failed to build (%r)", e)
+            self.failed["whole"] = repr(e)
+        else:
+            if run is not None and not _shutting_down:
+                self._offer("whole", run)
+        if _shutting_down:
             return
         run = fused_executor(self.graph)
         if run is not None and not _shutting_down:

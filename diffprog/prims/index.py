@@ -13,6 +13,8 @@ are unhashable; an index made of ints, slices, None and Ellipsis is a valid cach
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..core import Primitive
@@ -152,14 +154,34 @@ def _scatter_add_batch(args, dims, shape, idx):
     return scatter_add(v, shape=(size,) + tuple(shape), idx=((None, None, None),) + idx), 0
 
 
+def _getitem_program(avals, out, idx):
+    """The whole-program tier's plan (see ``Primitive.program_form``): the output gathers
+    the operand's elements at the positions this index selects."""
+    where = _getitem_impl(np.arange(math.prod(avals[0].shape)).reshape(avals[0].shape), idx)
+    return ("gather", np.ascontiguousarray(where, dtype=np.int64).reshape(-1))
+
+
+def _scatter_add_program(avals, out, shape, idx):
+    """Each value added at the output position getitem would read it from."""
+    where = _getitem_impl(np.arange(math.prod(shape)).reshape(shape), idx)
+    if where.size != math.prod(avals[0].shape):
+        return None  # (values broadcast over the selection: not a plan of one add each)
+    where = np.ascontiguousarray(where, dtype=np.int64).reshape(-1)
+    # positions selected once are assigned (the values as they are, -0.0 too); repeated
+    # ones accumulate onto zeros (np.add.at)
+    once = np.unique(where).size == where.size
+    return ("scatter", where, "sum") if once else ("scatter", where)
+
+
 getitem = Primitive(
-    "getitem", _getitem_impl, batch=_getitem_batch,
+    "getitem", _getitem_impl, batch=_getitem_batch, program_form=_getitem_program,
     linear=True, transpose=(lambda ct, out, x, idx: scatter_add(ct, shape=x.shape, idx=idx),))
 
 # zeros(shape) with ``v`` added at ``idx``: the transpose of getitem. With a basic index of
 # slices it is zero padding.
 scatter_add = Primitive(
     "scatter_add", _scatter_add_impl, batch=_scatter_add_batch,
+    program_form=_scatter_add_program,
     linear=True, transpose=(lambda ct, out, v, shape, idx: getitem(ct, idx=idx),))
 
 def _nonzero_abstract(x):

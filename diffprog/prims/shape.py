@@ -10,6 +10,8 @@ shapes of the operands, never their values, so the reverse trace keeps no operan
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..core import Primitive, ShapedArray
@@ -76,8 +78,15 @@ def _reshape_batch(args, dims, shape):
     return reshape(x, shape=(x.shape[0],) + tuple(shape)), 0
 
 
+def _reshape_program(avals, out, shape):
+    """The whole-program tier's plan (see ``Primitive.program_form``): the same elements in
+    the same (C) order."""
+    return ("same",)
+
+
 reshape = Primitive(
     "reshape", lambda x, shape: x.reshape(shape), abstract=_same_dtype, collapse=True,
+    program_form=_reshape_program,
     batch=_reshape_batch,
     linear=True, transpose=(lambda ct, out, x, shape: reshape(ct, shape=x.shape),))
 
@@ -97,8 +106,18 @@ def _sum_transpose(ct, x, axis, keepdims):
     return broadcast_to(kept, shape=x.shape)
 
 
+def _sum_program(avals, out, axis, keepdims):
+    """Each element added into the output position its index keeps (the summed axes at 0)."""
+    shape = avals[0].shape
+    axis = tuple(a % len(shape) for a in axis) if shape else ()
+    kept = _kept_shape(shape, axis)
+    where = np.broadcast_to(np.arange(math.prod(kept)).reshape(kept), shape)
+    return ("scatter", np.ascontiguousarray(where, dtype=np.int64).reshape(-1), "sum")
+
+
 reduce_sum = Primitive(
     "reduce_sum", _sum_impl, batch=axis_batch_rule(lambda: reduce_sum, "axis"),
+    program_form=_sum_program,
     linear=True,
     transpose=(lambda ct, out, x, axis, keepdims: _sum_transpose(ct, x, axis, keepdims),))
 
@@ -140,8 +159,15 @@ def _transpose_batch(args, dims, perm):
     return transpose(to_front(args[0], dims[0]), perm=(0,) + tuple(p + 1 for p in perm)), 0
 
 
+def _transpose_program(avals, out, perm):
+    shape = avals[0].shape
+    where = np.transpose(np.arange(math.prod(shape)).reshape(shape), perm)
+    return ("gather", np.ascontiguousarray(where, dtype=np.int64).reshape(-1))
+
+
 transpose = Primitive(
     "transpose", lambda x, perm: np.transpose(x, perm), batch=_transpose_batch,
+    program_form=_transpose_program,
     linear=True, transpose=(lambda ct, out, x, perm: transpose(ct, perm=_inverse(perm)),))
 
 
@@ -159,7 +185,17 @@ def _block(k, ct, out, *xs, axis):
     return getitem(ct, idx=idx)
 
 
+def _concatenate_program(avals, out, axis):
+    """A gather from the operands' elements laid end to end."""
+    starts = np.cumsum([0] + [math.prod(a.shape) for a in avals])
+    pieces = [np.arange(s, s + math.prod(a.shape)).reshape(a.shape)
+              for s, a in zip(starts, avals)]
+    where = np.concatenate(pieces, axis=axis)
+    return ("gather", np.ascontiguousarray(where, dtype=np.int64).reshape(-1))
+
+
 concatenate = Primitive("concatenate", _concatenate_impl, linear=True, transpose=_block,
+                        program_form=_concatenate_program,
                         batch=axis_batch_rule(lambda: concatenate, "axis"))
 
 

@@ -1,0 +1,231 @@
+"""The whole-program interpreter's kernel (see :mod:`diffprog.kernels.wholeprog`). Imports
+numba.
+
+``run`` is cached on disk by :func:`diffprog.kernels.cache.package_jit` (once per
+installation, like the blocked interpreter's kernel); one signature exists. A program is a
+table of instructions, one row per node: ``op, dst, n, a, sa, b, sb, x0, x1, x2``. Values live
+in ``mem`` (float64, one flat slice per value); an operand offset ``a < 0`` reads the constant
+arena ``cm`` at ``-1 - a``; ``ix`` holds the index arrays of gathers and scatters.
+
+- elementwise (the opcodes of :mod:`diffprog.kernels.interp`, 3 being the identity):
+  ``mem[dst + j] = f(A[a + j * sa], B[b + j * sb])`` for ``j < n`` (``sa``, ``sb`` 0 for a
+  broadcast element, 1 for a full operand);
+- ``GATHER``: ``mem[dst + j] = A[a + ix[b + j]]``;
+- ``SCATTER``: zeros at ``mem[dst:dst + x0]`` (-0.0 at the positions written when ``x1``
+  is 1, so that a sum of -0.0 terms is -0.0, as NumPy's), then
+  ``mem[dst + ix[b + j]] += A[a + j]``;
+- ``MATMUL``: ``n`` products of an ``x0 x x1`` by an ``x1 x x2`` matrix, the operands'
+  matrices ``sa``/``sb`` (0 or 1) times the batch index apart.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import types
+
+from . import cache as _cache
+from . import fastmath as fm
+
+__all__ = ["run", "SIGNATURE", "GATHER", "SCATTER", "MATMUL", "WIDTH"]
+
+GATHER, SCATTER, MATMUL = 100, 101, 102
+WIDTH = 10
+SIGNATURE = (types.Array(types.int64, 2, "C"), types.Array(types.float64, 1, "C"),
+             types.Array(types.float64, 1, "C"), types.Array(types.int64, 1, "C"))
+
+
+@numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _unary(op, x):  # pragma: no cover  (compiled)
+    if op == 3:
+        return x
+    if op == 10:
+        return -x
+    if op == 11:
+        return abs(x)
+    if op == 12:
+        return fm.exp(x)
+    if op == 13:
+        return fm.log(x)
+    if op == 14:
+        return fm.log1p(x)
+    if op == 15:
+        return fm.expm1(x)
+    if op == 16:
+        return fm.sin(x) if fm.trig_in_range(x) else math.sin(x)
+    if op == 17:
+        return fm.cos(x) if fm.trig_in_range(x) else math.cos(x)
+    if op == 18:
+        return fm.tanh(x)
+    if op == 19:
+        return fm.sigmoid(x)
+    if op == 20:
+        return np.sqrt(x)
+    if op == 21:
+        return np.tan(x)
+    if op == 22:
+        return np.sinh(x)
+    if op == 23:
+        return np.cosh(x)
+    if op == 24:
+        return np.arcsin(x)
+    if op == 25:
+        return np.arccos(x)
+    if op == 26:
+        return np.arctan(x)
+    if op == 27:
+        return np.arcsinh(x)
+    if op == 28:
+        return np.arccosh(x)
+    if op == 29:
+        return np.arctanh(x)
+    if op == 30:
+        return np.log2(x)
+    return np.log10(x)
+
+
+@numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _binary(op, x, y):  # pragma: no cover  (compiled)
+    if op == 50:
+        return x + y
+    if op == 51:
+        return x - y
+    if op == 52:
+        return x * y
+    if op == 53:
+        return x / y
+    if op == 54:
+        return x ** y
+    if op == 55:  # maximum: NaN from either side; y at a tie, as NumPy
+        return x if x > y or x != x else y
+    if op == 56:
+        return x if x < y or x != x else y
+    if op == 57:  # fmax: the operand that is not NaN; x at a tie, as NumPy
+        return x if y != y or x >= y else y
+    if op == 58:
+        return x if y != y or x <= y else y
+    if op == 59:
+        return np.arctan2(x, y)
+    return np.hypot(x, y)
+
+
+@numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
+def _binary_loop(op, o, x, y, sx, sy, n):  # pragma: no cover  (compiled)
+    """``o[j] = x[j] op y[j]`` over views (indices the compiler knows are in range, so the
+    loops vectorize); a stride of 0 is one element broadcast."""
+    if sx == 1 and sy == 1:
+        if op == 50:
+            for j in range(n):
+                o[j] = x[j] + y[j]
+        elif op == 51:
+            for j in range(n):
+                o[j] = x[j] - y[j]
+        elif op == 52:
+            for j in range(n):
+                o[j] = x[j] * y[j]
+        elif op == 53:
+            for j in range(n):
+                o[j] = x[j] / y[j]
+        else:
+            for j in range(n):
+                o[j] = _binary(op, x[j], y[j])
+    elif sx == 1:
+        v = y[0]
+        if op == 50:
+            for j in range(n):
+                o[j] = x[j] + v
+        elif op == 52:
+            for j in range(n):
+                o[j] = x[j] * v
+        else:
+            for j in range(n):
+                o[j] = _binary(op, x[j], v)
+    elif sy == 1:
+        u = x[0]
+        if op == 50:
+            for j in range(n):
+                o[j] = u + y[j]
+        elif op == 52:
+            for j in range(n):
+                o[j] = u * y[j]
+        else:
+            for j in range(n):
+                o[j] = _binary(op, u, y[j])
+    else:
+        w = _binary(op, x[0], y[0])
+        for j in range(n):
+            o[j] = w
+
+
+@_cache.package_jit(depends=("fastmath.py",), nogil=True, error_model="numpy",
+                    fastmath={"contract"})
+def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
+    """Run the instructions of ``code`` in order (see the module's docstring)."""
+    for t in range(code.shape[0]):
+        op = code[t, 0]
+        d = code[t, 1]
+        n = code[t, 2]
+        a = code[t, 3]
+        sa = code[t, 4]
+        b = code[t, 5]
+        sb = code[t, 6]
+        A = mem if a >= 0 else cm
+        ao = a if a >= 0 else -1 - a
+        if op < 50:
+            o = mem[d:d + n]
+            if sa == 1:
+                x = A[ao:ao + n]
+                if op == 3:
+                    for j in range(n):
+                        o[j] = x[j]
+                else:
+                    for j in range(n):
+                        o[j] = _unary(op, x[j])
+            else:
+                v = _unary(op, A[ao])
+                for j in range(n):
+                    o[j] = v
+        elif op < GATHER:
+            B = mem if b >= 0 else cm
+            bo = b if b >= 0 else -1 - b
+            _binary_loop(op, mem[d:d + n], A[ao:ao + max(n * sa, 1)],
+                         B[bo:bo + max(n * sb, 1)], sa, sb, n)
+        elif op == GATHER:
+            o = mem[d:d + n]
+            w = ix[b:b + n]
+            x = A[ao:]
+            for j in range(n):
+                o[j] = x[w[j]]
+        elif op == SCATTER:
+            o = mem[d:d + code[t, 7]]
+            w = ix[b:b + n]
+            x = A[ao:ao + n]
+            for j in range(o.shape[0]):
+                o[j] = 0.0
+            if code[t, 8]:  # a sum's sign: -0.0 where every term is -0.0
+                for j in range(n):
+                    o[w[j]] = -0.0
+            for j in range(n):
+                o[w[j]] += x[j]
+        else:  # MATMUL
+            B = mem if b >= 0 else cm
+            bo = b if b >= 0 else -1 - b
+            m = code[t, 7]
+            k = code[t, 8]
+            w = code[t, 9]
+            for q in range(n):
+                x = A[ao + q * sa * m * k:]
+                y = B[bo + q * sb * k * w:]
+                o = mem[d + q * m * w:d + (q + 1) * m * w]
+                for i in range(m * w):
+                    o[i] = 0.0
+                for i in range(m):
+                    for p in range(k):
+                        xv = x[i * k + p]
+                        oi = o[i * w:(i + 1) * w]
+                        yp = y[p * w:(p + 1) * w]
+                        for j in range(w):
+                            oi[j] += xv * yp[j]
+    return 0

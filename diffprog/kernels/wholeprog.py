@@ -1,0 +1,364 @@
+"""The whole-program tier: a whole jitted graph runs in one call of one compiled kernel.
+
+On graphs of many small operations (an unrolled RK4 integrator's gradient, the Hessian of a
+small model) the time of a call is the per-node dispatch of the other tiers: a NumPy call, an
+allocation and a line of Python per node, about a microsecond each, against nanoseconds of
+arithmetic. Here the graph becomes a table of instructions, one row per node, over one
+float64 arena, and one numba kernel (:func:`diffprog.kernels._whole_kernel.run`, compiled
+once per installation and cached like the blocked interpreter's, so no program ever waits
+for numba) runs the table: a call costs one dispatch, then per node a loop over its elements.
+
+A graph is eligible when all of its values are float64 and every node has a form here:
+
+- an elementwise node with an opcode of the blocked interpreter
+  (:func:`diffprog.kernels.interp.opcode`: the same scalar forms, the same fast-math
+  functions) is a loop over its output; an operand broadcast along some axes only is first
+  gathered to the output's size;
+- any other node needs its primitive's ``program_form`` field (see
+  :class:`~diffprog.core.Primitive`): a plan on the operands' elements in C order, computed
+  from shapes and params when the table is built: the same elements (``reshape``), a gather
+  through a constant index array (``transpose``, ``getitem``, ``concatenate``), a scatter-add
+  (``scatter_add``, ``reduce_sum``) or a matrix product (``matmul``); or None for operands
+  or params it does not cover.
+
+Anything else (other dtypes, a primitive without a form) makes the graph ineligible: it keeps
+its other tiers. Values take slices of the arena, reused once a value is dead; constants
+live in a second, read-only arena. Reductions and products add in a plain loop, not
+pairwise or through BLAS, so results agree with the NumPy executor within rounding (as the
+other tiers do), not bit for bit. :func:`whole_program` is what the background compilation of
+:mod:`diffprog.kernels.tiers` calls; it also checks the program against the NumPy executor
+on stand-in inputs before offering it.
+
+Example:
+    >>> import numpy as np, diffprog.numpy as dnp
+    >>> from diffprog.jit import trace_graph
+    >>> g = trace_graph(lambda x, w: dnp.tanh(x @ w) * 2.0, (np.ones(3), np.eye(3)))
+    >>> table = program_table(g)
+    >>> table is not None and table.code.shape[0] == len(g.nodes)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..graph import Graph, Node
+
+__all__ = ["whole_program", "program_table", "Table", "load"]
+
+F64 = np.dtype(np.float64)
+
+
+class _Ineligible(Exception):
+    """The graph has a node the whole-program tier cannot express."""
+
+
+class _Aval:
+    """Shape and dtype of an operand, as a ``program_form`` sees it."""
+
+    __slots__ = ("shape", "dtype", "ndim")
+
+    def __init__(self, shape: tuple, dtype: Any) -> None:
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+
+
+class Table:
+    """A graph as instructions: ``code`` (rows of :data:`_whole_kernel.WIDTH` int64), the
+    arena's size, the constant arena ``cm``, the index arena ``ix``, where the inputs go and
+    where the outputs are (offset, size, shape per graph output value)."""
+
+    __slots__ = ("code", "size", "cm", "ix", "inputs", "outputs")
+
+
+class _Builder:
+    def __init__(self, graph: Graph) -> None:
+        from . import _whole_kernel as wk
+        self.wk = wk
+        self.graph = graph
+        self.rows: list[list[int]] = []
+        self.consts: list[np.ndarray] = []
+        self.n_consts = 0
+        self.const_at: dict[tuple, int] = {}
+        self.indices: list[np.ndarray] = []
+        self.n_index = 0
+        self.index_at: dict[bytes, int] = {}
+        self.top = 0
+        self.free: dict[int, list[int]] = {}
+        self.where: dict[int, int] = {}   # value -> arena offset
+        self.shapes: dict[int, tuple] = {}
+
+    # -- the arenas -------------------------------------------------------------------------
+
+    def alloc(self, n: int) -> int:
+        spare = self.free.get(n)
+        if spare:
+            return spare.pop()
+        off = self.top
+        self.top += n
+        return off
+
+    def release(self, off: int, n: int) -> None:
+        self.free.setdefault(n, []).append(off)
+
+    def const(self, value: Any) -> int:
+        """A constant's operand code (negative: the constant arena)."""
+        a = np.asarray(value)
+        if a.dtype != F64 and not (type(value) in (int, float) and a.dtype.kind in "if"):
+            raise _Ineligible(f"a constant of dtype {a.dtype}")
+        a = np.ascontiguousarray(a, dtype=F64).reshape(-1)
+        key = (a.size, a.tobytes())
+        off = self.const_at.get(key)
+        if off is None:
+            off = self.const_at[key] = self.n_consts
+            self.consts.append(a)
+            self.n_consts += a.size
+        return -1 - off
+
+    def index(self, where: np.ndarray) -> int:
+        where = np.ascontiguousarray(where, dtype=np.int64).reshape(-1)
+        key = where.tobytes()
+        off = self.index_at.get(key)
+        if off is None:
+            off = self.index_at[key] = self.n_index
+            self.indices.append(where)
+            self.n_index += where.size
+        return off
+
+    def operand(self, parent: int, arg: Any) -> tuple[int, tuple]:
+        if parent >= 0:
+            return self.where[parent], self.shapes[parent]
+        return self.const(arg), np.shape(arg)
+
+    def row(self, *fields: int) -> None:
+        r = [int(f) for f in fields]
+        self.rows.append(r + [0] * (self.wk.WIDTH - len(r)))
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    def node(self, node: Node, dst: int, temps: list) -> None:
+        prim = node.prim
+        if prim.multiple_results:
+            raise _Ineligible(f"{prim.name} has several results")
+        if np.dtype(node.out.dtype) != F64:
+            raise _Ineligible(f"{prim.name} gives {node.out.dtype}")
+        for p in node.parents:
+            if p >= 0 and p not in self.where:
+                raise _Ineligible("a value computed outside the graph")  # (cannot happen)
+        out_shape = tuple(node.out.shape)
+        size = math.prod(out_shape)
+        from .interp import opcode
+        op = opcode(node) if prim.scalar is not None else None
+        if op is not None:
+            ops = []
+            for p, a in zip(node.parents, node.args):
+                off, shape = self.operand(p, a)
+                n = math.prod(shape)
+                if n == size:
+                    ops += [off, 1]
+                elif n == 1:
+                    ops += [off, 0]
+                else:  # broadcast along some axes: gathered to the output's size first
+                    where = np.broadcast_to(np.arange(n).reshape(shape), out_shape)
+                    tmp = self.alloc(size)
+                    temps.append((tmp, size))
+                    self.row(self.wk.GATHER, tmp, size, off, 0, self.index(where), 0)
+                    ops += [tmp, 1]
+            if len(ops) == 2:
+                ops += [0, 0]
+            self.row(op, dst, size, *ops)
+            return
+        form = prim.program_form
+        if form is None:
+            raise _Ineligible(f"{prim.name} has neither an interpreter opcode nor a "
+                              "program_form")
+        avals, offs = [], []
+        for p, a in zip(node.parents, node.args):
+            off, shape = self.operand(p, a)
+            dtype = F64 if p >= 0 else np.asarray(a).dtype
+            avals.append(_Aval(shape, dtype))
+            offs.append((off, math.prod(shape)))
+        plan = form(avals, _Aval(out_shape, node.out.dtype), **node.params)
+        if plan is None:
+            raise _Ineligible(f"{prim.name}'s program_form declines these operands")
+        what = plan[0]
+        if what == "same" and len(offs) == 1 and offs[0][1] == size:
+            self.row(3, dst, size, offs[0][0], 1)  # the identity opcode: a copy
+        elif what == "gather" and len(plan[1]) == size:
+            if len(offs) == 1:
+                src = offs[0][0]
+            else:  # from the operands laid end to end: copied together first
+                total = sum(n for _, n in offs)
+                src = self.alloc(total)
+                temps.append((src, total))
+                start = 0
+                for off, n in offs:
+                    self.row(3, src + start, n, off, 1)
+                    start += n
+            self.row(self.wk.GATHER, dst, size, src, 0, self.index(plan[1]), 0)
+        elif what == "scatter" and len(offs) == 1 and len(plan[1]) == offs[0][1]:
+            signed = len(plan) > 2 and plan[2] == "sum"
+            self.row(self.wk.SCATTER, dst, offs[0][1], offs[0][0], 0, self.index(plan[1]), 0,
+                     size, int(signed))
+        elif what == "matmul" and len(offs) == 2:
+            _, batch, m, k, n, bx, by = plan
+            if batch * m * n != size or offs[0][1] != (batch if bx else 1) * m * k \
+                    or offs[1][1] != (batch if by else 1) * k * n:
+                raise _Ineligible("a matmul plan that does not match its operands")
+            self.row(self.wk.MATMUL, dst, batch, offs[0][0], int(bx), offs[1][0], int(by),
+                     m, k, n)
+        else:
+            raise _Ineligible(f"{prim.name}: a plan {what!r} that does not fit its operands")
+
+    def build(self) -> Table:
+        graph = self.graph
+        keep = {idx for _, idx, _ in graph.outputs if idx >= 0}
+        last: dict[int, int] = {}
+        for pos, node in enumerate(graph.nodes):
+            for p in node.parents:
+                if p >= 0:
+                    last[p] = pos
+        inputs = []
+        for i, v in enumerate(graph.in_values):
+            if np.dtype(v.dtype) != F64:
+                raise _Ineligible(f"an input of dtype {v.dtype}")
+            shape = tuple(v.shape)
+            n = math.prod(shape)
+            self.shapes[i] = shape
+            self.where[i] = self.alloc(n)
+            inputs.append((self.where[i], n, shape))
+        for pos, node in enumerate(graph.nodes):
+            shape = tuple(node.out.shape)
+            n = math.prod(shape)
+            dst = self.alloc(n)  # before the operands are released: never one of them
+            temps: list = []
+            self.node(node, dst, temps)
+            self.where[node.idx] = dst
+            self.shapes[node.idx] = shape
+            for off, size in temps:
+                self.release(off, size)
+            for p in {p for p in node.parents if p >= 0}:
+                if last[p] == pos and p not in keep:
+                    self.release(self.where[p], math.prod(self.shapes[p]))
+            if node.idx not in last and node.idx not in keep:
+                self.release(dst, n)
+        table = Table()
+        table.code = np.array(self.rows, dtype=np.int64).reshape(-1, self.wk.WIDTH)
+        table.size = self.top
+        table.cm = np.concatenate(self.consts) if self.consts else np.zeros(0)
+        table.ix = np.concatenate(self.indices) if self.indices else np.zeros(0, np.int64)
+        table.inputs = inputs
+        table.outputs = {idx: (self.where[idx], math.prod(self.shapes[idx]), self.shapes[idx])
+                         for idx in keep}
+        return table
+
+
+def program_table(graph: Graph) -> Table | None:
+    """``graph`` as a table of instructions, or None when it is not eligible (see the module's
+    docstring). Needs numba (the kernel's module defines the opcodes)."""
+    if not graph.nodes:
+        return None
+    try:
+        return _Builder(graph).build()
+    except _Ineligible:
+        return None
+
+
+_kernel: Any = None
+_kernel_lock = threading.Lock()
+_kernel_failed = False
+
+
+def load() -> Any:
+    """The whole-program kernel, loaded (or, once per installation, compiled) on first use;
+    None where numba is missing or the build failed. Thread-safe."""
+    global _kernel, _kernel_failed
+    if _kernel is not None or _kernel_failed:
+        return _kernel
+    with _kernel_lock:
+        if _kernel is None and not _kernel_failed:
+            try:
+                from . import _whole_kernel as wk
+                wk.run.compile(wk.SIGNATURE)
+                wk.run(np.zeros((0, wk.WIDTH), np.int64), np.zeros(1), np.zeros(1),
+                       np.zeros(1, np.int64))
+                _kernel = wk.run
+            except Exception:
+                _kernel_failed = True
+    return _kernel
+
+
+def whole_program(graph: Graph, check: bool = True) -> Callable[[list], list] | None:
+    """A runner of ``graph`` (``run(inputs) -> outputs``) on the whole-program kernel, or None
+    when the graph is not eligible, numba is missing, or the program fails its check against
+    the NumPy executor on stand-in inputs.
+
+    Example:
+        >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
+        >>> from diffprog.jit import trace_graph
+        >>> g = trace_graph(dp.grad(lambda x: dnp.sum(dnp.sin(x) ** 2)), (np.ones(3),))
+        >>> run = whole_program(g)
+        >>> run is None or bool(np.allclose(run([np.ones(3)])[0], np.sin(2.0)))
+        True
+    """
+    kernel = load()
+    if kernel is None:
+        return None
+    table = program_table(graph)
+    if table is None:
+        return None
+    code, size, cm, ix = table.code, table.size, table.cm, table.ix
+    ins = [(off, off + n) for off, n, _ in table.inputs]
+    outs = table.outputs
+    plan = []
+    for _, idx, value in graph.outputs:
+        if idx >= graph.n_in:
+            off, n, shape = outs[idx]
+            # a small output of a large arena is copied, so that it does not keep the arena
+            plan.append((0 if 2 * n >= size else 3, off, off + n, shape))
+        elif idx >= 0:
+            plan.append((1, idx, 0, None))
+        else:
+            plan.append((2, value, 0, None))
+    empty, ravel = np.empty, np.ravel
+
+    def run(inputs: list) -> list:
+        mem = empty(size)
+        for (lo, hi), x in zip(ins, inputs):
+            mem[lo:hi] = ravel(x)
+        kernel(code, mem, cm, ix)
+        return [mem[a:b].reshape(shape) if kind == 0 else inputs[a] if kind == 1
+                else mem[a:b].reshape(shape).copy() if kind == 3 else a
+                for kind, a, b, shape in plan]
+
+    if check and not _agrees(graph, run):
+        return None
+    return run
+
+
+def _agrees(graph: Graph, run: Callable) -> bool:
+    """Does ``run`` give the NumPy executor's shapes and values on stand-in inputs? (A last
+    guard against a wrong ``program_form``; the tests check edge values.)"""
+    from .steps import NodeStep, sequence
+    rng = np.random.default_rng(0)
+    inputs = [rng.uniform(0.5, 1.5, tuple(v.shape)) for v in graph.in_values]
+    with np.errstate(all="ignore"):
+        want = sequence(graph, [NodeStep(n) for n in graph.nodes])(inputs)
+        got = run(inputs)
+    # rounding differs (plain-loop sums, fast-math functions), and cancellation can make it
+    # large relative to a small output: tolerate it relative to the largest output
+    scale = max([float(np.max(np.abs(b), initial=0.0, where=np.isfinite(b)))
+                 for b in map(np.asarray, want)] + [1.0])
+    for a, b in zip(got, want):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if not np.allclose(a, b, rtol=1e-7, atol=1e-9 * scale, equal_nan=True):
+            return False
+    return True

@@ -10,7 +10,7 @@ from pathlib import Path
 from .bars import evaluate
 from .harness import REL_TOL, Table
 
-ORDER = ("W1", "W2", "W3", "W4", "J", "W5", "W6", "C", "W8")
+ORDER = ("W1", "W2", "W3", "W4", "J", "W5", "W6", "C", "W8", "W9")
 
 
 def load(out_dir: Path) -> list[tuple[dict, list[Table]]]:

@@ -1,8 +1,8 @@
 """The benchmark runner: ``python -m benchmarks [--quick] [--threads N] [--only W1,W3]``.
 
 Runs each workload (one module each: overhead W1, chain W2, mlp W3, hessian W4, jacobian J,
-trees W5, memory W6) on every installed system with the same thread count, prints progress to
-stderr and a table per workload to stdout, and writes
+trees W5, memory W6, grad_sum on Dask W9: dask_grad) on every installed system with the same
+thread count, prints progress to stderr and a table per workload to stdout, and writes
 - ``benchmarks/results/<ID>.json``: the raw numbers and the run's metadata, one file a workload;
 - ``benchmarks/RESULTS.md``: every table found in the results directory, the bars of issue 6
   with their verdicts, and the machine, command and BLAS kernel each table was measured with;
@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = {"W1": "overhead", "W2": "chain", "W3": "mlp", "W4": "hessian", "J": "jacobian",
-             "W5": "trees", "W6": "memory", "C": "coldstart", "W8": "scan"}
+             "W5": "trees", "W6": "memory", "C": "coldstart", "W8": "scan", "W9": "dask_grad"}
 CHART = "benchmarks.png"
 
 

@@ -52,7 +52,8 @@ except ImportError as e:  # pragma: no cover - the message is the point
     raise ImportError("diffprog.distributed needs dask and distributed: "
                       "pip install 'diffprog[dask]'") from e
 
-__all__ = ["value_and_grad_sum", "grad_sum", "map", "ChunkAlignmentWarning", "process_cache_info"]
+__all__ = ["value_and_grad_sum", "grad_sum", "map", "ChunkAlignmentWarning", "process_cache_info",
+           "wait_compiled"]
 
 
 class ChunkAlignmentWarning(UserWarning):
@@ -112,6 +113,20 @@ def process_cache_info() -> dict[str, int]:
     """
     with _cache_lock:
         return {t: getattr(vg, "traces", -1) for t, vg in _cache.items()}
+
+
+def wait_compiled(timeout: float | None = None) -> bool:
+    """Wait until the jitted functions cached in this process have compiled their fused kernels
+    (jit compiles them in the background); True if they have. For benchmarks: run it on the
+    workers with ``client.run(wait_compiled)``.
+
+    Example:
+        >>> wait_compiled(timeout=60.0)
+        True
+    """
+    with _cache_lock:
+        functions = list(_cache.values())
+    return all(vg.wait_compiled(timeout) for vg in functions if hasattr(vg, "wait_compiled"))
 
 
 def _chunk_value_and_grad(payload: _Payload, weight: float | None, *chunk: np.ndarray) -> tuple:
@@ -191,6 +206,21 @@ def _align(data: Sequence[Any]) -> list:
     return out
 
 
+def _placement(client: Any, x: Any, keys: list) -> list[tuple[int, str]]:
+    """``(chunk index, worker holding it)`` for every chunk of ``x`` (whose chunk keys are
+    ``keys``): the worker is "" without a client or for chunks that are not persisted (they are
+    computed where the scheduler decides)."""
+    where: dict = {}
+    if client is not None:
+        try:
+            futures = client.futures_of(x)
+            if futures:
+                where = {k: min(v) for k, v in client.who_has(futures).items() if v}
+        except Exception:  # pragma: no cover - grouping is an optimization, not a requirement
+            where = {}
+    return [(i, where.get(k, "")) for i, k in enumerate(keys)]
+
+
 def _row_keys(x: Any) -> list:
     """The keys of the chunks of ``x`` along axis 0 (it has one chunk along the others)."""
     keys = x.__dask_keys__()
@@ -250,30 +280,39 @@ def value_and_grad_sum(f: Callable, params: Any, *data: Any, client: Any = None,
         payload_ref = dask.delayed(futures[0])
     else:
         payload_ref = dask.delayed(payload, name=f"{name}-params", traverse=False)
+    placement = _placement(client, arrays[0], _row_keys(arrays[0]))  # (optimizing drops futures)
     # optimized together, so that arrays sharing upstream tasks still share them
     arrays = dask.optimize(*arrays)
     blocks = [_row_keys(x) for x in arrays]
     # One layer of tasks, built directly (a dask.delayed call per chunk costs milliseconds);
     # TaskRef marks the references: keys of persisted arrays are not in the graph.
     layer: dict = {}
-    level = []
-    for i, n in enumerate(chunks):
-        if n:
+    depth = 0
+
+    def reduce(keys: list) -> Any:  # a tree of fan-in `fanin` over keys, its root's key
+        nonlocal depth
+        while len(keys) > 1:
+            depth += 1
+            keys, parts = [], keys
+            for j in range(0, len(parts), fanin):
+                key = (f"{name}-sum{depth}", j // fanin)
+                layer[key] = Task(key, _combine, *(TaskRef(k) for k in parts[j:j + fanin]))
+                keys.append(key)
+        return keys[0]
+
+    groups: dict[str, list] = {}
+    for i, where in placement:
+        if chunks[i]:
             key = (f"{name}-chunk", i)
             layer[key] = Task(key, _chunk_value_and_grad, TaskRef(payload_ref.key),
-                              n / total if mean else None, *(TaskRef(b[i]) for b in blocks))
-            level.append(key)
-    depth = 0
-    while len(level) > 1:
-        depth += 1
-        level, parts = [], level
-        for j in range(0, len(parts), fanin):
-            key = (f"{name}-sum{depth}", j // fanin)
-            layer[key] = Task(key, _combine, *(TaskRef(k) for k in parts[j:j + fanin]))
-            level.append(key)
+                              chunks[i] / total if mean else None,
+                              *(TaskRef(b[i]) for b in blocks))
+            groups.setdefault(where, []).append(key)
+    # the chunks of each worker are added up on it; only one partial sum per worker travels
+    root = reduce([reduce(keys) for _, keys in sorted(groups.items())])
     graph = HighLevelGraph.from_collections(f"{name}-sum", layer,
                                             dependencies=[payload_ref, *arrays])
-    result = Delayed(level[0], graph, layer=f"{name}-sum")
+    result = Delayed(root, graph, layer=f"{name}-sum")
     try:
         if client is not None:
             value, grads = client.compute(result, sync=True)

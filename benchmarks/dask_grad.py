@@ -1,0 +1,188 @@
+"""W9, data-parallel gradients on Dask: ``diffprog.distributed.grad_sum`` of a logistic-regression
+loss over 4·10^6 × 20 float64 rows on a 2-worker LocalCluster (two processes, one thread each)
+against the same gradient in one process (``dp.jit(dp.value_and_grad(loss))`` on the whole
+arrays), and the overhead of the distributed call over the per-chunk compute it runs.
+
+The rows are made chunk by chunk on the workers and persisted there; the same rows are made in
+this process for the one-process row (and the check). Overhead: the wall time of a call against
+the ideal, the summed compute time of its chunk tasks (from dask's task stream) divided by the
+number of workers; ``overhead = wall / ideal - 1``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from .harness import System, Table, time_table
+
+ID = "W9"
+TITLE = "W9 — grad_sum of a logistic loss over 4·10^6 × 20 float64 on a 2-worker LocalCluster"
+ROWS, FEATURES, WORKERS = 4_000_000, 20, 2
+
+
+def make_chunk(seed: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk of rows: features and labels of a logistic model (made on a worker)."""
+    w_true = np.random.default_rng(7).standard_normal(FEATURES) / np.sqrt(FEATURES) * 3.0
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, FEATURES))
+    y = (rng.random(rows) < 1.0 / (1.0 + np.exp(-(x @ w_true)))).astype(np.float64)
+    return x, y
+
+
+def loss(params: dict, x: np.ndarray, y: np.ndarray):
+    """The logistic loss summed over rows."""
+    import diffprog.numpy as dnp
+    z = x @ params["w"] + params["b"]
+    return dnp.sum(dnp.logaddexp(0.0, z) - y * z)
+
+
+def _dataset(rows: int, nchunks: int):
+    import dask
+    import dask.array as da
+    sizes = [len(c) for c in np.array_split(np.arange(rows), nchunks)]
+    parts = [dask.delayed(make_chunk, nout=2, pure=True)(seed, n) for seed, n in enumerate(sizes)]
+    x = da.concatenate([da.from_delayed(p[0], (n, FEATURES), np.float64)
+                        for p, n in zip(parts, sizes)])
+    y = da.concatenate([da.from_delayed(p[1], (n,), np.float64) for p, n in zip(parts, sizes)])
+    return x, y, sizes
+
+
+def _chunk_compute_s(stream: list[dict]) -> float:
+    """Summed compute time of the chunk tasks in a task stream."""
+    return sum(ss["stop"] - ss["start"] for t in stream if "-chunk" in str(t["key"])
+               for ss in t["startstops"] if ss["action"] == "compute")
+
+
+def run(ctx):
+    from distributed import Client, LocalCluster, get_task_stream
+
+    import diffprog as dp
+    from diffprog import distributed as dd
+
+    rows = ROWS // 10 if ctx.quick else ROWS
+    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=ctx.threads, processes=True,
+                           dashboard_address=None, silence_logs=40)
+    client = Client(cluster, set_as_default=False)
+    try:
+        ctx.progress(f"[{ID}] making {rows:,} rows on the workers and in this process ...")
+        x, y, sizes = _dataset(rows, 16)
+        x, y = client.persist([x, y])
+        split = tuple(len(c) for c in np.array_split(np.arange(rows), 64))
+        data = {16: (x, y), 64: tuple(client.persist([x.rechunk((split, (FEATURES,))),
+                                                       y.rechunk((split,))]))}
+        parts = [make_chunk(seed, n) for seed, n in enumerate(sizes)]  # the same rows, here
+        local = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        del parts
+        rng = np.random.default_rng(0)
+        params = {"w": rng.standard_normal(FEATURES) * 0.1, "b": 0.1}
+        one = dp.jit(dp.value_and_grad(loss))
+
+        def one_process():
+            warm = []
+
+            def call():
+                out = one(params, *local)[1]
+                if not warm:
+                    one(params, *local)
+                    one.wait_compiled()
+                    for _ in range(3):
+                        one(params, *local)
+                    warm.append(True)
+                return out
+            return call
+
+        def on_cluster(nchunks: int):
+            warm = []
+
+            def call():
+                out = dd.grad_sum(loss, params, *data[nchunks], client=client)
+                if not warm:
+                    for _ in range(2):
+                        dd.grad_sum(loss, params, *data[nchunks], client=client)
+                    client.run(dd.wait_compiled)
+                    for _ in range(3):
+                        dd.grad_sum(loss, params, *data[nchunks], client=client)
+                    warm.append(True)
+                return out
+            return call
+
+        base = "one process, jit(value_and_grad)"
+        systems = [System(base, one_process()),
+                   System(f"{WORKERS}-worker LocalCluster, 16 chunks", on_cluster(16)),
+                   System(f"{WORKERS}-worker LocalCluster, 64 chunks", on_cluster(64))]
+        desc = (f"The gradient of `sum(logaddexp(0, x @ w + b) - y * (x @ w + b))` over "
+                f"{rows:,} × {FEATURES} float64 rows ({rows * (FEATURES + 1) * 8 / 1e9:.2f} GB) "
+                f"with respect to `{{w, b}}`: `dp.jit(dp.value_and_grad(loss))` on the whole "
+                f"arrays in this process, and `diffprog.distributed.grad_sum` on the same rows "
+                f"persisted on a LocalCluster of {WORKERS} worker processes with "
+                f"{ctx.threads} thread each (fused kernels compiled and warm on both sides). "
+                "The 2 cores are shared with other processes: the cluster's rows need both.")
+        timing = time_table(ctx, ID, TITLE, desc, systems, baseline=base, reference=base,
+                            ratio_label="time vs one process")
+
+        ctx.progress(f"[{ID}] overhead over the chunk compute (task stream) ...")
+        one_cpus = []
+        for _ in range(3 if ctx.quick else 5):
+            cpu0 = time.process_time()
+            one(params, *local)
+            one_cpus.append(time.process_time() - cpu0)
+        one_cpu = statistics.median(one_cpus)
+        over_rows = [["one process", "—", "—", "—", "—", "—", f"{one_cpu * 1e3:.0f} ms", "—"]]
+        over_data = [{"system": "one process", "cpu_s": one_cpu}]
+        for nchunks in (16, 64):
+            walls, overheads, computes, cpus, busiest = [], [], [], [], []
+            for _ in range(3 if ctx.quick else 7):
+                before = client.run(time.process_time)
+                cpu0 = time.process_time()  # this process: the client and the scheduler
+                with get_task_stream(client) as ts:
+                    t0 = time.perf_counter()
+                    dd.grad_sum(loss, params, *data[nchunks], client=client)
+                    wall = time.perf_counter() - t0
+                cpu = time.process_time() - cpu0
+                after = client.run(time.process_time)
+                per_worker = [after[w] - before[w] for w in after if w in before]
+                cpu += sum(per_worker)
+                busiest.append(max(per_worker))
+                compute = _chunk_compute_s(ts.data)
+                walls.append(wall)
+                computes.append(compute)
+                cpus.append(cpu)
+                overheads.append(wall / (compute / WORKERS) - 1.0)
+            i = int(np.argsort(overheads)[len(overheads) // 2])  # the median call
+            wall, compute, overhead, cpu = walls[i], computes[i], overheads[i], cpus[i]
+            busy = statistics.median(busiest)
+            per_task = compute / nchunks
+            over_data.append({"system": f"{nchunks} chunks", "chunks": nchunks,
+                              "wall_s": wall, "chunk_compute_s": compute,
+                              "ideal_s": compute / WORKERS, "overhead": overhead,
+                              "overheads": overheads, "cpu_s": cpu,
+                              "cpu_overhead": cpu / one_cpu - 1.0, "busiest_worker_cpu_s": busy,
+                              "idle_speedup_estimate": one_cpu / busy,
+                              "median_wall_s": statistics.median(walls)})
+            over_rows.append([f"{nchunks}", f"{wall * 1e3:.0f} ms",
+                              f"{compute * 1e3:.0f} ms ({per_task * 1e3:.1f} ms a chunk)",
+                              f"{compute / WORKERS * 1e3:.0f} ms", f"{overhead * 100:+.0f}%",
+                              f"{min(overheads) * 100:+.0f}% … {max(overheads) * 100:+.0f}%",
+                              f"{cpu * 1e3:.0f} ms ({(cpu / one_cpu - 1) * 100:+.0f}% vs one "
+                              "process)", f"{busy * 1e3:.0f} ms: {one_cpu / busy:.2f}x"])
+        over = Table("W9o", "W9o — overhead of grad_sum over its chunk compute",
+                     f"One `grad_sum` call on the {WORKERS}-worker LocalCluster ({rows:,} rows): "
+                     "its wall time against the ideal, the summed compute time of its chunk "
+                     "tasks (dask's task stream) divided by the workers; the call whose "
+                     "overhead is the median of the repeats, and the range over them. CPU: the "
+                     "processor time that call took in every process (the workers, and this "
+                     "one, which holds the client and the scheduler), against one process's "
+                     "CPU time for the same gradient: what distributing costs, whatever the load "
+                     "of the machine (wall times stretch when other processes share the cores). "
+                     "Busiest worker: its CPU time in the call, and one process's CPU time "
+                     "divided by it, the speed-up to expect on idle cores (an estimate).",
+                     ["chunks", "wall", "chunk compute, summed", "ideal (÷ workers)",
+                      "overhead", "range", "CPU, all processes", "busiest worker CPU"],
+                     over_rows, over_data)
+        return [timing, over]
+    finally:
+        client.close()
+        cluster.close()

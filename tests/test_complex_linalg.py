@@ -94,19 +94,22 @@ def abs2(x):
 def eigh_invariant(a):
     w, v = LA.eigh(a)
     # |v|² weighted by a function of w, and v diag(sin w) v^H: invariant under v -> v e^{iθ}
-    return (dnp.sum(abs2(v) * dnp.sin(w), axis=-1), (v * dnp.sin(w)) @ mH(v))
+    sin = dnp.sin(w)[..., None, :]
+    return dnp.sum(abs2(v) * sin, axis=-1), (v * sin) @ mH(v)
 
 
 def svd_invariant(a):
     u, s, vh = LA.svd(a, full_matrices=False)
-    return (dnp.sum(abs2(u) * s, axis=-1), dnp.sum(abs2(vh) * s[..., :, None], axis=-2),
-            u @ vh, (u * s ** 2) @ mH(u))
+    row = s[..., None, :]
+    return (dnp.sum(abs2(u) * row, axis=-1), dnp.sum(abs2(vh) * s[..., :, None], axis=-2),
+            u @ vh, (u * row ** 2) @ mH(u))
 
 
 def eig_invariant(a):
     w, v = LA.eig(a)
     # v diag(w²) v^-1 = a² and |v|² (unit columns: phase-invariant)
-    return (v * w ** 2) @ dnp.linalg.inv(v), abs2(v) * w
+    row = w[..., None, :]
+    return (v * row ** 2) @ dnp.linalg.inv(v), abs2(v) * row
 
 
 # -- check_grads on complex inputs: both modes, order 2 -----------------------------------------
@@ -123,12 +126,17 @@ GRADS = [
     ("eigh_values", lambda a: LA.eigh(a)[0], [hermitian_with([1.0, 2.0, 3.0])]),
     ("eigh_upper", lambda a: LA.eigh(a, UPLO="U")[0], [general(3, 3)]),
     ("eigh_invariant", eigh_invariant, [hermitian_with([1.0, 2.0, 3.0])]),
+    ("eigh_invariant_batch", eigh_invariant, [hermitian_with([1.0, 2.0, 3.0], (2,))]),
+    ("qr_batch", lambda a: tuple(LA.qr(a)), [cplx(2, 4, 3)]),
+    ("pinv_batch", LA.pinv, [cplx(2, 3, 4)]),
     ("eigvalsh", LA.eigvalsh, [hpd(2, 3, 3)]),
     ("svd_values", lambda a: LA.svd(a, compute_uv=False), [distinct_sv(4, 3)]),
     ("svdvals_wide", LA.svdvals, [distinct_sv(2, 4)]),
     ("svd_invariant_tall", svd_invariant, [distinct_sv(4, 3)]),
     ("svd_invariant_wide", svd_invariant, [distinct_sv(3, 4)]),
     ("svd_invariant_square", svd_invariant, [distinct_sv(3, 3)]),
+    ("svd_invariant_batch", svd_invariant, [lambda: np.stack([distinct_sv(4, 3)()] * 2)
+                                            * np.array([1.0, 1j])[:, None, None]]),
     ("qr_tall", lambda a: tuple(LA.qr(a)), [cplx(4, 3)]),
     ("qr_square", lambda a: tuple(LA.qr(a)), [cplx(3, 3)]),
     ("qr_wide", lambda a: tuple(LA.qr(a)), [cplx(2, 4)]),
@@ -142,6 +150,8 @@ GRADS = [
     ("eigvals", LA.eigvals, [distinct_eig(3)]),
     ("eigvals_real_input", LA.eigvals, [distinct_eig(3, real=True)]),
     ("eig_invariant", eig_invariant, [distinct_eig(3)]),
+    ("eig_invariant_batch", eig_invariant, [lambda: np.stack([distinct_eig(3)(),
+                                                              distinct_eig(3)()])]),
     ("eig_invariant_real_input", eig_invariant, [distinct_eig(3, real=True)]),
     ("matmul", dnp.matmul, [cplx(2, 3), cplx(3, 4)]),
     ("matmul_mixed", dnp.matmul, [cplx(2, 3), lambda: RNG.standard_normal((3, 2))]),

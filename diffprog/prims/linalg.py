@@ -363,10 +363,10 @@ def _ties(diff, scale):
     """1 where an entry of ``diff`` (differences of eigenvalues, or of squared singular values)
     is zero up to rounding, else 0, in diff's dtype.
 
-    LAPACK computes eigenvalues to about eps * ||a||, so a repeated eigenvalue comes back as a
-    cluster a few ulps of ||a|| wide; there the vectors are arbitrary within the eigenspace
-    and 1 / (w_j - w_i) would amplify rounding into O(1) garbage. Differences within
-    8 n eps of ``scale`` (||a|| or its square, shape (..., 1)) count as ties, as exact ties do.
+    LAPACK computes eigenvalues (singular values) to about eps * ||a||, so a repeated one comes
+    back as a cluster a few ulps of ||a|| wide; there the vectors are arbitrary within the
+    eigenspace and 1 / (w_j - w_i) would amplify rounding into O(1) garbage. Differences
+    within 8 n eps of ``scale`` (||a||, shape (..., 1)) count as ties, as exact ties do.
     """
     n = diff.shape[-1]
     tol = reshape(scale, shape=tuple(scale.shape) + (1,)) * (8.0 * n * np.finfo(diff.dtype).eps)
@@ -378,9 +378,10 @@ def _spread(w):
     return ew.maximum(abs(w[..., :1]), abs(w[..., -1:]))
 
 
-def _safe_reciprocal_differences(w):
-    """F[..., i, j] = 1 / (w_j - w_i), and 0 where w_j == w_i up to rounding (the diagonal,
-    and ties: see :func:`_ties`); ``w`` real and sorted.
+def _safe_reciprocal_differences(w, squares=False):
+    """F[..., i, j] = 1 / (w_j - w_i) (1 / (w_j² - w_i²) with ``squares``, for singular
+    values), and 0 where w_j == w_i up to rounding (the diagonal, and ties: see
+    :func:`_ties`); ``w`` real and sorted.
 
     At ties the eigenvector (singular vector) derivative is undefined; 0 keeps derivatives
     that do not depend on it finite: those of the eigenvalues alone, and of functions of the
@@ -389,7 +390,9 @@ def _safe_reciprocal_differences(w):
     diff = w[..., None, :] - w[..., :, None]
     if diff.shape[-1] == 0:
         return diff
-    same = _ties(diff, _spread(w))
+    same = _ties(diff, _spread(w))  # ties of the values, not of their squares
+    if squares:
+        diff = diff * (w[..., None, :] + w[..., :, None])
     return (1.0 - same) / (diff + same)
 
 
@@ -711,7 +714,7 @@ def _svd_jvp(t, out, a):
     v = mH(vt)
     m, n = a.shape[-2:]
     dp = mH(u) @ t @ v
-    f = _safe_reciprocal_differences(s * s)
+    f = _safe_reciprocal_differences(s, squares=True)
     s_row = s[..., None, :]  # X * s_row = X S, and X * mT(s_row) = S X
     s_col = mT(s_row)
     du = u @ (f * (dp * s_row + s_col * mH(dp)))
@@ -741,7 +744,7 @@ def _svd_vjp(ct, out, a):
     v = mH(vt)
     ct_v = mH(ct_vt)
     m, n = a.shape[-2:]
-    f = _safe_reciprocal_differences(s * s)
+    f = _safe_reciprocal_differences(s, squares=True)
     uh_ct = mH(u) @ ct_u
     j = f * uh_ct
     k = f * (mH(v) @ ct_v)

@@ -91,6 +91,10 @@ def write_markdown(out_dir: Path, md_path: Path, chart: Path | None) -> list[dic
             out += [f"- {n}" for n in t.notes]
             if t.notes:
                 out.append("")
+    # Sections measured by hand (a script of their own, not a workload of run.py) live in
+    # benchmarks/manual/*.md; they are appended as written so that a run does not drop them.
+    for manual in sorted((Path(__file__).parent / "manual").glob("*.md")):
+        out += [manual.read_text().rstrip(), ""]
     md_path.write_text("\n".join(out).rstrip() + "\n")
     return verdicts
 

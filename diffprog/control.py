@@ -627,8 +627,10 @@ def _scan_batch(args, dims, *, body, n_consts, n_carry, length, reverse, save, u
     return outs, out_dims
 
 
+# Like jit's and the custom rules' primitives, these are private to their module (register=False):
+# their params hold traced bodies, and they are reached through the functions below only.
 scan_p = Primitive("scan", _scan_impl, multiple_results=True, abstract=_scan_abstract,
-                   jvp=_scan_jvp, vjp=_scan_vjp, batch=_scan_batch)
+                   jvp=_scan_jvp, vjp=_scan_vjp, batch=_scan_batch, register=False)
 
 
 def _body_run_or_eval(self: Body, leaves: list) -> list:
@@ -940,7 +942,7 @@ def _cond_batch(args, dims, *, branches, n_consts):
 
 
 cond_p = Primitive("cond", _cond_impl, multiple_results=True, abstract=_cond_abstract,
-                   jvp=_cond_jvp, vjp=_cond_vjp, batch=_cond_batch)
+                   jvp=_cond_jvp, vjp=_cond_vjp, batch=_cond_batch, register=False)
 
 
 def _check_pred(pred: Any, what: str, integer: bool) -> None:
@@ -1201,7 +1203,8 @@ def _while_batch(args, dims, *, cond_body, body, n_cc, n_bc):
 
 
 while_p = Primitive("while_loop", _while_impl, multiple_results=True, abstract=_while_abstract,
-                    jvp=_while_jvp, vjp=_while_vjp, batch=_while_batch)
+                    jvp=_while_jvp, vjp=_while_vjp, batch=_while_batch,
+                    register=False)
 
 
 # A call whose function receives an int operand (a trip count) as a concrete int when it runs,
@@ -1290,7 +1293,8 @@ def _dyn_batch(args, dims, *, fn, out_avals, name):
 
 
 dyn_call_p = Primitive("dyn_call", _dyn_impl, multiple_results=True, abstract=_dyn_abstract,
-                       jvp=_dyn_jvp, vjp=_dyn_vjp, batch=_dyn_batch)
+                       jvp=_dyn_jvp, vjp=_dyn_vjp, batch=_dyn_batch,
+                       register=False)
 
 
 def while_loop(cond_fun: Callable, body_fun: Callable, init_val: Any) -> Any:

@@ -135,10 +135,10 @@ class Primitive:
             ``form(avals, out, **params)`` (``shape``, ``dtype``, ``ndim`` of each operand
             and of the output) returns ``("same",)`` (the operand's elements, as
             ``reshape``), ``("gather", index)`` (output element ``i`` is element
-            ``index[i]`` of the operands laid end to end), ``("scatter", index[, "sum"])``
-            (zeros, with operand element ``i`` added at ``index[i]``; with ``"sum"``, the
-            positions written start from -0.0, so that a sum of -0.0 terms is -0.0, as
-            NumPy's sums and assignments give), ``("matmul", batch, m, k, n,
+            ``index[i]`` of the operands laid end to end), ``("scatter", index[, "assign"])``
+            (zeros, with operand element ``i`` added at ``index[i]``; ``"assign"`` when no
+            position repeats: the positions written start from -0.0, so that they take the
+            values as they are, -0.0 included, as NumPy's assignment does), ``("matmul", batch, m, k, n,
             x_batched, y_batched)``, or ``None`` for operands or params it does not cover.
             ``None`` (default): a graph using the primitive keeps the other tiers.
 

@@ -248,7 +248,7 @@ class Program:
     and ``tiers`` is the tiered runner when it is compiled in the background, else None.
     """
 
-    __slots__ = ("graph", "run", "out_tree", "tiers", "_tier")
+    __slots__ = ("graph", "run", "out_tree", "tiers", "_tier", "__weakref__")
 
     def __init__(self, graph: Graph, run: Callable, out_tree: Any, tier: str = "") -> None:
         self.graph = graph

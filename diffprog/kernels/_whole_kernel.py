@@ -12,7 +12,7 @@ arena ``cm`` at ``-1 - a``; ``ix`` holds the index arrays of gathers and scatter
   broadcast element, 1 for a full operand);
 - ``GATHER``: ``mem[dst + j] = A[a + ix[b + j]]``;
 - ``SCATTER``: zeros at ``mem[dst:dst + x0]`` (-0.0 at the positions written when ``x1``
-  is 1, so that a sum of -0.0 terms is -0.0, as NumPy's), then
+  is 1: an assignment, which keeps a -0.0 value), then
   ``mem[dst + ix[b + j]] += A[a + j]``;
 - ``MATMUL``: ``n`` products of an ``x0 x x1`` by an ``x1 x x2`` matrix, the operands'
   matrices ``sa``/``sb`` (0 or 1) times the batch index apart.
@@ -204,7 +204,7 @@ def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
             x = A[ao:ao + n]
             for j in range(o.shape[0]):
                 o[j] = 0.0
-            if code[t, 8]:  # a sum's sign: -0.0 where every term is -0.0
+            if code[t, 8]:  # an assignment: -0.0 + v is v, for v = -0.0 too
                 for j in range(n):
                     o[w[j]] = -0.0
             for j in range(n):

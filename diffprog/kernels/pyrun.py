@@ -108,7 +108,9 @@ def compile_steps(graph: Graph, steps: list, writes: dict[int, tuple] | None = N
     lines.append(f"    return [{', '.join(results)}]")
     code = compile("\n".join(lines) + "\n", f"<diffprog program: {len(steps)} steps>", "exec")
     exec(code, ns)  # source generated above from the graph, in memory
-    return ns["run"]
+    # taken out of its own globals: no reference cycle, so a dropped program's function, its
+    # constants and its step objects go as soon as the program does (no garbage collection)
+    return ns.pop("run")
 
 
 def _node_writes(step: Any) -> tuple | None:

@@ -15,18 +15,19 @@ graphs, while the NumPy executor needs no compilation at all. So with ``compile=
     model says pays for its compilation (:func:`worth_fusing`), the interpreter for the other
     interpretable clusters, NumPy for the rest.
 ``whole``
-    the whole graph as one numba-compiled function (:mod:`diffprog.kernels.wholeprog`), for
-    graphs whose every node has a numba form: one dispatch per call instead of one per node,
-    which is what pays on graphs of many small operations.
+    the whole graph as one table of instructions run by one numba kernel compiled once per
+    installation (:mod:`diffprog.kernels.wholeprog`), for float64 graphs whose every node has
+    a form there: one dispatch per call instead of one per node, which is what pays on graphs
+    of many small operations.
 
-From the :data:`COMPILE_AFTER`-th call of a program a daemon thread loads the interpreter
-and compiles the whole program, then the fused kernels; each tier it finishes is swapped in atomically (one attribute
-holds the tier's name and runner). Once it is done, calls are timed (not before: a trial run
-beside a compilation would measure the compilation), and the fastest tier measured over
-:data:`TRIALS` or more calls each is kept, after which the program calls its runner directly,
-with no timing: the compiled tiers can never make a program slower than the NumPy executor.
-A compilation or runtime failure of a new tier drops it (logged at debug level on the
-``diffprog.jit`` logger) and the program goes on with the tier it had.
+From the :data:`COMPILE_AFTER`-th call of a program a daemon thread loads the interpreter,
+builds the whole program, then compiles the fused kernels; each tier it finishes is swapped in
+atomically (one attribute holds the tier's name and runner). Once it is done, calls are timed
+(not before: a trial run beside a compilation would measure the compilation), and the fastest
+tier measured over :data:`TRIALS` or more calls each is kept, after which the program calls its
+runner directly, with no timing: the compiled tiers can never make a program slower than the
+NumPy executor. A compilation or runtime failure of a new tier drops it (logged at debug
+level on the ``diffprog.jit`` logger) and the program goes on with the tier it had.
 
 Results of different tiers agree within the fast-math functions' ulp bounds (as fused kernels
 always did), not bit for bit: a program may change its last bits when it changes tier. An
@@ -51,6 +52,7 @@ import atexit
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -226,7 +228,9 @@ class Tiered:
         return self._current[0]
 
     def attach(self, owner: Any) -> None:
-        self.owner = owner
+        # weakly: the owner (a jit Program) holds this runner, and a cycle between them would
+        # keep a dropped program, its graph and its runners until a garbage collection
+        self.owner = weakref.ref(owner)
 
     def wait_compiled(self, timeout: float | None = None) -> bool:
         """Start the background compilation if it has not started, and wait for it to end;
@@ -275,8 +279,9 @@ class Tiered:
         self.timing = False
         self._current = (best, self.runners[best])
         self.runners = {best: self.runners[best]}  # the others' kernels and constants can go
-        if self.owner is not None:
-            self.owner.run = self.runners[best]
+        owner = self.owner() if self.owner is not None else None
+        if owner is not None:
+            owner.run = self.runners[best]
 
     def _drop(self, name: str, error: BaseException) -> bool:
         """A tier failed at run time: forget it and go back to the fastest other one."""

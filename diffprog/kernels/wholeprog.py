@@ -203,7 +203,7 @@ class _Builder:
                     start += n
             self.row(self.wk.GATHER, dst, size, src, 0, self.index(plan[1]), 0)
         elif what == "scatter" and len(offs) == 1 and len(plan[1]) == offs[0][1]:
-            signed = len(plan) > 2 and plan[2] == "sum"
+            signed = len(plan) > 2 and plan[2] == "assign"
             self.row(self.wk.SCATTER, dst, offs[0][1], offs[0][0], 0, self.index(plan[1]), 0,
                      size, int(signed))
         elif what == "matmul" and len(offs) == 2:

@@ -170,7 +170,7 @@ def _scatter_add_program(avals, out, shape, idx):
     # positions selected once are assigned (the values as they are, -0.0 too); repeated
     # ones accumulate onto zeros (np.add.at)
     once = np.unique(where).size == where.size
-    return ("scatter", where, "sum") if once else ("scatter", where)
+    return ("scatter", where, "assign") if once else ("scatter", where)
 
 
 getitem = Primitive(

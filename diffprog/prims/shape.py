@@ -112,7 +112,7 @@ def _sum_program(avals, out, axis, keepdims):
     axis = tuple(a % len(shape) for a in axis) if shape else ()
     kept = _kept_shape(shape, axis)
     where = np.broadcast_to(np.arange(math.prod(kept)).reshape(kept), shape)
-    return ("scatter", np.ascontiguousarray(where, dtype=np.int64).reshape(-1), "sum")
+    return ("scatter", np.ascontiguousarray(where, dtype=np.int64).reshape(-1))
 
 
 reduce_sum = Primitive(

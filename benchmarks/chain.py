@@ -71,12 +71,39 @@ def make_input(size: int = SIZE) -> np.ndarray:
     return np.linspace(-2.0, 2.0, size)
 
 
+def _numpy_path(ctx, x):
+    """diffprog eager as before issue 17: every primitive and rule through NumPy (the eager
+    kernels of diffprog/kernels/eager_fast.py unregistered around the call)."""
+    import diffprog as dp
+    from diffprog import core
+
+    from .harness import System
+    D = ctx.backends["diffprog"]
+    g = dp.grad(lambda x: chain(D, x))
+
+    def run():
+        previous = core._eager_provider, core.EAGER_MIN_SIZE
+        core.set_eager_provider(None)
+        try:
+            return g(x)
+        finally:
+            core.set_eager_provider(*previous)
+
+    return System("diffprog eager, eager kernels off", run)
+
+
 def run(ctx):
     from .harness import grad_systems, time_table
     x = make_input()
     systems = grad_systems(ctx, chain, x, numpy_backward=numpy_backward)
+    at = next(i for i, s in enumerate(systems) if s.name == "diffprog eager") + 1
+    systems.insert(at, _numpy_path(ctx, x))
     desc = (f"Gradient of 20 elementwise ops (sin, cos, exp, tanh, `*`, `+`; two reuse the "
             f"input) on {SIZE:,} float64 elements, then a sum. Memory-bound: the cost is the "
-            "passes over 8 MB arrays, forward and backward.")
+            "passes over 8 MB arrays, forward and backward. Eager diffprog runs the large "
+            "float64 sin and cos and the fused rules (tanh's `ct * (1 - y*y)`, sin's "
+            "`ct * cos(x)`, ...) as precompiled fast-math kernels "
+            "(diffprog/kernels/eager_fast.py, issue 17); \"eager kernels off\" is the same "
+            "gradient with every operation through NumPy, as before.")
     return [time_table(ctx, ID, TITLE, desc, systems, baseline="numpy forward only",
                        per=N_OPS, per_label="op")]

@@ -29,9 +29,11 @@ from .batching import vmap
 from .config import config, debug_nans
 from .control import cond, fori_loop, scan, switch, while_loop
 from .core import NanError, Primitive, Tracer, bind
+from .core import set_eager_provider as _set_eager_provider
 from .custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from .graph import Graph
 from .jit import ConcretizationError, jit
+from .kernels import eager_fast as _eager_fast
 from .numpy._dispatch import register_ufunc_provider as _register_ufunc_provider
 from .testing import check_grads, numerical_grad, numerical_jvp
 from .tree import (
@@ -74,3 +76,7 @@ def _scipy_special_ufunc(ufunc: object) -> object:
 
 
 _register_ufunc_provider(_scipy_special_ufunc)
+
+# Large float arrays: fast math and fused rules by precompiled kernels (issue 17). The module
+# imports numba only on its first large call; core and the primitives never import it.
+_set_eager_provider(_eager_fast.run, _eager_fast.MIN_SIZE)

@@ -103,6 +103,15 @@ class Primitive:
         scalar_fast_domain: the name of a ``diffprog.kernels.fastmath`` predicate on the
             arguments telling where ``scalar_fast`` is valid; where it is false for some element,
             the kernel is rerun with ``scalar`` (``None``: valid everywhere).
+        rule_scalar: the elementwise rules in scalar form, one per argument (``None`` for an
+            argument without one): a string expression in ``t`` (the tangent or cotangent),
+            ``out`` and the arguments ``x``, ``y``, ``z``, with the arithmetic of the rule
+            written in the same order and the functions of ``diffprog.kernels.fastmath``
+            (valid where ``scalar_fast_domain`` holds for the arguments), equal to both the
+            jvp contribution and the vjp of that argument on real operands (``tanh``:
+            ``"t * (1.0 - out * out)"``). The eager kernels for large arrays
+            (:func:`set_eager_provider`) run it in one pass instead of one NumPy call per
+            operation. ``None`` (default): the rules run as written.
         identity: ``{i: c}``: when argument ``i`` is the constant ``c`` the result is the other
             argument of this binary primitive (``add``: ``{0: -0.0, 1: -0.0}``, as ``x + 0.0``
             is not ``x`` for ``x = -0.0``; ``mul``: ``{0: 1, 1: 1}``). Graph simplification drops
@@ -164,6 +173,7 @@ class Primitive:
     __slots__ = ("name", "impl", "jvp", "vjp", "jvp_per_arg", "vjp_per_arg", "differentiable",
                  "multiple_results", "composite", "transparent", "abstract", "scalar",
                  "scalar_fast", "scalar_fast_domain",
+                 "rule_scalar",
                  "identity", "involution", "collapse", "keep_plan", "linear", "transpose",
                  "vjp_reads", "batch", "_linear_args", "_passes", "program_form",
                  "__weakref__")
@@ -174,6 +184,7 @@ class Primitive:
                  composite: bool = False, transparent: bool = False,
                  abstract: Callable | None = None, scalar: Callable | None = None,
                  scalar_fast: str | None = None, scalar_fast_domain: str | None = None,
+                 rule_scalar: tuple[str | None, ...] | None = None,
                  identity: dict[int, Any] | None = None, involution: bool = False,
                  collapse: bool = False, vjp_reads: tuple | None = None,
                  register: bool = True, batch: str | Callable | None = None,
@@ -215,6 +226,7 @@ class Primitive:
         self.scalar = scalar
         self.scalar_fast = scalar_fast
         self.scalar_fast_domain = scalar_fast_domain
+        self.rule_scalar = rule_scalar
         self.batch = batch
         self.program_form = program_form
         if register:
@@ -544,6 +556,41 @@ def _keep_plan(reads: tuple, shapes: bool = False, outputs: bool = False) -> tup
                         keep[r] = True
         plan.append((None if all(k is True for k in keep) else tuple(keep), keep_out))
     return tuple(plan)
+
+
+# -- eager kernels for large elementwise operands ----------------------------------------------
+# diffprog/__init__.py registers the provider (diffprog.kernels.eager_fast, which imports numba
+# on its first large call): core and prims sit below the kernels and never import them. The
+# elementwise primitives with fast forms compare an operand's size with EAGER_MIN_SIZE (the
+# smallest of the provider's per-dtype thresholds) and, above it, ask the provider; that one
+# comparison is all that small arrays pay.
+EAGER_MIN_SIZE = sys.maxsize
+_eager_provider: Callable | None = None
+
+
+def set_eager_provider(provider: Callable | None, min_size: int = 0) -> None:
+    """Register ``provider(prim, i, t, out, args)`` -> an array or ``None`` (NumPy runs): the
+    result of ``prim``'s impl (``i = -1``) or of its elementwise rule ``i`` (``prim.rule_scalar``)
+    for operands of at least ``min_size`` elements. ``None`` turns the eager kernels off.
+
+    Example:
+        >>> import diffprog.core as core
+        >>> previous = core._eager_provider, core.EAGER_MIN_SIZE
+        >>> core.set_eager_provider(None)  # every call through NumPy, no size comparison
+        >>> core.EAGER_MIN_SIZE == sys.maxsize
+        True
+        >>> core.set_eager_provider(*previous)
+    """
+    global _eager_provider, EAGER_MIN_SIZE
+    _eager_provider = provider
+    EAGER_MIN_SIZE = sys.maxsize if provider is None else max(int(min_size), 1)
+
+
+def eager(prim: Primitive, i: int, t: Any, out: Any, args: tuple) -> Any:
+    """The registered provider's result for a large call (see :func:`set_eager_provider`),
+    or ``None``: the caller runs NumPy."""
+    provider = _eager_provider
+    return None if provider is None else provider(prim, i, t, out, args)
 
 
 def bind(prim: Primitive, *args: Any, **params: Any) -> Any:

@@ -21,7 +21,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import core as _core
 from ..core import Primitive
+
+_ndarray = np.ndarray
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "log1p", "expm1", "sin",
            "cos", "tan", "tanh", "sqrt", "abs", "sign", "maximum", "minimum", "where",
@@ -43,19 +46,48 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 def _unary(name: str, impl: Callable, derivative: Callable,
            scalar: Callable | dict | None = None,
            reads: str | None = None, fast: str | None = None,
-           fast_domain: str | None = None) -> Primitive:
+           fast_domain: str | None = None, rule: str | None = None) -> Primitive:
     """A unary primitive whose jvp is ``t * derivative(out, x)`` and vjp ``ct * derivative``.
 
     ``reads`` is ``"out"`` or ``"x"`` when the derivative reads only that value, so the reverse
     trace need not keep the other. ``fast`` and ``fast_domain`` name the vectorizable form in
     ``diffprog.kernels.fastmath`` and the predicate where it is exact (Primitive.scalar_fast).
+    ``rule`` is ``t * derivative`` as a scalar expression (Primitive.rule_scalar), the same
+    operations in the same order, run by the eager kernels for large float arrays.
     """
     vjp_reads = None if reads is None else (((-1,) if reads == "out" else (0,)),)
-    return Primitive(name, impl, batch="elementwise", scalar=scalar, vjp_reads=vjp_reads,
-                     scalar_fast=fast,
-                     scalar_fast_domain=fast_domain,
-                     jvp=(lambda t, out, x: t * derivative(out, x),),
-                     vjp=(lambda ct, out, x: ct * derivative(out, x),))
+    if rule is None:
+        return Primitive(name, impl, batch="elementwise", scalar=scalar, vjp_reads=vjp_reads,
+                         scalar_fast=fast,
+                         scalar_fast_domain=fast_domain,
+                         jvp=(lambda t, out, x: t * derivative(out, x),),
+                         vjp=(lambda ct, out, x: ct * derivative(out, x),))
+    # Large float arrays may run the fast form and the fused rule through the eager kernels
+    # (core.set_eager_provider); small ones pay one size comparison (and a call, for the impl).
+    numpy_impl = impl
+    prim = None
+
+    def fused(t, out, x):
+        if t.__class__ is _ndarray and t.size >= _core.EAGER_MIN_SIZE:
+            r = _core.eager(prim, 0, t, out, (x,))
+            if r is not None:
+                return r
+        return t * derivative(out, x)
+
+    if fast is not None:
+        def impl(x):
+            if x.__class__ is _ndarray and x.size >= _core.EAGER_MIN_SIZE:
+                r = _core.eager(prim, -1, None, None, (x,))
+                if r is not None:
+                    return r
+            return numpy_impl(x)
+
+        impl.__name__ = impl.__qualname__ = name
+        impl.__doc__ = f"{getattr(numpy_impl, '__name__', name)}, or a fast kernel for large arrays"
+    prim = Primitive(name, impl, batch="elementwise", scalar=scalar, vjp_reads=vjp_reads,
+                     scalar_fast=fast, scalar_fast_domain=fast_domain, rule_scalar=(rule,),
+                     jvp=(fused,), vjp=(fused,))
+    return prim
 
 
 def _binary(name: str, impl: Callable, dx: Callable, dy: Callable,
@@ -206,38 +238,45 @@ fmod = Primitive("fmod", np.fmod, batch="elementwise",
 
 # -- transcendental ----------------------------------------------------------------------------
 
-exp = _unary("exp", np.exp, lambda out, x: out, math.exp, "out", fast="exp")
+exp = _unary("exp", np.exp, lambda out, x: out, math.exp, "out", fast="exp", rule="t * out")
 def _exp2_scalar(x):
     return 2.0 ** (x * 1.0)  # (numba's np.exp2 does not compile for float32)
 
 
 exp2 = _unary("exp2", np.exp2, lambda out, x: out * _LN2, _exp2_scalar)
-log = _unary("log", np.log, lambda out, x: 1.0 / x, np.log, "x", fast="log")
+log = _unary("log", np.log, lambda out, x: 1.0 / x, np.log, "x", fast="log",
+            rule="t * (1.0 / x)")
 log2 = _unary("log2", np.log2, lambda out, x: 1.0 / (x * _LN2), math.log2)
 log10 = _unary("log10", np.log10, lambda out, x: 1.0 / (x * _LN10), math.log10)
-log1p = _unary("log1p", np.log1p, lambda out, x: 1.0 / (1.0 + x), np.log1p, "x", fast="log1p")
-expm1 = _unary("expm1", np.expm1, lambda out, x: out + 1.0, math.expm1, "out", fast="expm1")
+log1p = _unary("log1p", np.log1p, lambda out, x: 1.0 / (1.0 + x), np.log1p, "x", fast="log1p",
+              rule="t * (1.0 / (1.0 + x))")
+expm1 = _unary("expm1", np.expm1, lambda out, x: out + 1.0, math.expm1, "out", fast="expm1",
+              rule="t * (out + 1.0)")
 sin = _unary("sin", np.sin, lambda out, x: cos(x), np.sin, "x", fast="sin",
-             fast_domain="trig_in_range")
+             fast_domain="trig_in_range", rule="t * cos(x)")
 cos = _unary("cos", np.cos, lambda out, x: -sin(x), np.cos, "x", fast="cos",
-             fast_domain="trig_in_range")
-tan = _unary("tan", np.tan, lambda out, x: 1.0 + out * out, math.tan, "out")
+             fast_domain="trig_in_range", rule="t * -sin(x)")
+tan = _unary("tan", np.tan, lambda out, x: 1.0 + out * out, math.tan, "out",
+             rule="t * (1.0 + out * out)")
 # (1 - x)(1 + x) rather than 1 - x*x: accurate near |x| = 1, where the derivative blows up.
 arcsin = _unary("arcsin", np.arcsin, lambda out, x: 1.0 / sqrt((1.0 - x) * (1.0 + x)),
                 math.asin)
 arccos = _unary("arccos", np.arccos, lambda out, x: -1.0 / sqrt((1.0 - x) * (1.0 + x)),
                 math.acos)
-arctan = _unary("arctan", np.arctan, lambda out, x: 1.0 / (1.0 + x * x), math.atan)
+arctan = _unary("arctan", np.arctan, lambda out, x: 1.0 / (1.0 + x * x), math.atan,
+                rule="t * (1.0 / (1.0 + x * x))")
 sinh = _unary("sinh", np.sinh, lambda out, x: cosh(x), math.sinh)
 cosh = _unary("cosh", np.cosh, lambda out, x: sinh(x), math.cosh)
-tanh = _unary("tanh", np.tanh, lambda out, x: 1.0 - out * out, math.tanh, "out", fast="tanh")
+tanh = _unary("tanh", np.tanh, lambda out, x: 1.0 - out * out, math.tanh, "out", fast="tanh",
+              rule="t * (1.0 - out * out)")
 arcsinh = _unary("arcsinh", np.arcsinh, lambda out, x: 1.0 / sqrt(x * x + 1.0), math.asinh)
 arccosh = _unary("arccosh", np.arccosh, lambda out, x: 1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0)),
                  math.acosh)
 arctanh = _unary("arctanh", np.arctanh, lambda out, x: 1.0 / ((1.0 - x) * (1.0 + x)),
                  math.atanh)
 # sqrt'(0) = inf, as NumPy computes 0.5 / sqrt(0): documented, not patched over. Same for cbrt.
-sqrt = _unary("sqrt", np.sqrt, lambda out, x: 0.5 / out, math.sqrt, "out")
+sqrt = _unary("sqrt", np.sqrt, lambda out, x: 0.5 / out, math.sqrt, "out",
+              rule="t * (0.5 / out)")
 
 
 def _cbrt_scalar(x):
@@ -414,7 +453,7 @@ def _logistic_scalar(x):
 # its derivative y (1 - y) is pure arithmetic on the output.
 # (not fused for unsigned integers: the NumPy implementation negates them, which wraps)
 logistic = _unary("logistic", _logistic_impl, lambda out, x: out * (1.0 - out),
-                  {"bif": _logistic_scalar}, fast="sigmoid")
+                  {"bif": _logistic_scalar}, fast="sigmoid", rule="t * (out * (1.0 - out))")
 
 
 # -- complex parts -----------------------------------------------------------------------------

@@ -76,9 +76,14 @@ def _as_array(x: Any) -> Any:
 
 class _BodyTrace(JitTrace):
     """jit's abstract trace, except that a value of an enclosing transform is lifted to a new
-    input of the body (recorded in ``lifted``) instead of being refused."""
+    input of the body (recorded in ``lifted``) instead of being refused, and that a function
+    with a custom rule (custom_jvp, custom_vjp, checkpoint: a ``composite`` primitive) is
+    recorded as one node instead of inlined, so the transforms of the body use its rule."""
 
     __slots__ = ("lifted", "_by_id", "subst")
+    # custom._is_traced binds custom-rule primitives under a trace that differentiates: a body
+    # is differentiated later, by the rules that bind its nodes again (Body.eval)
+    differentiates = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -110,11 +115,38 @@ class _BodyTrace(JitTrace):
         return t
 
     def process(self, prim, args, params):
-        if not prim.composite and any(isinstance(a, Tracer) and a._trace is not self
-                                      for a in args):
+        if prim.composite:
+            out = self._composite(prim, args, params)
+            if out is not None:
+                return out
+            return prim.impl(*args, **params)  # closes over traced values: inlined
+        if any(isinstance(a, Tracer) and a._trace is not self for a in args):
             args = [self.lift(a) if isinstance(a, Tracer) and a._trace is not self else a
                     for a in args]
         return super().process(prim, args, params)
+
+    def _composite(self, prim: Primitive, args: Sequence, params: dict) -> tuple | None:
+        """Record a custom-rule primitive as one node. Its output avals come from tracing its
+        ``impl`` into a scratch body (which also fills the ``call`` param bind_flat reads).
+        None when that ``impl`` closes over a traced value (a node could not run it on plain
+        values): then the caller inlines it, as jit does."""
+        scratch = _BodyTrace()
+        ins = [scratch.new_input(_aval(a)) if isinstance(a, Tracer) else a for a in args]
+        try:
+            outs = prim.impl(*ins, **params)
+        finally:
+            scratch.alive = False
+        if scratch.lifted or any(isinstance(o, Tracer) and o._trace is not scratch
+                                 for o in outs):
+            return None
+        avals = tuple(o.primal if isinstance(o, Tracer) else _aval(o) for o in outs)
+        args = [self.lift(a) if isinstance(a, Tracer) and a._trace is not self else a
+                for a in args]
+        values, parents, _, _ = self.split(args)
+        idx = self.n_values
+        self.nodes.append(Node(prim, values, params, avals, parents, idx))
+        self.n_values += len(avals)
+        return tuple(JitTracer(self, o, idx + k) for k, o in enumerate(avals))
 
 
 class Body:

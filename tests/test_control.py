@@ -428,3 +428,125 @@ def test_a_scan_that_saved_nothing_is_still_differentiated():
         return c + dnp.sum(ys)
     np.testing.assert_allclose(dp.grad(f)(0.7), dp.grad(g)(0.7), rtol=1e-14)
     np.testing.assert_allclose(dp.grad(dp.grad(f))(0.7), dp.grad(dp.grad(g))(0.7), rtol=1e-14)
+
+
+# -- custom rules inside bodies ------------------------------------------------------------------
+
+
+@dp.custom_jvp
+def safe_sqrt(x):
+    return dnp.sqrt(x)
+
+
+def _safe_sqrt_jvp(p, t):
+    (x,), (tx,) = p, t
+    pos = x > 0
+    return safe_sqrt(x), dnp.where(pos, tx / (2.0 * dnp.sqrt(dnp.where(pos, x, 1.0))), 0.0)
+
+
+safe_sqrt.defjvp(_safe_sqrt_jvp)
+
+
+@dp.custom_jvp
+def safe_norm(v):
+    return dnp.sqrt(dnp.sum(v * v))
+
+
+def _safe_norm_jvp(p, t):
+    (v,), (tv,) = p, t
+    n = safe_norm(v)
+    return n, dnp.where(n > 0, dnp.sum(v * tv) / dnp.where(n > 0, n, 1.0), 0.0)
+
+
+safe_norm.defjvp(_safe_norm_jvp)
+
+XS0 = np.array([0.0, 1.0, 4.0, 0.0, 2.25])  # zeros: where sqrt's own derivative is infinite
+
+
+def sqrt_scan(w, xs):
+    return dp.scan(lambda c, x: (c + safe_sqrt(w * x) * c, None), 1.0, xs)[0]
+
+
+def sqrt_loop(w, xs):
+    c = 1.0
+    for x in xs:
+        c = c + safe_sqrt(w * x) * c
+    return c
+
+
+def test_custom_jvp_in_a_scan_body_uses_its_rule():
+    # inlined, the body's d sqrt(w x) at x = 0 is inf * 0 = NaN; the rule says 0
+    w = 1.3
+    for order in (dp.grad, lambda f: dp.grad(dp.grad(f))):
+        want = order(sqrt_loop)(w, XS0)
+        assert np.isfinite(want)
+        np.testing.assert_allclose(order(sqrt_scan)(w, XS0), want, rtol=1e-12)
+        np.testing.assert_allclose(dp.jit(order(sqrt_scan))(w, XS0), want, rtol=1e-12)
+    _, t = dp.jvp(lambda v: sqrt_scan(v, XS0), (w,), (1.0,))
+    np.testing.assert_allclose(t, dp.grad(sqrt_loop)(w, XS0), rtol=1e-12)
+    _, t2 = dp.jvp(dp.grad(lambda v: sqrt_scan(v, XS0)), (w,), (1.0,))
+    np.testing.assert_allclose(t2, dp.grad(dp.grad(sqrt_loop))(w, XS0), rtol=1e-12)
+    ws = np.array([0.5, 1.3, 2.0])
+    np.testing.assert_allclose(dp.vmap(dp.grad(sqrt_scan), in_axes=(0, None))(ws, XS0),
+                               [dp.grad(sqrt_loop)(v, XS0) for v in ws], rtol=1e-12)
+    np.testing.assert_allclose(dp.grad(lambda v: dnp.sum(dp.vmap(sqrt_scan, in_axes=(0, None))(
+        v, XS0)))(ws), [dp.grad(sqrt_loop)(v, XS0) for v in ws], rtol=1e-12)
+    # the body graph holds the custom rule as one node
+    g = dp.make_graph(sqrt_scan)(w, XS0)
+    assert "custom_jvp[safe_sqrt]" in str(g)
+
+
+def test_custom_jvp_safe_norm_in_scan_cond_and_while_bodies():
+    vs = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
+
+    def by_scan(a):
+        return dp.scan(lambda c, v: (c + safe_norm(a * v + c * 0.0), None), 0.0, vs)[0]
+
+    def by_loop(a):
+        return sum(safe_norm(a * v) for v in vs)
+
+    for order in (dp.grad, dp.hessian):
+        want = order(by_loop)(2.0)
+        assert np.all(np.isfinite(want))
+        np.testing.assert_allclose(order(by_scan)(2.0), want, rtol=1e-12)
+    f = lambda a, p: dp.cond(p, lambda b: safe_norm(b * vs[0]), lambda b: b, a)
+    assert float(dp.grad(f)(2.0, True)) == 0.0  # inlined: NaN
+    np.testing.assert_allclose(dp.vmap(dp.grad(f))(np.array([2.0, 2.0]), np.array([True, False])),
+                               [0.0, 1.0])
+    h = lambda a: dp.fori_loop(0, 3, lambda i, c: c + safe_norm(a * dnp.take(vs, i, axis=0)), 0.0)
+    np.testing.assert_allclose(dp.grad(h)(2.0), dp.grad(by_loop)(2.0), rtol=1e-12)
+    _, t = dp.jvp(h, (2.0,), (1.0,))
+    np.testing.assert_allclose(t, dp.grad(by_loop)(2.0), rtol=1e-12)
+    n = np.int64(3)
+    wl = lambda a: dp.while_loop(lambda c: c[0] < n,
+                                 lambda c: (c[0] + 1, c[1] + safe_norm(a * dnp.take(vs, c[0], axis=0))),
+                                 (np.int64(0), 0.0))[1]
+    np.testing.assert_allclose(dp.jit(dp.grad(wl))(2.0), dp.grad(by_loop)(2.0), rtol=1e-12)
+
+
+def test_custom_vjp_and_checkpoint_in_a_scan_body_use_their_rules():
+    @dp.custom_vjp
+    def clip_gradient(x):
+        return x
+    clip_gradient.defvjp(lambda x: (x, None), lambda res, ct: (dnp.clip(ct, -1.0, 1.0),))
+
+    def f(w, xs):  # inlined, the clip would be lost: the gradient would be 5 * sum(xs)
+        return dp.scan(lambda c, x: (c + clip_gradient(w * x) * 5.0, None), 0.0, xs)[0]
+    xs = np.array([1.0, 0.1, 3.0])
+    want = float(np.sum(xs))  # each step's cotangent 5 clipped to 1, times x
+    np.testing.assert_allclose(dp.grad(f)(2.0, xs), want, rtol=1e-14)
+    np.testing.assert_allclose(dp.jit(dp.grad(f))(2.0, xs), want, rtol=1e-14)
+    np.testing.assert_allclose(dp.vmap(dp.grad(f), in_axes=(0, None))(np.array([1.0, 2.0]), xs),
+                               [want, want], rtol=1e-14)
+    step = dp.checkpoint(lambda c, x: dnp.sin(c * x))
+    g = lambda w, xs: dp.scan(lambda c, x: (step(c, x) + w, None), 0.5, xs)[0]
+    np.testing.assert_allclose(dp.grad(g)(0.3, xs), dp.grad(_loop, argnums=0)(0.3, xs, step),
+                               rtol=1e-12)
+    assert "checkpoint[" in str(dp.make_graph(g)(0.3, xs))
+
+
+def _loop(w, xs, step):
+    c = 0.5
+    for x in xs:
+        c = step(c, x) + w
+    return c

@@ -177,6 +177,23 @@ WHY_MISSED: dict[str, str] = {
         "native code at about 7 µs a step. Closing the gap needs the loop itself compiled (a "
         "numba kernel for the body and the loop around it), which diffprog's kernels do not "
         "do yet."),
+    "W9s": (
+        "Measured on the shared 2-core machine while other sessions ran (load average 8-13): "
+        "the worker processes did not get two cores (task wall times were 5-10x their CPU "
+        "times), so the wall-time ratio says little about distributing. In CPU time one process "
+        "spends about 426 ms per gradient; the busiest worker about 540 ms per call, of which a "
+        "direct probe puts the chunks' compute at 21-25 ms per 250,000-row chunk, as in one "
+        "process (about 200 ms for its 8 chunks); the rest is the worker's own: its event loop "
+        "and heartbeats (about 27 ms of CPU per second, idle), a few ms per task, and chunk "
+        "tasks stolen under load, which fetch their 40 MB chunk from the other worker "
+        "(serialization on both sides). Rerun `python -m benchmarks --only W9` on an idle "
+        "machine before reading it as a property of diffprog.distributed."),
+    "W9o": (
+        "The fixed costs, measured with tiny chunks (`python -m benchmarks.dask_grad`, same "
+        "load): about 40 ms of CPU per call (scatter, graph, gather) and 4.4 ms of CPU per "
+        "chunk task across all processes; at 64 chunks of 114 ms wall (about 7 ms of CPU each "
+        "on this machine) that is a large share. The wall-time overhead (+21% at 16 chunks, "
+        "+29% at 64) is inflated by the load the same way as W9s."),
 }
 
 

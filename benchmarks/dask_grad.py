@@ -186,3 +186,52 @@ def run(ctx):
     finally:
         client.close()
         cluster.close()
+
+
+def costs(workers: int = WORKERS) -> list[dict]:
+    """The fixed costs of docs/SCALING.md, on a LocalCluster: a broadcast scatter of params of
+    several sizes, and one grad_sum call on tiny chunks (compute ≈ 0) for several chunk counts,
+    wall and CPU time of every process. ``python -m benchmarks.dask_grad`` prints them."""
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from diffprog import distributed as dd
+    out = []
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=40) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        for size in (1_000, 1_000_000, 10_000_000):
+            blob = np.ones(size // 8)
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                futures = client.scatter([blob], broadcast=True, hash=False)
+                times.append(time.perf_counter() - t0)
+                del futures
+            out.append({"what": f"scatter {size:,} B to {workers} workers",
+                        "wall_s": statistics.median(times)})
+        params = {"w": np.zeros(FEATURES), "b": 0.0}
+        for nchunks in (2, 16, 64, 256):
+            x = client.persist(da.zeros((nchunks * 10, FEATURES), chunks=(10, FEATURES)))
+            y = client.persist(da.zeros(nchunks * 10, chunks=10))
+            for _ in range(3):  # warm: traces, and the compile of the fused kernels
+                dd.grad_sum(loss, params, x, y, client=client)
+            client.run(dd.wait_compiled)
+            walls, cpus = [], []
+            for _ in range(5):
+                before = client.run(time.process_time)
+                cpu0, t0 = time.process_time(), time.perf_counter()
+                dd.grad_sum(loss, params, x, y, client=client)
+                walls.append(time.perf_counter() - t0)
+                after = client.run(time.process_time)
+                cpus.append(time.process_time() - cpu0
+                            + sum(after[w] - before[w] for w in after if w in before))
+            out.append({"what": f"grad_sum over {nchunks} chunks of 10 rows",
+                        "wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)})
+    return out
+
+
+if __name__ == "__main__":
+    for row in costs():
+        cpu = f", CPU of every process {row['cpu_s'] * 1e3:.1f} ms" if "cpu_s" in row else ""
+        print(f"{row['what']}: wall {row['wall_s'] * 1e3:.1f} ms{cpu}")

@@ -120,7 +120,9 @@ def write_chart(out_dir: Path, path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    tables = [t for _, ts in load(out_dir) for t in ts if t.id != "C"]  # C: a table of its own
+    # C: a table of its own; tables without timed rows (W8m, W9o) are not drawn
+    tables = [t for _, ts in load(out_dir) for t in ts if t.id != "C"
+              and (t.id == "W6" or any("median_s" in r for r in t.data))]
     if not tables:
         return None
     ncols = 2
@@ -142,8 +144,9 @@ def write_chart(out_dir: Path, path: Path) -> Path | None:
 
 
 def _time_panel(ax, t: Table) -> None:
-    names = [r["system"] for r in t.data][::-1]
-    values = [r["median_s"] for r in t.data][::-1]
+    rows = [r for r in t.data if "median_s" in r]  # not W8's "cold first call" row
+    names = [r["system"] for r in rows][::-1]
+    values = [r["median_s"] for r in rows][::-1]
     from matplotlib.ticker import NullFormatter
     ax.barh(names, values, color=[_color(n) for n in names])
     ax.set_xscale("log")
@@ -152,7 +155,7 @@ def _time_panel(ax, t: Table) -> None:
     ax.set_title(t.title, fontsize=10)
     ax.tick_params(axis="y", labelsize=8)
     ax.set_xlabel("seconds per call", fontsize=8)
-    for y, r in enumerate(t.data[::-1]):
+    for y, r in enumerate(rows[::-1]):
         label = f" {r['ratio']:.2g}x" if r.get("ratio") is not None else ""
         ax.text(r["median_s"], y, label, va="center", fontsize=7)
 

@@ -279,8 +279,13 @@ class ReverseTrace(RecordingTrace):
                 if all(c is None for c in ct):
                     continue
                 cts[idx:idx + k] = [None] * k
-                # A rule sees every output's cotangent; the unused ones are zeros.
-                ct = tuple(instantiate_zeros(o) if c is None else c for c, o in zip(ct, out))
+                # A rule sees every output's cotangent; the unused ones are zeros (None, for
+                # a rule that takes symbolic zeros: nothing allocated)
+                if prim.zero_cotangents != "symbolic":
+                    ct = tuple(instantiate_zeros(o) if c is None else c
+                               for c, o in zip(ct, out))
+                else:
+                    ct = tuple(ct)
             else:
                 ct = cts[idx]
                 if ct is None:

@@ -321,13 +321,16 @@ def _scan_impl(*ops: Any, body: Body, n_consts: int, n_carry: int, length: int, 
     xs = ops[n_consts + n_carry:]
     y_avals = body.out_avals[n_carry:]
     ys = [np.empty((length,) + a.shape, a.dtype) for a in y_avals]
-    saved: list[list] = [[] for _ in range(n_carry)] if save else []
+    # the saved carries are written into their stacks as the loop goes (a list of the step's
+    # arrays, stacked at the end, would hold every carry twice at the peak)
+    saved = [np.empty((_n_saved(length, save),) + a.shape, a.dtype)
+             for a in body.out_avals[:n_carry]] if save else []
     run = body.run
     for t in range(length):
         i = length - 1 - t if reverse else t
         if save and t % save == 0:
             for k, c in enumerate(carry):
-                saved[k].append(c)
+                saved[k][t // save] = c
         out = run(consts + carry + [x[i] for x in xs])
         carry = out[:n_carry]
         for k, y in enumerate(out[n_carry:]):
@@ -338,8 +341,8 @@ def _scan_impl(*ops: Any, body: Body, n_consts: int, n_carry: int, length: int, 
     if save:
         if save == 1:  # and the last carry: the carries leaving the steps are saved[1:]
             for k, c in enumerate(carry):
-                saved[k].append(c)
-        result += tuple(np.stack(s) for s in saved)
+                saved[k][length] = c
+        result += tuple(saved)
     return result
 
 
@@ -467,12 +470,20 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
     saved = list(outs[n_carry + ny:])
     # the saved carries are outputs too: at second order (grad of grad) the first backward
     # pass reads them, so cotangents reach them, and they join the carries' cotangents
+    # (scan_p takes symbolic zeros: None is the cotangent of an output nobody reads, which is
+    # what the saved carries' usually are, so no zeros of the size of every carry are made)
     ct_saved = [cts[n_carry + ny + i] for i in range(n_carry) if _float(init[i])] \
         if save else []
-    if not any(isinstance(c, Tracer) or np.any(c) for c in ct_saved):
+    if not any(isinstance(c, Tracer) or (c is not None and np.any(c)) for c in ct_saved):
         ct_saved = None
-    ct_carry = list(cts[:n_carry])
-    ct_ys = list(cts[n_carry:n_carry + ny])
+    else:
+        ct_saved = [instantiate_zeros(s) if c is None else c
+                    for c, s in zip(ct_saved, [outs[n_carry + ny + i] for i in range(n_carry)
+                                               if _float(init[i])])]
+    ct_carry = [instantiate_zeros(o) if c is None else c
+                for c, o in zip(cts[:n_carry], outs[:n_carry])]
+    ct_ys = [instantiate_zeros(o) if c is None else c
+             for c, o in zip(cts[n_carry:n_carry + ny], outs[n_carry:n_carry + ny])]
     dc = [i for i, c in enumerate(consts) if _float(c) and diff[i]]
     dk = [i for i, c in enumerate(init) if _float(c)]  # the carries' chain, always
     dx = [i for i, x in enumerate(xs) if _float(x) and diff[n_consts + n_carry + i]]
@@ -662,7 +673,8 @@ def _scan_batch(args, dims, *, body, n_consts, n_carry, length, reverse, save, u
 # Like jit's and the custom rules' primitives, these are private to their module (register=False):
 # their params hold traced bodies, and they are reached through the functions below only.
 scan_p = Primitive("scan", _scan_impl, multiple_results=True, abstract=_scan_abstract,
-                   jvp=_scan_jvp, vjp=_scan_vjp, batch=_scan_batch, register=False)
+                   jvp=_scan_jvp, vjp=_scan_vjp, batch=_scan_batch, register=False,
+                   zero_cotangents="symbolic")
 
 
 def _body_run_or_eval(self: Body, leaves: list) -> list:

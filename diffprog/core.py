@@ -150,6 +150,15 @@ class Primitive:
             values as they are, -0.0 included, as NumPy's assignment does), ``("matmul", batch, m, k, n,
             x_batched, y_batched)``, or ``None`` for operands or params it does not cover.
             ``None`` (default): a graph using the primitive keeps the other tiers.
+        zero_cotangents: with ``multiple_results``, ``"symbolic"``: the vjp rule accepts
+            ``None`` for the cotangent of an output nobody reads (zero), so reverse mode does
+            not allocate zeros for it (a loop's saved carries). ``"zeros"`` (default): the
+            rule receives arrays of zeros.
+        prune_outputs: with ``multiple_results``, how dead-code elimination drops unused
+            outputs: ``prune(args, params, used) -> (args, params, kept) | None`` given the
+            node's operands, params and a bool per output; ``kept`` lists the outputs the
+            rebuilt node (same primitive, the new operands and params) returns, in order, a
+            superset of the used ones. ``None`` (default, or returned): all outputs stay.
 
     Attributes besides the arguments: ``jvp_per_arg`` and ``vjp_per_arg`` tell which form the
     rules have; ``keep_plan`` (``None`` or indexable by the bit mask of the differentiated
@@ -176,6 +185,7 @@ class Primitive:
                  "rule_scalar",
                  "identity", "involution", "collapse", "keep_plan", "linear", "transpose",
                  "vjp_reads", "batch", "_linear_args", "_passes", "program_form",
+                 "zero_cotangents", "prune_outputs",
                  "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
@@ -188,7 +198,8 @@ class Primitive:
                  identity: dict[int, Any] | None = None, involution: bool = False,
                  collapse: bool = False, vjp_reads: tuple | None = None,
                  register: bool = True, batch: str | Callable | None = None,
-                 program_form: Callable | None = None) -> None:
+                 program_form: Callable | None = None, zero_cotangents: str = "zeros",
+                 prune_outputs: Callable | None = None) -> None:
         _check_declaration(name, impl, jvp, vjp, linear, transpose, differentiable,
                            composite, transparent, vjp_reads)
         _check_batch(name, batch, composite)
@@ -229,6 +240,8 @@ class Primitive:
         self.rule_scalar = rule_scalar
         self.batch = batch
         self.program_form = program_form
+        self.zero_cotangents = zero_cotangents
+        self.prune_outputs = prune_outputs
         if register:
             if name in primitives:
                 raise ValueError(f"a primitive named {name!r} is already declared")

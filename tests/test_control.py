@@ -550,3 +550,62 @@ def _loop(w, xs, step):
     for x in xs:
         c = step(c, x) + w
     return c
+
+
+# -- symbolic zero cotangents --------------------------------------------------------------------
+
+
+def test_reverse_mode_passes_none_for_unread_outputs_of_a_symbolic_zeros_primitive():
+    from diffprog.core import Primitive
+    seen = []
+
+    def vjp(cts, outs, x, *, symbolic):
+        seen.append(tuple(c is None for c in cts))
+        return (sum(c for c in cts if c is not None),)
+
+    def batch(args, dims, *, symbolic):
+        return two(args[0], symbolic=symbolic), (dims[0], dims[0])
+
+    def two(x, symbolic):
+        return prims[symbolic](x, symbolic=symbolic)
+    prims = {s: Primitive("two", lambda x, symbolic: (x * 1.0, x * 1.0), multiple_results=True,
+                          vjp=vjp, register=False, batch=batch,
+                          zero_cotangents="symbolic" if s else "zeros") for s in (True, False)}
+    for symbolic, want in ((True, (False, True)), (False, (False, False))):
+        seen.clear()
+        assert float(dp.grad(lambda x: two(x, symbolic)[0] * 3.0)(2.0)) == 3.0
+        assert seen == [want]
+
+
+def test_scan_reverse_mode_without_cotangents_for_the_saved_carries_or_the_ys():
+    from diffprog import control
+    got = []
+    rule = control.scan_p.vjp
+
+    def spy(cts, outs, *ops, **params):
+        got.append([c is None for c in cts])
+        return rule(cts, outs, *ops, **params)
+    xs = np.linspace(-1.0, 1.0, 7)
+    f = lambda w: dp.scan(lambda c, x: (dnp.tanh(w * c + x), c * 2.0), 0.3, xs)[0]
+    control.scan_p.vjp = spy
+    try:
+        g = dp.grad(f)(0.8)
+    finally:
+        control.scan_p.vjp = rule
+    assert got == [[False, True, True]]  # the carry's; none for the ys nor the saved carries
+    c, want = 0.3, 0.0
+    dc = 0.0  # forward-mode derivative of the carry in w, by hand
+    for x in xs:
+        c_new = np.tanh(0.8 * c + x)
+        dc = (1 - c_new ** 2) * (c + 0.8 * dc)
+        c = c_new
+    np.testing.assert_allclose(g, dc, rtol=1e-13)
+    np.testing.assert_allclose(dp.grad(dp.grad(f))(0.8), dp.grad(dp.grad(
+        lambda w: _unrolled(w, xs)))(0.8), rtol=1e-12)
+
+
+def _unrolled(w, xs):
+    c = 0.3
+    for x in xs:
+        c = dnp.tanh(w * c + x)
+    return c

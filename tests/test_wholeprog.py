@@ -178,3 +178,29 @@ def test_fuzz_eager_vs_jit_whole_program(data, pair):
     program = build_edge_program(data, x, y, max_len=5)
     problems = run_fuzz_case(program, x, y, executors=("whole",))
     assert not problems, f"{program} on x={x!r}, y={y!r}:\n" + "\n".join(problems)
+
+
+def test_a_large_arena_is_reused_without_changing_earlier_results_or_other_threads():
+    import threading
+    n = wholeprog.REUSE_ARENA  # arenas this large are kept per thread: outputs are copies
+    f = dp.grad(lambda x: dnp.sum(dnp.sin(x) * x))
+    x = np.linspace(-2.0, 2.0, n)
+    jitted = dp.jit(f, executor="whole")
+    first = jitted(x)
+    assert wholeprog.program_table(next(iter(jitted.cache.values())).graph).size >= n
+    second = jitted(x * 2.0)
+    np.testing.assert_allclose(first, f(x), rtol=1e-14)
+    np.testing.assert_allclose(second, f(x * 2.0), rtol=1e-14)
+    problems = []
+
+    def work(scale):
+        for _ in range(20):
+            got = jitted(x * scale)
+            if not np.allclose(got, f(x * scale), rtol=1e-14):
+                problems.append(scale)
+    threads = [threading.Thread(target=work, args=(s,)) for s in (0.5, 3.0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not problems

@@ -52,6 +52,8 @@ from ..graph import Graph, Node
 __all__ = ["whole_program", "program_table", "Table", "load"]
 
 F64 = np.dtype(np.float64)
+# Arenas of at least this many float64 are reused by the calls of a thread.
+REUSE_ARENA = 1 << 15
 
 
 class _Ineligible(Exception):
@@ -142,7 +144,9 @@ class _Builder:
 
     # -- nodes ------------------------------------------------------------------------------
 
-    def node(self, node: Node, dst: int, temps: list) -> None:
+    def node(self, node: Node, dst: int, temps: list) -> int | None:
+        """Append ``node``'s instructions, writing at ``dst``; or return the value whose
+        storage it shares (a reshape, an identity broadcast: no instruction)."""
         prim = node.prim
         if prim.multiple_results:
             raise _Ineligible(f"{prim.name} has several results")
@@ -155,6 +159,8 @@ class _Builder:
         size = math.prod(out_shape)
         from .interp import opcode
         op = opcode(node) if prim.scalar is not None else None
+        if op == 3 and node.parents[0] >= 0 and math.prod(self.shapes[node.parents[0]]) == size:
+            return node.parents[0]  # broadcast_to adding size-1 axes: the same elements
         if op is not None:
             ops = []
             for p, a in zip(node.parents, node.args):
@@ -166,6 +172,9 @@ class _Builder:
                     ops += [off, 0]
                 else:  # broadcast along some axes: gathered to the output's size first
                     where = np.broadcast_to(np.arange(n).reshape(shape), out_shape)
+                    if op == 3:  # the broadcast itself: gathered straight into place
+                        self.row(self.wk.GATHER, dst, size, off, 0, self.index(where), 0)
+                        return None
                     tmp = self.alloc(size)
                     temps.append((tmp, size))
                     self.row(self.wk.GATHER, tmp, size, off, 0, self.index(where), 0)
@@ -173,7 +182,7 @@ class _Builder:
             if len(ops) == 2:
                 ops += [0, 0]
             self.row(op, dst, size, *ops)
-            return
+            return None
         form = prim.program_form
         if form is None:
             raise _Ineligible(f"{prim.name} has neither an interpreter opcode nor a "
@@ -189,6 +198,8 @@ class _Builder:
             raise _Ineligible(f"{prim.name}'s program_form declines these operands")
         what = plan[0]
         if what == "same" and len(offs) == 1 and offs[0][1] == size:
+            if node.parents[0] >= 0:
+                return node.parents[0]
             self.row(3, dst, size, offs[0][0], 1)  # the identity opcode: a copy
         elif what == "gather" and len(plan[1]) == size:
             if len(offs) == 1:
@@ -215,6 +226,7 @@ class _Builder:
                      m, k, n)
         else:
             raise _Ineligible(f"{prim.name}: a plan {what!r} that does not fit its operands")
+        return None
 
     def build(self) -> Table:
         graph = self.graph
@@ -225,6 +237,8 @@ class _Builder:
                 if p >= 0:
                     last[p] = pos
         inputs = []
+        block: dict[int, tuple[int, int]] = {}  # value -> the (offset, size) it lives in
+        users: dict[tuple[int, int], int] = {}  # block -> its live values
         for i, v in enumerate(graph.in_values):
             if np.dtype(v.dtype) != F64:
                 raise _Ineligible(f"an input of dtype {v.dtype}")
@@ -232,22 +246,38 @@ class _Builder:
             n = math.prod(shape)
             self.shapes[i] = shape
             self.where[i] = self.alloc(n)
+            block[i] = (self.where[i], n)
+            users[block[i]] = 1
             inputs.append((self.where[i], n, shape))
+
+        def dead(value: int) -> None:  # a block is free once no value in it is live
+            users[block[value]] -= 1
+            if not users[block[value]]:
+                self.release(*block[value])
+
         for pos, node in enumerate(graph.nodes):
             shape = tuple(node.out.shape)
             n = math.prod(shape)
             dst = self.alloc(n)  # before the operands are released: never one of them
             temps: list = []
-            self.node(node, dst, temps)
-            self.where[node.idx] = dst
+            alias = self.node(node, dst, temps)
             self.shapes[node.idx] = shape
+            if alias is None:
+                self.where[node.idx] = dst
+                block[node.idx] = (dst, n)
+                users[block[node.idx]] = 1
+            else:  # shares its operand's storage
+                self.release(dst, n)
+                self.where[node.idx] = self.where[alias]
+                block[node.idx] = block[alias]
+                users[block[alias]] += 1
             for off, size in temps:
                 self.release(off, size)
             for p in {p for p in node.parents if p >= 0}:
                 if last[p] == pos and p not in keep:
-                    self.release(self.where[p], math.prod(self.shapes[p]))
+                    dead(p)
             if node.idx not in last and node.idx not in keep:
-                self.release(dst, n)
+                dead(node.idx)
         table = Table()
         table.code = np.array(self.rows, dtype=np.int64).reshape(-1, self.wk.WIDTH)
         table.size = self.top
@@ -327,9 +357,23 @@ def whole_program(graph: Graph, check: bool = True) -> Callable[[list], list] | 
         else:
             plan.append((2, value, 0, None))
     empty, ravel = np.empty, np.ravel
+    if size >= REUSE_ARENA:
+        # a large arena is kept per thread (a new one would be mapped and faulted in at every
+        # call); the outputs are then copies
+        plan = [(3 if kind == 0 else kind, a, b, shape) for kind, a, b, shape in plan]
+        arenas = threading.local()
+
+        def arena() -> np.ndarray:
+            mem = getattr(arenas, "mem", None)
+            if mem is None:
+                mem = arenas.mem = empty(size)
+            return mem
+    else:
+        def arena() -> np.ndarray:
+            return empty(size)
 
     def run(inputs: list) -> list:
-        mem = empty(size)
+        mem = arena()
         for (lo, hi), x in zip(ins, inputs):
             mem[lo:hi] = ravel(x)
         kernel(code, mem, cm, ix)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import pickle
 import threading
 import uuid
 import warnings
@@ -65,20 +66,25 @@ class ChunkAlignmentWarning(UserWarning):
 
 
 class _Payload:
-    """What one call sends to every worker: the loss (by value, through cloudpickle), the
-    options of its jit (None: not jitted), the token naming it in the per-process cache, and the
-    parameters. A plain class, not a tuple or dict, so that dask keeps it as one literal."""
+    """What one call sends to every worker: the token naming the function in the per-process
+    cache, the function and its jit options pickled by cloudpickle (``blob``: unpickled only by
+    a process that has not cached the function yet), and the parameters. A plain class, not a
+    tuple or dict, so that dask keeps it as one literal. ``fun`` and ``options`` are the
+    caller's own objects, used where no pickling happens (the threads scheduler)."""
 
-    __slots__ = ("token", "fun", "use_jit", "params")
+    __slots__ = ("token", "blob", "params", "fun", "options")
 
-    def __init__(self, token: str, fun: Callable, use_jit: dict | None, params: Any) -> None:
-        self.token, self.fun, self.use_jit, self.params = token, fun, use_jit, params
+    def __init__(self, token: str, blob: bytes, params: Any, fun: Callable | None = None,
+                 options: dict | None = None) -> None:
+        self.token, self.blob, self.params = token, blob, params
+        self.fun, self.options = fun, options
 
     def __getstate__(self) -> tuple:
-        return self.token, self.fun, self.use_jit, self.params
+        return self.token, self.blob, self.params
 
     def __setstate__(self, state: tuple) -> None:
-        self.token, self.fun, self.use_jit, self.params = state
+        self.token, self.blob, self.params = state
+        self.fun = self.options = None
 
 
 _CACHE_SIZE = 32
@@ -94,9 +100,13 @@ def _compiled(payload: _Payload) -> Callable:
         if vg is not None:
             _cache.move_to_end(payload.token)
             return vg
-        vg = _value_and_grad(payload.fun)
-        if payload.use_jit is not None:
-            vg = _jit(vg, **payload.use_jit)
+        if payload.fun is not None:
+            fun, options = payload.fun, payload.options
+        else:  # bytes from our own client, over dask's connections
+            fun, options = pickle.loads(payload.blob)
+        vg = _value_and_grad(fun)
+        if options is not None:
+            vg = _jit(vg, **options)
         _cache[payload.token] = vg
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
@@ -156,15 +166,20 @@ def _combine(*parts: tuple) -> tuple:
 # The client side
 
 
-def _token(f: Callable, use_jit: dict | None) -> str:
-    """The function's name in the workers' caches: a hash of its pickled bytes (cloudpickle
-    pickles lambdas and closures by value, so a changed closure is a new function)."""
+def _pickled(f: Callable, options: dict | None) -> tuple[str, bytes]:
+    """``(token, bytes)``: the function and its jit options pickled by cloudpickle (which
+    pickles lambdas and closures by value), and the token naming them in the workers' caches, a
+    hash of those bytes (so a changed closure is a new function)."""
     try:
-        blob = cloudpickle.dumps((f, use_jit))
+        blob = cloudpickle.dumps((f, options))
     except Exception as e:
         raise TypeError(f"diffprog.distributed: the function {f!r} cannot be pickled to send "
                         f"it to the workers ({type(e).__name__}: {e})") from e
-    return hashlib.sha256(blob).hexdigest()[:32]
+    return hashlib.sha256(blob).hexdigest()[:32], blob
+
+
+def _token(f: Callable, options: dict | None) -> str:
+    return _pickled(f, options)[0]
 
 
 def _align(data: Sequence[Any]) -> list:
@@ -271,7 +286,7 @@ def value_and_grad_sum(f: Callable, params: Any, *data: Any, client: Any = None,
     if total == 0:
         raise ValueError("diffprog.distributed: the data have no rows")
     options = None if jit is False else ({} if jit is True else dict(jit))
-    payload = _Payload(_token(f, options), f, options, params)
+    payload = _Payload(*_pickled(f, options), params, f, options)
     name = f"dp-{uuid.uuid4().hex[:12]}"
     futures = None
     if client is not None:

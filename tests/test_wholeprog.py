@@ -133,6 +133,8 @@ def test_graphs_it_cannot_run_fall_back_and_agree():
     check(lambda x: dnp.sin(x) * 2.0, small, eligible=False, rtol=1e-6)
     check(lambda x: x * 3 + 1, np.arange(5), eligible=False)
     check(lambda x: dnp.where(x > 0, x, -x), EDGE, eligible=False)  # a bool value
+    big = np.linspace(-1.0, 1.0, 80 * 80).reshape(80, 80)  # a product BLAS does faster
+    check(lambda a: dnp.tanh(a @ a), big, eligible=False, rtol=1e-13, signs=False)
 
 
 def rk4(k, steps):

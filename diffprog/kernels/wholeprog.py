@@ -21,7 +21,8 @@ A graph is eligible when all of its values are float64 and every node has a form
   (``scatter_add``, ``reduce_sum``) or a matrix product (``matmul``); or None for operands
   or params it does not cover.
 
-Anything else (other dtypes, a primitive without a form) makes the graph ineligible: it keeps
+Anything else (other dtypes, a primitive without a form, a matrix product of more than
+:data:`MAX_MATMUL` multiply-adds, which BLAS does faster) makes the graph ineligible: it keeps
 its other tiers. Values take slices of the arena, reused once a value is dead; constants
 live in a second, read-only arena. Reductions and products add in a plain loop, not
 pairwise or through BLAS, so results agree with the NumPy executor within rounding (as the
@@ -52,6 +53,9 @@ from ..graph import Graph, Node
 __all__ = ["whole_program", "program_table", "Table", "load"]
 
 F64 = np.dtype(np.float64)
+# Products of more multiply-adds than this make a graph ineligible: the kernel's plain loop is
+# several times slower than BLAS on them, and such a graph's time is not per-node dispatch.
+MAX_MATMUL = 1 << 18
 # Arenas of at least this many float64 are reused by the calls of a thread.
 REUSE_ARENA = 1 << 15
 
@@ -222,6 +226,8 @@ class _Builder:
             if batch * m * n != size or offs[0][1] != (batch if bx else 1) * m * k \
                     or offs[1][1] != (batch if by else 1) * k * n:
                 raise _Ineligible("a matmul plan that does not match its operands")
+            if batch * m * k * n > MAX_MATMUL:
+                raise _Ineligible("a product large enough for BLAS to win")
             self.row(self.wk.MATMUL, dst, batch, offs[0][0], int(bx), offs[1][0], int(by),
                      m, k, n)
         else:

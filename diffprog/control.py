@@ -252,6 +252,32 @@ def _trace_body(fn: Callable[[list], list], in_avals: list, names: list[str]) ->
     return Body(graph, consts, None)
 
 
+def _prune_body(body: Body, keep_outs: list[int], removable: set[int]) -> tuple[Body, list[int]]:
+    """``body`` with only the outputs at ``keep_outs`` (dead code dropped) and without the
+    inputs at positions in ``removable`` that no kept output needs; the new body and the
+    positions of the inputs it keeps (so of the operands the node keeps)."""
+    from .passes import dce
+    g = body.graph
+    g2 = dce(g.replace(list(g.nodes), [g.outputs[k] for k in keep_outs]))
+    n_in = g.n_in
+    used = {p for n in g2.nodes for p in n.parents if 0 <= p < n_in}
+    used.update(i for _, i, _ in g2.outputs if 0 <= i < n_in)
+    keep_in = [i for i in range(n_in) if i not in removable or i in used]
+    removed = n_in - len(keep_in)
+    new = {old: k for k, old in enumerate(keep_in)}
+
+    def m(p: int) -> int:
+        return p if p < 0 else new[p] if p < n_in else p - removed
+
+    nodes = [Node(n.prim, n.args, n.params, n.out, [m(p) for p in n.parents], n.idx - removed)
+             for n in g2.nodes]
+    outputs = [(name, m(i), v) for name, i, v in g2.outputs]
+    graph = Graph([g.in_names[i] for i in keep_in], [g.in_values[i] for i in keep_in], nodes,
+                  len(keep_in), outputs)
+    return Body(graph, [body.consts[i] for i in keep_in if i < body.n_consts],
+                body.out_tree), keep_in
+
+
 def _traced_leaves(leaves: Sequence) -> bool:
     return any(isinstance(x, Tracer) for x in leaves)
 
@@ -670,11 +696,34 @@ def _scan_batch(args, dims, *, body, n_consts, n_carry, length, reverse, save, u
     return outs, out_dims
 
 
+def _scan_prune(args, params, used):
+    """dce: a scan without its unused ys (and the body work computing them, and the consts and
+    xs only they read) and, when its saved carries are unused, without saving them."""
+    body, n_consts, n_carry, save = (params["body"], params["n_consts"], params["n_carry"],
+                                     params["save"])
+    ny = len(body.out_avals) - n_carry
+    used_y = used[n_carry:n_carry + ny]
+    save_new = save if save and any(used[n_carry + ny:]) else 0
+    keep_y = [n_carry + j for j in range(ny) if used_y[j]]
+    n_ops = len(args)
+    removable = set(range(n_consts)) | set(range(n_consts + n_carry, n_ops))
+    new_body, keep_in = _prune_body(body, list(range(n_carry)) + keep_y, removable)
+    new_body.out_tree = len(keep_y)
+    kept = list(range(n_carry)) + keep_y
+    if save_new:
+        kept += list(range(n_carry + ny, n_carry + ny + n_carry))
+    if len(keep_in) == n_ops and save_new == save and len(keep_y) == ny:
+        return None  # nothing to drop
+    params = {**params, "body": new_body, "n_consts": sum(1 for i in keep_in if i < n_consts),
+              "save": save_new, "diff": tuple(params["diff"][i] for i in keep_in)}
+    return keep_in, params, kept
+
+
 # Like jit's and the custom rules' primitives, these are private to their module (register=False):
 # their params hold traced bodies, and they are reached through the functions below only.
 scan_p = Primitive("scan", _scan_impl, multiple_results=True, abstract=_scan_abstract,
                    jvp=_scan_jvp, vjp=_scan_vjp, batch=_scan_batch, register=False,
-                   zero_cotangents="symbolic")
+                   zero_cotangents="symbolic", prune_outputs=_scan_prune)
 
 
 def _body_run_or_eval(self: Body, leaves: list) -> list:
@@ -985,8 +1034,26 @@ def _cond_batch(args, dims, *, branches, n_consts):
     return tuple(outs), (0,) * len(outs)
 
 
+def _cond_prune(args, params, used):
+    """dce: every branch without the unused outputs (and the consts only they read)."""
+    keep = [j for j, u in enumerate(used) if u]
+    operands, bodies, counts, start = [0], [], [], 1
+    for body, nc in zip(params["branches"], params["n_consts"]):
+        new_body, keep_in = _prune_body(body, keep, set(range(nc)))
+        kc = [i for i in keep_in if i < nc]
+        operands += [start + i for i in kc]
+        bodies.append(new_body)
+        counts.append(len(kc))
+        start += nc
+    operands += list(range(start, len(args)))
+    if len(operands) == len(args) and len(keep) == len(used):
+        return None  # nothing to drop
+    return operands, {"branches": tuple(bodies), "n_consts": tuple(counts)}, keep
+
+
 cond_p = Primitive("cond", _cond_impl, multiple_results=True, abstract=_cond_abstract,
-                   jvp=_cond_jvp, vjp=_cond_vjp, batch=_cond_batch, register=False)
+                   jvp=_cond_jvp, vjp=_cond_vjp, batch=_cond_batch, register=False,
+                   prune_outputs=_cond_prune)
 
 
 def _check_pred(pred: Any, what: str, integer: bool) -> None:

@@ -155,10 +155,11 @@ class Primitive:
             not allocate zeros for it (a loop's saved carries). ``"zeros"`` (default): the
             rule receives arrays of zeros.
         prune_outputs: with ``multiple_results``, how dead-code elimination drops unused
-            outputs: ``prune(args, params, used) -> (args, params, kept) | None`` given the
-            node's operands, params and a bool per output; ``kept`` lists the outputs the
-            rebuilt node (same primitive, the new operands and params) returns, in order, a
-            superset of the used ones. ``None`` (default, or returned): all outputs stay.
+            outputs: ``prune(args, params, used) -> (operands, params, kept) | None`` given
+            the node's operands, params and a bool per output; the rebuilt node applies the
+            same primitive to the operands at positions ``operands`` with the new params and
+            returns the outputs at positions ``kept`` (a superset of the used ones), in order.
+            ``None`` (default, or returned): all outputs stay.
 
     Attributes besides the arguments: ``jvp_per_arg`` and ``vjp_per_arg`` tell which form the
     rules have; ``keep_plan`` (``None`` or indexable by the bit mask of the differentiated

@@ -56,9 +56,35 @@ def _outputs(graph: Graph, subst: dict[int, Any]) -> list:
 
 
 def dce(graph: Graph) -> Graph:
-    """Dead-code elimination: keep only the nodes the outputs depend on."""
-    kept = live_nodes(graph.nodes, [idx for _, idx, _ in graph.outputs])
-    return graph.replace(kept, list(graph.outputs))
+    """Dead-code elimination: keep only the nodes the outputs depend on. A node of a
+    primitive with a ``prune_outputs`` field whose outputs are not all used is rebuilt
+    without them (a loop without its unused outputs and the body work computing them)."""
+    if not any(n.prim.prune_outputs is not None for n in graph.nodes):
+        kept = live_nodes(graph.nodes, [idx for _, idx, _ in graph.outputs])
+        return graph.replace(kept, list(graph.outputs))
+    needed = {idx for _, idx, _ in graph.outputs if idx >= 0}
+    live = []
+    subst: dict[int, Any] = {}  # a pruned node's outputs move down to close the gaps
+    for node in reversed(graph.nodes):
+        idx, n_out = node.idx, node.n_out
+        used = [idx + k in needed for k in range(n_out)]
+        if not any(used):
+            continue
+        pruned = None
+        if node.prim.prune_outputs is not None and not all(used):
+            pruned = node.prim.prune_outputs(list(node.args), dict(node.params), used)
+        if pruned is not None:
+            operands, params, kept_out = pruned
+            node = Node(node.prim, [node.args[i] for i in operands], params,
+                        tuple(node.out[k] for k in kept_out),
+                        [node.parents[i] for i in operands], idx)
+            for j, k in enumerate(kept_out):
+                if j != k:
+                    subst[idx + k] = idx + j
+        live.append(node)
+        needed.update(p for p in node.parents if p >= 0)
+    live.reverse()
+    return graph.replace([_apply(n, subst) for n in live], _outputs(graph, subst))
 
 
 def const_key(a: Any) -> Any:

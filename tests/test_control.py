@@ -609,3 +609,70 @@ def _unrolled(w, xs):
     for x in xs:
         c = dnp.tanh(w * c + x)
     return c
+
+
+# -- dead-code elimination of unused loop outputs ------------------------------------------------
+
+
+def _scan_node(graph):
+    (node,) = [n for n in graph.nodes if n.prim.name == "scan"]
+    return node
+
+
+def test_dce_drops_unused_ys_saved_carries_and_the_body_work_behind_them():
+    from diffprog import passes
+    from diffprog.jit import trace_graph
+    xs = np.linspace(-1.0, 1.0, 6)
+
+    def f(w, v, xs):
+        c, (ya, yb) = dp.scan(lambda c, x: (dnp.tanh(w * c + x),
+                                            (dnp.exp(v * x), dp.scan(lambda d, z: (d + z, d * z),
+                                                                     c, xs)[1])), 0.1, xs)
+        return c + dnp.sum(yb[:, 1])
+
+    def g(w, v, xs):  # only the carry is used
+        return f(w, v, xs) - dnp.sum(dp.scan(lambda c, x: (c, c * x), 0.0, xs)[1])
+
+    raw = trace_graph(f, (0.5, 0.3, xs))
+    opt = passes.optimize(raw)
+    before, after = _scan_node(raw), _scan_node(opt)
+    assert len(before.out) == 3 and len(after.out) == 2  # ya dropped
+    body = after.params["body"].graph
+    assert "exp" not in body.primitive_names()
+    assert 1 in before.parents and 1 not in after.parents  # v, which only ya read, dropped
+    assert after.params["n_consts"] == before.params["n_consts"] - 1
+    for fn in (f, g):
+        np.testing.assert_allclose(dp.jit(fn)(0.5, 0.3, xs), fn(0.5, 0.3, xs), rtol=1e-14)
+        np.testing.assert_allclose(dp.jit(dp.grad(fn))(0.5, 0.3, xs), dp.grad(fn)(0.5, 0.3, xs),
+                                   rtol=1e-13)
+        np.testing.assert_allclose(dp.jit(dp.hessian(fn))(0.5, 0.3, xs),
+                                   dp.hessian(fn)(0.5, 0.3, xs), rtol=1e-12)
+    # under grad the forward scan saves its carries for the backward one, which reads them
+    gg = passes.optimize(trace_graph(dp.grad(f), (0.5, 0.3, xs)))
+    fwd = [n for n in gg.nodes if n.prim.name == "scan" and not n.params["reverse"]]
+    assert fwd[0].params["save"] == 1 and "exp" not in str(gg)
+    # the same scan with its saved carries unused (value_and_grad's value only): no save
+    raw = trace_graph(lambda w: dp.value_and_grad(f)(w, 0.3, xs)[0], (0.5,))
+    node = [n for n in passes.optimize(raw).nodes if n.prim.name == "scan"][0]
+    assert node.params["save"] == 0 and len(node.out) == 2
+
+
+def test_dce_drops_unused_outputs_of_cond_branches():
+    from diffprog import passes
+    from diffprog.jit import trace_graph
+
+    def f(p, x, a, b):
+        u, v = dp.cond(p, lambda y: (dnp.sin(y * a), dnp.exp(y * b)),
+                       lambda y: (y * 2.0, dnp.log(y + b)), x)
+        return u
+
+    args = (True, 0.7, 1.5, 2.5)
+    opt = passes.optimize(trace_graph(f, args))
+    (node,) = [n for n in opt.nodes if n.prim.name == "cond"]
+    assert len(node.out) == 1 and node.params["n_consts"] == (0, 1)  # (false, true): b dropped
+    names = str(opt)
+    assert "exp" not in names and "log" not in names and "sin" in names
+    for p in (True, False):
+        np.testing.assert_allclose(dp.jit(f)(p, 0.7, 1.5, 2.5), f(p, 0.7, 1.5, 2.5), rtol=1e-15)
+        np.testing.assert_allclose(dp.jit(dp.grad(f, argnums=(1, 2)))(p, 0.7, 1.5, 2.5),
+                                   dp.grad(f, argnums=(1, 2))(p, 0.7, 1.5, 2.5), rtol=1e-14)

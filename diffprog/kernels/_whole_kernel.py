@@ -180,6 +180,24 @@ def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
                 if op == 3:
                     for j in range(n):
                         o[j] = x[j]
+                elif op == 10:
+                    for j in range(n):
+                        o[j] = -x[j]
+                elif op == 12:  # the common ones get a loop each (vectorized)
+                    for j in range(n):
+                        o[j] = fm.exp(x[j])
+                elif op == 13:
+                    for j in range(n):
+                        o[j] = fm.log(x[j])
+                elif op == 18:
+                    for j in range(n):
+                        o[j] = fm.tanh(x[j])
+                elif op == 19:
+                    for j in range(n):
+                        o[j] = fm.sigmoid(x[j])
+                elif op == 20:
+                    for j in range(n):
+                        o[j] = np.sqrt(x[j])
                 else:
                     for j in range(n):
                         o[j] = _unary(op, x[j])

@@ -776,7 +776,10 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
     shapes and dtypes (else a TypeError names the leaf); ``xs`` is a pytree of arrays sliced
     along axis 0 (``None`` with ``length=`` for no input); ``ys`` stacks the ``y`` outputs
     along a new axis 0. ``reverse=True`` runs from the last slice to the first (``ys`` keeps
-    the slices' order). ``unroll`` is accepted for compatibility and changes nothing.
+    the slices' order). ``unroll=k`` (JAX's): the traced body holds ``k`` steps, so the
+    loop runs ``n // k`` iterations, then a second scan the ``n % k`` remaining steps
+    (``True``: all ``n`` steps in one body); the result is the same, the graph and the
+    per-iteration overhead differ (plain values run the Python loop either way).
 
     On plain values the loop runs ``f`` in Python. Under a transform it is one primitive whose
     body is traced once: jvp is a scan of the body's jvp, vjp a reverse scan of the body's vjp
@@ -817,9 +820,44 @@ def scan(f: Callable, init: Any, xs: Any = None, length: int | None = None,
         y_tree.append(yt)
         return c_leaves, [_as_array(v) for v in y_leaves]
 
-    carry, ys, _ = _scan_bind(step, init_leaves, xs_leaves, n, reverse, None, int(unroll),
-                              carry_paths=carry_paths, checkpoint_every=checkpoint_every)
+    u = n if unroll is True else max(1, min(int(unroll), n))
+    if u > 1:
+        carry, ys = _scan_unrolled(step, init_leaves, xs_leaves, n, reverse, u, carry_paths,
+                                   checkpoint_every)
+    else:
+        carry, ys, _ = _scan_bind(step, init_leaves, xs_leaves, n, reverse, None, 1,
+                                  carry_paths=carry_paths, checkpoint_every=checkpoint_every)
     return tree_unflatten(init_tree, carry), tree_unflatten(y_tree[0], ys)
+
+
+def _scan_unrolled(step: Callable, init: list, xs: list, n: int, reverse: bool, u: int,
+                   carry_paths: list[str], checkpoint_every: int | None) -> tuple[list, list]:
+    """``n`` steps as a scan of ``n // u`` iterations whose body holds ``u`` steps (the xs
+    blocked by ``u``), then a scan of the ``n % u`` remaining steps (for ``reverse``, the
+    remainder is the first ``n % u`` slices, processed last); (carry, ys)."""
+    from .numpy import concatenate, reshape, stack
+    q, r = divmod(n, u)
+    c_avals = [_aval(c) for c in init]
+    lo, hi = (r, n) if reverse else (0, q * u)
+    blocks = [reshape(x[lo:hi], (q, u) + tuple(np.shape(x)[1:])) for x in xs]
+
+    def block(carry: list, xb: list) -> tuple:
+        ys: list = [None] * u
+        for j in (range(u - 1, -1, -1) if reverse else range(u)):
+            carry, ys[j] = step(carry, [x[j] for x in xb])
+            carry = _cast_consts(list(carry), c_avals)
+        return carry, [stack([ys[j][k] for j in range(u)]) for k in range(len(ys[0]))]
+
+    every = None if checkpoint_every is None else max(1, round(checkpoint_every / u))
+    carry, ys_main, _ = _scan_bind(block, init, blocks, q, reverse, None, u, "scan",
+                                   carry_paths, every)
+    ys = [reshape(y, (q * u,) + tuple(np.shape(y)[2:])) for y in ys_main]
+    if r:
+        rest = [x[:r] if reverse else x[q * u:] for x in xs]
+        carry, ys_rest, _ = _scan_bind(step, carry, rest, r, reverse, None, 1, "scan",
+                                       carry_paths, checkpoint_every)
+        ys = [concatenate([b, a] if reverse else [a, b]) for a, b in zip(ys, ys_rest)]
+    return carry, ys
 
 
 def _scan_eager(f, init, init_tree, xs, xs_tree, n, reverse) -> tuple | None:

@@ -676,3 +676,55 @@ def test_dce_drops_unused_outputs_of_cond_branches():
         np.testing.assert_allclose(dp.jit(f)(p, 0.7, 1.5, 2.5), f(p, 0.7, 1.5, 2.5), rtol=1e-15)
         np.testing.assert_allclose(dp.jit(dp.grad(f, argnums=(1, 2)))(p, 0.7, 1.5, 2.5),
                                    dp.grad(f, argnums=(1, 2))(p, 0.7, 1.5, 2.5), rtol=1e-14)
+
+
+# -- unroll ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("unroll", [2, 3, 6, True, 100])
+def test_unroll_gives_the_same_values_and_derivatives(unroll, reverse):
+    def f(h, xs, unroll):
+        (h, k), ys = dp.scan(rnn_step, (h, 0), xs, reverse=reverse, unroll=unroll)
+        return dnp.sum(h) + dnp.sum(ys["y"] * np.arange(1.0, len(xs) + 1)), k, ys["k"]
+
+    want = rnn_loop(H0, XS, reverse)
+    got = f(H0, XS, unroll)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13)
+    assert got[1] == want[1] and np.array_equal(got[2], want[2])
+    loss_u = lambda h, xs: f(h, xs, unroll)[0]
+    g_want = dp.grad(loss_loop, argnums=(0, 1))(H0, XS, reverse)
+    for g in (dp.grad(loss_u, argnums=(0, 1))(H0, XS),
+              dp.jit(dp.grad(loss_u, argnums=(0, 1)))(H0, XS)):
+        for a, b in zip(g, g_want):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    _, t = dp.jvp(lambda h: loss_u(h, XS), (H0,), (np.ones(3),))
+    np.testing.assert_allclose(t, np.sum(g_want[0]), rtol=1e-12)
+    np.testing.assert_allclose(dp.hessian(loss_u)(H0, XS),
+                               dp.hessian(loss_loop)(H0, XS, reverse), rtol=1e-11, atol=1e-13)
+    hs = H0 + np.linspace(0.0, 0.5, 4)[:, None]
+    np.testing.assert_allclose(dp.vmap(dp.grad(loss_u), in_axes=(0, None))(hs, XS),
+                               [dp.grad(loss_loop)(h, XS, reverse) for h in hs], rtol=1e-12)
+
+
+def test_unroll_repeats_the_body_in_the_graph_with_a_remainder_scan():
+    xs = np.linspace(-1.0, 1.0, 10)
+
+    def f(w, xs, unroll):
+        return dp.scan(lambda c, x: (dnp.tanh(w * c + x), c), 0.3, xs, unroll=unroll)[0]
+    for unroll, lengths in ((1, [10]), (3, [3, 1]), (5, [2]), (True, [1]), (20, [1])):
+        g = dp.make_graph(f, static_argnums=(2,))(0.7, xs, unroll)
+        scans = [n for n in g.nodes if n.prim.name == "scan"]
+        assert [n.params["length"] for n in scans] == lengths
+        steps = min(10, 10 if unroll is True else unroll)
+        assert scans[0].params["body"].graph.primitive_names().count("tanh") == steps
+        assert scans[0].params["unroll"] == steps
+        np.testing.assert_allclose(f(0.7, xs, unroll), f(0.7, xs, 1), rtol=1e-15)
+        np.testing.assert_allclose(dp.grad(f)(0.7, xs, unroll), dp.grad(f)(0.7, xs, 1),
+                                   rtol=1e-13)
+    # checkpointed and unrolled: segments of about checkpoint_every steps
+    h = lambda w: dp.scan(lambda c, x: (dnp.tanh(w * c + x), None), 0.3, xs, unroll=2,
+                          checkpoint_every=4)[0]
+    np.testing.assert_allclose(dp.grad(h)(0.7), dp.grad(f)(0.7, xs, 1), rtol=1e-13)
+    node = [n for n in dp.make_graph(h)(0.7).nodes if n.prim.name == "scan"][0]
+    assert node.params["save"] == 2  # iterations of two steps: 4 steps per segment

@@ -41,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from collections.abc import Callable
@@ -96,22 +97,52 @@ class _Builder:
         self.n_index = 0
         self.index_at: dict[bytes, int] = {}
         self.top = 0
-        self.free: dict[int, list[int]] = {}
+        self.free: list[tuple[int, int]] = []  # (offset, size), sorted
         self.where: dict[int, int] = {}   # value -> arena offset
         self.shapes: dict[int, tuple] = {}
 
     # -- the arenas -------------------------------------------------------------------------
 
     def alloc(self, n: int) -> int:
-        spare = self.free.get(n)
-        if spare:
-            return spare.pop()
-        off = self.top
-        self.top += n
+        """The best-fitting free segment of at least ``n`` (the rest stays free), else new
+        room at the top: a small arena stays in cache."""
+        if n == 0:
+            return self.top
+        best = None
+        for k, (off, size) in enumerate(self.free):
+            if size >= n and (best is None or size < self.free[best][1]):
+                best = k
+                if size == n:
+                    break
+        if best is None:
+            if self.free and sum(self.free[-1]) == self.top:  # grow the free end
+                off, _ = self.free.pop()
+                self.top = off + n
+                return off
+            off = self.top
+            self.top += n
+            return off
+        off, size = self.free[best]
+        if size == n:
+            del self.free[best]
+        else:
+            self.free[best] = (off + n, size - n)
         return off
 
     def release(self, off: int, n: int) -> None:
-        self.free.setdefault(n, []).append(off)
+        """Free a segment, merged with its free neighbours (``free`` is sorted by offset)."""
+        if n == 0:
+            return
+        free = self.free
+        k = bisect.bisect(free, (off, n))
+        if k < len(free) and off + n == free[k][0]:
+            n += free[k][1]
+            del free[k]
+        if k > 0 and sum(free[k - 1]) == off:
+            off, n = free[k - 1][0], free[k - 1][1] + n
+            del free[k - 1]
+            k -= 1
+        free.insert(k, (off, n))
 
     def const(self, value: Any) -> int:
         """A constant's operand code (negative: the constant arena)."""

@@ -109,7 +109,7 @@ class _Builder:
         if n == 0:
             return self.top
         best = None
-        for k, (off, size) in enumerate(self.free):
+        for k, (_, size) in enumerate(self.free):
             if size >= n and (best is None or size < self.free[best][1]):
                 best = k
                 if size == n:

@@ -59,18 +59,20 @@ from . import cache as _cache
 
 __all__ = ["THRESHOLDS", "MIN_SIZE", "ULP_BOUND", "run", "expression", "stats", "enabled"]
 
-#: Operand sizes from which the kernels run, per dtype. Measured on the development machine
-#: (2-core AMD EPYC, AVX-512) by ``benchmarks/eager_threshold.py``: below these sizes the call
-#: overhead of a numba kernel (a few µs) is not repaid by the faster loop for every operation.
-THRESHOLDS: dict[np.dtype, int] = {np.dtype(np.float64): 4096, np.dtype(np.float32): 4096}
+#: Operand sizes from which the kernels run, per dtype: the smallest power of 4 from which
+#: every form the kernels take is at least as fast as NumPy, measured by
+#: ``benchmarks/eager_threshold.py`` (2-core Xeon with AVX-512, shared and loaded, minimum of
+#: interleaved repeats): below it the call overhead of a kernel (a few µs) is not always
+#: repaid (sin and cos alone pay from about 1,000 elements, pure arithmetic from about 16,000).
+THRESHOLDS: dict[np.dtype, int] = {np.dtype(np.float64): 16384, np.dtype(np.float32): 16384}
 #: fastmath functions that NumPy runs as a SIMD loop (AVX-512 here) faster than a kernel
 #: computes them, per dtype: an expression that calls one stays with NumPy (``exp(x)``,
 #: float32 ``t * cos(x)``), since fusing the arithmetic around the call does not repay the
-#: slower call. Measured by ``benchmarks/eager_threshold.py --forms``: NumPy's float64 sin and
-#: cos are scalar libm loops (5-18 ns an element, fastmath 3), its float64 exp, expm1, log,
-#: log1p and tanh SIMD loops (0.7-1.7 ns, fastmath 1.4-2.8); every float32 one is SIMD (0.3-0.6
-#: ns), where fastmath computes in float64 (1.2-3.5 ns). NumPy has no sigmoid ufunc (logistic
-#: is a composite of several passes), so the kernel wins there in both dtypes.
+#: slower call. Measured by ``benchmarks/eager_threshold.py --forms`` (2^16 elements): NumPy's
+#: float64 sin and cos are scalar libm loops (6-10 ns an element, the kernels 2.1-2.5), its
+#: float64 exp, expm1, log, log1p and tanh SIMD loops (0.7-1.9 ns, the kernels 1.0-2.4); every
+#: float32 one is SIMD (0.3-1.4 ns), where fastmath computes in float64 (1.1-3.4 ns). NumPy has
+#: no sigmoid ufunc (logistic is a composite of several passes): the kernel wins in both.
 NUMPY_SIMD: dict[np.dtype, frozenset] = {
     np.dtype(np.float64): frozenset({"exp", "expm1", "log", "log1p", "tanh"}),
     np.dtype(np.float32): frozenset({"exp", "expm1", "log", "log1p", "tanh", "sin", "cos"}),

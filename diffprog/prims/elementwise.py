@@ -238,7 +238,9 @@ fmod = Primitive("fmod", np.fmod, batch="elementwise",
 
 # -- transcendental ----------------------------------------------------------------------------
 
-exp = _unary("exp", np.exp, lambda out, x: out, math.exp, "out", fast="exp", rule="t * out")
+# (no rule form: exp's rule is one multiply, which a kernel does not beat, and NumPy's exp is
+# a SIMD loop faster than fastmath's, see diffprog/kernels/eager_fast.py)
+exp = _unary("exp", np.exp, lambda out, x: out, math.exp, "out", fast="exp")
 def _exp2_scalar(x):
     return 2.0 ** (x * 1.0)  # (numba's np.exp2 does not compile for float32)
 

@@ -287,12 +287,15 @@ class jit:
     ``compile`` says when fused kernels are compiled (default ``diffprog.config.jit_compile``,
     itself "background"): ``"background"``: the first call runs at once on tiers that compile
     nothing (NumPy, then the blocked interpreter compiled once per installation); from the
-    second call a daemon thread compiles fused kernels for the clusters the cost model says
-    pay, swaps them in when ready and keeps the faster tier (``wait_compiled()`` waits for it);
+    second call a daemon thread builds the whole-program tier (the graph as one kernel call,
+    for float64 graphs it can express) and compiles fused kernels for the clusters the cost
+    model says pay, swaps them in when ready and keeps the fastest tier (``wait_compiled()``
+    waits for it);
     ``"eager"``: every fused kernel is compiled before the first call; ``"never"``: no
     per-program compilation. ``executor`` forces one executor and then ``compile`` does not
     apply: ``"numba"`` is fused kernels for every cluster compiled before the first call,
-    ``"numpy"`` the NumPy executor, ``"interp"`` the interpreter (NumPy where it cannot run).
+    ``"numpy"`` the NumPy executor, ``"interp"`` the interpreter (NumPy where it cannot run),
+    ``"whole"`` the whole-program tier (NumPy where the graph is not eligible).
     """
 
     def __init__(self, fun: Callable, static_argnums: int | Sequence[int] = (),

@@ -1105,12 +1105,121 @@ def _check_pred(pred: Any, what: str, integer: bool) -> None:
                            "(dnp.any) to get one, or use dnp.where for an elementwise choice"))
 
 
+# (function key, operand tree, operand avals) -> (out tree, out avals), or None when the
+# branch cannot be traced abstractly (Python control flow on its operands' values)
+_BRANCH_OUTS: dict = {}
+_BRANCH_OUTS_MAX = 4096
+_CHECKED: set = set()  # eager calls that passed the check, by the keys of what decides it
+
+
+def _fn_key(fn: Callable) -> Any:
+    """A key under which two branch functions trace the same way: the function itself, or for
+    a Python function its code, its closure's contents (arrays by shape and dtype, other
+    values by value) and its ``self`` (lambdas made anew at each call share one); None when
+    something in it is unhashable (then nothing is cached)."""
+    code = getattr(fn, "__code__", None)
+    try:
+        if code is None:
+            hash(fn)
+            return fn
+        cells = []
+        for c in getattr(fn, "__closure__", None) or ():
+            try:
+                v = c.cell_contents
+            except ValueError:  # an empty cell
+                v = None
+            if isinstance(v, Tracer):
+                return None  # not kept alive by a cache
+            cells.append((v.shape, v.dtype.str) if isinstance(v, (np.ndarray, np.generic))
+                         else (type(v), v))
+        key = (code, tuple(cells), getattr(fn, "__self__", None),
+               getattr(fn, "__defaults__", None))
+        hash(key)
+        return key
+    except TypeError:
+        return None
+
+
+def _branch_outs(fn: Callable, tree: Any, avals: list) -> tuple | None:
+    """``fn``'s output tree and avals on operands of these avals, traced abstractly (cached)."""
+    fkey = _fn_key(fn)
+    key = None if fkey is None else (fkey, tree, tuple((a.shape, a.dtype.str) for a in avals))
+    if key is not None and key in _BRANCH_OUTS:
+        return _BRANCH_OUTS[key]
+    trees: list = []
+
+    def flat(ins: list) -> list:
+        o_leaves, o_tree = tree_flatten(fn(*tree_unflatten(tree, ins)))
+        trees.append(o_tree)
+        return [_as_array(o) for o in o_leaves]
+
+    try:
+        body = _trace_body(flat, avals, [f"op{j}" for j in range(len(avals))])
+        res: tuple | None = (trees[0], [(tuple(a.shape), np.dtype(a.dtype))
+                                        for a in body.out_avals])
+    except core.ConcretizationError:
+        res = None  # it branches on values: only a traced call can check it
+    if key is not None:
+        if len(_BRANCH_OUTS) >= _BRANCH_OUTS_MAX:
+            _BRANCH_OUTS.clear()
+        _BRANCH_OUTS[key] = res
+    return res
+
+
+def _check_eager_branches(what: str, i: int, out: Any, branches: Sequence[Callable],
+                          tree: Any, leaves: list) -> None:
+    """The traced mode's check on an eager call: the branches not taken are traced abstractly
+    and must return the structure, shapes and dtypes the taken one returned."""
+    o_leaves, o_tree = tree_flatten(out)
+    fkeys = tuple(_fn_key(fn) for fn in branches)
+    key = None if None in fkeys else (fkeys, i, tree, tuple(map(_sig, leaves)), o_tree,
+                                      tuple(map(_sig, o_leaves)))
+    if key is not None and key in _CHECKED:
+        return  # the hot path: this call was checked before
+    _check_eager_slow(what, i, o_leaves, o_tree, branches, tree, leaves)
+    if key is not None:
+        if len(_CHECKED) >= _BRANCH_OUTS_MAX:
+            _CHECKED.clear()
+        _CHECKED.add(key)
+
+
+def _sig(x: Any) -> Any:
+    return (x.shape, x.dtype) if isinstance(x, (np.ndarray, np.generic)) else type(x)
+
+
+def _check_eager_slow(what: str, i: int, o_leaves: list, o_tree: Any,
+                      branches: Sequence[Callable], tree: Any, leaves: list) -> None:
+    taken = (o_tree, [(tuple(np.shape(o)), np.dtype(np.result_type(o)))
+                      for o in map(_as_array, o_leaves)])
+    avals = [_aval(x) for x in leaves]
+    outs = [taken if fn is branches[i] else _branch_outs(fn, tree, avals) for fn in branches]
+    ref = next(k for k, o in enumerate(outs) if o is not None)
+    r_tree, r_avals = outs[ref]
+    for k, o in enumerate(outs):
+        if o is None or k == ref:
+            continue
+        k_tree, k_avals = o
+        if k_tree != r_tree:
+            raise TypeError(f"{what}: branch {k} returns a pytree of structure {k_tree} "
+                            f"but branch {ref} returns {r_tree}; every branch must return the "
+                            "same structure")
+        paths = _paths(tree_unflatten(r_tree, [0] * len(r_avals)))
+        for path, (sa, da), (sb, db) in zip(paths, k_avals, r_avals):
+            if sa != sb or da != db:
+                raise TypeError(f"{what}: branch {k} returns out{path} as {da.name}{list(sa)} "
+                                f"but branch {ref} returns it as {db.name}{list(sb)}; every "
+                                "branch must return the same shapes and dtypes")
+
+
 def _branches_call(what: str, index: Any, branches: Sequence[Callable], operands: tuple) -> Any:
     leaves, tree = tree_flatten(operands)
     leaves = [_as_array(x) for x in leaves]
     if not _traced_leaves(leaves) and not isinstance(index, Tracer):
         i = min(max(int(index), 0), len(branches) - 1)
-        return branches[i](*operands)
+        out = branches[i](*operands)
+        if len(branches) > 1 and not _traced_leaves(tree_flatten(out)[0]):
+            _check_eager_branches(what, i, out, branches, tree, leaves)
+        return out
     out_trees: list = []
 
     def make(k: int) -> Callable:
@@ -1138,10 +1247,13 @@ def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> 
     """``true_fun(*operands)`` if ``pred`` else ``false_fun(*operands)``, as JAX's
     ``lax.cond``.
 
-    ``pred`` is a scalar boolean (else a TypeError). On plain values the chosen function runs
-    directly. Under a transform both branches are traced to graphs that must return the same
-    pytree structure, shapes and dtypes (else a TypeError naming the branch and the leaf), and
-    only the taken branch runs: grad differentiates only it. Under vmap with a batched
+    ``pred`` is a scalar boolean (else a TypeError). Both branches must return the same
+    pytree structure, shapes and dtypes (else a TypeError naming the branch and the leaf), on
+    plain values too: there the chosen function runs directly and the other is traced
+    abstractly (once per function code, closure and operand shapes: later calls only look the
+    check up; a branch that needs its operands' values to run is checked when traced). Under
+    a transform both branches are traced to graphs and only the taken branch runs: grad
+    differentiates only it. Under vmap with a batched
     predicate both branches run and ``where`` selects per example.
 
     Example:

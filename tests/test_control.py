@@ -728,3 +728,53 @@ def test_unroll_repeats_the_body_in_the_graph_with_a_remainder_scan():
     np.testing.assert_allclose(dp.grad(h)(0.7), dp.grad(f)(0.7, xs, 1), rtol=1e-13)
     node = [n for n in dp.make_graph(h)(0.7).nodes if n.prim.name == "scan"][0]
     assert node.params["save"] == 2  # iterations of two steps: 4 steps per segment
+
+
+# -- eager cond/switch check the branches they do not take ---------------------------------------
+
+
+_CALLS = {"n": 0}
+
+
+def _counted(v):
+    _CALLS["n"] += 1
+    return v * 3.0
+
+
+def test_eager_branches_are_checked_like_traced_ones():
+    bad = [lambda v: {"a": v, "b": v * np.ones(2)}, lambda v: {"a": v, "b": v}]
+    for run in (lambda f: f(1.0), lambda f: dp.jit(f)(1.0), lambda f: dp.grad(
+            lambda x: f(x)["a"])(1.0)):
+        for p in (True, False):  # whichever branch runs, the other is checked
+            with pytest.raises(TypeError, match=r"cond: branch 1 returns out\['b'\] as "
+                                                r"float64\[2\] but branch 0 returns it as "
+                                                r"float64\[\]"):
+                run(lambda x: dp.cond(p, bad[0], bad[1], x))
+        with pytest.raises(TypeError, match=r"switch: branch 2 returns a pytree of structure "
+                                            r"PyTreeDef\(\(\*, \*\)\) but branch 0 returns "
+                                            r"PyTreeDef\(\*\)"):
+            run(lambda x: {"a": dp.switch(0, [lambda v: v, lambda v: v, lambda v: (v, v)], x)})
+    with pytest.raises(TypeError, match=r"branch 1 returns out as float64\[2\] but branch 0 "
+                                        r"returns it as float32\[2\]"):
+        dp.cond(False, lambda v: v, lambda v: v.astype(np.float32), np.ones(2))
+    with pytest.raises(TypeError, match="every branch must return the same shapes"):
+        dp.switch(1, [lambda v: v.sum(), lambda v: v], np.ones(3))
+
+
+def test_eager_branch_check_is_cached_and_tolerates_value_dependent_branches():
+    def with_python_if(v):  # cannot be traced abstractly: only a traced call checks it
+        return v if v > 0 else -v
+
+    assert float(dp.cond(True, lambda v: v * 2.0, with_python_if, 2.0)) == 4.0
+    assert float(dp.cond(False, lambda v: v * 2.0, with_python_if, -2.0)) == 2.0
+    _CALLS["n"] = 0
+    for k in range(5):  # new lambdas each call, same code: traced once
+        assert float(dp.cond(True, lambda v: v + 1.0, _counted, float(k))) == k + 1.0
+    assert _CALLS["n"] == 1
+    _CALLS["n"] = 0
+    dp.cond(True, lambda v: v + 1.0, _counted, np.ones(2))  # new operand shapes: traced again
+    dp.cond(True, lambda v: v + 1.0, _counted, np.ones(2))
+    assert _CALLS["n"] == 1
+    scale = np.ones(3)  # a closure over arrays of other values, same shape: one trace
+    outs = [dp.switch(0, [lambda v: v, lambda v: v * (scale + k)], np.ones(3)) for k in range(3)]
+    np.testing.assert_array_equal(outs[2], np.ones(3))

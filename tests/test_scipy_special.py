@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -704,3 +705,112 @@ def test_incomplete_functions_under_jit_and_as_scipy_ufuncs():
     rows = np.stack([a, b, x])
     got = dp.vmap(lambda r: dp.grad(lambda a: ds.betainc(a, r[1], r[2]))(r[0]), in_axes=1)(rows)
     np.testing.assert_allclose(got, [dp.grad(ds.betainc)(*r) for r in rows.T], rtol=1e-14)
+
+
+# -- distribution functions built on the incomplete gamma and beta functions ----------------------
+
+_COUNTS = np.array([-1.0, -0.5, 0.0, 0.7, 2.0, 3.0, 5.0, 6.0, math.nan])
+_MEANS = np.array([-1.0, 0.0, 1e-300, 0.5, 3.0, 40.0, math.inf, math.nan])
+_PROBS = np.array([-0.1, 0.0, 1e-300, 0.25, 0.5, 0.999, 1.0, 1.5, math.nan])
+_TRIALS = np.array([-1.0, 0.0, 1.0, 3.0, 5.0, 7.0])
+_GAMMA = np.array([-1.0, 0.0, 0.5, 2.0, 30.0, math.inf, math.nan])
+DIST = {"chdtr": 2, "chdtrc": 2, "pdtr": 2, "pdtrc": 2, "bdtr": 3, "bdtrc": 3, "nbdtr": 3,
+        "nbdtrc": 3, "gdtr": 3, "gdtrc": 3}
+
+
+def _dist_grid(name, dtype):
+    axes = {"chdtr": (_COUNTS, _MEANS), "pdtr": (np.append(_COUNTS, math.inf), _MEANS),
+            "bdtr": (_COUNTS[:-1], _TRIALS, _PROBS), "nbdtr": (_COUNTS[:-1], _TRIALS, _PROBS),
+            "gdtr": (_GAMMA, _GAMMA, _MEANS)}[name.rstrip("c") if name != "chdtrc" else "chdtr"]
+    return [g.astype(dtype) for g in np.meshgrid(*axes, indexing="ij")]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(DIST))
+def test_distribution_functions_equal_scipy_eager_jit_and_as_ufuncs(name, dtype):
+    args = _dist_grid(name, dtype)
+    mine, theirs = getattr(ds, name), getattr(sc, name)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SciPy warns when it truncates the counts
+        want = theirs(*args)
+        assert_like_scipy(mine(*args), want, dtype)  # untraced: SciPy's ufunc
+        for got in (dp.jit(mine)(*args), dp.jit(lambda *a: theirs(*a))(*args)):
+            assert got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=RTOL[np.dtype(dtype)], atol=0,
+                                       equal_nan=True)
+        # the value of a traced evaluation (the forward pass of jvp) is the composition's
+        got = dp.jvp(lambda *a: mine(*a), tuple(args), tuple(np.zeros_like(a) for a in args))[0]
+        np.testing.assert_allclose(got, want, rtol=RTOL[np.dtype(dtype)], atol=0,
+                                   equal_nan=True)
+    assert ds.ufunc_rule(theirs) is mine
+
+
+# the continuous arguments (the counts k and n are fixed, as SciPy floors/truncates them)
+DIST_GRADS = [
+    ("chdtr", lambda v, x: ds.chdtr(v, x), (_x(0.7, 3.0, 9.5), _x(0.4, 2.5, 12.0))),
+    ("chdtrc", lambda v, x: ds.chdtrc(v, x), (_x(0.7, 3.0, 9.5), _x(0.4, 2.5, 12.0))),
+    ("pdtr", lambda m: ds.pdtr(_x(0.0, 2.0, 7.3), m), (_x(0.3, 2.5, 6.0),)),
+    ("pdtrc", lambda m: ds.pdtrc(_x(0.0, 2.0, 7.3), m), (_x(0.3, 2.5, 6.0),)),
+    ("bdtr", lambda p: ds.bdtr(_x(0.0, 2.0, 4.5), 6, p), (_x(0.1, 0.45, 0.8),)),
+    ("bdtrc", lambda p: ds.bdtrc(_x(0.0, 2.0, 4.5), 6, p), (_x(0.1, 0.45, 0.8),)),
+    ("nbdtr", lambda p: ds.nbdtr(_x(0.0, 2.0, 4.0), 3, p), (_x(0.1, 0.45, 0.8),)),
+    ("nbdtrc", lambda p: ds.nbdtrc(_x(0.0, 2.0, 4.0), 3, p), (_x(0.1, 0.45, 0.8),)),
+    ("gdtr", lambda a, b, x: ds.gdtr(a, b, x),
+     (_x(0.5, 1.5, 3.0), _x(0.8, 2.0, 5.5), _x(0.7, 1.2, 2.0))),
+    ("gdtrc", lambda a, b, x: ds.gdtrc(a, b, x),
+     (_x(0.5, 1.5, 3.0), _x(0.8, 2.0, 5.5), _x(0.7, 1.2, 2.0))),
+]
+
+
+@pytest.mark.parametrize("name, fn, args", DIST_GRADS, ids=[c[0] for c in DIST_GRADS])
+def test_distribution_functions_check_grads_order_2(name, fn, args):
+    dp.check_grads(fn, args, order=2, modes=("fwd", "rev"))
+
+
+def test_distribution_function_derivatives_equal_densities():
+    k, m = _x(0.0, 1.0, 4.0), _x(0.5, 2.0, 7.0)
+    # d/dm P(N <= k) = -pmf(k; m); d/dm P(N > k) = pmf(k; m)
+    pmf = np.exp(k * np.log(m) - m - sc.gammaln(k + 1))
+    np.testing.assert_allclose(dp.vmap(dp.grad(ds.pdtr, argnums=1))(k, m), -pmf, rtol=1e-13)
+    np.testing.assert_allclose(dp.vmap(dp.grad(ds.pdtrc, argnums=1))(k, m), pmf, rtol=1e-13)
+    # d/dp P(N <= k) for n trials = -n C(n-1, k) p^k (1-p)^(n-1-k)
+    n, p = 6.0, _x(0.1, 0.45, 0.8)
+    want = -n * sc.comb(n - 1, k) * p ** k * (1 - p) ** (n - 1 - k)
+    np.testing.assert_allclose(dp.vmap(dp.grad(ds.bdtr, argnums=2), (0, None, 0))(k, n, p),
+                               want, rtol=1e-12)
+    np.testing.assert_allclose(dp.vmap(dp.grad(ds.bdtrc, argnums=2), (0, None, 0))(k, n, p),
+                               -want, rtol=1e-12)
+    # chi-square: d/dx is the chi-square density; gamma: d/dx is a times the gamma density
+    v, x = _x(1.0, 3.0, 8.0), _x(0.5, 2.0, 9.0)
+    dens = np.exp((v / 2 - 1) * np.log(x) - x / 2 - v / 2 * np.log(2) - sc.gammaln(v / 2))
+    np.testing.assert_allclose(dp.vmap(dp.grad(ds.chdtr, argnums=1))(v, x), dens, rtol=1e-13)
+    a, b = 2.5, _x(0.5, 2.0, 4.0)
+    dens = a * np.exp((b - 1) * np.log(a * x) - a * x - sc.gammaln(b))
+    np.testing.assert_allclose(dp.vmap(dp.grad(ds.gdtr, argnums=2), (None, 0, 0))(a, b, x),
+                               dens, rtol=1e-13)
+
+
+def test_distribution_function_derivatives_where_the_value_is_a_constant():
+    # at k = n bdtr is 1 and bdtrc 0 for every p: derivative 0 (no nan from the unused branch)
+    for f in (ds.bdtr, ds.bdtrc):
+        assert float(dp.grad(f, argnums=2)(4.0, 4.0, 0.3)) == 0.0
+    assert float(dp.grad(ds.bdtrc, argnums=2)(-1.0, 4.0, 0.3)) == 0.0
+    # the counts have no derivative
+    assert float(dp.grad(ds.pdtr)(2.5, 3.0)) == 0.0
+    assert dp.grad(ds.nbdtr, argnums=(0, 1))(2.0, 3.0, 0.4) == (0.0, 0.0)
+
+
+def test_scipy_distribution_ufuncs_on_traced_values_use_the_rules():
+    p, m = _x(0.2, 0.6), _x(0.5, 3.0)
+
+    def loss(p, m):
+        return np.sum(sc.bdtr(2, 5, p) * sc.pdtrc(1, m) + sc.chdtr(3.0, m) * sc.gdtr(1.5, 2.0, p))
+
+    def mine(p, m):
+        return dnp.sum(ds.bdtr(2, 5, p) * ds.pdtrc(1, m) + ds.chdtr(3.0, m)
+                       * ds.gdtr(1.5, 2.0, p))
+    want = dp.grad(mine, argnums=(0, 1))(p, m)
+    for f in (dp.grad(loss, argnums=(0, 1)), dp.jit(dp.grad(loss, argnums=(0, 1)))):
+        for g, w in zip(f(p, m), want):
+            np.testing.assert_allclose(g, w, rtol=1e-14)
+    np.testing.assert_allclose(dp.hessian(loss)(p, m), dp.hessian(mine)(p, m), rtol=1e-13)

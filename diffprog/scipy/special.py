@@ -55,7 +55,8 @@ __all__ = ["gammaln", "gamma", "digamma", "psi", "polygamma", "multigammaln", "b
            "erf", "erfc", "erfinv", "erfcinv", "erfcx", "ndtr", "ndtri", "log_ndtr", "expit",
            "logit", "log_expit", "xlogy", "xlog1py", "entr", "rel_entr", "i0", "i0e", "i1",
            "i1e", "iv", "ive", "gammainc", "gammaincc", "betainc", "betaincc", "gammaincinv",
-           "gammainccinv", "betaincinv", "betainccinv", "stdtr", "logsumexp", "softmax",
+           "gammainccinv", "betaincinv", "betainccinv", "stdtr", "chdtr", "chdtrc", "pdtr",
+           "pdtrc", "bdtr", "bdtrc", "nbdtr", "nbdtrc", "gdtr", "gdtrc", "logsumexp", "softmax",
            "log_softmax", "ufunc_rule"]
 
 
@@ -525,6 +526,212 @@ def stdtr(df: Any, t: Any) -> Any:
     return _apply(S.stdtr, df, t)
 
 
+# -- distribution functions: compositions of the incomplete gamma and beta functions -------------
+
+def _whole(k: Any, trunc: bool = False) -> Any:
+    """A count argument as SciPy reads it: ``floor(k)`` (``trunc``: rounded toward 0, as a
+    C cast to ``long``), float, with no derivative."""
+    if isinstance(k, Tracer):
+        return stop_gradient(dnp.trunc(k) if trunc else dnp.floor(k))
+    k = np.asarray(k)
+    k = k if k.dtype.kind == "f" else k.astype(np.float64)
+    return np.trunc(k) if trunc else np.floor(k)
+
+
+def _or(*conds: Any) -> Any:
+    out = conds[0]
+    for c in conds[1:]:
+        out = dnp.logical_or(out, c)
+    return out
+
+
+def _outside_unit(p: Any) -> Any:
+    """``p`` outside ``[0, 1]`` or nan (where SciPy's binomial family returns nan)."""
+    return dnp.logical_not(dnp.logical_and(dnp.greater_equal(p, 0), dnp.less_equal(p, 1)))
+
+
+def chdtr(v: Any, x: Any) -> Any:
+    """The chi-square distribution function with ``v`` degrees of freedom
+    (``scipy.special.chdtr``): ``gammainc(v / 2, x / 2)``, differentiable in ``v`` and ``x``.
+
+    Example:
+        >>> import diffprog as dp
+        >>> round(float(chdtr(2.0, 2.0)), 12)  # 1 - exp(-x/2)
+        0.632120558829
+        >>> round(float(dp.grad(chdtr, argnums=1)(2.0, 2.0)), 12)  # exp(-x/2) / 2
+        0.183939720586
+    """
+    if not _traced(v, x):
+        return sc.chdtr(v, x)
+    return gammainc(dnp.divide(v, 2), dnp.divide(x, 2))
+
+
+def chdtrc(v: Any, x: Any) -> Any:
+    """The chi-square survival function (``scipy.special.chdtrc``):
+    ``gammaincc(v / 2, x / 2)``.
+
+    Example:
+        >>> round(float(chdtrc(2.0, 2.0)), 12)  # exp(-x/2)
+        0.367879441171
+    """
+    if not _traced(v, x):
+        return sc.chdtrc(v, x)
+    return gammaincc(dnp.divide(v, 2), dnp.divide(x, 2))
+
+
+def _pdtr(k: Any, m: Any, upper: bool) -> Any:
+    fk = _whole(k)
+    bad = dnp.less(fk, 0)  # SciPy: nan for k < 0 (m < 0 is nan in gammainc itself)
+    a = dnp.where(bad, 1.0, fk + 1)
+    out = gammainc(a, m) if upper else gammaincc(a, m)
+    # SciPy answers m = 0 before it looks at k, so also for k = nan
+    out = dnp.where(dnp.logical_and(dnp.isnan(fk), dnp.equal(m, 0)), 0.0 if upper else 1.0, out)
+    return dnp.where(bad, np.nan, out)
+
+
+def pdtr(k: Any, m: Any) -> Any:
+    """The Poisson distribution function, ``P(N <= k)`` for mean ``m``
+    (``scipy.special.pdtr``): ``gammaincc(floor(k) + 1, m)``, differentiable in ``m``
+    (``k`` is a count: no derivative).
+
+    Example:
+        >>> import diffprog as dp
+        >>> round(float(pdtr(0, 2.0)), 12)  # exp(-m)
+        0.135335283237
+        >>> round(float(dp.grad(pdtr, argnums=1)(1, 2.0)), 12)  # -m exp(-m)
+        -0.270670566473
+    """
+    if not _traced(k, m):
+        return sc.pdtr(k, m)
+    return _pdtr(k, m, upper=False)
+
+
+def pdtrc(k: Any, m: Any) -> Any:
+    """The Poisson survival function, ``P(N > k)`` (``scipy.special.pdtrc``):
+    ``gammainc(floor(k) + 1, m)``.
+
+    Example:
+        >>> round(float(pdtrc(0, 2.0)), 12)  # 1 - exp(-m)
+        0.864664716763
+    """
+    if not _traced(k, m):
+        return sc.pdtrc(k, m)
+    return _pdtr(k, m, upper=True)
+
+
+def bdtr(k: Any, n: Any, p: Any) -> Any:
+    """The binomial distribution function, ``P(N <= k)`` for ``n`` trials of probability ``p``
+    (``scipy.special.bdtr``): ``betaincc(floor(k) + 1, n - floor(k), p)``, 1 at ``k = n``, nan
+    for ``k < 0``, ``k > n`` or ``p`` outside ``[0, 1]``; differentiable in ``p``.
+
+    Example:
+        >>> import diffprog as dp
+        >>> round(float(bdtr(0, 3, 0.25)), 12)  # (1 - p)**3
+        0.421875
+        >>> round(float(dp.grad(bdtr, argnums=2)(0, 3, 0.25)), 12)  # -3 (1 - p)**2
+        -1.6875
+    """
+    if not _traced(k, n, p):
+        return sc.bdtr(k, n, p)
+    fk, n = _whole(k), _whole(n, trunc=True)
+    top = dnp.equal(fk, n)
+    bad = _or(dnp.less(fk, 0), dnp.greater(fk, n), _outside_unit(p))
+    # safe shape parameters where the value is a constant, so no nan reaches d/dp there
+    off = _or(bad, top)
+    fk, n = dnp.where(off, 0.0, fk), dnp.where(off, 1.0, n)
+    out = dnp.where(top, 1.0, betaincc(fk + 1, n - fk, p))
+    return dnp.where(bad, np.nan, out)
+
+
+def bdtrc(k: Any, n: Any, p: Any) -> Any:
+    """The binomial survival function, ``P(N > k)`` (``scipy.special.bdtrc``):
+    ``betainc(floor(k) + 1, n - floor(k), p)``; 1 for ``k < 0``, 0 at ``k = n``, nan for
+    ``k > n`` or ``p`` outside ``[0, 1]``; differentiable in ``p``.
+
+    Example:
+        >>> round(float(bdtrc(0, 3, 0.25)), 12)  # 1 - (1 - p)**3
+        0.578125
+    """
+    if not _traced(k, n, p):
+        return sc.bdtrc(k, n, p)
+    fk, n = _whole(k), _whole(n, trunc=True)
+    low, top = dnp.less(fk, 0), dnp.equal(fk, n)
+    bad = _or(dnp.logical_and(dnp.logical_not(low), dnp.greater(fk, n)), _outside_unit(p))
+    off = _or(bad, low, top)
+    fk, n = dnp.where(off, 0.0, fk), dnp.where(off, 1.0, n)
+    out = dnp.where(low, 1.0, dnp.where(top, 0.0, betainc(fk + 1, n - fk, p)))
+    return dnp.where(bad, np.nan, out)
+
+
+def _nbdtr(k: Any, n: Any, p: Any, upper: bool) -> Any:
+    k, n = _whole(k, trunc=True), _whole(n, trunc=True)  # C casts to long
+    bad = _or(dnp.less(k, 0), dnp.less_equal(n, 0), _outside_unit(p))
+    k, n = dnp.where(bad, 0.0, k), dnp.where(bad, 1.0, n)
+    out = betaincc(n, k + 1, p) if upper else betainc(n, k + 1, p)
+    return dnp.where(bad, np.nan, out)
+
+
+def nbdtr(k: Any, n: Any, p: Any) -> Any:
+    """The negative binomial distribution function (``scipy.special.nbdtr``): the probability
+    of at most ``k`` failures before the ``n``-th success, ``betainc(n, k + 1, p)``; nan for
+    ``k < 0``, ``n <= 0`` or ``p`` outside ``[0, 1]``; differentiable in ``p``.
+
+    Example:
+        >>> round(float(nbdtr(0, 3, 0.5)), 12)  # p**n
+        0.125
+    """
+    if not _traced(k, n, p):
+        return sc.nbdtr(k, n, p)
+    return _nbdtr(k, n, p, upper=False)
+
+
+def nbdtrc(k: Any, n: Any, p: Any) -> Any:
+    """The negative binomial survival function (``scipy.special.nbdtrc``):
+    ``betaincc(n, k + 1, p)``.
+
+    Example:
+        >>> round(float(nbdtrc(0, 3, 0.5)), 12)  # 1 - p**n
+        0.875
+    """
+    if not _traced(k, n, p):
+        return sc.nbdtrc(k, n, p)
+    return _nbdtr(k, n, p, upper=True)
+
+
+def _gdtr(a: Any, b: Any, x: Any, upper: bool) -> Any:
+    ax = dnp.multiply(a, x)
+    out = gammaincc(b, ax) if upper else gammainc(b, ax)
+    return dnp.where(dnp.less(x, 0), np.nan, out)  # SciPy: nan for x < 0 whatever a's sign
+
+
+def gdtr(a: Any, b: Any, x: Any) -> Any:
+    """The gamma distribution function of rate ``a`` and shape ``b`` (``scipy.special.gdtr``):
+    ``gammainc(b, a * x)``, nan for ``x < 0``; differentiable in ``a``, ``b`` and ``x``.
+
+    Example:
+        >>> import diffprog as dp
+        >>> round(float(gdtr(2.0, 1.0, 0.5)), 12)  # 1 - exp(-a x)
+        0.632120558829
+        >>> round(float(dp.grad(gdtr)(2.0, 1.0, 0.5)), 12)  # x exp(-a x)
+        0.183939720586
+    """
+    if not _traced(a, b, x):
+        return sc.gdtr(a, b, x)
+    return _gdtr(a, b, x, upper=False)
+
+
+def gdtrc(a: Any, b: Any, x: Any) -> Any:
+    """The gamma survival function (``scipy.special.gdtrc``): ``gammaincc(b, a * x)``.
+
+    Example:
+        >>> round(float(gdtrc(2.0, 1.0, 0.5)), 12)  # exp(-a x)
+        0.367879441171
+    """
+    if not _traced(a, b, x):
+        return sc.gdtrc(a, b, x)
+    return _gdtr(a, b, x, upper=True)
+
+
 def _log_gammainc(a: Any, x: Any, upper: bool = False) -> Any:
     """``log P(a, x)`` (``upper``: ``log Q(a, x)``), accurate where P (Q) underflows and where
     it is close to 1, with derivatives of every order; for ``stats``."""
@@ -661,6 +868,8 @@ _UFUNC_RULES: dict[np.ufunc, Any] = {
     sc.ive: ive, sc.gammainc: gammainc, sc.gammaincc: gammaincc, sc.betainc: betainc,
     sc.betaincc: betaincc, sc.gammaincinv: gammaincinv, sc.gammainccinv: gammainccinv,
     sc.betaincinv: betaincinv, sc.betainccinv: betainccinv, sc.stdtr: stdtr,
+    sc.chdtr: chdtr, sc.chdtrc: chdtrc, sc.pdtr: pdtr, sc.pdtrc: pdtrc, sc.bdtr: bdtr,
+    sc.bdtrc: bdtrc, sc.nbdtr: nbdtr, sc.nbdtrc: nbdtrc, sc.gdtr: gdtr, sc.gdtrc: gdtrc,
 }
 
 

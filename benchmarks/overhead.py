@@ -55,16 +55,44 @@ def numpy_backward(x):
 
 
 def run(ctx):
-    from .harness import grad_systems, time_table
+    from . import tape
+    from .harness import System, grad_systems, time_table
     x = np.linspace(0.1, 1.0, SIZE)
     systems = grad_systems(ctx, chain, x, numpy_backward=numpy_backward, np_code_row=True)
+    # The floor (issue 17): a minimal reverse tape with raw NumPy rules, benchmarks/tape.py
+    g_tape = tape.grad(lambda x: chain(tape.B, x))
+    systems.insert(2, System("minimal tape (floor)", lambda: g_tape(x)))
     desc = (f"Gradient of a {N_OPS}-op elementwise chain on {SIZE} float64 elements (sin, `*1.01`,"
             " `+0.5`, tanh, `x*x`, negation, exp, repeated; then a sum). NumPy's work is tiny "
             "here, so the times are each system's per-op overhead. \"plain np code\" is the "
             "same chain written with `np.sin` etc. on traced values, through NumPy's "
             "`__array_ufunc__` dispatch.")
+    desc += (" \"minimal tape (floor)\" is benchmarks/tape.py: a 90-line reverse tape with "
+             "raw NumPy rules and nothing else (no nesting, pytrees or checks); issue 17's bar "
+             "is diffprog eager at most 1.25x its time.")
     return [time_table(ctx, ID, TITLE, desc, systems, baseline="numpy forward only",
-                       per=N_OPS, per_label="op")]
+                       per=N_OPS, per_label="op"), fixed_cost(ctx)]
+
+
+def fixed_cost(ctx):
+    """W1f: the fixed cost of one ``grad`` call, the gradient of a one-op function of a float64
+    scalar (``sin``), beside the minimal tape's and NumPy's ``sin`` and ``cos`` alone."""
+    import diffprog as dp
+    import diffprog.numpy as dnp
+
+    from . import tape
+    from .harness import System, time_table
+    s = np.float64(0.5)
+    g = dp.grad(lambda x: dnp.sin(x))
+    g_tape = tape.grad(lambda x: tape.sin(x))
+    systems = [System("numpy sin and cos", lambda: (np.sin(s), np.cos(s)), check=False),
+               System("minimal tape (floor)", lambda: g_tape(s)),
+               System("diffprog eager", lambda: g(s))]
+    desc = ("The gradient of `sin` at one float64 scalar: what one `grad` call costs beyond its "
+            "operations (argument checks, the trace, the seed, the sweep, the result's "
+            "pytree). Issue 17's bar: diffprog eager at most 12 µs.")
+    return time_table(ctx, "W1f", "W1f — fixed cost of one grad call: grad(sin) at a scalar",
+                      desc, systems, baseline="minimal tape (floor)")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = {"W1": "overhead", "W2": "chain", "W3": "mlp", "W4": "hessian", "J": "jacobian",
-             "W5": "trees", "W6": "memory", "C": "coldstart", "W8": "scan", "W9": "dask_grad"}
+             "W5": "trees", "W6": "memory", "C": "coldstart", "W8": "scan", "W9": "dask_grad",
+             "I": "imports"}
 CHART = "benchmarks.png"
 
 

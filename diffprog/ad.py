@@ -155,7 +155,8 @@ class ReverseTrace(RecordingTrace):
         self.alive = True
         self.name = name
         self.where = core._user_frame()
-        self.nodes: list[Node | None] = []
+        # Node, or for grad and vjp (not keep_all) the plain tuple of a Node's fields
+        self.nodes: list[tuple | None] = []
         self.n_in = 0
         self.n_values = 0
         self.keep_all = keep_all  # make_graph and linearize keep every value for inspection
@@ -227,10 +228,12 @@ class ReverseTrace(RecordingTrace):
                 else:
                     values = tuple([v if k is True else None if k is False else
                                     self._shape_only(v) for v, k in zip(values, keep)])
-            self.nodes.append(_new_node(Node, (prim, values, params,
-                                               out if keep_out else None, parents, idx)))
-        else:
+            # A plain tuple with Node's fields: only backward reads it (a Node costs a copy)
+            self.nodes.append((prim, values, params, out if keep_out else None, parents, idx))
+        elif self.keep_all:  # make_graph, linearize: Graph's nodes
             self.nodes.append(_new_node(Node, (prim, values, params, out, parents, idx)))
+        else:
+            self.nodes.append((prim, values, params, out, parents, idx))
         if core.DEBUG_NANS:
             self.sites[idx] = core._user_frame(1)  # for errors in the backward pass
         if prim.multiple_results:
@@ -295,6 +298,26 @@ class ReverseTrace(RecordingTrace):
                 nodes[i] = None
             if prim.vjp_per_arg:
                 rules = prim.vjp
+                if len(parents) == 1 and not params:  # unary: one direct call
+                    p = parents[0]
+                    if p >= 0:
+                        g = rules[0](ct, out, args[0])
+                        if core.DEBUG_NANS:
+                            self._check_backward(node, ct, g)
+                        prev = cts[p]
+                        cts[p] = g if prev is None else prev + g
+                    continue
+                if len(parents) == 2 and not params:  # binary: direct calls
+                    x, y = args
+                    for j in (0, 1):
+                        p = parents[j]
+                        if p >= 0:
+                            g = rules[j](ct, out, x, y)
+                            if core.DEBUG_NANS:
+                                self._check_backward(node, ct, g)
+                            prev = cts[p]
+                            cts[p] = g if prev is None else prev + g
+                    continue
                 j = 0
                 for p in parents:
                     if p >= 0:
@@ -319,10 +342,12 @@ class ReverseTrace(RecordingTrace):
                         cts[p] = g if prev is None else prev + g
         return cts[:self.n_in]
 
-    def _check_backward(self, node: Node, ct: Any, g: Any) -> None:
+    def _check_backward(self, node: tuple, ct: Any, g: Any) -> None:
+        # node: a Node, or the plain tuple of its fields that grad and vjp record
+        prim, args, _, _, _, idx = node
         cts = list(ct) if isinstance(ct, tuple) else [ct]
-        check_nans(node.prim, cts + list(node.args), g, "backward",
-                   self.sites.get(node.idx, "<unknown: enable debug_nans before the call>"))
+        check_nans(prim, cts + list(args), g, "backward",
+                   self.sites.get(idx, "<unknown: enable debug_nans before the call>"))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -24,8 +24,6 @@ postorder doubles as the plan that unflatten runs with a stack.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import operator
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -334,6 +332,9 @@ def _namedtuple_kind(cls: type) -> _NodeKind:
 
 
 def _dataclass_kind(cls: type) -> _NodeKind:
+    import dataclasses  # here, not at the top: `import diffprog` need not import it
+    import inspect
+
     names = tuple(f.name for f in dataclasses.fields(cls))
     if len(names) == 1:
         name0 = names[0]
@@ -379,7 +380,7 @@ def _classify(t: type) -> _NodeKind | None:
     """Node kind for an unregistered type, or None for a leaf type; the answer is cached."""
     if issubclass(t, tuple) and hasattr(t, "_fields"):
         kind = _namedtuple_kind(t)
-    elif dataclasses.is_dataclass(t):
+    elif hasattr(t, "__dataclass_fields__"):  # dataclasses.is_dataclass, for a class
         kind = _dataclass_kind(t)
     else:
         _LEAF_TYPES.add(t)

@@ -150,9 +150,10 @@ def run(ctx):
     mem = Table("W8m", f"W8m — peak memory of grad through a {MEM_N:,}-step scan",
                 f"tracemalloc peak of one `grad` call; the carry holds {MEM_H} float64 "
                 f"({MEM_H * 8 / 1024:.0f} KiB), so saving every carry costs "
-                f"{MEM_N * MEM_H * 8 / 2**20:.1f} MiB, and the plain row holds about as "
-                "much again: the reverse trace's zero cotangent of those saved carries (an "
-                "output of the scan node that nothing reads).",
+                f"{MEM_N * MEM_H * 8 / 2**20:.1f} MiB, which is the plain row's peak: the "
+                "saved carries are written into one preallocated stack, and reverse mode "
+                "makes no zero cotangent for them (an output of the scan node that nothing "
+                "reads: scan's vjp takes symbolic zeros).",
                 ["scan", "peak (MiB)", "ratio"],
                 [["saves every carry", f"{plain:.1f}", "1.00"],
                  [f"checkpoint_every={k}", f"{ck:.1f}", f"{ck / plain:.3f}"]],

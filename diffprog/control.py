@@ -130,7 +130,7 @@ class _BodyTrace(JitTrace):
         ``impl`` into a scratch body (which also fills the ``call`` param bind_flat reads).
         None when that ``impl`` closes over a traced value (a node could not run it on plain
         values): then the caller inlines it, as jit does."""
-        scratch = _BodyTrace()
+        scratch = _ScratchTrace()
         ins = [scratch.new_input(_aval(a)) if isinstance(a, Tracer) else a for a in args]
         try:
             outs = prim.impl(*ins, **params)
@@ -147,6 +147,20 @@ class _BodyTrace(JitTrace):
         self.nodes.append(Node(prim, values, params, avals, parents, idx))
         self.n_values += len(avals)
         return tuple(JitTracer(self, o, idx + k) for k, o in enumerate(avals))
+
+
+class _ScratchTrace(_BodyTrace):
+    """A body trace that inlines custom rules, as jit does: what ``_BodyTrace._composite``
+    traces a custom rule's ``impl`` with to learn its output avals (a ``custom_vjp`` whose
+    ``fwd`` calls the function itself would otherwise recurse)."""
+
+    __slots__ = ()
+    differentiates = False
+
+    def process(self, prim, args, params):
+        if prim.composite:
+            return prim.impl(*args, **params)
+        return super().process(prim, args, params)
 
 
 class Body:

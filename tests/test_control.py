@@ -518,9 +518,9 @@ def test_custom_jvp_safe_norm_in_scan_cond_and_while_bodies():
     _, t = dp.jvp(h, (2.0,), (1.0,))
     np.testing.assert_allclose(t, dp.grad(by_loop)(2.0), rtol=1e-12)
     n = np.int64(3)
-    wl = lambda a: dp.while_loop(lambda c: c[0] < n,
-                                 lambda c: (c[0] + 1, c[1] + safe_norm(a * dnp.take(vs, c[0], axis=0))),
-                                 (np.int64(0), 0.0))[1]
+    wl = lambda a: dp.while_loop(
+        lambda c: c[0] < n, lambda c: (c[0] + 1, c[1] + safe_norm(a * dnp.take(vs, c[0], axis=0))),
+        (np.int64(0), 0.0))[1]
     np.testing.assert_allclose(dp.jit(dp.grad(wl))(2.0), dp.grad(by_loop)(2.0), rtol=1e-12)
 
 
@@ -538,6 +538,17 @@ def test_custom_vjp_and_checkpoint_in_a_scan_body_use_their_rules():
     np.testing.assert_allclose(dp.jit(dp.grad(f))(2.0, xs), want, rtol=1e-14)
     np.testing.assert_allclose(dp.vmap(dp.grad(f), in_axes=(0, None))(np.array([1.0, 2.0]), xs),
                                [want, want], rtol=1e-14)
+
+    @dp.custom_vjp
+    def twice_grad_sin(x):
+        return dnp.sin(x)
+    # fwd calls the function itself (JAX's usual pattern); the rule doubles the derivative
+    twice_grad_sin.defvjp(lambda x: (twice_grad_sin(x), dnp.cos(x)),
+                          lambda cos_x, ct: (2.0 * cos_x * ct,))
+    s = lambda w: dp.scan(lambda c, x: (c + twice_grad_sin(w * x), None), 0.0, xs)[0]
+    want = 2.0 * np.sum(np.cos(1.5 * xs) * xs)
+    np.testing.assert_allclose(dp.grad(s)(1.5), want, rtol=1e-14)
+    np.testing.assert_allclose(dp.jit(dp.grad(s))(1.5), want, rtol=1e-14)
     step = dp.checkpoint(lambda c, x: dnp.sin(c * x))
     g = lambda w, xs: dp.scan(lambda c, x: (step(c, x) + w, None), 0.5, xs)[0]
     np.testing.assert_allclose(dp.grad(g)(0.3, xs), dp.grad(_loop, argnums=0)(0.3, xs, step),
@@ -573,7 +584,7 @@ def test_reverse_mode_passes_none_for_unread_outputs_of_a_symbolic_zeros_primiti
                           zero_cotangents="symbolic" if s else "zeros") for s in (True, False)}
     for symbolic, want in ((True, (False, True)), (False, (False, False))):
         seen.clear()
-        assert float(dp.grad(lambda x: two(x, symbolic)[0] * 3.0)(2.0)) == 3.0
+        assert float(dp.grad(lambda x, s=symbolic: two(x, s)[0] * 3.0)(2.0)) == 3.0
         assert seen == [want]
 
 
@@ -593,7 +604,7 @@ def test_scan_reverse_mode_without_cotangents_for_the_saved_carries_or_the_ys():
     finally:
         control.scan_p.vjp = rule
     assert got == [[False, True, True]]  # the carry's; none for the ys nor the saved carries
-    c, want = 0.3, 0.0
+    c = 0.3
     dc = 0.0  # forward-mode derivative of the carry in w, by hand
     for x in xs:
         c_new = np.tanh(0.8 * c + x)
@@ -749,7 +760,7 @@ def test_eager_branches_are_checked_like_traced_ones():
             with pytest.raises(TypeError, match=r"cond: branch 1 returns out\['b'\] as "
                                                 r"float64\[2\] but branch 0 returns it as "
                                                 r"float64\[\]"):
-                run(lambda x: dp.cond(p, bad[0], bad[1], x))
+                run(lambda x, p=p: dp.cond(p, bad[0], bad[1], x))
         with pytest.raises(TypeError, match=r"switch: branch 2 returns a pytree of structure "
                                             r"PyTreeDef\(\(\*, \*\)\) but branch 0 returns "
                                             r"PyTreeDef\(\*\)"):
@@ -775,6 +786,11 @@ def test_eager_branch_check_is_cached_and_tolerates_value_dependent_branches():
     dp.cond(True, lambda v: v + 1.0, _counted, np.ones(2))  # new operand shapes: traced again
     dp.cond(True, lambda v: v + 1.0, _counted, np.ones(2))
     assert _CALLS["n"] == 1
-    scale = np.ones(3)  # a closure over arrays of other values, same shape: one trace
-    outs = [dp.switch(0, [lambda v: v, lambda v: v * (scale + k)], np.ones(3)) for k in range(3)]
-    np.testing.assert_array_equal(outs[2], np.ones(3))
+    def scaled(s):  # a closure over arrays of other values, of one shape: traced once
+        return lambda v: _counted(v) * s
+
+    _CALLS["n"] = 0
+    outs = [dp.switch(0, [lambda v: v * 3.0, scaled(np.full(3, k))], np.ones(3))
+            for k in range(3)]
+    np.testing.assert_array_equal(outs[2], np.full(3, 3.0))
+    assert _CALLS["n"] == 1

@@ -21,7 +21,7 @@ import pytest
 import diffprog as dp
 import diffprog.numpy as dnp
 from diffprog.ad import JVPTrace, JVPTracer, ReverseTrace, ReverseTracer
-from diffprog.core import Trace, Tracer
+from diffprog.core import Primitive, Trace, Tracer
 from diffprog.graph import Node
 from diffprog.jit import JitTrace, JitTracer
 
@@ -77,21 +77,28 @@ def created_here(types: tuple[type, ...]) -> list:
             trace = obj if isinstance(obj, Trace) else getattr(obj, "_trace", None)
             if trace is not None and __file__ in trace.where:
                 found.append(obj)
-        elif type(obj) is Node:
+        elif is_node(obj):
             found.append(obj)  # a node does not know its trace: counted against a baseline
     return found
 
 
+def is_node(obj: Any) -> bool:
+    """A recorded node: a Node, or the plain tuple of its six fields that grad and vjp record
+    (``(prim, args, params, out, parents, idx)``)."""
+    return type(obj) is Node or (type(obj) is tuple and len(obj) == 6
+                                 and isinstance(obj[0], Primitive))
+
+
 def live_nodes() -> int:
     gc.collect()
-    return sum(type(o) is Node for o in gc.get_objects())
+    return sum(is_node(o) for o in gc.get_objects())
 
 
 TRACE_TYPES = (ReverseTrace, ReverseTracer, JVPTrace, JVPTracer, JitTrace, JitTracer)
 
 
 def assert_freed(nodes_before: int) -> None:
-    leftovers = [o for o in created_here(TRACE_TYPES) if type(o) is not Node]
+    leftovers = [o for o in created_here(TRACE_TYPES) if not is_node(o)]
     assert not leftovers, f"{len(leftovers)} traces/tracers survived: {leftovers[:3]}"
     assert live_nodes() <= nodes_before, "graph nodes survived"
 

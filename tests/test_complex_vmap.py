@@ -1,12 +1,17 @@
-"""Complex values under vmap, and vmap under the other transforms (issue 14).
+"""Complex values under vmap, and vmap under the other transforms (issue 14); complex order.
 
 Per-example gradients of real losses of complex values (JAX's convention: ``grad`` of a real
 f of z = x + iy is ``df/dx - 1j df/dy``), holomorphic jacobians and hessians under ``vmap``
 and ``jit``, and Hessian-vector products, against a Python loop over the examples and against
-hand-derived forms.
+hand-derived forms. Then the order of complex values (NumPy's: lexicographic, real part first,
+then imaginary): max/min/argmax/sort/maximum/minimum/clip against NumPy, the gradient on the
+selected entries, and NumPy's TypeError where NumPy refuses complex input.
 """
 
 from __future__ import annotations
+
+import math
+import re
 
 import numpy as np
 import pytest
@@ -226,3 +231,149 @@ def test_hvp_of_a_vmap_based_loss_is_blockwise():
     for f in (dp.hvp, lambda f, p, t: dp.jit(lambda z, v: dp.hvp(f, (z,), (v,)))(p[0], t[0])):
         got = f(batch_loss, (Z,), (V,))
         _close(got[0], _quartic_hvp(Z, V))
+
+
+# -- the order of complex values -----------------------------------------------------------------
+
+ZC = np.array([1 + 2j, 1 + 3j, -1 + 5j, 1 + 3j, 0.5 - 1j, 1 - 4j, -0.0 + 0j, 0.0 - 0.0j])
+ZC2 = np.array([1 + 1j, 1 + 3j, -2 + 5j, 2 + 0j, 0.5 - 2j, 1 - 4j, 0j, -1j])
+NAN, INF = math.nan, math.inf
+# nan in either part (NumPy: nan sorts last, max/min/maximum propagate it), infinities
+ZN = np.array([1 + 2j, complex(NAN, 0), 3 + 0j, complex(0, NAN), complex(INF, -1),
+               complex(-INF, 2), complex(1, INF), -0.0 + 0j, complex(1, -INF)])
+
+ORDER = {
+    "max": lambda m, a: m.max(a), "min": lambda m, a: m.min(a),
+    "amax": lambda m, a: m.amax(a.reshape(-1, 1), axis=1),
+    "amin_axis0": lambda m, a: m.amin(a[:8].reshape(2, 4), axis=0, keepdims=True),
+    "argmax": lambda m, a: m.argmax(a), "argmin": lambda m, a: m.argmin(a),
+    "argmax_axis": lambda m, a: m.argmax(a[:8].reshape(4, 2), axis=1),
+    "sort": lambda m, a: m.sort(a), "sort_axis0": lambda m, a: m.sort(a[:8].reshape(4, 2), 0),
+    "argsort": lambda m, a: m.argsort(a, kind="stable"),
+    "maximum": lambda m, a: m.maximum(a, a[::-1]), "minimum": lambda m, a: m.minimum(a, a[::-1]),
+    "fmax": lambda m, a: m.fmax(a, a[::-1]), "fmin": lambda m, a: m.fmin(a, a[::-1]),
+    "clip": lambda m, a: m.clip(a, 0.8 + 0j, 1 + 2.5j),
+    "clip_arrays": lambda m, a: m.clip(a, a[::-1] - 1, a[::-1] + 1j),
+    "ptp": lambda m, a: m.ptp(a), "median": lambda m, a: m.median(a),
+    "greater": lambda m, a: m.greater(a, a[::-1]), "less_equal": lambda m, a: a <= a[::-1],
+    "method_max": lambda m, a: (a if m is np else a).max(),
+}
+
+
+@pytest.mark.parametrize("data", ["plain", "nan_inf"])
+@pytest.mark.parametrize("name", list(ORDER))
+def test_complex_order_equals_numpy_eager_jit_and_traced(name, data):
+    z = ZC if data == "plain" else ZN
+    f = ORDER[name]
+    with np.errstate(invalid="ignore"):
+        want = f(np, z)
+        for got in (f(dnp, z), dp.jit(lambda a: f(dnp, a))(z),
+                    dp.jvp(lambda a: f(dnp, a), (z,), (np.ones_like(z),))[0],
+                    dp.vmap(lambda a: f(dnp, a))(np.stack([z, z]))[1]):
+            assert np.asarray(got).dtype == np.asarray(want).dtype
+            np.testing.assert_array_equal(got, want)
+
+
+def _lossc(o):
+    return dnp.sum(dnp.abs(o) ** 2 + 3 * dnp.real(o))  # gradient 2 conj(o) + 3
+
+
+def _dl(o):
+    return 2 * np.conj(o) + 3
+
+
+@pytest.mark.parametrize("way", ["eager", "jit"])
+def test_complex_order_gradients_go_to_the_selected_entries(way):
+    z, z2 = ZC[:6], ZC2[:6]
+
+    def grad_of(f):
+        return _ways(dp.grad(lambda a: _lossc(f(a))))[way](z)
+
+    def at(idx, vals):
+        out = np.zeros_like(z)
+        np.add.at(out, idx, vals)
+        return out
+    top, bottom = 1 + 3j, -1 + 5j  # the max is tied at entries 1 and 3: half to each
+    _close(grad_of(dnp.max), at([1, 3], [_dl(top) / 2] * 2))
+    _close(grad_of(dnp.min), at([2], [_dl(bottom)]))
+    _close(grad_of(dnp.ptp), at([1, 3, 2], [_dl(top - bottom) / 2] * 2 + [-_dl(top - bottom)]))
+    _close(grad_of(lambda a: a[dnp.argmax(a)]), at([1], [_dl(top)]))  # argmax: the first
+    s = np.sort(z)
+    _close(grad_of(lambda a: dnp.sort(a)[:3]), at([2, 4, 5], _dl(s[:3])))
+    # median of six: the mean of the 3rd and 4th in order, 1 - 4j (entry 5) and 1 + 2j (entry 0)
+    _close(grad_of(dnp.median), at([5, 0], [_dl(np.median(z)) / 2] * 2))
+    # maximum/minimum: elementwise selection, ties (entries 1 and 5) split in halves
+    mx, mn = np.maximum(z, z2), np.minimum(z, z2)
+    tie = z == z2
+    _close(grad_of(lambda a: dnp.maximum(a, z2)),
+           np.where(tie, _dl(mx) / 2, np.where(mx == z, _dl(mx), 0)))
+    _close(grad_of(lambda a: dnp.minimum(a, z2)),
+           np.where(tie, _dl(mn) / 2, np.where(mn == z, _dl(mn), 0)))
+    # clip: the gradient passes where a is inside [lo, hi] in the lexicographic order
+    lo, hi = 0.8 + 0j, 1 + 2.5j
+    inside = (np.clip(z, lo, hi) == z)
+    np.testing.assert_array_equal(inside, [True, False, False, False, False, True])
+    _close(grad_of(lambda a: dnp.clip(a, lo, hi)), np.where(inside, _dl(z), 0))
+    # and to the bounds where they are selected
+    g_lo = _ways(dp.grad(lambda b: _lossc(dnp.clip(z, b, hi))))[way](lo)
+    _close(g_lo, _dl(lo) * np.sum(np.clip(z, lo, hi) == lo))
+
+
+def test_complex_order_per_example_gradients():
+    def loss(a):
+        return _lossc(dnp.max(a)) + _lossc(dnp.sort(a)[0])
+    zs = np.stack([ZC[:6], ZC2[:6], ZC[:6][::-1]])
+    loop = np.stack([dp.grad(loss)(a) for a in zs])
+    for f in (dp.vmap(dp.grad(loss)), dp.jit(dp.vmap(dp.grad(loss)))):
+        _close(f(zs), loop)
+    for a, g in zip(zs, loop):
+        i, j = np.argmax(a), np.argmin(a)
+        assert g[i] != 0 and g[j] != 0 and np.count_nonzero(g) <= 2 + np.sum(a == a[i])
+
+
+REFUSED = {  # NumPy refuses complex input to these; so do the traced forms, with NumPy's error
+    "quantile": lambda m, a: m.quantile(a, 0.3), "percentile": lambda m, a: m.percentile(a, 30),
+    "floor": lambda m, a: m.floor(a), "ceil": lambda m, a: m.ceil(a),
+    "trunc": lambda m, a: m.trunc(a), "remainder": lambda m, a: m.remainder(a, a),
+    "fmod": lambda m, a: m.fmod(a, a), "floor_divide": lambda m, a: m.floor_divide(a, a),
+    "arctan2": lambda m, a: m.arctan2(a, a), "hypot": lambda m, a: m.hypot(a, a),
+    "logaddexp": lambda m, a: m.logaddexp(a, a), "signbit": lambda m, a: m.signbit(a),
+    "deg2rad": lambda m, a: m.deg2rad(a), "rad2deg": lambda m, a: m.rad2deg(a),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_where_numpy_refuses_complex_so_does_diffprog(name):
+    f = REFUSED[name]
+    with pytest.raises(TypeError) as numpy_error:
+        f(np, ZC)
+    message = str(numpy_error.value)[:30]
+    with pytest.raises(TypeError, match=re.escape(message)):
+        f(dnp, ZC)  # untraced: NumPy itself
+    with pytest.raises(TypeError, match=re.escape(message)):
+        dp.jit(lambda a: f(dnp, a))(ZC)
+    with pytest.raises(TypeError, match=re.escape(message)):
+        dp.grad(lambda a: dnp.real(dnp.sum(f(dnp, a))))(ZC)
+
+
+def test_median_and_quantile_are_nan_where_a_slice_holds_nan_as_numpy():
+    # traced median/quantile sort and pick; NumPy answers nan for a slice with a nan in it
+    b = np.array([[1.0, NAN, 2.0, 0.5], [1.0, 2.0, 3.0, 4.0], [-INF, 0.0, INF, 1.0]])
+    cases = [(lambda m, a: m.median(a, axis=1), b),
+             (lambda m, a: m.median(a), b),
+             (lambda m, a: m.quantile(a, np.array([0.3, 0.5, 0.9]), axis=1), b),
+             (lambda m, a: m.percentile(a, 40.0, axis=1, keepdims=True), b),
+             (lambda m, a: m.median(a), ZN), (lambda m, a: m.median(a[[0, 2, 4]]), ZN)]
+    for f, x in cases:
+        with np.errstate(invalid="ignore"):
+            want = f(np, x)
+            g = lambda a, f=f: f(dnp, a)
+            for got in (dp.jit(g)(x), dp.jvp(g, (x,), (np.ones_like(x),))[0],
+                        dp.vmap(g)(np.stack([x, x]))[0]):
+                np.testing.assert_array_equal(got, want)
+    # traced q too
+    q = np.array([0.3, 0.5, 0.9])
+    np.testing.assert_array_equal(dp.jit(lambda q: dnp.quantile(b, q, axis=1))(q),
+                                  np.quantile(b, q, axis=1))
+    # the gradient of a median that is nan goes to the nan entry
+    np.testing.assert_array_equal(dp.grad(dnp.median)(np.array([1.0, NAN, 2.0])), [0, 1, 0])

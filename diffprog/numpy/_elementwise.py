@@ -287,6 +287,7 @@ _DEG = float(np.pi / 180.0)  # np.deg2rad(x) is exactly x * (pi / 180)
 def deg2rad(x: Any) -> Any:
     """Degrees to radians, ``x * pi / 180`` (NumPy's ``deg2rad``/``radians``)."""
     x = as_operand(x)
+    _no_complex_angle(x, "deg2rad")
     return np.deg2rad(x) if not isinstance(x, Tracer) else multiply(x, _DEG)
 
 
@@ -294,10 +295,19 @@ def deg2rad(x: Any) -> Any:
 def rad2deg(x: Any) -> Any:
     """Radians to degrees, ``x * 180 / pi`` (NumPy's ``rad2deg``/``degrees``)."""
     x = as_operand(x)
+    _no_complex_angle(x, "rad2deg")
     return np.rad2deg(x) if not isinstance(x, Tracer) else multiply(x, float(180.0 / np.pi))
 
 
 radians, degrees = deg2rad, rad2deg
+
+
+def _no_complex_angle(x: Any, name: str) -> None:
+    """NumPy's deg2rad/rad2deg have no complex loops; the multiplication would accept them."""
+    if isinstance(x, Tracer) and np.dtype(x.dtype).kind == "c":
+        raise TypeError(f"ufunc '{name}' not supported for the input types, and the inputs "
+                        "could not be safely coerced to any supported types according to the "
+                        "casting rule ''safe''")
 
 
 # -- binary math -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 from .. import prims as P
 from ..core import ConcretizationError, Tracer, bind, concrete
 from ._core import as_operand, implements
-from ._elementwise import astype, log, maximum, minimum, not_equal, sqrt
+from ._elementwise import astype, isnan, log, maximum, minimum, not_equal, sqrt
 from ._elementwise import floor as _floor
 from ._elementwise import where as _where  # "where" is also a keyword of the reductions
 from ._indexing import getitem
@@ -617,7 +617,19 @@ def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = Fa
         m = s[..., n // 2]
     else:
         m = mean(s[..., n // 2 - 1:n // 2 + 1], -1)
+    m = _nan_if_any(s, m)
     return _kept(m, a.shape, axes) if keepdims else m
+
+
+def _nan_if_any(s: Any, result: Any, q_ndim: int = 0) -> Any:
+    """NumPy's median and quantile are nan where a slice holds a nan (sorting puts it last,
+    complex ones too): ``result`` (of shape ``s.shape[:-1]`` + ``q_ndim`` axes) with the
+    slice's last sorted value there."""
+    last = s[..., -1]
+    if q_ndim:
+        last = bind(P.reshape, last, shape=tuple(last.shape) + (1,) * q_ndim) \
+            if isinstance(last, Tracer) else np.reshape(last, np.shape(last) + (1,) * q_ndim)
+    return _where(isnan(last), last, result)
 
 
 @implements(np.quantile)
@@ -640,6 +652,7 @@ def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input:
     if not isinstance(a, Tracer) and not isinstance(q, Tracer):
         return np.quantile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
                            method=method, keepdims=keepdims, weights=weights)
+    _real_only(a)
     q_value = _q_value(q)
     if q_value is not None and not (np.all(q_value >= 0) and np.all(q_value <= 1)):
         raise ValueError("Quantiles must be in the range [0, 1]")
@@ -656,6 +669,7 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None,
     if not isinstance(a, Tracer) and not isinstance(q, Tracer):
         return np.percentile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
                              method=method, keepdims=keepdims, weights=weights)
+    _real_only(a)
     q_value = _q_value(q)
     if q_value is not None:
         q_value = q_value / 100
@@ -664,6 +678,13 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None,
     weak = _weak(q)
     q = q / 100 if isinstance(q, Tracer) else np.true_divide(q, 100)
     return _quantile(a, q, q_value, axis, out, method, keepdims, weights, weak)
+
+
+def _real_only(a: Any) -> None:
+    """NumPy's refusal of complex data in quantile/percentile (sorting complex values is
+    lexicographic, but interpolating between them is not defined there)."""
+    if np.dtype(a.dtype).kind == "c":
+        raise TypeError("a must be an array of real numbers")
 
 
 def _q_value(q: Any) -> Any:
@@ -711,6 +732,8 @@ def _quantile(a, q, q_value, axis, out, method, keepdims, weights, weak_q):
     step = above - below
     # NumPy's lerp: from the nearer end, so gamma = 1 gives `above` exactly.
     result = _where(frac >= 0.5, above - step * (1 - gamma), below + step * gamma)
+    if n:
+        result = _nan_if_any(s, result, result.ndim - (s.ndim - 1))
     # Result axes: q's axes first, then the kept axes (NumPy's layout).
     k = s.ndim - 1
     q_shape = q.shape if q_value is None else q_value.shape

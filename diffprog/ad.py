@@ -164,9 +164,36 @@ class ReverseTrace(RecordingTrace):
         self._last_shape: core.ShapeOnly | None = None  # see _shape_only
 
     def process(self, prim, args, params):
+        n = len(args)
+        # The commonest operation of a gradient, a unary primitive on a value of this trace
+        # (sin, exp, neg, ...), in straight-line code; the general path below does the same.
+        if n == 1 and not params and not self.keep_all and not core.DEBUG_NANS:
+            a = args[0]
+            if type(a) is ReverseTracer and a._trace is self:
+                v = a.primal
+                if (not isinstance(v, Tracer) and prim.differentiable
+                        and not prim.multiple_results):
+                    out = prim.impl(v)
+                    idx = self.n_values
+                    plan = prim.keep_plan
+                    if plan is None:
+                        self.nodes.append((prim, (v,), params, out, (a.idx,), idx))
+                    else:
+                        keep, keep_out = plan[1]
+                        if keep is not None:
+                            k = keep[0]
+                            if k is not True:
+                                v = None if k is False else self._shape_only(v)
+                        self.nodes.append((prim, (v,), params, out if keep_out else None,
+                                           (a.idx,), idx))
+                    self.n_values = idx + 1
+                    t = _new(ReverseTracer)
+                    t._trace = self
+                    t.primal = out
+                    t.idx = idx
+                    return t
         # Sort the arguments into this trace's values and the rest (RecordingTrace.split,
         # inlined for one and two operands: this runs once per operation of every gradient).
-        n = len(args)
         if n == 1:
             a = args[0]
             if type(a) is ReverseTracer and a._trace is self:

@@ -245,25 +245,117 @@ def build_index(data: Any, v: np.ndarray, y: np.ndarray) -> tuple[Any, str]:
     return (lambda v, y: dnp.at(v)[idx].set(value)), f"v.at[{idx.tolist()}].set({value})"
 
 
+FFT_NORMS = [None, "backward", "ortho", "forward"]
+
+
+def build_fft(data: Any, v: np.ndarray, y: np.ndarray) -> tuple[Any, str]:
+    """One of NumPy's FFTs along a drawn axis, with a drawn length (padding or truncating) and
+    norm; also its absolute value or real part, so that a real result (and grad) follows."""
+    if v.ndim == 0:
+        raise Steer("an FFT needs an axis")
+    kind = data.draw(st.sampled_from(["fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2",
+                                      "ifftn", "abs_fft", "real_ifft"]), label="fft")
+    axis = data.draw(st.integers(-v.ndim, v.ndim - 1), label="fft axis")
+    n = data.draw(st.sampled_from([None, 1, 2, 3, 5, 8]), label="fft n")
+    norm = data.draw(st.sampled_from(FFT_NORMS), label="fft norm")
+    f = dnp.fft
+    if kind in ("fft2", "ifftn"):
+        if v.ndim < 2:
+            raise Steer("a 2-d FFT needs two axes")
+        axes, s = (axis, (axis + 1) % v.ndim - v.ndim), None if n is None else (n, n)
+        fn = f.fft2 if kind == "fft2" else f.ifftn
+        return (lambda v, y: fn(v, s=s, axes=axes, norm=norm)), \
+            f"{kind}(v, s={s}, axes={axes}, norm={norm!r})"
+    if kind == "abs_fft":
+        return (lambda v, y: dnp.abs(f.fft(v, n=n, axis=axis, norm=norm))), \
+            f"abs(fft(v, n={n}, axis={axis}, norm={norm!r}))"
+    if kind == "real_ifft":
+        return (lambda v, y: dnp.real(f.ifft(v, n=n, axis=axis, norm=norm))), \
+            f"real(ifft(v, n={n}, axis={axis}, norm={norm!r}))"
+    fn = getattr(f, kind)
+    return (lambda v, y: fn(v, n=n, axis=axis, norm=norm)), \
+        f"{kind}(v, n={n}, axis={axis}, norm={norm!r})"
+
+
+def _dtype_keeping(data: Any, v: np.ndarray, label: str) -> tuple[Any, str]:
+    """A unary function drawn from the tables that keeps v's dtype and shape (a loop carry)."""
+    name = data.draw(st.sampled_from(sorted(UNARY_FNS)), label=label)
+    fn = UNARY_FNS[name]
+    with np.errstate(all="ignore"):
+        out = np.asarray(fn(v))
+    if out.dtype != v.dtype or out.shape != v.shape:
+        raise Steer("the body changes the carry's dtype or shape")
+    return fn, name
+
+
+def build_control(data: Any, v: np.ndarray, y: np.ndarray) -> tuple[Any, str]:
+    """cond, switch, fori_loop, while_loop and scan with random bodies from the tables, their
+    predicates and trip counts read from the (edge) values: nan, infinities, empty arrays."""
+    kind = data.draw(st.sampled_from(["cond", "switch", "fori_loop", "while_loop", "scan"]),
+                     label="control")
+    f, fname = _dtype_keeping(data, v, "body")
+    if kind in ("cond", "switch"):
+        g, gname = _dtype_keeping(data, v, "other branch")
+        if kind == "cond":
+            pred = data.draw(st.sampled_from(["any(v > 0)", "sum(v) > 0", "all(isfinite(v))"]),
+                             label="predicate")
+            p = {"any(v > 0)": lambda v: dnp.any(dnp.greater(v, 0)),
+                 "sum(v) > 0": lambda v: dnp.greater(dnp.real(dnp.sum(v)), 0),
+                 "all(isfinite(v))": lambda v: dnp.all(dnp.isfinite(v))}[pred]
+            return (lambda v, y: dp.cond(p(v), f, g, v)), f"cond({pred}, {fname}, {gname}, v)"
+        # the branch index counts the nans: 0, 1 or clamped to the last of three branches
+        return (lambda v, y: dp.switch(dnp.sum(dnp.isnan(v)), [f, g, dnp.positive], v)), \
+            f"switch(sum(isnan(v)), [{fname}, {gname}, positive], v)"
+    if kind == "fori_loop":
+        k = data.draw(st.integers(0, 3), label="trips")
+        return (lambda v, y: dp.fori_loop(0, k, lambda i, c: f(c), v)), \
+            f"fori_loop(0, {k}, {fname}, v)"
+    if kind == "while_loop":
+        k = data.draw(st.integers(0, 3), label="most trips")
+
+        def loop(v, y):
+            # stops after k trips or once no element is finite (data-dependent)
+            def go(c):
+                return dnp.logical_and(dnp.less(c[0], k), dnp.any(dnp.isfinite(c[1])))
+            return dp.while_loop(go, lambda c: (c[0] + 1, f(c[1])), (0, v))[1]
+        return loop, f"while_loop(i < {k} and any(isfinite(v)), {fname}, v)"
+    if v.ndim == 0:
+        raise Steer("scan needs an axis")
+    name = data.draw(st.sampled_from(sorted(BINARY_FNS)), label="scan combine")
+    h = BINARY_FNS[name]
+    reverse = data.draw(st.booleans(), label="reverse")
+    init = np.zeros(v.shape[1:], v.dtype)
+    with np.errstate(all="ignore"):
+        if v.shape[0] and np.asarray(h(init, v[0])).dtype != v.dtype:
+            raise Steer("the combination changes the carry's dtype")
+
+    def scanned(v, y):
+        carry, ys = dp.scan(lambda c, x: (h(c, x), f(c)), init, v, reverse=reverse)
+        return dnp.concatenate([dnp.expand_dims(carry, 0), ys], axis=0)
+    return scanned, f"scan(c, x -> ({name}(c, x), {fname}(c)), 0, v, reverse={reverse})"
+
+
 EDGE_BUILDERS = {"unary": build_edge_unary, "binary": build_edge_binary,
                  "reduction": build_edge_reduction, "shape": build_shape, "cast": build_cast,
-                 "index": build_index}
+                 "index": build_index, "fft": build_fft, "control": build_control}
 REFUSED = (Steer, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError,
            NotImplementedError, np.exceptions.DTypePromotionError)
 
 
-def build_edge_program(data: Any, x: np.ndarray, y: np.ndarray, max_len: int = 4) -> Program:
+def build_edge_program(data: Any, x: np.ndarray, y: np.ndarray, max_len: int = 4,
+                       builders: dict | None = None) -> Program:
     """A program of 1 to ``max_len`` steps that runs eagerly on (x, y); steps that eager mode
     refuses on the current value are drawn again (at most a few times)."""
+    builders = EDGE_BUILDERS if builders is None else builders
     n = data.draw(st.integers(1, max_len), label="length")
     program = Program()
     v = x
     with np.errstate(all="ignore"):
         for _ in range(n):
             for _attempt in range(4):
-                kind = data.draw(st.sampled_from(sorted(EDGE_BUILDERS)), label="kind")
+                kind = data.draw(st.sampled_from(sorted(builders)), label="kind")
                 try:
-                    step, label = EDGE_BUILDERS[kind](data, v, y)
+                    step, label = builders[kind](data, v, y)
                     out = np.asarray(step(v, y))
                 except REFUSED:
                     continue
@@ -418,6 +510,20 @@ def test_fuzz_eager_vs_jit_numba_executor(data, pair):
     assert not problems, f"{program} on x={x!r}, y={y!r}:\n" + "\n".join(problems)
 
 
+# FFTs and control flow between elementwise steps
+FFT_CONTROL_BUILDERS = {"fft": build_fft, "control": build_control, "unary": build_edge_unary}
+
+
+@pytest.mark.slow
+@fuzz_settings(60)
+@given(st.data(), edge_pair([np.float64, np.float32, np.int64, np.bool_, np.complex128]))
+def test_fuzz_fft_and_control_flow_eager_vs_jit(data, pair):
+    x, y = pair
+    program = build_edge_program(data, x, y, max_len=3, builders=FFT_CONTROL_BUILDERS)
+    problems = run_fuzz_case(program, x, y, executors=("numpy",))
+    assert not problems, f"{program} on x={x!r}, y={y!r}:\n" + "\n".join(problems)
+
+
 @pytest.mark.slow
 @fuzz_settings(400)
 @given(st.data(), edge_pair(), st.sampled_from(["numpy", "numba"]))
@@ -486,6 +592,16 @@ KNOWN_BUGS = [
          np.array([complex(-0.0, math.inf), 1j, 0j]),
          where="diffprog/prims/elementwise.py _convert: a complex value cast to bool (or int) "
                "keeps the real part first, so 1j becomes False; NumPy's bool(z) is z != 0"),
+    _fixed("complex_sign_of_infinities_and_rounding", lambda x: dnp.sign(x),
+         np.array([complex(math.inf, -0.0), complex(math.nan, math.inf), 1.5 + 1.5j,
+                   -0.0 + 1.5j, complex(1.5, -0.0), complex(5e-324, 5e-324)]),
+         where="diffprog/numpy/_elementwise.py sign: a traced complex sign was x / |x| as a "
+               "complex division: nan where NumPy 2 gives the unit along an infinite part, a "
+               "last-bit difference where NumPy divides each part by hypot(re, im), and +0.0 "
+               "for a -0.0 part"),
+    _fixed("complex_sign_numba", lambda x: dnp.sign(x),
+         np.array([complex(-math.inf, 2.0), 1.5 - 2.5j, complex(-0.0, -1e-310)],
+                  np.complex64), executor="numba", where="as complex_sign_of_infinities"),
 ]
 STEERED: set[str] = set()  # the known bugs the fuzz steers around (none open)
 

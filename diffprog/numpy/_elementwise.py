@@ -481,10 +481,39 @@ def sign(x: Any) -> Any:
     if not isinstance(x, Tracer) and not isinstance(x := as_operand(x), Tracer):
         return np.sign(x)
     if x.dtype.kind == "c":
-        zero = equal(x, 0)
-        # abs is real: cast to x's dtype so that complex64 stays complex64
-        return where(zero, 0, divide(x, where(zero, 1, astype(abs(x), x.dtype))))
+        return _complex_sign(x)
     return bind(P.sign, x)
+
+
+def _complex_sign(x: Any) -> Any:
+    """NumPy 2's complex sign to the bit: ``re / hypot(re, im)`` and ``im / hypot(re, im)``
+    (real divisions: ``x / |x|`` as a complex division rounds differently), 0 at 0, and the
+    unit along an infinite part whose partner is finite or nan."""
+    re, im = real(x), imag(x)
+    zero = equal(x, 0)
+    a = where(zero, 1, hypot(re, im))  # (a safe divisor at 0, where the result is 0)
+    r, i = divide(re, a), divide(im, a)
+
+    def assemble(r: Any, i: Any) -> Any:
+        # exact wherever a part is nonzero; a zero part may come out as +0.0 where r or i
+        # is -0.0 (r + (i * 0 - 0), 0 + i), which the two flips below repair
+        return add(astype(r, x.dtype), multiply(astype(i, x.dtype), 1j))
+    out = assemble(r, i)
+    # -conj flips the real part's sign only, conj the imaginary part's: both exact, and with
+    # the parts negated inside, their derivatives are those of (r, i)
+    out = where(not_equal(signbit(real(out)), signbit(r)), negative(conj(assemble(-r, i))),
+                where(not_equal(signbit(imag(out)), signbit(i)), conj(assemble(r, -i)), out))
+    out = where(zero, 0, out)
+    # one infinite part (the other finite or nan): the unit along it, where the divisions give
+    # nan; both infinite stay nan (complex(0, -1), not -1j, whose real part is -0.0)
+    re_inf, im_inf = isinf(re), isinf(im)
+    one, minus_one, j, minus_j = (np.array(c, x.dtype) for c in (1, -1, 1j, complex(0, -1)))
+    along_re = where(greater(re, 0), one, minus_one)
+    along_im = where(greater(im, 0), j, minus_j)
+    out = where(logical_and(re_inf, logical_not(im_inf)), along_re, out)
+    return where(logical_and(im_inf, logical_not(re_inf)), along_im, out)
+
+
 floor = _unary_fn(P.floor, "floor", "Floor (NumPy's ``floor``); zero derivative.")
 ceil = _unary_fn(P.ceil, "ceil", "Ceiling (NumPy's ``ceil``); zero derivative.")
 trunc = _unary_fn(P.trunc, "trunc", "Rounding towards zero (NumPy's ``trunc``); zero "

@@ -22,9 +22,10 @@ A graph is eligible when all of its values are float64 and every node has a form
   or params it does not cover.
 
 Anything else (other dtypes, a primitive without a form, a matrix product of more than
-:data:`MAX_MATMUL` multiply-adds, which BLAS does faster) makes the graph ineligible: it keeps
-its other tiers. Values take slices of the arena, reused once a value is dead; constants
-live in a second, read-only arena. Reductions and products add in a plain loop, not
+:data:`MAX_MATMUL` multiply-adds, which BLAS does faster, more than :data:`MAX_NODES`
+nodes) makes the graph ineligible: it keeps its other tiers. Values take slices of the
+arena, reused once a value is dead (a reshape shares its operand's slice); constants live in
+a second, read-only arena. Reductions and products add in a plain loop, not
 pairwise or through BLAS, so results agree with the NumPy executor within rounding (as the
 other tiers do), not bit for bit. :func:`whole_program` is what the background compilation of
 :mod:`diffprog.kernels.tiers` calls; it also checks the program against the NumPy executor
@@ -35,7 +36,7 @@ Example:
     >>> from diffprog.jit import trace_graph
     >>> g = trace_graph(lambda x, w: dnp.tanh(x @ w) * 2.0, (np.ones(3), np.eye(3)))
     >>> table = program_table(g)
-    >>> table is not None and table.code.shape[0] == len(g.nodes)
+    >>> table is not None and len(table.code) <= len(g.nodes)  # (reshapes need no row)
     True
 """
 
@@ -57,6 +58,9 @@ F64 = np.dtype(np.float64)
 # Products of more multiply-adds than this make a graph ineligible: the kernel's plain loop is
 # several times slower than BLAS on them, and such a graph's time is not per-node dispatch.
 MAX_MATMUL = 1 << 18
+# Larger graphs keep the other tiers: the table is built in Python, in time that grows with
+# the nodes times the free segments of the arena (19,000 nodes: ~6 s on a loaded machine).
+MAX_NODES = 10000
 # Arenas of at least this many float64 are reused by the calls of a thread.
 REUSE_ARENA = 1 << 15
 
@@ -329,7 +333,7 @@ class _Builder:
 def program_table(graph: Graph) -> Table | None:
     """``graph`` as a table of instructions, or None when it is not eligible (see the module's
     docstring). Needs numba (the kernel's module defines the opcodes)."""
-    if not graph.nodes:
+    if not graph.nodes or len(graph.nodes) > MAX_NODES:
         return None
     try:
         return _Builder(graph).build()

@@ -863,6 +863,13 @@ def _map_n(f: Callable[..., Any], tree: Any, rest: tuple, is_leaf: IsLeaf) -> An
                             except KeyError:
                                 x, others = c, cs
                                 break
+                            if n == 2 and len(cs) == 1:  # {"w": ..., "b": ...} and one other
+                                (o0, o1), = ovals
+                                c0, c1 = c.values() if order is None else get(c)
+                                v0 = f(c0, o0)  # in sorted key order
+                                add({keys[0]: v0, keys[1]: f(c1, o1)} if order is None
+                                    else {keys[0]: f(c1, o1), keys[1]: v0})
+                                continue
                             out = list(map(f, c.values() if order is None else get(c), *ovals))
                             if n == 2:  # {"w": ..., "b": ...}, inline
                                 add({keys[0]: out[0], keys[1]: out[1]} if order is None

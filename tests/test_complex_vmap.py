@@ -377,3 +377,74 @@ def test_median_and_quantile_are_nan_where_a_slice_holds_nan_as_numpy():
                                   np.quantile(b, q, axis=1))
     # the gradient of a median that is nan goes to the nan entry
     np.testing.assert_array_equal(dp.grad(dnp.median)(np.array([1.0, NAN, 2.0])), [0, 1, 0])
+
+
+# -- complex values through control flow, per example ----------------------------------------------
+
+ZS = Z[:4] * 0.5
+
+
+def _f_scan(z):
+    c, ys = dp.scan(lambda c, x: (c * dnp.exp(1j * x) + x, dnp.abs(c) ** 2), z[0], z)
+    return dnp.sum(ys) + dnp.real(c * dnp.conj(c))
+
+
+def _f_cond(z):
+    return dp.cond(dnp.real(dnp.sum(z)) > 0, lambda z: dnp.sum(dnp.abs(dnp.sin(z)) ** 2),
+                   lambda z: dnp.sum(dnp.real(z ** 3)), z)
+
+
+def _f_fori(z):
+    return dnp.sum(dnp.abs(dp.fori_loop(0, 3, lambda i, c: c * c * 0.5 + z, z)) ** 2)
+
+
+def _f_while(z):
+    def body(c):
+        return c[0] + 1, c[1] * (1 + 0.5j) + z
+    return dnp.sum(dnp.abs(dp.while_loop(lambda c: dnp.less(c[0], 3), body, (0, z))[1]) ** 2)
+
+
+def _fd_grad(f, z, eps=1e-6):
+    """df/dx - 1j df/dy by central differences."""
+    out = np.zeros(z.shape, complex)
+    for k in range(z.size):
+        e = np.zeros(z.shape, complex)
+        e.flat[k] = eps
+        out.flat[k] = ((f(z + e) - f(z - e)) - 1j * (f(z + 1j * e) - f(z - 1j * e))) / (2 * eps)
+    return out
+
+
+@pytest.mark.parametrize("f", [_f_scan, _f_cond, _f_fori, _f_while],
+                         ids=["scan", "cond", "fori_loop", "while_loop"])
+def test_per_example_gradients_of_complex_losses_through_control_flow(f):
+    loop = np.stack([dp.grad(f)(z) for z in ZS])
+    for z, g in zip(ZS, loop):
+        np.testing.assert_allclose(g, _fd_grad(f, z), rtol=1e-7, atol=1e-8)
+    for g in (dp.vmap(dp.grad(f)), dp.jit(dp.vmap(dp.grad(f))),
+              dp.grad(lambda z: dnp.sum(dp.vmap(f)(z)))):
+        _close(g(ZS), loop)
+    vs = V[:4]
+    hv = dp.vmap(lambda z, v: dp.hvp(f, (z,), (v,))[0])(ZS, vs)
+    fd = np.stack([(dp.grad(f)(z + 1e-6 * v) - dp.grad(f)(z - 1e-6 * v)) / 2e-6
+                   for z, v in zip(ZS, vs)])
+    np.testing.assert_allclose(hv, fd, rtol=1e-6, atol=1e-7)
+
+
+def test_holomorphic_derivatives_through_scan_under_vmap_and_jit():
+    def g(z):
+        return dnp.sum(dp.scan(lambda c, x: (c * x + dnp.sin(c), c), z[0], z)[0])
+    loop = np.stack([dp.hessian(g, holomorphic=True)(z) for z in ZS])
+    for h in (dp.vmap(dp.hessian(g, holomorphic=True)),
+              dp.jit(dp.vmap(dp.hessian(g, holomorphic=True)))):
+        _close(h(ZS), loop)
+
+    def prefix_products(z):
+        return dp.scan(lambda c, x: (c * x, c), z[0], z)[1]  # z0, z0^2, z0^2 z1
+    jr = dp.vmap(dp.jacrev(prefix_products, holomorphic=True))(ZS)
+    jf = dp.jit(dp.vmap(dp.jacfwd(prefix_products, holomorphic=True)))(ZS)
+    _close(jr, jf)
+    z0, z1 = ZS[:, 0], ZS[:, 1]
+    want = np.zeros((len(ZS), 3, 3), complex)
+    want[:, 0, 0], want[:, 1, 0] = 1, 2 * z0
+    want[:, 2, 0], want[:, 2, 1] = 2 * z0 * z1, z0 ** 2
+    _close(jr, want)

@@ -11,6 +11,7 @@ number of workers; ``overhead = wall / ideal - 1``.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -120,8 +121,11 @@ def run(ctx):
                 f"persisted on a LocalCluster of {WORKERS} worker processes with "
                 f"{ctx.threads} thread each (fused kernels compiled and warm on both sides). "
                 "The 2 cores are shared with other processes: the cluster's rows need both.")
+        load = os.getloadavg()[0]
         timing = time_table(ctx, ID, TITLE, desc, systems, baseline=base, reference=base,
                             ratio_label="time vs one process")
+        timing.notes.append(f"load average {load:.1f} before the timing, "
+                            f"{os.getloadavg()[0]:.1f} after it, on {os.cpu_count()} CPUs")
 
         ctx.progress(f"[{ID}] overhead over the chunk compute (task stream) ...")
         one_cpus = []

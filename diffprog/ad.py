@@ -138,7 +138,6 @@ class ReverseTracer(RecordedTracer):
 
 
 _new = object.__new__
-_new_node = tuple.__new__  # Node(...) built in C: see graph.Node
 _ShapeOnly = core.ShapeOnly
 
 
@@ -258,7 +257,7 @@ class ReverseTrace(RecordingTrace):
             # A plain tuple with Node's fields: only backward reads it (a Node costs a copy)
             self.nodes.append((prim, values, params, out if keep_out else None, parents, idx))
         elif self.keep_all:  # make_graph, linearize: Graph's nodes
-            self.nodes.append(_new_node(Node, (prim, values, params, out, parents, idx)))
+            self.nodes.append(Node(prim, values, params, out, parents, idx))
         else:
             self.nodes.append((prim, values, params, out, parents, idx))
         if core.DEBUG_NANS:
@@ -302,6 +301,8 @@ class ReverseTrace(RecordingTrace):
             cts[idx] = ct if prev is None else prev + ct
         for i in range(len(nodes) - 1, -1, -1):
             node = nodes[i]
+            if type(node) is not tuple:  # a Node (keep_all); grad and vjp record plain tuples
+                node = (node.prim, node.args, node.params, node.out, node.parents, node.idx)
             prim, args, params, out, parents, idx = node
             if prim.multiple_results:
                 k = len(out)

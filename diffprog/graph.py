@@ -8,7 +8,6 @@ inputs and outputs named after their pytree paths.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,47 +20,25 @@ __all__ = ["Node", "Graph", "RecordingTrace", "RecordedTracer", "Replay", "live_
            "trace_inputs"]
 
 
-class Node(tuple):
+class Node:
     """One primitive application: ``out = prim(*args, **params)``.
 
     ``args`` and ``out`` are the values one level down (arrays, or tracers of an enclosing
     transform; ``out`` is a tuple for a primitive with multiple results); ``parents[i]`` is the
     index of the recorded value that ``args[i]`` came from, or -1 for a constant; ``idx`` is the
     index of the (first) output.
-
-    A tuple ``(prim, args, params, out, parents, idx)`` with named fields: the reverse trace
-    records one per operation, so it is built in C (``tuple.__new__(Node, fields)``, no Python
-    ``__init__``) and the backward sweep unpacks it. Nodes compare and hash by identity, as
-    objects, not by their fields (which hold arrays).
-
-    Example:
-        >>> from diffprog.prims.elementwise import sin
-        >>> node = Node(sin, [1.0], {}, 0.84, [0], 1)
-        >>> node.prim.name, node.parents, node.idx
-        ('sin', [0], 1)
     """
 
-    __slots__ = ()
+    __slots__ = ("prim", "args", "params", "out", "parents", "idx")
 
-    def __new__(cls, prim: Primitive, args: Sequence, params: dict, out: Any,
-                parents: Sequence, idx: int) -> Node:
-        return tuple.__new__(cls, (prim, args, params, out, parents, idx))
-
-    prim = property(operator.itemgetter(0), doc="The primitive applied.")
-    args = property(operator.itemgetter(1), doc="Its operands, one level down.")
-    params = property(operator.itemgetter(2), doc="Its static params.")
-    out = property(operator.itemgetter(3), doc="Its output (a tuple for multiple results).")
-    parents = property(operator.itemgetter(4), doc="Recorded index of each operand, or -1.")
-    idx = property(operator.itemgetter(5), doc="Recorded index of its (first) output.")
-    __eq__ = object.__eq__
-    __ne__ = object.__ne__
-    __hash__ = object.__hash__
-
-    def __repr__(self) -> str:
-        return f"Node({self[0].name}, idx={self[5]}, parents={list(self[4])})"
-
-    def __getnewargs__(self) -> tuple:
-        return tuple(self)  # copy and pickle rebuild a node from its six fields
+    def __init__(self, prim: Primitive, args: list, params: dict, out: Any,
+                 parents: list, idx: int) -> None:
+        self.prim = prim
+        self.args = args
+        self.params = params
+        self.out = out
+        self.parents = parents
+        self.idx = idx
 
     @property
     def n_out(self) -> int:

@@ -1171,8 +1171,10 @@ def _branch_outs(fn: Callable, tree: Any, avals: list) -> tuple | None:
         body = _trace_body(flat, avals, [f"op{j}" for j in range(len(avals))])
         res: tuple | None = (trees[0], [(tuple(a.shape), np.dtype(a.dtype))
                                         for a in body.out_avals])
-    except core.ConcretizationError:
-        res = None  # it branches on values: only a traced call can check it
+    except Exception:
+        # it needs values (a Python if on an operand, an operand that is not an array): left
+        # to traced calls, which raise what tracing it raises; an eager call worked before
+        res = None
     if key is not None:
         if len(_BRANCH_OUTS) >= _BRANCH_OUTS_MAX:
             _BRANCH_OUTS.clear()

@@ -778,6 +778,9 @@ def test_eager_branch_check_is_cached_and_tolerates_value_dependent_branches():
 
     assert float(dp.cond(True, lambda v: v * 2.0, with_python_if, 2.0)) == 4.0
     assert float(dp.cond(False, lambda v: v * 2.0, with_python_if, -2.0)) == 2.0
+    # an operand that is not an array (a string): the untaken branch cannot be traced either
+    assert dp.cond(True, lambda s: 1.0, lambda s: float(len(s)), "abc") == 1.0
+    assert dp.cond(False, lambda s: 1.0, lambda s: float(len(s)), "abc") == 3.0
     _CALLS["n"] = 0
     for k in range(5):  # new lambdas each call, same code: traced once
         assert float(dp.cond(True, lambda v: v + 1.0, _counted, float(k))) == k + 1.0

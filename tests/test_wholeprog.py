@@ -122,6 +122,13 @@ def test_empty_and_broadcast_shapes():
     check(lambda x: dnp.broadcast_to(x, (3, 2)) * x, np.array([-0.0, 2.0]))
 
 
+def test_a_scalar_result_is_a_numpy_scalar_as_on_the_numpy_executor():
+    f = lambda x: dnp.sum(dnp.sin(x) * x)
+    got = dp.jit(f, executor="whole")(EDGE[9:])
+    assert type(got) is type(dp.jit(f, executor="numpy")(EDGE[9:])) is np.float64
+    assert got == pytest.approx(f(EDGE[9:]), rel=1e-14)
+
+
 def test_huge_and_tiny_values_in_a_gradient():
     x = np.array([1e-308, 5e-324, 1e154, -1e154, 1e308])
     check(dp.grad(lambda x: dnp.sum(x * x * 0.5)), x)

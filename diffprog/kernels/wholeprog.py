@@ -391,8 +391,9 @@ def whole_program(graph: Graph, check: bool = True) -> Callable[[list], list] | 
     for _, idx, value in graph.outputs:
         if idx >= graph.n_in:
             off, n, shape = outs[idx]
-            # a small output of a large arena is copied, so that it does not keep the arena
-            plan.append((0 if 2 * n >= size else 3, off, off + n, shape))
+            # a small output of a large arena is copied, so that it does not keep the arena;
+            # a 0-d one is a NumPy scalar, as the NumPy executor's full reductions give
+            plan.append((4 if shape == () else 0 if 2 * n >= size else 3, off, off + n, shape))
         elif idx >= 0:
             plan.append((1, idx, 0, None))
         else:
@@ -419,8 +420,8 @@ def whole_program(graph: Graph, check: bool = True) -> Callable[[list], list] | 
             mem[lo:hi] = ravel(x)
         kernel(code, mem, cm, ix)
         return [mem[a:b].reshape(shape) if kind == 0 else inputs[a] if kind == 1
-                else mem[a:b].reshape(shape).copy() if kind == 3 else a
-                for kind, a, b, shape in plan]
+                else mem[a:b].reshape(shape).copy() if kind == 3 else mem[a] if kind == 4
+                else a for kind, a, b, shape in plan]
 
     if check and not _agrees(graph, run):
         return None

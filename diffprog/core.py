@@ -154,6 +154,12 @@ class Primitive:
             ``None`` for the cotangent of an output nobody reads (zero), so reverse mode does
             not allocate zeros for it (a loop's saved carries). ``"zeros"`` (default): the
             rule receives arrays of zeros.
+        inplace: a function ``inplace(*args, out=buf, **params)`` returning exactly what
+            ``impl(*args, **params)`` returns (same values, dtype and precision), computed into
+            ``buf`` (an array of the result's shape and dtype that the caller gives up) or into
+            a fresh array. The NumPy executor passes the buffer of an operand whose value dies
+            at this node, as NumPy's temporary elision does for operators. ``None`` (default):
+            ``impl`` itself when it is a NumPy ufunc, else nothing is computed in place.
         prune_outputs: with ``multiple_results``, how dead-code elimination drops unused
             outputs: ``prune(args, params, used) -> (operands, params, kept) | None`` given
             the node's operands, params and a bool per output; the rebuilt node applies the
@@ -186,7 +192,7 @@ class Primitive:
                  "rule_scalar",
                  "identity", "involution", "collapse", "keep_plan", "linear", "transpose",
                  "vjp_reads", "batch", "_linear_args", "_passes", "program_form",
-                 "zero_cotangents", "prune_outputs",
+                 "zero_cotangents", "prune_outputs", "inplace",
                  "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
@@ -200,7 +206,8 @@ class Primitive:
                  collapse: bool = False, vjp_reads: tuple | None = None,
                  register: bool = True, batch: str | Callable | None = None,
                  program_form: Callable | None = None, zero_cotangents: str = "zeros",
-                 prune_outputs: Callable | None = None) -> None:
+                 prune_outputs: Callable | None = None,
+                 inplace: Callable | None = None) -> None:
         _check_declaration(name, impl, jvp, vjp, linear, transpose, differentiable,
                            composite, transparent, vjp_reads)
         _check_batch(name, batch, composite)
@@ -243,6 +250,9 @@ class Primitive:
         self.program_form = program_form
         self.zero_cotangents = zero_cotangents
         self.prune_outputs = prune_outputs
+        # a ufunc takes out= and computes the same loop into it when out has the result's dtype
+        self.inplace = inplace if inplace is not None else (
+            impl if isinstance(impl, np.ufunc) and not multiple_results else None)
         if register:
             if name in primitives:
                 raise ValueError(f"a primitive named {name!r} is already declared")

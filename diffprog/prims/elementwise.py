@@ -84,9 +84,18 @@ def _unary(name: str, impl: Callable, derivative: Callable,
 
         impl.__name__ = impl.__qualname__ = name
         impl.__doc__ = f"{getattr(numpy_impl, '__name__', name)}, or a fast kernel for large arrays"
+    inplace = None
+    if fast is not None and isinstance(numpy_impl, np.ufunc):
+        def inplace(x, out):  # Primitive.inplace: the hooked impl, NumPy's result into out
+            if x.__class__ is _ndarray and x.size >= _core.EAGER_MIN_SIZE:
+                r = _core.eager(prim, -1, None, None, (x,))
+                if r is not None:
+                    return r
+            return numpy_impl(x, out=out)
+
     prim = Primitive(name, impl, batch="elementwise", scalar=scalar, vjp_reads=vjp_reads,
                      scalar_fast=fast, scalar_fast_domain=fast_domain, rule_scalar=(rule,),
-                     jvp=(fused,), vjp=(fused,))
+                     jvp=(fused,), vjp=(fused,), inplace=inplace)
     return prim
 
 

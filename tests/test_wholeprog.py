@@ -191,6 +191,8 @@ def test_fuzz_eager_vs_jit_whole_program(data, pair):
 
 def test_a_large_arena_is_reused_without_changing_earlier_results_or_other_threads():
     import threading
+    # (fast-math sin/cos within 1 ulp, and cos(x) x + sin(x) cancels near its zeros: an
+    # absolute tolerance there)
     n = wholeprog.REUSE_ARENA  # arenas this large are kept per thread: outputs are copies
     f = dp.grad(lambda x: dnp.sum(dnp.sin(x) * x))
     x = np.linspace(-2.0, 2.0, n)
@@ -198,14 +200,14 @@ def test_a_large_arena_is_reused_without_changing_earlier_results_or_other_threa
     first = jitted(x)
     assert wholeprog.program_table(next(iter(jitted.cache.values())).graph).size >= n
     second = jitted(x * 2.0)
-    np.testing.assert_allclose(first, f(x), rtol=1e-14)
-    np.testing.assert_allclose(second, f(x * 2.0), rtol=1e-14)
+    np.testing.assert_allclose(first, f(x), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(second, f(x * 2.0), rtol=1e-12, atol=1e-14)
     problems = []
 
     def work(scale):
         for _ in range(20):
             got = jitted(x * scale)
-            if not np.allclose(got, f(x * scale), rtol=1e-14):
+            if not np.allclose(got, f(x * scale), rtol=1e-12, atol=1e-14):
                 problems.append(scale)
     threads = [threading.Thread(target=work, args=(s,)) for s in (0.5, 3.0)]
     for t in threads:

@@ -297,6 +297,8 @@ class _Builder:
                 self.release(*block[value])
 
         for pos, node in enumerate(graph.nodes):
+            if node.prim.multiple_results:  # (control flow, decompositions)
+                raise _Ineligible(f"{node.prim.name} has several results")
             shape = tuple(node.out.shape)
             n = math.prod(shape)
             dst = self.alloc(n)  # before the operands are released: never one of them

@@ -78,5 +78,6 @@ def _scipy_special_ufunc(ufunc: object) -> object:
 _register_ufunc_provider(_scipy_special_ufunc)
 
 # Large float arrays: fast math and fused rules by precompiled kernels (issue 17). The module
-# imports numba only on its first large call; core and the primitives never import it.
+# loads numba in a background thread from its first large call (NumPy runs meanwhile); core and
+# the primitives never import it.
 _set_eager_provider(_eager_fast.run, _eager_fast.MIN_SIZE)

@@ -52,6 +52,23 @@ class _Config:
                              f"not {value!r}")
         _JIT_COMPILE[0] = value
 
+    @property
+    def eager_kernels(self) -> bool:
+        """Outside jit, large float arrays run compiled fast-math kernels for some elementwise
+        operations and their rules (:mod:`diffprog.kernels.eager_fast`; loaded in a background
+        thread, NumPy meanwhile). ``False``: NumPy runs everything, with no per-call check.
+
+        Example:
+            >>> import diffprog as dp
+            >>> dp.config.eager_kernels = False
+            >>> dp.config.eager_kernels = True
+        """
+        return core._eager_on[0]
+
+    @eager_kernels.setter
+    def eager_kernels(self, value: bool) -> None:
+        core.set_eager_enabled(value)
+
 
 _JIT_COMPILE = ["background"]
 

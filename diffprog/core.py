@@ -583,19 +583,26 @@ def _keep_plan(reads: tuple, shapes: bool = False, outputs: bool = False) -> tup
 
 
 # -- eager kernels for large elementwise operands ----------------------------------------------
-# diffprog/__init__.py registers the provider (diffprog.kernels.eager_fast, which imports numba
-# on its first large call): core and prims sit below the kernels and never import them. The
-# elementwise primitives with fast forms compare an operand's size with EAGER_MIN_SIZE (the
-# smallest of the provider's per-dtype thresholds) and, above it, ask the provider; that one
-# comparison is all that small arrays pay.
+# diffprog/__init__.py registers the provider (diffprog.kernels.eager_fast, which loads numba in
+# a background thread on its first large call): core and prims sit below the kernels and never
+# import them. The elementwise primitives with fast forms compare an operand's size with
+# EAGER_MIN_SIZE (the smallest of the provider's per-dtype thresholds) and, above it, ask the
+# provider; that one comparison is all that small arrays pay. A primitive's forward hook (an impl
+# that asks the provider) is installed only while the provider says it can run that impl as a
+# kernel: elsewhere impl is NumPy's own function, with no wrapper at all.
 EAGER_MIN_SIZE = sys.maxsize
 _eager_provider: Callable | None = None
+_eager_registered: tuple = (None, 0)   # what set_eager_provider was given
+_eager_on = [True]                     # config.eager_kernels
+_eager_impls: dict = {}                # Primitive -> (NumPy's impl, the impl with the hook)
 
 
 def set_eager_provider(provider: Callable | None, min_size: int = 0) -> None:
     """Register ``provider(prim, i, t, out, args)`` -> an array or ``None`` (NumPy runs): the
     result of ``prim``'s impl (``i = -1``) or of its elementwise rule ``i`` (``prim.rule_scalar``)
     for operands of at least ``min_size`` elements. ``None`` turns the eager kernels off.
+    If the provider has an attribute ``runs_impl(prim) -> bool``, the forward hooks declared
+    with :func:`eager_impl` are installed only on the primitives for which it is true.
 
     Example:
         >>> import diffprog.core as core
@@ -605,7 +612,32 @@ def set_eager_provider(provider: Callable | None, min_size: int = 0) -> None:
         True
         >>> core.set_eager_provider(*previous)
     """
+    global _eager_registered
+    _eager_registered = (provider, min_size)
+    _install_eager()
+
+
+def set_eager_enabled(on: bool) -> None:
+    """``config.eager_kernels``: off, every call runs NumPy (no hook, no size comparison)
+    whatever provider is registered; on again, the registered provider is back."""
+    _eager_on[0] = bool(on)
+    _install_eager()
+
+
+def eager_impl(prim: Primitive, hooked: Callable) -> None:
+    """Declare ``hooked``, an impl of ``prim`` that asks the provider for large operands: it
+    replaces ``prim.impl`` (NumPy's) while a provider that can run ``prim``'s impl is on."""
+    _eager_impls[prim] = (prim.impl, hooked)
+    _install_eager()
+
+
+def _install_eager() -> None:
     global _eager_provider, EAGER_MIN_SIZE
+    provider, min_size = _eager_registered if _eager_on[0] else (None, 0)
+    runs_impl = getattr(provider, "runs_impl", None)
+    for prim, (plain, hooked) in list(_eager_impls.items()):
+        use = provider is not None and (runs_impl is None or runs_impl(prim))
+        prim.impl = hooked if use else plain
     _eager_provider = provider
     EAGER_MIN_SIZE = sys.maxsize if provider is None else max(int(min_size), 1)
 

@@ -41,6 +41,15 @@ def _without_kernels(fn, *args):
         core.set_eager_provider(*previous)
 
 
+def _loaded(*calls):
+    """Run each ``(prim, i, t, out, args)`` once (which queues its kernel) and wait for the
+    loader: the kernels these tests compare with NumPy are then ready."""
+    with np.errstate(all="ignore"):
+        for c in calls:
+            ef.run(*c)
+    assert ef.wait_ready(600)
+
+
 def _points(dtype, n: int) -> np.ndarray:
     """Edge values (signed zeros, subnormals, huge, tiny, infinities, nan, the trig range's
     end) then random points over many magnitudes, at least ``n`` elements."""
@@ -100,6 +109,7 @@ def test_impl_kernel_against_numpy(name, dtype):
             np.testing.assert_array_equal(prim.impl(x), _without_kernels(prim.impl, x))
         return
     inside = np.abs(x) <= 1.6e6 if prim.scalar_fast_domain else np.ones(x.shape, bool)
+    _loaded((prim, -1, None, None, (x[inside],)))
     with np.errstate(all="ignore"):
         want = _without_kernels(prim.impl, x)
         got = ef.run(prim, -1, None, None, (x[inside],))
@@ -131,6 +141,7 @@ def test_rule_kernel_against_the_numpy_rule(name, dtype):
             np.testing.assert_array_equal(prim.vjp[0](t, out, x),
                                           _without_kernels(prim.vjp[0], t, out, x))
             return
+        _loaded((prim, 0, t, out, (x,)))
         for rules in (prim.vjp, prim.jvp):
             want = _without_kernels(rules[0], t, out, x)
             got = ef.run(prim, 0, t, out, (x,))
@@ -144,6 +155,7 @@ def test_threshold_and_fallbacks():
         n = ef.THRESHOLDS[np.dtype(dtype)]
         assert core.EAGER_MIN_SIZE == ef.MIN_SIZE <= n
         x = np.linspace(-3.0, 3.0, n).astype(dtype)
+        _loaded((ew.logistic, -1, None, None, (x,)), (ew.tanh, 0, x, x, (x,)))
         assert ef.run(ew.logistic, -1, None, None, (x[:-1],)) is None  # below the threshold
         assert ef.run(ew.logistic, -1, None, None, (x,)) is not None
         before = dict(ef.stats)
@@ -202,6 +214,9 @@ def test_grad_and_jvp_of_a_chain_match_the_numpy_path(dtype):
         v = dnp.expm1(v * 0.1) + dnp.log(v * v + 1.0) + dnp.arctan(v) + dnp.tan(v * 0.1)
         return dnp.sum(dp.nn.sigmoid(v) * v)
 
+    dp.grad(f)(x)  # NumPy while the kernels load (if they are not loaded yet)
+    dp.jvp(lambda x: f(x), (x,), (np.ones_like(x),))
+    assert ef.wait_ready(600)
     before = ef.stats["kernel"]
     g = dp.grad(f)(x)
     _, jv = dp.jvp(lambda x: f(x), (x,), (np.ones_like(x),))
@@ -215,47 +230,170 @@ def test_grad_and_jvp_of_a_chain_match_the_numpy_path(dtype):
     np.testing.assert_allclose(jv, jv0, rtol=0, atol=tol * np.abs(g0).sum())
 
 
-def test_without_numba_numpy_runs(monkeypatch):
+@pytest.fixture
+def fresh_loader(monkeypatch):
+    """No kernel loaded or failed yet (as in a new process), the provider restored after."""
+    assert ef.wait_ready(600)
     previous = core._eager_provider, core.EAGER_MIN_SIZE
     monkeypatch.setattr(ef, "_kernels", {})
     monkeypatch.setitem(ef._state, "numba", None)
-    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
-    try:
-        x = np.linspace(-2.0, 2.0, 2 * ef.MIN_SIZE)
-        np.testing.assert_array_equal(ef.run(ew.sin, -1, None, None, (x,)), None)
-        assert core.EAGER_MIN_SIZE == sys.maxsize  # small and large calls: NumPy, no check
-        np.testing.assert_array_equal(ew.sin.impl(x), np.sin(x))
-        g = dp.grad(lambda x: dnp.sum(dnp.tanh(x)))(x)
-        np.testing.assert_array_equal(g, 1.0 * (1.0 - np.tanh(x) * np.tanh(x)))
-    finally:
-        core.set_eager_provider(*previous)
+    yield
+    ef.wait_ready(600)
+    core.set_eager_provider(*previous)
 
 
-def test_a_kernel_that_fails_to_compile_warns_once_and_numpy_runs(monkeypatch):
-    def refuse(source):
-        raise RuntimeError("no compiler today")
+class _Gate:
+    """A seam for ef._compile: each load waits for ``open``, then runs the real one (or
+    raises ``error``); counts the loads per kernel."""
 
-    monkeypatch.setattr(ef, "_kernels", {})
-    monkeypatch.setattr(ef._cache, "load", refuse)
+    def __init__(self, error: BaseException | None = None) -> None:
+        import threading
+        self.open = threading.Event()
+        self.started = threading.Event()
+        self.error = error
+        self.loads: list[str] = []
+        self.real = ef._compile
+
+    def __call__(self, spec, dtype):
+        self.loads.append(f"{spec.expr} {dtype}")
+        self.started.set()
+        assert self.open.wait(600)
+        if self.error is not None:
+            raise self.error
+        return self.real(spec, dtype)
+
+
+def test_the_first_large_call_runs_numpy_while_its_kernel_loads(fresh_loader, monkeypatch):
+    import threading
+    gate = _Gate()
+    monkeypatch.setattr(ef, "_compile", gate)
     x = np.linspace(-2.0, 2.0, 2 * ef.MIN_SIZE)
-    with pytest.warns(RuntimeWarning, match="could not be compiled"):
+    kernels = ef.stats["kernel"]
+    # the loader is held at the gate: the call cannot have waited for it
+    np.testing.assert_array_equal(ew.sin.impl(x), np.sin(x))  # NumPy's own bits
+    assert gate.started.wait(600) and not gate.open.is_set()
+    # more calls of the form, from several threads at once, while it loads: NumPy each time,
+    # and still one load of each kernel
+    results = [None] * 4
+
+    def call(k):
+        results[k] = (ew.sin.impl(x), dp.grad(lambda v: dnp.sum(dnp.sin(v)))(x))
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(600)
+    for value, g in results:
+        np.testing.assert_array_equal(value, np.sin(x))
+        np.testing.assert_array_equal(g, 1.0 * np.cos(x))
+    assert ef.stats["kernel"] == kernels
+    assert not ef.wait_ready(0.05)  # still held
+    gate.open.set()
+    assert ef.wait_ready(600)
+    # one load per form: sin's, and the one of cos (the rule t * cos(x) with the broadcast
+    # cotangent of sum runs as written, cos by its kernel)
+    assert sorted(gate.loads) == ["cos(x) float64", "sin(x) float64"]
+    # later calls run the kernels, within the ulp bound of NumPy's results
+    _assert_close(ew.sin.impl(x), np.sin(x), np.float64, "sin after loading")
+    g = dp.grad(lambda v: dnp.sum(dnp.sin(v)))(x)
+    _assert_close(g, 1.0 * np.cos(x), np.float64, "grad of sin after loading")
+    assert ef.stats["kernel"] == kernels + 3  # sin, then grad: sin and cos
+    assert sorted(gate.loads) == ["cos(x) float64", "sin(x) float64"]  # no reload
+
+
+def test_a_kernel_that_fails_to_load_warns_once_and_numpy_runs(fresh_loader, monkeypatch):
+    gate = _Gate(RuntimeError("no compiler today"))
+    gate.open.set()
+    monkeypatch.setattr(ef, "_compile", gate)
+    x = np.linspace(-2.0, 2.0, 2 * ef.MIN_SIZE)
+    with pytest.warns(RuntimeWarning, match="could not be compiled") as record:
         assert ef.run(ew.cos, -1, None, None, (x,)) is None
-    assert ef.run(ew.cos, -1, None, None, (x,)) is None  # remembered: no second warning
-    np.testing.assert_array_equal(ew.cos.impl(x), np.cos(x))
+        assert ef.wait_ready(600)
+        for _ in range(3):  # remembered: no second load, no second warning
+            assert ef.run(ew.cos, -1, None, None, (x,)) is None
+            np.testing.assert_array_equal(ew.cos.impl(x), np.cos(x))
+        assert ef.wait_ready(600)
+    assert len([w for w in record if "could not be compiled" in str(w.message)]) == 1
+    assert gate.loads == ["cos(x) float64"]
+    assert core.EAGER_MIN_SIZE == ef.MIN_SIZE  # the other forms keep their kernels
 
 
-def test_import_does_not_import_numba_and_the_first_large_call_does(tmp_path):
+def test_without_numba_numpy_runs(fresh_loader, monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
+    x = np.linspace(-2.0, 2.0, 2 * ef.MIN_SIZE)
+    np.testing.assert_array_equal(ew.sin.impl(x), np.sin(x))
+    assert ef.wait_ready(600)
+    assert ef.enabled() is False
+    assert core.EAGER_MIN_SIZE == sys.maxsize  # small and large calls: NumPy, no check
+    assert ew.sin.impl is np.sin  # no hook left
+    np.testing.assert_array_equal(ew.sin.impl(x), np.sin(x))
+    g = dp.grad(lambda x: dnp.sum(dnp.tanh(x)))(x)
+    np.testing.assert_array_equal(g, 1.0 * (1.0 - np.tanh(x) * np.tanh(x)))
+
+
+def test_hooks_only_where_a_kernel_can_run_and_the_config_switch():
+    # NumPy's SIMD loops beat the kernels of these impls in every dtype: no wrapper at all
+    for prim, ufunc in ((ew.tanh, np.tanh), (ew.log, np.log), (ew.log1p, np.log1p),
+                        (ew.expm1, np.expm1), (ew.exp, np.exp)):
+        assert prim.impl is ufunc, prim
+        assert not ef.runs_impl(prim)
+    # sin and cos (float64) and logistic (both) may run a kernel: their impls ask first
+    for prim in (ew.sin, ew.cos, ew.logistic):
+        assert ef.runs_impl(prim) and prim.impl.__name__ == prim.name
+    x = np.linspace(-2.0, 2.0, 2 * ef.MIN_SIZE)
+    _loaded((ew.sin, -1, None, None, (x,)))
+    try:
+        dp.config.eager_kernels = False
+        assert ew.sin.impl is np.sin and core.EAGER_MIN_SIZE == sys.maxsize
+        kernels = ef.stats["kernel"]
+        np.testing.assert_array_equal(dp.grad(lambda v: dnp.sum(dnp.sin(v)))(x), np.cos(x))
+        assert ef.stats["kernel"] == kernels
+    finally:
+        dp.config.eager_kernels = True
+    assert dp.config.eager_kernels and ew.sin.impl is not np.sin
+    _assert_close(ew.sin.impl(x), np.sin(x), np.float64, "sin, kernels back on")
+    assert ef.stats["kernel"] == kernels + 1
+
+
+def _python(code: str, cache: str) -> subprocess.CompletedProcess:
+    env = {**__import__("os").environ, "DIFFPROG_CACHE_DIR": cache}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def test_import_does_not_import_numba_and_the_loader_does(tmp_path):
     code = (
         "import sys, numpy as np, diffprog as dp, diffprog.numpy as dnp\n"
+        "from diffprog.kernels import eager_fast as ef\n"
         "assert 'numba' not in sys.modules\n"
         "dp.grad(lambda x: dnp.sum(dnp.sin(x)))(np.ones(10))\n"
-        "assert 'numba' not in sys.modules  # small arrays: NumPy only\n"
-        "g = dp.grad(lambda x: dnp.sum(dnp.sin(x)))(np.linspace(0, 1, 10**5))\n"
-        "assert 'numba' in sys.modules\n"
-        "from diffprog.kernels import eager_fast as ef\n"
-        "assert ef.stats['kernel'] >= 1, ef.stats\n"
+        "assert 'numba' not in sys.modules and ef._loader[0] is None  # small arrays: NumPy\n"
+        "x = np.linspace(0, 1, 10**5)\n"
+        "g = dp.grad(lambda x: dnp.sum(dnp.sin(x)))(x)\n"
+        "assert ef.stats['kernel'] == 0, ef.stats  # the first call ran NumPy\n"
+        "assert ef.wait_ready(600) and 'numba' in sys.modules\n"
+        "g = dp.grad(lambda x: dnp.sum(dnp.sin(x)))(x)\n"
+        "assert ef.stats['kernel'] == 2, ef.stats\n"
     )
-    env = {**__import__("os").environ, "DIFFPROG_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=600)
+    proc = _python(code, str(tmp_path / "cache"))
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("slow", [True, False])
+def test_exit_does_not_wait_for_the_loader(tmp_path, slow):
+    # slow: the seam holds the loader forever; else a real load (cold cache: numba's import,
+    # then compilations) is under way when the script ends. Either way the process exits
+    # at once (the loader is a daemon thread), cleanly.
+    code = (
+        "import sys, time, numpy as np, diffprog as dp, diffprog.numpy as dnp\n"
+        "from diffprog.kernels import eager_fast as ef\n"
+        + ("ef._compile = lambda spec, dtype: time.sleep(3600)\n" if slow else "")
+        + "x = np.linspace(0, 1, 10**5)\n"
+        "g = dp.grad(lambda x: dnp.sum(dnp.sin(x)))(x)\n"
+        "np.testing.assert_array_equal(g, np.cos(x))\n"
+        "assert ef._loader[0] is not None and not ef.wait_ready(0.01)\n"
+        "print('exiting')\n"
+    )
+    proc = _python(code, str(tmp_path / "cache"))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "exiting\n", "")

@@ -15,7 +15,14 @@ How it is wired: :mod:`diffprog` registers :func:`run` with :func:`diffprog.core
 an operand's size with ``core.EAGER_MIN_SIZE`` (:data:`MIN_SIZE`) and above it call
 :func:`run`, which returns ``None`` (NumPy runs, as before) unless every operand is a native
 float32 or float64 C-contiguous array of one shape and dtype, at least that dtype's threshold.
-numba is imported on the first kernel, not by ``import diffprog``.
+Nothing waits for numba: the first large call of a form runs NumPy and queues the form's kernel
+for a daemon loader thread (which imports numba, the first time about 1.7 s, then loads the
+kernel from the disk cache or compiles it: seconds on a fresh process); the calls after it is
+ready run it. A kernel that fails to load warns once and NumPy runs that form from then on;
+without numba the hooks are removed. :func:`wait_ready` waits for the loader (tests,
+benchmarks); ``diffprog.config.eager_kernels = False`` turns the kernels off. A primitive's
+impl carries the hook only if some dtype can run it as a kernel (:func:`runs_impl`): tanh's,
+log's, log1p's and expm1's are NumPy's ufuncs themselves, with no per-call overhead.
 
 Kernels are generated from the fields (as fused jit kernels are) and compiled by
 :func:`diffprog.kernels.cache.load`: numba's machine code goes to the verified private disk
@@ -35,6 +42,9 @@ random points, in both dtypes). Where the domain fails for some element (``sin``
 Example:
     >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp
     >>> x = np.linspace(-2.0, 2.0, 100_000)
+    >>> _ = dp.grad(lambda x: dnp.sum(dnp.tanh(dnp.sin(x))))(x)  # NumPy; kernels start loading
+    >>> wait_ready(600)
+    True
     >>> g = dp.grad(lambda x: dnp.sum(dnp.tanh(dnp.sin(x))))(x)
     >>> want = np.cos(x) * (1.0 - np.tanh(np.sin(x)) ** 2)
     >>> bool(np.allclose(g, want, rtol=1e-14, atol=0))
@@ -44,6 +54,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import atexit
 import functools
 import hashlib
 import threading
@@ -57,7 +68,8 @@ import numpy as np
 from .. import core
 from . import cache as _cache
 
-__all__ = ["THRESHOLDS", "MIN_SIZE", "ULP_BOUND", "run", "expression", "stats", "enabled"]
+__all__ = ["THRESHOLDS", "MIN_SIZE", "ULP_BOUND", "run", "expression", "stats", "enabled",
+           "wait_ready", "runs_impl"]
 
 #: Operand sizes from which the kernels run, per dtype: the smallest power of 4 from which
 #: every form the kernels take is at least as fast as NumPy, measured by
@@ -90,7 +102,7 @@ _FASTMATH = ("exp", "expm1", "log", "log1p", "tanh", "sigmoid", "logistic", "sin
 _lock = threading.Lock()
 _specs: dict[tuple, Any] = {}      # (prim, i) -> _Spec or None
 _kernels: dict[tuple, Any] = {}    # (expr, domain, names, dtype) -> compiled kernel or None
-_state = {"numba": None}           # None: not tried yet; True/False: numba imports or not
+_state = {"numba": None}           # None: not tried yet; False: numba does not import
 
 
 class _Spec:
@@ -266,53 +278,142 @@ def wide_vectors() -> Any:
     return wide
 
 
+def _compile(spec: _Spec, dtype: np.dtype) -> Callable:
+    """Import numba, then compile ``spec``'s kernel for ``dtype`` or load it from the disk
+    cache, and run it once on empty operands (a form numba cannot compile fails here, once).
+    Runs in the loader thread; tests replace it (a seam) to slow or fail the loading."""
+    import numba  # noqa: F401  (ImportError: no kernels at all, see _loader)
+
+    fn = _cache.load(source(spec, dtype))
+    empty = np.empty(0, dtype)
+    fn(0, empty, *[empty] * len(spec.names))
+    return fn
+
+
+# The loader: one daemon thread at a time, started by the first large call that finds its kernel
+# neither ready nor failed; it loads the queued kernels one after the other (numba holds the GIL
+# while it compiles: two loaders would only contend) and exits when the queue is empty.
+_queue: list[tuple] = []           # (key, spec, dtype) waiting for the loader
+_queued: set[tuple] = set()        # their keys, and the one being loaded: never queued twice
+_loader: list[threading.Thread | None] = [None]
+_idle = threading.Condition(_lock)
+_shutting_down = [False]
+
+
+@atexit.register
+def _stop_loading() -> None:
+    # nothing new starts at exit (the loader is a daemon thread: exit never waits for it)
+    _shutting_down[0] = True
+
+
+def _request(key: tuple, spec: _Spec, dtype: np.dtype) -> None:
+    """Queue ``key``'s kernel for the loader (once), starting the loader if none runs."""
+    with _lock:
+        if key in _kernels or key in _queued or _shutting_down[0]:
+            return
+        _queued.add(key)
+        _queue.append((key, spec, dtype))
+        if _loader[0] is None:
+            thread = threading.Thread(target=_load_queue, daemon=True,
+                                      name="diffprog-eager-kernels")
+            _loader[0] = thread
+            thread.start()
+
+
+def _load_queue() -> None:
+    while True:
+        with _lock:
+            if not _queue or _shutting_down[0]:
+                _loader[0] = None
+                _queue.clear()
+                _queued.clear()
+                _idle.notify_all()
+                return
+            key, spec, dtype = _queue.pop(0)
+        fn = None
+        try:
+            fn = _compile(spec, dtype)
+            _state["numba"] = True
+        except BaseException as e:  # any failure means: NumPy runs this form from now on
+            if isinstance(e, ImportError) and e.name == "numba":
+                _no_numba()  # numba is not installed: silently NumPy, as without the kernels
+            else:
+                warnings.warn(f"diffprog: the eager kernel of {spec.expr!r} ({dtype}) could "
+                              f"not be compiled, NumPy runs it: {e}", RuntimeWarning,
+                              stacklevel=1)
+        with _lock:
+            _kernels[key] = fn
+            _queued.discard(key)
+            _idle.notify_all()
+
+
+def _no_numba() -> None:
+    # without numba no kernel ever runs: small and large calls alike go straight to NumPy
+    _state["numba"] = False
+    core.set_eager_provider(None)
+
+
+def wait_ready(timeout: float | None = None) -> bool:
+    """Wait until every kernel requested so far is loaded (or has failed); True if none is
+    pending any more. For tests and benchmarks: calls never wait for the kernels themselves,
+    NumPy runs them until their kernel is ready.
+
+    Example:
+        >>> from diffprog.prims import elementwise as ew
+        >>> x = np.linspace(0.0, 1.0, 2 * MIN_SIZE)
+        >>> y = ew.sin.impl(x)                # NumPy, while the loader starts
+        >>> wait_ready(600)
+        True
+        >>> run(ew.sin, -1, None, None, (x,)) is not None or _state["numba"] is False
+        True
+    """
+    with _lock:
+        return _idle.wait_for(lambda: not _queued, timeout)
+
+
 def _kernel(spec: _Spec, dtype: np.dtype) -> Callable | None:
+    """The kernel if it is loaded; ``None`` if it is loading (then queued) or failed."""
     key = (spec.expr, spec.domain, spec.names, dtype)
     try:
         return _kernels[key]
     except KeyError:
-        pass
-    with _lock:
-        if key in _kernels:
-            return _kernels[key]
-        fn = None
-        if enabled():
-            try:
-                fn = _cache.load(source(spec, dtype))
-                # compile (or load from the disk cache) now, on empty operands: a form numba
-                # cannot compile is found here, once, and NumPy serves it from then on
-                empty = np.empty(0, dtype)
-                fn(0, empty, *[empty] * len(spec.names))
-            except Exception as e:  # any failure means: NumPy runs it
-                warnings.warn(f"diffprog: the eager kernel of {spec.expr!r} ({dtype}) could "
-                              f"not be compiled, NumPy runs it: {e}", RuntimeWarning,
-                              stacklevel=2)
-                fn = None
-        _kernels[key] = fn
-        return fn
+        _request(key, spec, dtype)
+        return None
 
 
-def enabled() -> bool:
-    """Can kernels be compiled (numba imports)? Decided on the first large call."""
-    ok = _state["numba"]
-    if ok is None:
-        try:
-            import numba  # noqa: F401
-            ok = True
-        except ImportError:
-            ok = False
-            core.set_eager_provider(None)  # small and large calls alike go straight to NumPy
-        _state["numba"] = ok
-    return ok
+def enabled() -> bool | None:
+    """Can kernels be compiled? ``None`` until the loader has tried to import numba (this
+    never imports it), then True or False."""
+    return _state["numba"]
+
+
+def runs_impl(prim: core.Primitive) -> bool:
+    """Can some dtype run ``prim``'s impl as a kernel? Read by
+    :func:`diffprog.core.set_eager_provider`, which installs the primitive's forward hook only
+    then (elsewhere its impl is NumPy's).
+
+    Example:
+        >>> from diffprog.prims import elementwise as ew
+        >>> runs_impl(ew.sin), runs_impl(ew.tanh)  # NumPy's tanh is a faster SIMD loop
+        (True, False)
+    """
+    spec = _spec(prim, -1, 1)
+    return spec is not None and any(dt not in spec.numpy_dtypes for dt in THRESHOLDS)
 
 
 def run(prim: core.Primitive, i: int, t: Any, out: Any, args: tuple) -> np.ndarray | None:
     """The provider registered with :func:`diffprog.core.set_eager_provider`: ``prim``'s impl
     (``i = -1``) or rule ``i`` on these operands, by a kernel, or ``None`` (NumPy runs it).
 
+    The first call of a form finds no kernel: it queues the kernel for the loader thread and
+    returns ``None`` at once (NumPy runs), as do the calls until the kernel is ready.
+
     Example:
         >>> from diffprog.prims import elementwise as ew
         >>> x = np.linspace(0.0, 1.0, 2 * MIN_SIZE)
+        >>> r = run(ew.sin, -1, None, None, (x,))  # None while the kernel loads
+        >>> wait_ready(600)
+        True
         >>> bool(np.allclose(run(ew.sin, -1, None, None, (x,)), np.sin(x), rtol=1e-15))
         True
         >>> run(ew.sin, -1, None, None, (x[::2],)) is None  # not contiguous: NumPy
@@ -348,3 +449,6 @@ def run(prim: core.Primitive, i: int, t: Any, out: Any, args: tuple) -> np.ndarr
         return None
     stats["kernel"] += 1
     return res
+
+
+run.runs_impl = runs_impl  # type: ignore[attr-defined]  (read by core.set_eager_provider)

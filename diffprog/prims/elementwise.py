@@ -63,7 +63,9 @@ def _unary(name: str, impl: Callable, derivative: Callable,
                          jvp=(lambda t, out, x: t * derivative(out, x),),
                          vjp=(lambda ct, out, x: ct * derivative(out, x),))
     # Large float arrays may run the fast form and the fused rule through the eager kernels
-    # (core.set_eager_provider); small ones pay one size comparison (and a call, for the impl).
+    # (core.set_eager_provider); small ones pay one size comparison in the rule. The impl with
+    # the hook is installed (core.eager_impl) only while the provider can run it as a kernel:
+    # otherwise impl is NumPy's function itself (tanh, log: NumPy's SIMD loops are faster).
     numpy_impl = impl
     prim = None
 
@@ -93,9 +95,11 @@ def _unary(name: str, impl: Callable, derivative: Callable,
                     return r
             return numpy_impl(x, out=out)
 
-    prim = Primitive(name, impl, batch="elementwise", scalar=scalar, vjp_reads=vjp_reads,
+    prim = Primitive(name, numpy_impl, batch="elementwise", scalar=scalar, vjp_reads=vjp_reads,
                      scalar_fast=fast, scalar_fast_domain=fast_domain, rule_scalar=(rule,),
                      jvp=(fused,), vjp=(fused,), inplace=inplace)
+    if fast is not None:
+        _core.eager_impl(prim, impl)
     return prim
 
 

@@ -280,6 +280,26 @@ CASES["average"] = [case(A(2, 3)), case(L(2, 3), axis=1, weights=PL(3)),
 CASES["quantile"] = [case(A(5), S(0.3)), case(L(2, 3), 0.5, axis=1), case(A(5), A()),
                      case(A(5), L(2))]
 CASES["percentile"] = [case(A(5), S(30.0)), case(L(2, 3), 50.0, axis=1), case(A(5), L(2))]
+# diffprog/numpy/_names.py: NumPy 2 aliases, full, NumPy 2 scans and products, NaN-aware reductions
+for _name, _same_as in [("acos", "arccos"), ("asin", "arcsin"), ("atan", "arctan"),
+                        ("acosh", "arccosh"), ("asinh", "arcsinh"), ("atanh", "arctanh"),
+                        ("atan2", "arctan2"), ("pow", "power")]:
+    CASES[_name] = CASES[_same_as]
+for _name in ["nanmax", "nanmin", "nanprod"]:
+    CASES[_name] = REDUCE
+CASES["nanargmax"] = CASES["nanargmin"] = ARG
+CASES["iscomplexobj"] = CASES["isrealobj"] = UNARY
+CASES["nancumsum"] = CASES["nancumprod"] = SCAN
+CASES["nanvar"] = CASES["nanstd"] = VAR
+CASES["full"] = [case((2, 3), A()), case(3, S()), case((2, 2), A(2)), case((2,), A(), dtype=F32),
+                 case((0,), A()), case([2, 1], L(1))]
+CASES["cumulative_sum"] = CASES["cumulative_prod"] = [
+    case(A(3)), case(A(2, 3), axis=1), case(L(3), include_initial=True),
+    case(A(2, 3), axis=0, include_initial=True), case(A(0)), case(A(2, 3))]
+CASES["matvec"] = [case(A(2, 3), A(3)), case(A(4, 2, 3), L(3)), case(PL(2, 3), A(2, 3)),
+                   case(A(3), A(3))]
+CASES["vecmat"] = [case(A(3), A(3, 2)), case(L(3), A(4, 3, 2)), case(A(2, 3), PL(3, 2)),
+                   case(A(3), A(3))]
 
 # The output shape of these depends on the values, which jit does not know: they raise under
 # jit (with a message that says so) and are compared traced eagerly only.
@@ -311,6 +331,13 @@ EXEMPT = {
     "linalg.QRResult": "a result type", "linalg.LstsqResult": "a result type",
     "real_if_close": "its result's dtype depends on the values, so jit cannot trace it: "
                      "test_complex.py::test_real_if_close",
+    **{n: "NumPy's own constructor or dtype object (no array_like operand): "
+          "test_numpy_names.py::test_numpy_objects"
+       for n in ["zeros", "ones", "empty", "arange", "eye", "identity", "tri", "indices",
+                 "diag_indices", "tril_indices", "triu_indices", "int8", "int16", "int32",
+                 "int64", "uint8", "uint16", "uint32", "uint64", "float16", "complex64",
+                 "complex128", "bool_", "dtype", "finfo", "iinfo", "promote_types",
+                 "can_cast", "isscalar"]},
 }
 
 

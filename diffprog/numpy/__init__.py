@@ -22,6 +22,8 @@ from ._misc import *  # noqa: F403
 from ._misc import __all__ as _misc_all
 from ._more import *  # noqa: F403
 from ._more import __all__ as _more_all
+from ._names import *  # noqa: F403
+from ._names import __all__ as _names_all
 from ._reductions import *  # noqa: F403
 from ._reductions import __all__ as _reductions_all
 from ._shapes import *  # noqa: F403
@@ -30,8 +32,8 @@ from ._shapes import __all__ as _shapes_all
 float32, float64, pi, e, inf, nan, newaxis = (_np.float32, _np.float64, _np.pi, _np.e, _np.inf,
                                               _np.nan, _np.newaxis)
 
-__all__ = (_elementwise_all + _linalg_all + _misc_all + _more_all + _reductions_all + _shapes_all
-           + ["float32", "float64", "pi", "e", "inf", "nan", "newaxis"])
+__all__ = (_elementwise_all + _linalg_all + _misc_all + _more_all + _names_all + _reductions_all
+           + _shapes_all + ["float32", "float64", "pi", "e", "inf", "nan", "newaxis"])
 
 from . import fft, linalg  # noqa: E402,F401
 from ._dispatch import install as _install  # noqa: E402

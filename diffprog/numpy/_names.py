@@ -1,0 +1,435 @@
+"""More of NumPy's names (issue 12 §7): constructors, dtype names, NumPy 2 aliases and the
+NaN-aware reductions, as compositions of diffprog.numpy functions.
+
+Constructors that take no array_like values (``zeros``, ``arange``, ``eye``, index helpers)
+and dtype names are NumPy's own objects: their results are constants. ``full`` takes a traced
+``fill_value``. The NaN-aware reductions replace NaN entries by the reduction's identity with
+``where``, so NaN entries get a zero derivative; an all-NaN slice gives NaN as in NumPy (no
+warning is emitted here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core import Tracer, concrete
+from ._core import as_operand, implements
+from ._elementwise import (
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    astype,
+    conj,
+    isnan,
+    power,
+    real,
+    where,
+)
+from ._linalg import matmul
+from ._reductions import argmax, argmin, cumprod, cumsum, max, min, nanmean, prod, sum
+from ._shapes import broadcast_to, concatenate, expand_dims, squeeze
+
+__all__ = [
+    # constructors and dtype names (NumPy's own objects)
+    "zeros", "ones", "empty", "full", "arange", "eye", "identity", "tri", "indices",
+    "diag_indices", "tril_indices", "triu_indices", "int8", "int16", "int32", "int64", "uint8",
+    "uint16", "uint32", "uint64", "float16", "complex64", "complex128", "bool_", "dtype",
+    "finfo", "iinfo", "isscalar", "iscomplexobj", "isrealobj", "promote_types", "can_cast",
+    # NumPy 2 names
+    "acos", "asin", "atan", "acosh", "asinh", "atanh", "atan2", "pow", "cumulative_sum",
+    "cumulative_prod", "matvec", "vecmat",
+    # NaN-aware reductions
+    "nanmax", "nanmin", "nanargmax", "nanargmin", "nanprod", "nancumsum", "nancumprod",
+    "nanvar", "nanstd",
+]
+
+(zeros, ones, empty, arange, eye, identity, tri, indices, diag_indices, tril_indices,
+ triu_indices) = (np.zeros, np.ones, np.empty, np.arange, np.eye, np.identity, np.tri,
+                  np.indices, np.diag_indices, np.tril_indices, np.triu_indices)
+(int8, int16, int32, int64, uint8, uint16, uint32, uint64, float16, complex64, complex128,
+ bool_) = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+           np.float16, np.complex64, np.complex128, np.bool_)
+dtype, finfo, iinfo, promote_types, can_cast = (np.dtype, np.finfo, np.iinfo, np.promote_types,
+                                                np.can_cast)
+isscalar = np.isscalar  # False for a traced value, as for an ndarray
+
+
+def _kind(x: Any) -> str:
+    x = as_operand(x)
+    return x.dtype.kind if isinstance(x, Tracer) else np.asarray(x).dtype.kind
+
+
+@implements(np.iscomplexobj)
+def iscomplexobj(x: Any) -> bool:
+    """Whether ``x`` has a complex dtype (NumPy's ``iscomplexobj``), read from the dtype, so
+    traced values answer without their values.
+
+    Example:
+        >>> iscomplexobj([1.0, 2j]), iscomplexobj(1.0)
+        (True, False)
+    """
+    return _kind(x) == "c"
+
+
+@implements(np.isrealobj)
+def isrealobj(x: Any) -> bool:
+    """Whether ``x`` does not have a complex dtype (NumPy's ``isrealobj``).
+
+    Example:
+        >>> isrealobj(np.ones(2))
+        True
+    """
+    return not iscomplexobj(x)
+
+# NumPy 2's Array API names are the same ufuncs as the old ones (np.acos is np.arccos), so
+# traced values already dispatch to these.
+acos, asin, atan, acosh, asinh, atanh, atan2, pow = (arccos, arcsin, arctan, arccosh, arcsinh,
+                                                     arctanh, arctan2, power)
+
+
+def _traced_operand(a: Any) -> Any:
+    """``a`` as a traced value, or None when it holds none (NumPy then computes)."""
+    if isinstance(a, Tracer):
+        return a
+    a = as_operand(a)
+    return a if isinstance(a, Tracer) else None
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", *,
+         device: Any = None, like: Any = None) -> Any:
+    """An array of ``shape`` filled with ``fill_value`` (NumPy's ``full``); a traced
+    ``fill_value`` (scalar or broadcastable array) is differentiated. ``np.full`` itself
+    converts ``fill_value`` before any dispatch, so traced fill values need ``dnp.full``.
+
+    Example:
+        >>> import diffprog as dp
+        >>> float(dp.grad(lambda v: full((2, 3), v).sum())(1.5))
+        6.0
+    """
+    v = _traced_operand(fill_value)
+    if v is None:
+        kw = {} if like is None else {"like": like}
+        return np.full(shape, fill_value, dtype=dtype, order=order, device=device, **kw)
+    if dtype is not None and np.dtype(dtype) != v.dtype:
+        v = astype(v, dtype)
+    shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
+    return broadcast_to(v, shape)
+
+
+# -- NumPy 2 scans and matrix-vector products ----------------------------------------------
+
+def _cumulative(scan: Any, np_fn: Any, identity_value: float, x: Any, axis: Any, dtype: Any,
+                include_initial: bool) -> Any:
+    a = _traced_operand(x)
+    if a is None:
+        return np_fn(x, axis=axis, dtype=dtype, include_initial=include_initial)
+    if axis is None:
+        if a.ndim > 1:
+            raise ValueError("axis must be specified for multi-dimensional arrays")
+        if a.ndim == 0:
+            raise ValueError("axis must be specified for 0-d arrays")  # as NumPy: 1-d or axis
+        axis = 0
+    out = scan(a, axis=axis, dtype=dtype)
+    if not include_initial:
+        return out
+    shape = list(out.shape)
+    shape[axis] = 1
+    first = np.full(shape, identity_value, dtype=out.dtype)
+    return concatenate([first, out], axis=axis)
+
+
+@implements(np.cumulative_sum)
+def cumulative_sum(x: Any, /, *, axis: Any = None, dtype: Any = None, out: Any = None,
+                   include_initial: bool = False) -> Any:
+    """NumPy 2's ``cumulative_sum``: ``cumsum`` that needs ``axis`` beyond 1-D and can start
+    with the initial 0.
+
+    Example:
+        >>> cumulative_sum(np.array([1.0, 2.0]), include_initial=True)
+        array([0., 1., 3.])
+    """
+    if out is not None:
+        raise NotImplementedError("cumulative_sum: out= is not supported on traced values")
+    return _cumulative(cumsum, np.cumulative_sum, 0, x, axis, dtype, include_initial)
+
+
+@implements(np.cumulative_prod)
+def cumulative_prod(x: Any, /, *, axis: Any = None, dtype: Any = None, out: Any = None,
+                    include_initial: bool = False) -> Any:
+    """NumPy 2's ``cumulative_prod``: ``cumprod`` that needs ``axis`` beyond 1-D and can start
+    with the initial 1.
+
+    Example:
+        >>> cumulative_prod(np.array([2.0, 3.0]), include_initial=True)
+        array([1., 2., 6.])
+    """
+    if out is not None:
+        raise NotImplementedError("cumulative_prod: out= is not supported on traced values")
+    return _cumulative(cumprod, np.cumulative_prod, 1, x, axis, dtype, include_initial)
+
+
+@implements(np.matvec)
+def matvec(x1: Any, x2: Any, /, **kwargs: Any) -> Any:
+    """Matrix-vector product over the last two axes of ``x1`` and the last of ``x2`` with
+    broadcast batch axes (NumPy 2.2's ``matvec``; vectors are not conjugated).
+
+    Example:
+        >>> matvec(np.eye(2), np.array([1.0, 2.0]))
+        array([1., 2.])
+    """
+    a, b = as_operand(x1), as_operand(x2)
+    if not isinstance(a, Tracer) and not isinstance(b, Tracer):
+        return np.matvec(a, b, **kwargs)
+    _no_kwargs(kwargs, "matvec")
+    if np.ndim(a) < 2 or np.ndim(b) < 1:
+        raise ValueError("matvec: x1 must have at least 2 and x2 at least 1 dimension")
+    return squeeze(matmul(a, expand_dims(b, -1)), -1)
+
+
+@implements(np.vecmat)
+def vecmat(x1: Any, x2: Any, /, **kwargs: Any) -> Any:
+    """Vector-matrix product ``conj(v) @ M`` with broadcast batch axes (NumPy 2.2's
+    ``vecmat``; the vector is conjugated).
+
+    Example:
+        >>> vecmat(np.array([1.0, 2.0]), np.eye(2))
+        array([1., 2.])
+    """
+    a, b = as_operand(x1), as_operand(x2)
+    if not isinstance(a, Tracer) and not isinstance(b, Tracer):
+        return np.vecmat(a, b, **kwargs)
+    _no_kwargs(kwargs, "vecmat")
+    if np.ndim(a) < 1 or np.ndim(b) < 2:
+        raise ValueError("vecmat: x1 must have at least 1 and x2 at least 2 dimensions")
+    return squeeze(matmul(expand_dims(conj(a), -2), b), -2)
+
+
+def _no_kwargs(kwargs: dict, name: str) -> None:
+    if kwargs:
+        raise NotImplementedError(f"{name}: ufunc keywords {sorted(kwargs)} are not supported "
+                                  "on traced values")
+
+
+# -- NaN-aware reductions ---------------------------------------------------------------------
+
+def _nan_setup(a: Any, out: Any, name: str) -> Any:
+    if out is not None:
+        raise NotImplementedError(f"{name}: out= is not supported on traced values")
+    return a
+
+
+def _inexact(a: Any) -> bool:
+    return a.dtype.kind in "fc"
+
+
+def _all_nan_to_nan(result: Any, is_nan: Any, axis: Any, keepdims: bool) -> Any:
+    """``result`` with NaN where a whole slice was NaN, as NumPy's nanmax/nanmin give."""
+    from ._reductions import all as _all
+    return where(_all(is_nan, axis=axis, keepdims=keepdims), np.nan, result)
+
+
+@implements(np.nanmax)
+def nanmax(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False,
+           initial: Any = np._NoValue, where: Any = True) -> Any:
+    """Maximum ignoring NaN (NumPy's ``nanmax``); an all-NaN slice gives NaN and the NaN
+    entries get a zero derivative.
+
+    Example:
+        >>> import diffprog as dp
+        >>> dp.grad(lambda x: nanmax(x))(np.array([1.0, np.nan, 3.0]))
+        array([0., 0., 1.])
+    """
+    return _nan_extreme(max, np.nanmax, -np.inf, a, axis, out, keepdims, initial, where)
+
+
+@implements(np.nanmin)
+def nanmin(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False,
+           initial: Any = np._NoValue, where: Any = True) -> Any:
+    """Minimum ignoring NaN (NumPy's ``nanmin``); an all-NaN slice gives NaN and the NaN
+    entries get a zero derivative.
+
+    Example:
+        >>> nanmin(np.array([1.0, np.nan, 3.0]))
+        np.float64(1.0)
+    """
+    return _nan_extreme(min, np.nanmin, np.inf, a, axis, out, keepdims, initial, where)
+
+
+def _nan_extreme(fn, np_fn, fill, a, axis, out, keepdims, initial, mask):
+    t = _traced_operand(a)
+    if t is None:
+        return np_fn(a, axis=axis, out=out, keepdims=keepdims, initial=initial, where=mask)
+    _nan_setup(t, out, np_fn.__name__)
+    kw = {"initial": initial, "where": mask}
+    if not _inexact(t):
+        return fn(t, axis=axis, keepdims=keepdims, **kw)
+    is_nan = isnan(t)
+    result = fn(where(is_nan, fill, t), axis=axis, keepdims=keepdims, **kw)
+    if initial is not np._NoValue:
+        return result  # every slice has a value (NumPy's result too)
+    if mask is not True:
+        is_nan = is_nan | ~np.broadcast_to(mask, t.shape)
+    return _all_nan_to_nan(result, is_nan, axis, keepdims)
+
+
+@implements(np.nanargmax)
+def nanargmax(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+    """Index of the maximum ignoring NaN (NumPy's ``nanargmax``). NumPy raises on an all-NaN
+    slice; a traced one gives index 0 here when its values are not known.
+
+    Example:
+        >>> nanargmax(np.array([1.0, np.nan, 3.0]))
+        np.int64(2)
+    """
+    return _nan_arg(argmax, np.nanargmax, -np.inf, a, axis, out, keepdims)
+
+
+@implements(np.nanargmin)
+def nanargmin(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+    """Index of the minimum ignoring NaN (NumPy's ``nanargmin``); see :func:`nanargmax`.
+
+    Example:
+        >>> nanargmin(np.array([1.0, np.nan, 3.0]))
+        np.int64(0)
+    """
+    return _nan_arg(argmin, np.nanargmin, np.inf, a, axis, out, keepdims)
+
+
+def _nan_arg(fn, np_fn, fill, a, axis, out, keepdims):
+    t = _traced_operand(a)
+    if t is None:
+        return np_fn(a, axis=axis, out=out, keepdims=keepdims)
+    _nan_setup(t, out, np_fn.__name__)
+    if _inexact(t):
+        is_nan = isnan(t)
+        m = concrete(is_nan)  # an ndarray eagerly; jit knows only its shape
+        if isinstance(m, np.ndarray) and m.size and np.all(m, axis=axis).any():
+            raise ValueError("All-NaN slice encountered")  # NumPy's refusal
+        t = where(is_nan, fill, t)
+    return fn(t, axis=axis, keepdims=keepdims)
+
+
+@implements(np.nanprod)
+def nanprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None,
+            keepdims: bool = False, initial: Any = np._NoValue, where: Any = True) -> Any:
+    """Product treating NaN as one (NumPy's ``nanprod``); NaN entries get a zero derivative.
+
+    Example:
+        >>> nanprod(np.array([2.0, np.nan, 3.0]))
+        np.float64(6.0)
+    """
+    t = _traced_operand(a)
+    if t is None:
+        return np.nanprod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims,
+                          initial=initial, where=where)
+    _nan_setup(t, out, "nanprod")
+    if _inexact(t):
+        t = _replace_nan(t, 1.0)
+    return prod(t, axis=axis, dtype=dtype, keepdims=keepdims, initial=initial, where=where)
+
+
+def _replace_nan(t: Any, value: float) -> Any:
+    return where(isnan(t), value, t)
+
+
+@implements(np.nancumsum)
+def nancumsum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    """Cumulative sum treating NaN as zero (NumPy's ``nancumsum``).
+
+    Example:
+        >>> nancumsum(np.array([1.0, np.nan, 3.0]))
+        array([1., 1., 4.])
+    """
+    t = _traced_operand(a)
+    if t is None:
+        return np.nancumsum(a, axis=axis, dtype=dtype, out=out)
+    _nan_setup(t, out, "nancumsum")
+    return cumsum(_replace_nan(t, 0.0) if _inexact(t) else t, axis=axis, dtype=dtype)
+
+
+@implements(np.nancumprod)
+def nancumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    """Cumulative product treating NaN as one (NumPy's ``nancumprod``).
+
+    Example:
+        >>> nancumprod(np.array([2.0, np.nan, 3.0]))
+        array([2., 2., 6.])
+    """
+    t = _traced_operand(a)
+    if t is None:
+        return np.nancumprod(a, axis=axis, dtype=dtype, out=out)
+    _nan_setup(t, out, "nancumprod")
+    return cumprod(_replace_nan(t, 1.0) if _inexact(t) else t, axis=axis, dtype=dtype)
+
+
+@implements(np.nanvar)
+def nanvar(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any = 0,
+           keepdims: bool = False, *, where: Any = np._NoValue, mean: Any = np._NoValue,
+           correction: Any = np._NoValue) -> Any:
+    """Variance of the entries that are not NaN (NumPy's ``nanvar``): ``sum(|a - m|²) /
+    (n - ddof)`` with ``n`` the count of each slice; NaN where ``n - ddof <= 0`` (an all-NaN
+    slice included), as NumPy gives. NaN entries get a zero derivative.
+
+    Example:
+        >>> nanvar(np.array([1.0, np.nan, 3.0]))
+        np.float64(1.0)
+    """
+    t = _traced_operand(a)
+    if t is None:
+        kw = {k: v for k, v in (("where", where), ("mean", mean), ("correction", correction))
+              if v is not np._NoValue}
+        return np.nanvar(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                         **kw)
+    _nan_setup(t, out, "nanvar")
+    if where is not np._NoValue or mean is not np._NoValue:
+        raise NotImplementedError("nanvar: where= and mean= are not supported on traced values")
+    if correction is not np._NoValue:
+        if ddof != 0:
+            raise ValueError("ddof and correction can't be provided simultaneously.")
+        ddof = correction
+    if not _inexact(t):
+        from ._reductions import var
+        return var(t, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+    if dtype is not None:
+        t = astype(t, dtype)
+    is_nan = isnan(t)
+    m = nanmean(t, axis=axis, keepdims=True)
+    d = _replace_nan(t - m, 0.0)
+    sq = real(d * conj(d)) if t.dtype.kind == "c" else d * d
+    total = sum(sq, axis=axis, keepdims=keepdims)
+    count = sum(astype(~is_nan, total.dtype), axis=axis, keepdims=keepdims)
+    dof = count - ddof
+    ok = dof > 0
+    from ._elementwise import where as _w
+    return _w(ok, total / _w(ok, dof, 1.0), np.nan)
+
+
+@implements(np.nanstd)
+def nanstd(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: Any = 0,
+           keepdims: bool = False, *, where: Any = np._NoValue, mean: Any = np._NoValue,
+           correction: Any = np._NoValue) -> Any:
+    """Standard deviation of the entries that are not NaN (NumPy's ``nanstd``): the square
+    root of :func:`nanvar`, with a zero derivative where the variance is zero.
+
+    Example:
+        >>> nanstd(np.array([1.0, np.nan, 3.0]))
+        np.float64(1.0)
+    """
+    t = _traced_operand(a)
+    if t is None:
+        kw = {k: v for k, v in (("where", where), ("mean", mean), ("correction", correction))
+              if v is not np._NoValue}
+        return np.nanstd(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                         **kw)
+    from ._elementwise import sqrt
+    from ._elementwise import where as _w  # the argument "where" hides the function
+    v = nanvar(t, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where,
+               mean=mean, correction=correction)
+    zero = v == 0
+    return _w(zero, 0.0, sqrt(_w(zero, 1.0, v)))

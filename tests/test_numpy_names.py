@@ -1,0 +1,147 @@
+"""The NumPy names of diffprog/numpy/_names.py (issue 12 §7): NumPy's own constructors and
+dtype objects, full with a traced fill value, the NumPy 2 aliases and scans, matvec/vecmat and
+the NaN-aware reductions: values against NumPy, gradients (two orders, both modes), NumPy
+dispatch on traced values, all-NaN slices and zero derivatives at NaN entries.
+Values on every kind of operand are compared in test_conformance.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import diffprog as dp
+import diffprog.numpy as dnp
+
+X = np.array([[0.3, np.nan, 1.2, -0.4], [0.9, 0.2, np.nan, 0.7], [np.nan] * 4])
+CLEAN = np.array([[0.3, 0.5, 1.2, -0.4], [0.9, 0.2, 0.6, 0.7]])
+
+
+def test_numpy_objects() -> None:
+    """Constructors and dtype names are NumPy's objects, so results are NumPy's exactly."""
+    for name in ["zeros", "ones", "empty", "arange", "eye", "identity", "tri", "indices",
+                 "diag_indices", "tril_indices", "triu_indices", "int8", "int16", "int32",
+                 "int64", "uint8", "uint16", "uint32", "uint64", "float16", "complex64",
+                 "complex128", "bool_", "dtype", "finfo", "iinfo", "promote_types", "can_cast",
+                 "isscalar"]:
+        assert getattr(dnp, name) is getattr(np, name), name
+    assert dnp.zeros((2, 3), dnp.int32).dtype == np.int32
+    np.testing.assert_array_equal(dnp.tril_indices(3)[1], np.tril_indices(3)[1])
+    assert dnp.finfo(dnp.float16).eps == np.finfo(np.float16).eps
+
+
+def test_predicates_on_traced_values() -> None:
+    def f(t: object) -> object:
+        assert not dnp.isscalar(t * np.ones(2))
+        assert dnp.isrealobj(t) and not dnp.iscomplexobj(t)
+        assert dnp.iscomplexobj(t * (1 + 1j)) and np.iscomplexobj(t * (1 + 1j))
+        assert np.isrealobj(t) and dnp.iscomplexobj([t, 1j]) and not dnp.iscomplexobj([t, 1])
+        return t
+    dp.jvp(f, (1.0,), (1.0,))
+    dp.jit(f, compile="never")(1.0)
+
+
+def test_aliases_are_the_old_functions() -> None:
+    for new, old in [("acos", "arccos"), ("asin", "arcsin"), ("atan", "arctan"),
+                     ("acosh", "arccosh"), ("asinh", "arcsinh"), ("atanh", "arctanh"),
+                     ("atan2", "arctan2"), ("pow", "power")]:
+        assert getattr(dnp, new) is getattr(dnp, old)
+    x = np.array([0.2, 0.5])
+    np.testing.assert_allclose(dp.grad(lambda v: np.acos(v).sum())(x), -1 / np.sqrt(1 - x * x))
+    np.testing.assert_allclose(dp.grad(lambda v: np.pow(v, 3.0).sum())(x), 3 * x * x)
+
+
+def test_full_traced_fill_value() -> None:
+    np.testing.assert_allclose(dp.grad(lambda v: dnp.full((2, 3), v).sum())(1.5), 6.0)
+    g = dp.grad(lambda v: (dnp.full((2, 3), v, dtype=np.float32) ** 2).sum())(np.array(
+        [1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(g, 4 * np.array([1.0, 2.0, 3.0]))
+    dp.check_grads(lambda v: dnp.full((2, 2), v) * v, (np.array([0.5, 2.0]),), order=2)
+    out = dp.jit(lambda v: dnp.full(3, v), compile="never")(2.0)
+    np.testing.assert_array_equal(out, np.full(3, 2.0))
+
+
+def test_cumulative_and_products_gradients() -> None:
+    x = CLEAN
+    for f in [lambda v: dnp.cumulative_sum(v, axis=1, include_initial=True),
+              lambda v: dnp.cumulative_prod(v, axis=0, include_initial=True),
+              lambda v: dnp.matvec(v, v[0]), lambda v: dnp.vecmat(v[1], v.T)]:
+        dp.check_grads(f, (x,), order=2, modes=("fwd", "rev"))
+    v = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(dp.grad(lambda t: np.cumulative_sum(t).sum())(v), [3, 2, 1])
+    m = CLEAN[:, :2]
+    np.testing.assert_allclose(dp.grad(lambda t: np.matvec(m, t).sum())(v[:2]), m.sum(0))
+    np.testing.assert_allclose(dp.grad(lambda t: np.vecmat(t, m).sum())(v[:2]), m.sum(1))
+    with pytest.raises(ValueError, match="axis"):
+        dp.jvp(lambda t: dnp.cumulative_sum(t * CLEAN), (1.0,), (1.0,))
+
+
+NAN_FUNCS = ["nanmax", "nanmin", "nanprod", "nancumsum", "nancumprod", "nanvar", "nanstd",
+             "nansum", "nanmean"]
+
+
+@pytest.mark.parametrize("name", NAN_FUNCS)
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_nan_reductions_values(name: str, axis: object) -> None:
+    """Against NumPy with NaN entries and an all-NaN row, eagerly, traced and under jit."""
+    ours, ref = getattr(dnp, name), getattr(np, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ref(X, axis=axis)
+        for got in [ours(X, axis=axis), dp.jvp(lambda t: ours(t * X, axis=axis), (1.0,),
+                                               (1.0,))[0],
+                    dp.jit(lambda t: ours(t * X, axis=axis), compile="never")(1.0),
+                    dp.jvp(lambda t: ref(t * X, axis=axis), (1.0,), (1.0,))[0]]:
+            assert np.asarray(got).dtype == np.asarray(expected).dtype
+            np.testing.assert_allclose(got, expected, rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", NAN_FUNCS)
+def test_nan_reductions_gradients(name: str) -> None:
+    """Zero derivative at NaN entries; both modes, two orders, on rows that are not all NaN."""
+    f = getattr(dnp, name)
+    x = X[:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = dp.grad(lambda v: np.sum(f(v, axis=1) ** 2))(x)
+    assert np.all(g[np.isnan(x)] == 0) and np.all(np.isfinite(g))
+    assert np.any(g != 0)
+    dp.check_grads(lambda v: f(v, axis=1), (x,), order=2, modes=("fwd", "rev"))
+
+
+def test_nan_reductions_closed_forms() -> None:
+    x = np.array([1.0, np.nan, 4.0, 2.0])
+    np.testing.assert_allclose(dp.grad(dnp.nanmax)(x), [0, 0, 1, 0])
+    np.testing.assert_allclose(dp.grad(dnp.nanprod)(x), [8, 0, 2, 4])
+    m = np.nanmean(x)
+    d = np.where(np.isnan(x), 0, x - m)
+    np.testing.assert_allclose(dp.grad(lambda v: dnp.nanvar(v, ddof=1))(x), 2 * d / 2)
+    np.testing.assert_allclose(dp.grad(lambda v: np.nanstd(v))(x),
+                               d / 3 / np.nanstd(x))
+
+
+def test_nan_var_ddof_and_keepdims() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kw in [{"axis": 1, "ddof": 1, "keepdims": True}, {"axis": 0, "ddof": 2},
+                   {"axis": 1, "ddof": 3}, {"axis": 1, "correction": 1}]:
+            for name in ["nanvar", "nanstd"]:
+                want = getattr(np, name)(X, **kw)
+                got = dp.jit(lambda t: getattr(dnp, name)(t * X, **kw), compile="never")(1.0)  # noqa: B023
+                assert got.shape == want.shape
+                np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+
+
+def test_nanarg() -> None:
+    x = X[:2]
+    for name in ["nanargmax", "nanargmin"]:
+        ours, ref = getattr(dnp, name), getattr(np, name)
+        for axis in [None, 0, 1]:
+            got = dp.jit(lambda t: ours(t * x, axis=axis), compile="never")(1.0)  # noqa: B023
+            np.testing.assert_array_equal(got, ref(x, axis=axis))
+            np.testing.assert_array_equal(
+                dp.jvp(lambda t: ref(t * x, axis=axis), (1.0,), (1.0,))[0], ref(x, axis=axis))  # noqa: B023
+        with pytest.raises(ValueError, match="All-NaN"):
+            dp.jvp(lambda t: ours(t * X, axis=1), (1.0,), (1.0,))  # noqa: B023

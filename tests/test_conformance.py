@@ -285,12 +285,16 @@ for _name, _same_as in [("acos", "arccos"), ("asin", "arcsin"), ("atan", "arctan
                         ("acosh", "arccosh"), ("asinh", "arcsinh"), ("atanh", "arctanh"),
                         ("atan2", "arctan2"), ("pow", "power")]:
     CASES[_name] = CASES[_same_as]
-for _name in ["nanmax", "nanmin", "nanprod"]:
+for _name in ["nanmax", "nanmin", "nanprod", "nanmedian"]:
     CASES[_name] = REDUCE
 CASES["nanargmax"] = CASES["nanargmin"] = ARG
 CASES["iscomplexobj"] = CASES["isrealobj"] = UNARY
 CASES["nancumsum"] = CASES["nancumprod"] = SCAN
 CASES["nanvar"] = CASES["nanstd"] = VAR
+CASES["nanquantile"] = [case(A(5), S(0.3)), case(L(2, 3), 0.5, axis=1), case(A(5), [0.2, 0.7]),
+                        case(A(2, 3), C(2), axis=0, keepdims=True), case(S(), 0.1)]
+CASES["nanpercentile"] = [case(A(5), S(30.0)), case(L(2, 3), 50.0, axis=1),
+                          case(A(5), [20.0, 70.0]), case(A(2, 3), 10, axis=0, keepdims=True)]
 CASES["full"] = [case((2, 3), A()), case(3, S()), case((2, 2), A(2)), case((2,), A(), dtype=F32),
                  case((0,), A()), case([2, 1], L(1))]
 CASES["cumulative_sum"] = CASES["cumulative_prod"] = [

@@ -79,7 +79,7 @@ def test_cumulative_and_products_gradients() -> None:
 
 
 NAN_FUNCS = ["nanmax", "nanmin", "nanprod", "nancumsum", "nancumprod", "nanvar", "nanstd",
-             "nansum", "nanmean"]
+             "nansum", "nanmean", "nanmedian"]
 
 
 @pytest.mark.parametrize("name", NAN_FUNCS)
@@ -145,3 +145,27 @@ def test_nanarg() -> None:
                 dp.jvp(lambda t: ref(t * x, axis=axis), (1.0,), (1.0,))[0], ref(x, axis=axis))  # noqa: B023
         with pytest.raises(ValueError, match="All-NaN"):
             dp.jvp(lambda t: ours(t * X, axis=1), (1.0,), (1.0,))  # noqa: B023
+
+
+@pytest.mark.parametrize("q, kw", [(0.3, {}), ([0.1, 0.5, 1.0], {"axis": 1}),
+                                   (np.array([0.0, 0.62]), {"axis": 0, "keepdims": True})])
+def test_nanquantile(q: object, kw: dict) -> None:
+    """Values (an all-NaN row gives NaN) eagerly, traced, under jit and by NumPy's dispatch;
+    percentile at 100 q; gradients on the rows that are not all NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = np.nanquantile(X, q, **kw)
+        for got in [dnp.nanquantile(X, q, **kw),
+                    dp.jit(lambda t: dnp.nanquantile(t * X, q, **kw), compile="never")(1.0),
+                    dp.jvp(lambda t: np.nanquantile(t * X, q, **kw), (1.0,), (1.0,))[0],
+                    dp.jvp(lambda t: np.nanpercentile(t * X, np.multiply(q, 100), **kw),
+                           (1.0,), (1.0,))[0]]:
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+    x = X[:2]
+    g = dp.grad(lambda v: np.sum(dnp.nanquantile(v, q, axis=1)))(x)
+    assert np.all(g[np.isnan(x)] == 0) and np.any(g != 0)
+    dp.check_grads(lambda v: dnp.nanquantile(v, q, axis=1), (x,), order=2, modes=("fwd", "rev"))
+    # closed form: the 0.5-quantile of [1, 4, 2] is 2, of [0.3, 0.7] (count 2) halfway
+    np.testing.assert_allclose(dp.grad(dnp.nanmedian)(np.array([1.0, np.nan, 4.0, 2.0])),
+                               [0, 0, 0, 1])

@@ -46,7 +46,7 @@ __all__ = [
     "cumulative_prod", "matvec", "vecmat",
     # NaN-aware reductions
     "nanmax", "nanmin", "nanargmax", "nanargmin", "nanprod", "nancumsum", "nancumprod",
-    "nanvar", "nanstd",
+    "nanvar", "nanstd", "nanmedian", "nanquantile", "nanpercentile",
 ]
 
 (zeros, ones, empty, arange, eye, identity, tri, indices, diag_indices, tril_indices,
@@ -433,3 +433,121 @@ def nanstd(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: A
                mean=mean, correction=correction)
     zero = v == 0
     return _w(zero, 0.0, sqrt(_w(zero, 1.0, v)))
+
+
+# -- NaN-aware order statistics ---------------------------------------------------------------
+
+def _nan_quantile(a: Any, q: Any, axis: Any, keepdims: bool, weak_q: bool) -> Any:
+    """Linear quantiles of the entries that are not NaN: sorting puts NaN last, so each
+    slice's ``n`` values come first and the positions ``q (n - 1)`` are gathered per slice
+    (at indices computed from the NaN mask: traced under jit, constant eagerly)."""
+    from ._indexing import take_along_axis
+    from ._reductions import _kept, _sorted_last
+    from ._shapes import stack
+    if a.dtype.kind == "c":
+        raise TypeError("a must be an array of real numbers")
+    qv = np.asarray(concrete(q), dtype=np.float64)
+    if not (np.all(qv >= 0) and np.all(qv <= 1)):
+        raise ValueError("Quantiles must be in the range [0, 1]")
+    s, axes = _sorted_last(a, axis)
+    dtype = (s.dtype if weak_q and s.dtype.kind == "f"
+             else np.result_type(s.dtype, np.asarray(q).dtype, np.float16))
+    s = astype(s, dtype)
+    if s.shape[-1] == 0:  # empty slices: NaN (there is nothing to gather)
+        result = broadcast_to(sum(s, axis=-1) * np.nan, qv.shape + s.shape[:-1])
+        return _kept(result, a.shape, axes, qv.shape) if keepdims else result
+    count = sum(astype(~isnan(s), np.float64), axis=-1, keepdims=True)
+    top = where(count > 0, count - 1, 0.0)
+    results = []
+    for qi in qv.flat:
+        position = top * float(qi)
+        lo = _floor_of(position)
+        frac = position - lo
+        hi = where(lo + 1 > top, top, lo + 1)
+        below = take_along_axis(s, astype(lo, np.intp), axis=-1)
+        above = take_along_axis(s, astype(hi, np.intp), axis=-1)
+        step = above - below
+        g = astype(frac, dtype)
+        # NumPy's lerp: from the nearer end
+        r = where(frac >= 0.5, above - step * (1 - g), below + step * g)
+        r = where(count > 0, r, np.nan)
+        results.append(squeeze(r, -1))
+    result = stack(results).reshape(qv.shape + results[0].shape) if qv.ndim else results[0]
+    return _kept(result, a.shape, axes, qv.shape) if keepdims else result
+
+
+def _floor_of(x: Any) -> Any:
+    from ._elementwise import floor
+    return floor(x)
+
+
+def _weak_q(q: Any) -> bool:
+    return type(q) in (int, float) or (isinstance(q, Tracer) and q.weak_type)
+
+
+@implements(np.nanquantile)
+def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None,
+                overwrite_input: bool = False, method: str = "linear", keepdims: bool = False,
+                *, weights: Any = None) -> Any:
+    """The ``q``-th quantiles of the entries that are not NaN (NumPy's ``nanquantile``, the
+    default ``method="linear"``); an all-NaN slice gives NaN. The derivative goes to the two
+    neighbouring sorted values with the interpolation weights (none to NaN entries); ``q``
+    must be concrete (not traced) here.
+
+    Example:
+        >>> float(nanquantile(np.array([1.0, np.nan, 3.0, 2.0]), 0.25))
+        1.5
+    """
+    t, qo = _traced_operand(a), as_operand(q)
+    if t is None:
+        if isinstance(qo, Tracer):
+            raise NotImplementedError("nanquantile: a traced q is not supported")
+        return np.nanquantile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
+                              method=method, keepdims=keepdims, weights=weights)
+    _nan_setup(t, out, "nanquantile")
+    if method != "linear" or weights is not None or isinstance(qo, Tracer):
+        raise NotImplementedError("nanquantile of traced values supports method='linear' "
+                                  "without weights and a concrete q only")
+    return _nan_quantile(t, q, axis, keepdims, _weak_q(q))
+
+
+@implements(np.nanpercentile)
+def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None,
+                  overwrite_input: bool = False, method: str = "linear",
+                  keepdims: bool = False, *, weights: Any = None) -> Any:
+    """The ``q``-th percentiles (0 <= q <= 100) of the entries that are not NaN (NumPy's
+    ``nanpercentile``): :func:`nanquantile` at ``q / 100``.
+
+    Example:
+        >>> float(nanpercentile(np.array([1.0, np.nan, 3.0, 2.0]), 50))
+        2.0
+    """
+    t, qo = _traced_operand(a), as_operand(q)
+    if t is None and not isinstance(qo, Tracer):
+        return np.nanpercentile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
+                                method=method, keepdims=keepdims, weights=weights)
+    if isinstance(qo, Tracer):
+        raise NotImplementedError("nanpercentile: a traced q is not supported")
+    qv = np.asarray(q, dtype=np.float64)
+    if not (np.all(qv >= 0) and np.all(qv <= 100)):
+        raise ValueError("Percentiles must be in the range [0, 100]")
+    weak = _weak_q(q)
+    q100 = float(q) / 100 if weak else np.true_divide(q, 100)
+    return nanquantile(t, q100, axis, out, overwrite_input, method, keepdims, weights=weights)
+
+
+@implements(np.nanmedian)
+def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+              keepdims: bool = False) -> Any:
+    """Median of the entries that are not NaN (NumPy's ``nanmedian``): the 0.5 quantile, the
+    mean of the two middle values for an even count; an all-NaN slice gives NaN.
+
+    Example:
+        >>> float(nanmedian(np.array([1.0, np.nan, 4.0, 2.0, 3.0])))
+        2.5
+    """
+    t = _traced_operand(a)
+    if t is None:
+        return np.nanmedian(a, axis=axis, out=out, overwrite_input=overwrite_input,
+                            keepdims=keepdims)
+    return nanquantile(t, 0.5, axis, out, keepdims=keepdims)

@@ -300,6 +300,12 @@ CASES["full"] = [case((2, 3), A()), case(3, S()), case((2, 2), A(2)), case((2,),
 CASES["cumulative_sum"] = CASES["cumulative_prod"] = [
     case(A(3)), case(A(2, 3), axis=1), case(L(3), include_initial=True),
     case(A(2, 3), axis=0, include_initial=True), case(A(0)), case(A(2, 3))]
+for _name in ["heaviside", "copysign", "isclose", "allclose", "array_equal"]:
+    CASES[_name] = BINARY
+for _name in ["isneginf", "isposinf", "isreal", "iscomplex", "fix", "modf"]:
+    CASES[_name] = UNARY
+CASES["ldexp"] = [case(A(3), I(1, 2, 3)), case(L(2, 2), 2), case(S(), I(1)), case(A(), I(0, 4)),
+                  case(A(0), 1)]
 CASES["matvec"] = [case(A(2, 3), A(3)), case(A(4, 2, 3), L(3)), case(PL(2, 3), A(2, 3)),
                    case(A(3), A(3))]
 CASES["vecmat"] = [case(A(3), A(3, 2)), case(L(3), A(4, 3, 2)), case(A(2, 3), PL(3, 2)),

@@ -169,3 +169,26 @@ def test_nanquantile(q: object, kw: dict) -> None:
     # closed form: the 0.5-quantile of [1, 4, 2] is 2, of [0.3, 0.7] (count 2) halfway
     np.testing.assert_allclose(dp.grad(dnp.nanmedian)(np.array([1.0, np.nan, 4.0, 2.0])),
                                [0, 0, 0, 1])
+
+
+def test_elementwise_group_gradients_and_dispatch() -> None:
+    """heaviside (in x2, where x1 == 0), copysign, ldexp and modf: both modes, two orders,
+    closed forms, and np.<name> on traced values."""
+    x = np.array([-1.5, 0.0, 0.7, 2.25])
+    s = np.array([1.0, -1.0, -2.0, 3.0])
+    np.testing.assert_allclose(dp.grad(lambda v: np.heaviside(x, v).sum())(s), [0, 1, 0, 0])
+    np.testing.assert_allclose(dp.grad(lambda v: np.copysign(v, s).sum())(x + 3),
+                               np.sign(s))
+    np.testing.assert_allclose(dp.grad(lambda v: np.ldexp(v, np.array([1, 2, 3, 0])).sum())(x),
+                               [2, 4, 8, 1])
+    frac, whole = dp.jvp(lambda v: np.modf(v), (x,), (np.ones(4),))[1]
+    np.testing.assert_array_equal(frac, np.ones(4))
+    np.testing.assert_array_equal(whole, np.zeros(4))
+    for f in [lambda v: dnp.heaviside(x, v) * v, lambda v: dnp.copysign(v * v, s) * v,
+              lambda v: dnp.ldexp(v * v, 3), lambda v: dnp.modf(v * 3.1 + 0.05)[0] * v]:
+        dp.check_grads(f, (x + 0.01,), order=2, modes=("fwd", "rev"))
+    t = dp.jit(lambda v: (np.isclose(v, x), np.allclose(v, x), np.array_equal(v, x),
+                          np.isposinf(dnp.where(v > 0, np.inf, -v))), compile="never")(x)
+    np.testing.assert_array_equal(t[0], np.ones(4, bool))
+    assert bool(t[1]) and bool(t[2])
+    np.testing.assert_array_equal(t[3], x > 0)

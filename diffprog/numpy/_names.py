@@ -47,6 +47,9 @@ __all__ = [
     # NaN-aware reductions
     "nanmax", "nanmin", "nanargmax", "nanargmin", "nanprod", "nancumsum", "nancumprod",
     "nanvar", "nanstd", "nanmedian", "nanquantile", "nanpercentile",
+    # elementwise tests and functions
+    "heaviside", "copysign", "isclose", "allclose", "array_equal", "isneginf", "isposinf",
+    "isreal", "iscomplex", "fix", "ldexp", "modf",
 ]
 
 (zeros, ones, empty, arange, eye, identity, tri, indices, diag_indices, tril_indices,
@@ -551,3 +554,231 @@ def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool =
         return np.nanmedian(a, axis=axis, out=out, overwrite_input=overwrite_input,
                             keepdims=keepdims)
     return nanquantile(t, 0.5, axis, out, keepdims=keepdims)
+
+
+# -- group 4: elementwise tests and functions -------------------------------------------------
+
+def _ops(*xs: Any) -> tuple[list, bool]:
+    """The operands through :func:`as_operand`, and whether any is traced."""
+    out = [as_operand(x) for x in xs]
+    return out, any(isinstance(x, Tracer) for x in out)
+
+
+def _promoted(*xs: Any) -> np.dtype:
+    from ._core import _promotes_as
+    return np.result_type(*[_promotes_as(x) for x in xs])
+
+
+def _ew() -> Any:
+    from . import _elementwise
+    return _elementwise
+
+
+@implements(np.heaviside)
+def heaviside(x1: Any, x2: Any, /) -> Any:
+    """The step function: 0 for ``x1 < 0``, ``x2`` at 0, 1 for ``x1 > 0`` (NumPy's
+    ``heaviside``); the derivative goes to ``x2`` where ``x1 == 0``.
+
+    Example:
+        >>> heaviside(np.array([-1.0, 0.0, 2.0]), 0.5)
+        array([0. , 0.5, 1. ])
+    """
+    (a, b), traced = _ops(x1, x2)
+    if not traced:
+        return np.heaviside(a, b)
+    e = _ew()
+    out = where(e.less(a, 0), 0.0, where(e.greater(a, 0), 1.0, b))
+    out = where(isnan(a), np.nan, out)
+    dt = _promoted(a, b)
+    return out if out.dtype == dt else astype(out, dt)
+
+
+@implements(np.copysign)
+def copysign(x1: Any, x2: Any, /) -> Any:
+    """``|x1|`` with the sign of ``x2`` (NumPy's ``copysign``).
+
+    Example:
+        >>> copysign(np.array([1.0, 2.0]), -0.0)
+        array([-1., -2.])
+    """
+    (a, b), traced = _ops(x1, x2)
+    if not traced:
+        return np.copysign(a, b)
+    e = _ew()
+    dt = _promoted(a, b, 0.0)
+    m = e.abs(a)
+    out = where(e.signbit(b), -m, m)
+    return out if out.dtype == dt else astype(out, dt)
+
+
+@implements(np.isclose)
+def isclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Any:
+    """``|a - b| <= atol + rtol |b|`` elementwise with NumPy's treatment of inf and NaN
+    (NumPy's ``isclose``); a boolean result, no derivative.
+
+    Example:
+        >>> isclose(np.array([1.0, np.inf]), [1.0 + 1e-9, np.inf])
+        array([ True,  True])
+    """
+    (x, y), traced = _ops(a, b)
+    if not traced:
+        return np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    e = _ew()
+    close = e.less_equal(e.abs(x - y), atol + rtol * e.abs(y)) & e.isfinite(y)
+    out = close | e.equal(x, y)
+    if equal_nan:
+        out = out | (isnan(x) & isnan(y))
+    return out
+
+
+@implements(np.allclose)
+def allclose(a: Any, b: Any, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> Any:
+    """Whether every pair is :func:`isclose` (NumPy's ``allclose``); a traced 0-d boolean for
+    traced operands.
+
+    Example:
+        >>> bool(allclose([1.0, 2.0], [1.0, 2.0 + 1e-9]))
+        True
+    """
+    (x, y), traced = _ops(a, b)
+    if not traced:
+        return np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    from ._reductions import all as _all
+    return _all(isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+@implements(np.array_equal)
+def array_equal(a1: Any, a2: Any, equal_nan: bool = False) -> Any:
+    """Whether the arrays have the same shape and entries (NumPy's ``array_equal``).
+
+    Example:
+        >>> bool(array_equal([1.0, 2.0], np.array([1.0, 2.0])))
+        True
+    """
+    (x, y), traced = _ops(a1, a2)
+    if not traced:
+        return np.array_equal(x, y, equal_nan=equal_nan)
+    if np.shape(x) != np.shape(y):
+        return False
+    from ._reductions import all as _all
+    e = _ew()
+    same = e.equal(x, y)
+    if equal_nan:
+        same = same | (isnan(x) & isnan(y))
+    return _all(same)
+
+
+@implements(np.isneginf)
+def isneginf(x: Any, out: Any = None) -> Any:
+    """Where ``x`` is -inf (NumPy's ``isneginf``).
+
+    Example:
+        >>> isneginf(np.array([-np.inf, np.inf, 1.0]))
+        array([ True, False, False])
+    """
+    (a,), traced = _ops(x)
+    if not traced:
+        return np.isneginf(a, out=out)
+    _nan_setup(a, out, "isneginf")
+    e = _ew()
+    return e.isinf(a) & e.signbit(a)
+
+
+@implements(np.isposinf)
+def isposinf(x: Any, out: Any = None) -> Any:
+    """Where ``x`` is +inf (NumPy's ``isposinf``).
+
+    Example:
+        >>> isposinf(np.array([-np.inf, np.inf, 1.0]))
+        array([False,  True, False])
+    """
+    (a,), traced = _ops(x)
+    if not traced:
+        return np.isposinf(a, out=out)
+    _nan_setup(a, out, "isposinf")
+    e = _ew()
+    return e.isinf(a) & ~e.signbit(a)
+
+
+@implements(np.isreal)
+def isreal(x: Any) -> Any:
+    """Where the imaginary part is zero (NumPy's ``isreal``).
+
+    Example:
+        >>> isreal(np.array([1.0 + 0j, 1j]))
+        array([ True, False])
+    """
+    (a,), traced = _ops(x)
+    if not traced:
+        return np.isreal(a)
+    return _ew().equal(_ew().imag(a), 0)
+
+
+@implements(np.iscomplex)
+def iscomplex(x: Any) -> Any:
+    """Where the imaginary part is not zero (NumPy's ``iscomplex``).
+
+    Example:
+        >>> iscomplex(np.array([1.0 + 0j, 1j]))
+        array([False,  True])
+    """
+    (a,), traced = _ops(x)
+    if not traced:
+        return np.iscomplex(a)
+    return _ew().not_equal(_ew().imag(a), 0)
+
+
+@implements(np.fix)
+def fix(x: Any, out: Any = None) -> Any:
+    """Round towards zero (NumPy's ``fix``); the derivative is zero.
+
+    Example:
+        >>> fix(np.array([-1.5, 1.5]))
+        array([-1.,  1.])
+    """
+    (a,), traced = _ops(x)
+    if not traced:
+        return np.fix(a, out=out)
+    _nan_setup(a, out, "fix")
+    return _ew().trunc(a)
+
+
+@implements(np.ldexp)
+def ldexp(x1: Any, x2: Any, /) -> Any:
+    """``x1 * 2**x2`` for integer ``x2`` (NumPy's ``ldexp``); differentiable in ``x1``.
+
+    Example:
+        >>> ldexp(np.array([1.5]), 3)
+        array([12.])
+    """
+    (a, b), traced = _ops(x1, x2)
+    if not traced:
+        return np.ldexp(a, b)
+    dt = np.ldexp(np.ones((), _promoted(a) if not isinstance(a, float) else np.float64),
+                  np.ones((), np.asarray(concrete(b)).dtype if not isinstance(b, Tracer)
+                          else b.dtype)).dtype
+    if isinstance(b, Tracer) and b.dtype.kind not in "iub":
+        raise TypeError("ldexp: the exponents must be integers")
+    scale = _ew().exp2(astype(b, dt) if isinstance(b, Tracer) else np.asarray(b).astype(dt))
+    out = a * scale
+    return out if out.dtype == dt else astype(out, dt)
+
+
+@implements(np.modf)
+def modf(x: Any, /) -> tuple:
+    """The fractional and integral parts, both with the sign of ``x`` (NumPy's ``modf``).
+
+    Example:
+        >>> modf(np.array([-1.5, 2.25]))
+        (array([-0.5 ,  0.25]), array([-1.,  2.]))
+    """
+    (a,), traced = _ops(x)
+    if not traced:
+        return np.modf(a)
+    whole = _ew().trunc(a)
+    if a.dtype.kind not in "fc":
+        whole = astype(whole, np.float64)
+        return astype(a, np.float64) - whole, whole
+    return a - whole, whole

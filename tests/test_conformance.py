@@ -306,6 +306,23 @@ for _name in ["isneginf", "isposinf", "isreal", "iscomplex", "fix", "modf"]:
     CASES[_name] = UNARY
 CASES["ldexp"] = [case(A(3), I(1, 2, 3)), case(L(2, 2), 2), case(S(), I(1)), case(A(), I(0, 4)),
                   case(A(0), 1)]
+CASES["diagflat"] = [case(A(3)), case(L(2, 2)), case(A(2), 1), case(S()), case(A(0))]
+CASES["vander"] = [case(A(3)), case(L(3), 4), case(A(3), 2, True), case(A(2), 1), case(A(2), 0),
+                   case(A(0))]
+CASES["ediff1d"] = [case(A(4)), case(L(2, 2)), case(A(3), to_begin=S(), to_end=L(2)),
+                    case(A(3), to_end=PL(2)), case(A(0)), case(S())]
+for _name in ["polyadd", "polysub", "polymul"]:
+    CASES[_name] = [case(A(3), A(2)), case(L(2), PL(4)), case(S(), A(3)), case(A(1), L(1))]
+CASES["polyder"] = [case(A(4)), case(L(3), 2), case(A(2), 3), case(A(3), 0)]
+CASES["polyint"] = [case(A(3)), case(L(3), 2), case(A(2), 2, S()), case(A(2), 2, L(2)),
+                    case(A(3), k=A())]
+CASES["sort_complex"] = [case(A(4)), case(L(3)), case(A(0))]
+CASES["cov"] = [case(A(2, 4)), case(L(3, 4), rowvar=False), case(A(4), A(4)), case(A(4), PL(4)),
+                case(A(2, 4), bias=True), case(A(3, 4), ddof=2), case(A(1, 4))]
+CASES["corrcoef"] = [case(A(2, 4)), case(L(3, 4), rowvar=False), case(A(4), A(4)),
+                     case(A(3, 4))]
+CASES["resize"] = [case(A(3), (2, 2)), case(L(2, 2), 5), case(A(4), (2,)), case(S(), (2, 3)),
+                   case(A(3), 0), case(A(0), (2,))]
 CASES["matvec"] = [case(A(2, 3), A(3)), case(A(4, 2, 3), L(3)), case(PL(2, 3), A(2, 3)),
                    case(A(3), A(3))]
 CASES["vecmat"] = [case(A(3), A(3, 2)), case(L(3), A(4, 3, 2)), case(A(2, 3), PL(3, 2)),

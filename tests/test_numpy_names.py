@@ -192,3 +192,28 @@ def test_elementwise_group_gradients_and_dispatch() -> None:
     np.testing.assert_array_equal(t[0], np.ones(4, bool))
     assert bool(t[1]) and bool(t[2])
     np.testing.assert_array_equal(t[3], x > 0)
+
+
+def test_array_and_polynomial_gradients() -> None:
+    """vander (exact at a zero), polynomials, cov/corrcoef, ediff1d, resize, diagflat: both
+    modes, two orders; closed forms; np.<name> on traced values."""
+    x = np.array([0.0, 0.5, -1.2])
+    # d/dx of sum of vander(x, 3) rows [x^2, x, 1] is 2x + 1
+    np.testing.assert_allclose(dp.grad(lambda v: np.vander(v, 3).sum())(x), 2 * x + 1)
+    p = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(dp.grad(lambda v: np.polyder(v).sum())(p), [2, 1, 0])
+    np.testing.assert_allclose(dp.grad(lambda v: np.polyint(v).sum())(p), [1 / 3, 1 / 2, 1])
+    np.testing.assert_allclose(dp.grad(lambda v: np.polymul(v, [1.0, 1.0]).sum())(p), [2, 2, 2])
+    m = np.array([[0.3, 0.9, 0.1, 0.5], [0.2, 0.4, 0.8, 0.6]])
+    d = m - m.mean(axis=1, keepdims=True)
+    # d/dm of trace(cov(m)) = 2 d / (n - 1)
+    np.testing.assert_allclose(dp.grad(lambda v: np.trace(np.cov(v)))(m), 2 * d / 3)
+    for f in [lambda v: dnp.vander(v, 4), lambda v: dnp.polyadd(v, v[:2] * v[1:]),
+              lambda v: dnp.polysub(dnp.polymul(v, v), v), lambda v: dnp.polyint(v, 2, k=v[:2]),
+              lambda v: dnp.ediff1d(v * v, to_begin=v[0]), lambda v: dnp.resize(v, (2, 2)) * v[0],
+              lambda v: dnp.diagflat(v * v, 1)]:
+        dp.check_grads(f, (x + 0.1,), order=2, modes=("fwd", "rev"))
+    for f in [dnp.cov, dnp.corrcoef, lambda v: dnp.cov(v, rowvar=False, bias=True)]:
+        dp.check_grads(f, (m,), order=2, modes=("fwd", "rev"))
+    np.testing.assert_allclose(dp.jit(lambda v: np.corrcoef(v), compile="never")(m),
+                               np.corrcoef(m), rtol=1e-12)

@@ -50,6 +50,9 @@ __all__ = [
     # elementwise tests and functions
     "heaviside", "copysign", "isclose", "allclose", "array_equal", "isneginf", "isposinf",
     "isreal", "iscomplex", "fix", "ldexp", "modf",
+    # arrays and polynomials
+    "diagflat", "vander", "ediff1d", "polyadd", "polysub", "polymul", "polyder", "polyint",
+    "sort_complex", "cov", "corrcoef", "resize",
 ]
 
 (zeros, ones, empty, arange, eye, identity, tri, indices, diag_indices, tril_indices,
@@ -782,3 +785,299 @@ def modf(x: Any, /) -> tuple:
         whole = astype(whole, np.float64)
         return astype(a, np.float64) - whole, whole
     return a - whole, whole
+
+
+# -- group 4: arrays and polynomials ----------------------------------------------------------
+
+def _arr(x: Any) -> Any:
+    x = as_operand(x)
+    return x if isinstance(x, Tracer) else np.asarray(x)
+
+
+@implements(np.diagflat)
+def diagflat(v: Any, k: int = 0) -> Any:
+    """A 2-D array with the flattened ``v`` on diagonal ``k`` (NumPy's ``diagflat``).
+
+    Example:
+        >>> diagflat([[1.0, 2.0]])
+        array([[1., 0.],
+               [0., 2.]])
+    """
+    (a,), traced = _ops(v)
+    if not traced:
+        return np.diagflat(a, k)
+    from ._shapes import diag, ravel
+    return diag(ravel(a), k)
+
+
+@implements(np.vander)
+def vander(x: Any, N: int | None = None, increasing: bool = False) -> Any:
+    """The Vandermonde matrix of the 1-D ``x`` (NumPy's ``vander``), built by a cumulative
+    product so the derivative is exact at zeros.
+
+    Example:
+        >>> vander(np.array([2.0, 3.0]), 3)
+        array([[4., 2., 1.],
+               [9., 3., 1.]])
+    """
+    (a,), traced = _ops(x)
+    if not traced:
+        return np.vander(a, N, increasing)
+    if a.ndim != 1:
+        raise ValueError("x must be a one-dimensional array or sequence.")
+    n = a.shape[0] if N is None else int(N)
+    dt = np.promote_types(a.dtype, int)  # NumPy's dtype: float32 becomes float64
+    col = expand_dims(astype(a, dt) if a.dtype != dt else a, 1)
+    parts = [np.ones((a.shape[0], 1), dt)] + [col] * (n - 1) if n else [np.ones((a.shape[0], 0),
+                                                                               dt)]
+    out = cumprod(concatenate(parts, axis=1), axis=1) if n > 1 else concatenate(parts, axis=1)
+    if not n:
+        return out + 0 * col[:, :0]
+    if n == 1:
+        out = out + 0 * col
+    return out if increasing else out[:, ::-1]
+
+
+@implements(np.ediff1d)
+def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
+    """Differences of the flattened array, with values before and after (NumPy's
+    ``ediff1d``).
+
+    Example:
+        >>> ediff1d([1.0, 4.0, 9.0], to_begin=0.0)
+        array([0., 3., 5.])
+    """
+    (a, end, begin), traced = _ops(ary, to_end, to_begin)
+    if not traced:
+        return np.ediff1d(a, to_end=end, to_begin=begin)
+    from ._shapes import ravel
+    a = ravel(_arr(a))
+    parts = [a[1:] - a[:-1]]
+    dt = parts[0].dtype
+    if begin is not None:
+        parts.insert(0, astype(ravel(_arr(begin)), dt))
+    if end is not None:
+        parts.append(astype(ravel(_arr(end)), dt))
+    return concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _poly(x: Any) -> Any:
+    from ._shapes import atleast_1d
+    return atleast_1d(_arr(x))
+
+
+@implements(np.polyadd)
+def polyadd(a1: Any, a2: Any) -> Any:
+    """The sum of two polynomials (coefficients, highest power first; NumPy's ``polyadd``).
+
+    Example:
+        >>> polyadd([1.0, 2.0], [1.0])
+        array([1., 3.])
+    """
+    (p, q), traced = _ops(a1, a2)
+    if not traced:
+        return np.polyadd(p, q)
+    return _poly_sum(_poly(p), _poly(q))
+
+
+@implements(np.polysub)
+def polysub(a1: Any, a2: Any) -> Any:
+    """The difference of two polynomials (NumPy's ``polysub``).
+
+    Example:
+        >>> polysub([1.0, 2.0], [1.0])
+        array([1., 1.])
+    """
+    (p, q), traced = _ops(a1, a2)
+    if not traced:
+        return np.polysub(p, q)
+    return _poly_sum(_poly(p), -_poly(q))
+
+
+def _poly_sum(p: Any, q: Any) -> Any:
+    from ._shapes import pad
+    n = builtins_max(p.shape[0], q.shape[0])
+    return (pad(p, (n - p.shape[0], 0)) if p.shape[0] < n else p) + (
+        pad(q, (n - q.shape[0], 0)) if q.shape[0] < n else q)
+
+
+def builtins_max(a: int, b: int) -> int:
+    return a if a >= b else b
+
+
+@implements(np.polymul)
+def polymul(a1: Any, a2: Any) -> Any:
+    """The product of two polynomials, the convolution of their coefficients (NumPy's
+    ``polymul``).
+
+    Example:
+        >>> polymul([1.0, 1.0], [1.0, -1.0])
+        array([ 1.,  0., -1.])
+    """
+    (p, q), traced = _ops(a1, a2)
+    if not traced:
+        return np.polymul(p, q)
+    from ._more import convolve
+    return convolve(_poly(p), _poly(q))
+
+
+@implements(np.polyder)
+def polyder(p: Any, m: int = 1) -> Any:
+    """The ``m``-th derivative of a polynomial (NumPy's ``polyder``).
+
+    Example:
+        >>> polyder(np.array([1.0, 2.0, 3.0]))
+        array([2., 2.])
+    """
+    (c,), traced = _ops(p)
+    if not traced:
+        return np.polyder(c, m)
+    if m < 0:
+        raise ValueError("Order of derivative must be positive (see polyint)")
+    c = _poly(c)
+    for _ in range(int(m)):
+        n = c.shape[0] - 1
+        c = c[:-1] * np.arange(n, 0, -1)  # a constant becomes the empty polynomial
+    return c
+
+
+@implements(np.polyint)
+def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
+    """The ``m``-th antiderivative of a polynomial with integration constants ``k`` (NumPy's
+    ``polyint``).
+
+    Example:
+        >>> polyint(np.array([3.0, 2.0]), k=1.0)
+        array([1.5, 2. , 1. ])
+    """
+    (c, kk), traced = _ops(p, k)
+    if not traced:
+        return np.polyint(c, m, k)
+    m = int(m)
+    if m < 0:
+        raise ValueError("Order of integral must be positive (see polyder)")
+    if kk is None:
+        kk = np.zeros(m)
+    kk = _poly(kk)
+    if kk.shape[0] == 1 and m > 1:
+        kk = broadcast_to(kk, (m,))
+    if kk.shape[0] < m:
+        raise ValueError("k must be a scalar or a rank-1 array of length 1 or >m.")
+    c = _poly(c)
+    for i in range(m):
+        n = c.shape[0]
+        c = concatenate([c / np.arange(n, 0, -1).astype(np.float64), kk[i:i + 1]])
+    return c
+
+
+@implements(np.sort_complex)
+def sort_complex(a: Any) -> Any:
+    """The values sorted (real part first, then imaginary) as complex numbers (NumPy's
+    ``sort_complex``).
+
+    Example:
+        >>> sort_complex(np.array([2.0, 1.0]))
+        array([1.+0.j, 2.+0.j])
+    """
+    (x,), traced = _ops(a)
+    if not traced:
+        return np.sort_complex(x)
+    from ._reductions import sort
+    s = sort(x)
+    if s.dtype.kind == "c":
+        return s
+    # NumPy's choice: complex64 for 8- and 16-bit integers, complex128 otherwise
+    dt = np.complex64 if s.dtype.char in "bhBH" else np.complex128
+    return astype(s, dt)
+
+
+@implements(np.cov)
+def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: Any = None,
+        fweights: Any = None, aweights: Any = None, *, dtype: Any = None) -> Any:
+    """The covariance matrix of the variables (rows, or columns with ``rowvar=False``) of
+    ``m`` and ``y`` (NumPy's ``cov``, without weights on traced values).
+
+    Example:
+        >>> cov([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])
+        array([[1., 2.],
+               [2., 4.]])
+    """
+    (x, yy), traced = _ops(m, y)
+    if not traced:
+        return np.cov(x, yy, rowvar, bias, ddof, fweights, aweights, dtype=dtype)
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("cov: weights are not supported on traced values")
+    return _cov(x, yy, rowvar, bias, ddof, dtype)
+
+
+def _cov(x: Any, yy: Any, rowvar: bool, bias: bool, ddof: Any, dtype: Any) -> Any:
+    from ._reductions import mean
+    from ._shapes import atleast_2d, transpose
+    x = _arr(x)
+    if x.ndim > 2:
+        raise ValueError("m has more than 2 dimensions")
+    dt = np.result_type(x.dtype, np.float64) if dtype is None else np.dtype(dtype)
+    X = atleast_2d(astype(x, dt))
+    if not rowvar and X.shape[0] != 1:
+        X = transpose(X)
+    if yy is not None:
+        Y = atleast_2d(astype(_arr(yy), dt))
+        if not rowvar and Y.shape[0] != 1:
+            Y = transpose(Y)
+        X = concatenate([X, Y], axis=0)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    n = X.shape[1]
+    d = X - mean(X, axis=1, keepdims=True)
+    c = matmul(d, transpose(conj(d))) / (n - ddof)
+    return squeeze(c) if c.shape == (1, 1) or 1 in c.shape else c
+
+
+@implements(np.corrcoef)
+def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -> Any:
+    """The correlation coefficients ``cov / sqrt(outer(var, var))`` clipped to [-1, 1]
+    (NumPy's ``corrcoef``).
+
+    Example:
+        >>> corrcoef([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+        array([[ 1., -1.],
+               [-1.,  1.]])
+    """
+    (a, b), traced = _ops(x, y)
+    if not traced:
+        return np.corrcoef(a, b, rowvar, dtype=dtype)
+    from ._elementwise import clip, sqrt
+    from ._shapes import diagonal
+    c = _cov(a, b, rowvar, False, None, dtype)
+    if c.ndim == 0:
+        return c / c
+    d = sqrt(real(diagonal(c)))
+    c = c / expand_dims(d, 1) / expand_dims(d, 0)
+    if c.dtype.kind == "c":
+        return c
+    return clip(c, -1, 1)
+
+
+@implements(np.resize)
+def resize(a: Any, new_shape: Any) -> Any:
+    """``a`` flattened, repeated as needed and reshaped to ``new_shape`` (NumPy's
+    ``resize``).
+
+    Example:
+        >>> resize(np.array([1.0, 2.0, 3.0]), (2, 2))
+        array([[1., 2.],
+               [3., 1.]])
+    """
+    (x,), traced = _ops(a)
+    if not traced:
+        return np.resize(x, new_shape)
+    from ._shapes import ravel, reshape, tile
+    shape = (int(new_shape),) if np.ndim(new_shape) == 0 else tuple(int(s) for s in new_shape)
+    size = int(np.prod(shape))
+    flat = ravel(_arr(x))
+    if size == 0:
+        return reshape(flat[:0], shape)
+    if flat.shape[0] == 0:  # NumPy fills with zeros
+        return np.zeros(shape, flat.dtype)
+    reps = -(-size // flat.shape[0])
+    return reshape(tile(flat, reps)[:size], shape)

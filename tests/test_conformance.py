@@ -323,6 +323,23 @@ CASES["corrcoef"] = [case(A(2, 4)), case(L(3, 4), rowvar=False), case(A(4), A(4)
                      case(A(3, 4))]
 CASES["resize"] = [case(A(3), (2, 2)), case(L(2, 2), 5), case(A(4), (2,)), case(S(), (2, 3)),
                    case(A(3), 0), case(A(0), (2,))]
+CASES["isin"] = [case(A(3), C(2)), case(L(2, 2), PL(3)), case(S(), A(3)), case(A(3), A(0)),
+                 case(A(3), C(2), invert=True)]
+CASES["digitize"] = [case(A(4), C(3)), case(L(3), [0.2, 0.5]), case(A(4), Op("sorted", (3,))),
+                     case(A(4), [0.7, 0.3], True), case(S(), C(2), right=True)]
+CASES["bincount"] = [case(I(0, 2, 2), A(3)), case(I(1, 1), L(2), minlength=4), case(I(0, 3))]
+CASES["histogram"] = [case(C(6), 3, weights=A(6)), case(C(5), 2, (0.0, 1.0), weights=L(5)),
+                      case(C(4), [0.0, 0.5, 1.0], weights=A(4), density=True)]
+CASES["compress"] = [case([True, False, True], A(3)), case(M(2, const=True), L(2, 3), axis=0),
+                     case([False, True], A(2, 2), axis=1)]
+CASES["extract"] = [case(M(3, const=True), A(3)), case(M(2, 2, const=True), L(2, 2))]
+CASES["choose"] = [case(I(1, 0, 1), [A(3), C(3)]), case(I(0, 1), [L(2), PL(2)]),
+                   case(I(2, 0), [A(2), S(), A(2)]), case(I(3, 1), [A(2), A(2)], mode="wrap")]
+CASES["unwrap"] = [case(A(4, lo=0, hi=8)), case(L(2, 3), axis=0), case(A(4), 1.0),
+                   case(A(5, lo=0, hi=20), period=6.0), case(A(0))]
+CASES["argpartition"] = [case(A(3), 1), case(L(2, 2), 0), case(A(4), 3)]
+CASES["piecewise"] = [case(A(3), [M(3, const=True)], [np.sin, 2.0]),
+                      case(A(4), [M(4)], [np.cos]), case(L(2), [M(2, const=True)], [1.0])]
 CASES["matvec"] = [case(A(2, 3), A(3)), case(A(4, 2, 3), L(3)), case(PL(2, 3), A(2, 3)),
                    case(A(3), A(3))]
 CASES["vecmat"] = [case(A(3), A(3, 2)), case(L(3), A(4, 3, 2)), case(A(2, 3), PL(3, 2)),
@@ -365,6 +382,8 @@ EXEMPT = {
                  "int64", "uint8", "uint16", "uint32", "uint64", "float16", "complex64",
                  "complex128", "bool_", "dtype", "finfo", "iinfo", "promote_types",
                  "can_cast", "isscalar"]},
+    "put_along_axis": "returns the updated copy where NumPy writes in place and returns None: "
+                      "test_numpy_names.py::test_put_along_axis",
 }
 
 

@@ -217,3 +217,49 @@ def test_array_and_polynomial_gradients() -> None:
         dp.check_grads(f, (m,), order=2, modes=("fwd", "rev"))
     np.testing.assert_allclose(dp.jit(lambda v: np.corrcoef(v), compile="never")(m),
                                np.corrcoef(m), rtol=1e-12)
+
+
+def test_put_along_axis() -> None:
+    """A new array (NumPy writes in place): values as NumPy's, derivative zero at the
+    overwritten entries of arr and one for the values put."""
+    a = np.arange(6.0).reshape(2, 3)
+    ind = np.array([[2], [0]])
+    want = a.copy()
+    np.put_along_axis(want, ind, np.array([[10.0], [20.0]]), axis=1)
+    got = dp.jit(lambda v, w: dnp.put_along_axis(v, ind, w, axis=1), compile="never")(
+        a, np.array([[10.0], [20.0]]))
+    np.testing.assert_array_equal(got, want)
+    ga, gv = dp.grad(lambda v, w: (dnp.put_along_axis(v, ind, w, axis=1) * a).sum(), (0, 1))(
+        a, np.ones((2, 1)))
+    np.testing.assert_array_equal(ga, np.array([[1, 1, 0], [0, 1, 1]]) * a)
+    np.testing.assert_array_equal(gv, [[2.0], [3.0]])
+    flat = want.copy()
+    np.put_along_axis(flat, np.array([4]), 7.0, axis=None)
+    np.testing.assert_array_equal(dnp.put_along_axis(want, np.array([4]), 7.0, None), flat)
+
+
+def test_selection_and_counting_gradients() -> None:
+    """bincount and histogram in weights, choose/compress/extract/piecewise in the values,
+    unwrap (identity derivative): closed forms, both modes, two orders, np dispatch."""
+    w = np.array([0.5, 1.5, 2.0, -1.0])
+    x = np.array([0, 2, 2, 3])
+    np.testing.assert_array_equal(dp.grad(lambda v: np.bincount(x, v)[2])(w), [0, 1, 1, 0])
+    a = np.array([0.1, 0.4, 0.45, 0.9])
+    h = dp.grad(lambda v: np.histogram(a, 2, weights=v)[0][1])(w)
+    np.testing.assert_array_equal(h, [0, 0, 0, 1])  # edges 0.1, 0.5, 0.9
+    c = np.array([True, False, True, True])
+    for f in [lambda v: dnp.bincount(x, v * v), lambda v: dnp.histogram(a, 3, weights=v * v)[0],
+              lambda v: dnp.choose(np.array([1, 0, 1, 0]), [v, v * v]),
+              lambda v: dnp.compress(c, v * v), lambda v: dnp.extract(c, v * v),
+              lambda v: dnp.piecewise(v, [v > 0], [lambda u: u * u, lambda u: -u]),
+              lambda v: dnp.unwrap(v * 4.0) * v]:
+        dp.check_grads(f, (w,), order=2, modes=("fwd", "rev"))
+    p = np.array([0.0, 3.0, 6.5, 0.2])
+    np.testing.assert_allclose(dp.jvp(lambda v: np.unwrap(v), (p,), (np.ones(4),))[1],
+                               np.ones(4))
+    np.testing.assert_array_equal(
+        dp.jit(lambda v: np.digitize(v, [0.0, 1.0]), compile="never")(w), np.digitize(w, [0, 1]))
+    np.testing.assert_array_equal(dp.jit(lambda v: np.isin(v, w[:2]), compile="never")(w),
+                                  [True, True, False, False])
+    with pytest.raises(TypeError, match="concrete"):
+        dp.jit(lambda v: dnp.bincount(v.astype(int), v), compile="never")(w)

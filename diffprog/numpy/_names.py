@@ -53,6 +53,9 @@ __all__ = [
     # arrays and polynomials
     "diagflat", "vander", "ediff1d", "polyadd", "polysub", "polymul", "polyder", "polyint",
     "sort_complex", "cov", "corrcoef", "resize",
+    # selection, counting, phases
+    "isin", "digitize", "bincount", "histogram", "compress", "extract", "choose",
+    "put_along_axis", "unwrap", "argpartition", "piecewise",
 ]
 
 (zeros, ones, empty, arange, eye, identity, tri, indices, diag_indices, tril_indices,
@@ -1081,3 +1084,333 @@ def resize(a: Any, new_shape: Any) -> Any:
         return np.zeros(shape, flat.dtype)
     reps = -(-size // flat.shape[0])
     return reshape(tile(flat, reps)[:size], shape)
+
+
+# -- group 4: selection, counting, phases ---------------------------------------------------
+
+def _concrete_index(x: Any, name: str, what: str) -> np.ndarray:
+    """The value of an argument that decides shapes or positions: it must be known."""
+    v = concrete(as_operand(x))
+    if not isinstance(v, (np.ndarray, np.generic, int, float, bool, list, tuple)):
+        raise TypeError(f"{name}: {what} must be concrete (it decides the result's shape or "
+                        "positions); under jit pass it as a constant")
+    return np.asarray(v)
+
+
+@implements(np.isin)
+def isin(element: Any, test_elements: Any, assume_unique: bool = False, invert: bool = False,
+         *, kind: Any = None) -> Any:
+    """Whether each entry of ``element`` is in ``test_elements`` (NumPy's ``isin``), by
+    comparing with every test value; a boolean result.
+
+    Example:
+        >>> isin(np.array([1.0, 2.0]), [2.0, 3.0])
+        array([False,  True])
+    """
+    (e, t), traced = _ops(element, test_elements)
+    if not traced:
+        return np.isin(e, t, assume_unique=assume_unique, invert=invert, kind=kind)
+    from ._reductions import any as _any
+    from ._shapes import ravel
+    e = _arr(e)
+    t = ravel(_arr(t))
+    hit = _any(_ew().equal(expand_dims(e, -1), t), axis=-1) if t.shape[0] else \
+        np.zeros(np.shape(e), bool)
+    return ~hit if invert else hit
+
+
+@implements(np.digitize)
+def digitize(x: Any, bins: Any, right: bool = False) -> Any:
+    """The index of the bin of each value (NumPy's ``digitize``); integers, no derivative.
+    Traced ``bins`` under jit are taken to be increasing.
+
+    Example:
+        >>> digitize(np.array([0.5, 1.5, 2.5]), [1.0, 2.0])
+        array([0, 1, 2])
+    """
+    (v, b), traced = _ops(x, bins)
+    if not traced:
+        return np.digitize(v, b, right)
+    from ._reductions import searchsorted
+    b = _arr(b)
+    if b.ndim != 1:
+        raise ValueError("bins must be 1-dimensional")
+    bv = concrete(b)
+    if isinstance(bv, np.ndarray) and bv.size > 1:
+        steps = np.diff(bv)
+        if not (np.all(steps >= 0) or np.all(steps <= 0)):
+            raise ValueError("bins must be monotonically increasing or decreasing")
+        if np.all(steps <= 0) and np.any(steps < 0):  # decreasing bins, as NumPy's
+            return b.shape[0] - searchsorted(b[::-1], v, side="left" if right else "right")
+    out = searchsorted(b, v, side="left" if right else "right")
+    return out
+
+
+@implements(np.bincount)
+def bincount(x: Any, /, weights: Any = None, minlength: int = 0) -> Any:
+    """Counts (or sums of ``weights``) of each non-negative integer in ``x`` (NumPy's
+    ``bincount``), differentiable in ``weights``; ``x`` must be concrete.
+
+    Example:
+        >>> import diffprog as dp
+        >>> dp.grad(lambda w: bincount(np.array([0, 2, 2]), w)[2])(np.ones(3))
+        array([0., 1., 1.])
+    """
+    (xi, w), traced = _ops(x, weights)
+    if not traced:
+        return np.bincount(xi, weights=w, minlength=minlength)
+    xi = _concrete_index(xi, "bincount", "x")
+    if w is None:
+        return np.bincount(xi, minlength=minlength)
+    n = np.bincount(xi, minlength=minlength).shape[0]  # NumPy's checks and length
+    w = _arr(w)
+    if w.shape != xi.shape:
+        raise ValueError("The weights and list don't have the same length.")
+    from ._misc import at
+    w = astype(w, np.float64) if w.dtype != np.float64 else w
+    return at(np.zeros(n))[xi].add(w)
+
+
+@implements(np.histogram)
+def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None,
+              weights: Any = None) -> tuple:
+    """The histogram of ``a`` (NumPy's ``histogram``), differentiable in ``weights``: the
+    bin of each entry is decided by ``a``'s values, which must be concrete; the edges are
+    NumPy's (with no derivative in ``a``).
+
+    Example:
+        >>> import diffprog as dp
+        >>> dp.grad(lambda w: histogram(np.array([0.1, 0.2, 0.9]), 2, weights=w)[0][0])(
+        ...     np.ones(3))
+        array([1., 1., 0.])
+    """
+    (x, w), traced = _ops(a, weights)
+    if not traced:
+        return np.histogram(x, bins, range, density, w)
+    xv = _concrete_index(x, "histogram", "a")
+    counts, edges = np.histogram(xv, bins, range)
+    if w is None:
+        if density:
+            return np.histogram(xv, bins, range, density=True)
+        return counts, edges
+    w = _arr(w)
+    if np.shape(w) != xv.shape:
+        raise ValueError("weights should have the same shape as a.")
+    xf, wf = xv.ravel(), w.reshape(-1)
+    idx = np.searchsorted(edges, xf, side="right") - 1
+    idx[xf == edges[-1]] = len(edges) - 2  # the last bin is closed
+    keep = (xf >= edges[0]) & (xf <= edges[-1])
+    from ._misc import at
+    dt = np.result_type(w.dtype, np.float64) if w.dtype.kind in "biu" else w.dtype
+    wf = astype(wf, dt) if wf.dtype != dt else wf
+    hist = at(np.zeros(len(edges) - 1, dt))[idx[keep]].add(wf[np.flatnonzero(keep)])
+    if density:  # in NumPy's order and precision
+        db = np.diff(edges).astype(float)
+        dt = np.result_type(hist.dtype, db.dtype)
+        hist = astype(hist, dt) if hist.dtype != dt else hist
+        hist = hist / db / sum(hist)
+    return hist, edges
+
+
+@implements(np.compress)
+def compress(condition: Any, a: Any, axis: Any = None, out: Any = None) -> Any:
+    """The entries of ``a`` where the concrete ``condition`` is true along ``axis`` (NumPy's
+    ``compress``).
+
+    Example:
+        >>> compress([True, False, True], np.array([1.0, 2.0, 3.0]))
+        array([1., 3.])
+    """
+    (c, x), traced = _ops(condition, a)
+    if not traced:
+        return np.compress(c, x, axis=axis, out=out)
+    _nan_setup(x, out, "compress")
+    from ._indexing import take
+    from ._shapes import ravel
+    cv = _concrete_index(c, "compress", "condition").astype(bool).ravel()
+    x = _arr(x)
+    if axis is None:
+        x, axis = ravel(x), 0
+    n = x.shape[axis]
+    if cv.shape[0] > n:
+        raise IndexError(f"index {cv.shape[0] - 1} is out of bounds for axis {axis} with "
+                         f"size {n}")
+    return take(x, np.flatnonzero(cv), axis=axis)
+
+
+@implements(np.extract)
+def extract(condition: Any, arr: Any) -> Any:
+    """The entries of the flattened ``arr`` where the flattened concrete ``condition`` is
+    true (NumPy's ``extract``).
+
+    Example:
+        >>> extract(np.array([True, False]), np.array([1.0, 2.0]))
+        array([1.])
+    """
+    (c, x), traced = _ops(condition, arr)
+    if not traced:
+        return np.extract(c, x)
+    from ._indexing import take
+    from ._shapes import ravel
+    cv = _concrete_index(c, "extract", "condition").ravel()
+    return take(ravel(_arr(x)), np.flatnonzero(cv), axis=0)
+
+
+@implements(np.choose)
+def choose(a: Any, choices: Any, out: Any = None, mode: str = "raise") -> Any:
+    """Entry ``i`` from ``choices[a[i]]`` with everything broadcast (NumPy's ``choose``);
+    differentiable in ``choices``.
+
+    Example:
+        >>> choose(np.array([1, 0]), [np.array([1.0, 2.0]), np.array([3.0, 4.0])])
+        array([3., 2.])
+    """
+    from ._core import _holds_tracer
+    if not isinstance(a, Tracer) and not _holds_tracer((choices,)) and not isinstance(
+            choices, Tracer):
+        return np.choose(a, choices, out=out, mode=mode)
+    _nan_setup(a, out, "choose")
+    from ._indexing import take_along_axis
+    from ._shapes import broadcast_arrays, stack
+    idx = _arr(a)
+    items = [as_operand(c) for c in choices] if not isinstance(choices, Tracer) else \
+        [choices[i] for i in range(choices.shape[0])]
+    dt = _promoted(*items)  # Python scalars promote weakly, as in NumPy
+    items = [astype(c, dt) if isinstance(c, Tracer) else np.asarray(c, dt) for c in items]
+    n = len(items)
+    parts = broadcast_arrays(idx, *items)
+    idx, items = parts[0], parts[1:]
+    iv = concrete(idx)
+    if mode == "raise":
+        if isinstance(iv, np.ndarray) and iv.size and (iv.min() < 0 or iv.max() >= n):
+            raise ValueError("invalid entry in choice array")
+    elif mode == "wrap":
+        idx = idx % n
+    elif mode == "clip":
+        from ._elementwise import clip
+        idx = clip(idx, 0, n - 1)
+    stacked = stack(items)
+    ix = expand_dims(astype(idx, np.intp) if isinstance(idx, Tracer) else
+                     np.asarray(idx, np.intp), 0)
+    return squeeze(take_along_axis(stacked, ix, axis=0), 0)
+
+
+def put_along_axis(arr: Any, indices: Any, values: Any, axis: int | None) -> Any:
+    """``arr`` with ``values`` put at ``indices`` along ``axis``, as a NEW array (NumPy's
+    ``put_along_axis`` writes into ``arr`` and returns None; traced values cannot be written
+    into, so this returns the updated copy and NumPy's call on a traced ``arr`` is not
+    redirected here). Differentiable in ``arr`` (zero at overwritten entries) and ``values``.
+
+    Example:
+        >>> put_along_axis(np.zeros((2, 2)), np.array([[1], [0]]), 5.0, axis=1)
+        array([[0., 5.],
+               [5., 0.]])
+    """
+    from ._misc import at
+    from ._shapes import ravel
+    x = _arr(arr)
+    ind = _concrete_index(indices, "put_along_axis", "indices").astype(np.intp)
+    if axis is None:  # into the flattened array; the result keeps arr's shape
+        flat = put_along_axis(ravel(x), ind.ravel(), _arr(values).reshape(-1), 0)
+        return flat.reshape(x.shape)
+    axis = axis + x.ndim if axis < 0 else axis
+    if ind.ndim != x.ndim:
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    shape = np.broadcast_shapes(tuple(1 if i == axis else d for i, d in enumerate(x.shape)),
+                                ind.shape)
+    ind = np.broadcast_to(ind, shape)
+    key = tuple(ind if i == axis else np.arange(d).reshape(
+        (1,) * i + (d,) + (1,) * (len(shape) - i - 1)) for i, d in enumerate(shape))
+    v = _arr(values)
+    v = broadcast_to(v, shape) if isinstance(v, Tracer) else np.broadcast_to(v, shape)
+    return at(x)[key].set(v)
+
+
+@implements(np.unwrap)
+def unwrap(p: Any, discont: Any = None, axis: int = -1, *, period: float = 2 * np.pi) -> Any:
+    """Phases with jumps larger than ``discont`` replaced by their ``period`` complement
+    (NumPy's ``unwrap``); the derivative is the identity (the corrections are constant
+    multiples of the period).
+
+    Example:
+        >>> np.round(unwrap(np.array([0.0, 3.0, 6.5])), 4)
+        array([0.    , 3.    , 0.2168])
+    """
+    (x,), traced = _ops(p)
+    if not traced:
+        return np.unwrap(x, discont, axis, period=period)
+    from ._more import diff
+    from ._reductions import cumsum as _cumsum
+    e = _ew()
+    x = _arr(x)
+    if x.dtype.kind not in "fc":
+        x = astype(x, np.float64)
+    discont = period / 2 if discont is None else discont
+    dd = diff(x, axis=axis)
+    half = period / 2
+    ddmod = e.mod(dd + half, period) - half
+    ddmod = where((ddmod == -half) & (dd > 0), half, ddmod)
+    correct = where(e.abs(dd) < discont, 0.0, ddmod - dd)
+    shape = list(x.shape)
+    ax = axis % x.ndim
+    shape[ax] = 1
+    total = concatenate([np.zeros(shape, correct.dtype), _cumsum(correct, axis=ax)], axis=ax)
+    return x + total
+
+
+@implements(np.argpartition)
+def argpartition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect",
+                 order: Any = None) -> Any:
+    """Indices that partition ``a`` around ``kth`` (NumPy's ``argpartition``). NumPy leaves
+    the order inside each part unspecified; here it is the stable sorted order (``argsort``),
+    which is one valid partition. Integers, no derivative.
+
+    Example:
+        >>> argpartition(np.array([3.0, 1.0, 2.0]), 1)
+        array([1, 2, 0])
+    """
+    (x,), traced = _ops(a)
+    if not traced:
+        return np.argpartition(x, kth, axis=axis, kind=kind, order=order)
+    from ._reductions import argsort
+    x = _arr(x)
+    n = x.size if axis is None else x.shape[axis]
+    k = np.asarray(kth)
+    if k.size and (k.max() >= n or k.min() < -n):
+        raise ValueError(f"kth(={int(k.max())}) out of bounds ({n})")
+    return argsort(x, axis=axis, kind="stable")
+
+
+@implements(np.piecewise)
+def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> Any:
+    """``funclist[i](x)`` (or the constant ``funclist[i]``) where ``condlist[i]`` holds, the
+    last matching condition winning, an extra last function where none holds, 0 elsewhere
+    (NumPy's ``piecewise``); differentiable through the functions' values.
+
+    Example:
+        >>> piecewise(np.array([-1.0, 2.0]), [np.array([True, False])], [lambda v: -v, 5.0])
+        array([1., 5.])
+    """
+    from ._core import _holds_tracer
+    if not isinstance(x, Tracer) and not _holds_tracer((x, condlist)):
+        return np.piecewise(x, condlist, funclist, *args, **kw)
+    from ._reductions import any as _any
+    from ._shapes import stack
+    x = _arr(x)
+    if isinstance(condlist, (bool, np.bool_)) or (not isinstance(condlist, list)
+                                                  and np.ndim(condlist) == x.ndim):
+        condlist = [condlist]
+    conds = [c if isinstance(c, Tracer) else np.asarray(c, bool) for c in condlist]
+    n = len(conds)
+    if len(funclist) not in (n, n + 1):
+        raise ValueError(f"with {n} condition(s), either {n} or {n + 1} functions are "
+                         f"expected")
+    if len(funclist) == n + 1:
+        none = ~_any(stack([broadcast_to(c, x.shape) for c in conds]), axis=0) if n else \
+            np.ones(x.shape, bool)
+        conds.append(none)
+    out = x * 0
+    for c, f in zip(conds, funclist):
+        val = f(x, *args, **kw) if callable(f) else f
+        out = where(c, val, out)
+    return astype(out, x.dtype) if out.dtype != x.dtype else out

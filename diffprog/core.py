@@ -147,8 +147,9 @@ class Primitive:
             ``index[i]`` of the operands laid end to end), ``("scatter", index[, "assign"])``
             (zeros, with operand element ``i`` added at ``index[i]``; ``"assign"`` when no
             position repeats: the positions written start from -0.0, so that they take the
-            values as they are, -0.0 included, as NumPy's assignment does), ``("matmul", batch, m, k, n,
-            x_batched, y_batched)``, or ``None`` for operands or params it does not cover.
+            values as they are, -0.0 included, as NumPy's assignment does),
+            ``("matmul", batch, m, k, n, x_batched, y_batched)``, or ``None`` for operands or
+            params it does not cover.
             ``None`` (default): a graph using the primitive keeps the other tiers.
         zero_cotangents: with ``multiple_results``, ``"symbolic"``: the vjp rule accepts
             ``None`` for the cotangent of an output nobody reads (zero), so reverse mode does

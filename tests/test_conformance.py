@@ -340,6 +340,7 @@ CASES["unwrap"] = [case(A(4, lo=0, hi=8)), case(L(2, 3), axis=0), case(A(4), 1.0
 CASES["argpartition"] = [case(A(3), 1), case(L(2, 2), 0), case(A(4), 3)]
 CASES["piecewise"] = [case(A(3), [M(3, const=True)], [np.sin, 2.0]),
                       case(A(4), [M(4)], [np.cos]), case(L(2), [M(2, const=True)], [1.0])]
+CASES["i0"] = UNARY + [case(A(4, lo=-12, hi=12)), case(L(3, lo=5, hi=30))]
 CASES["matvec"] = [case(A(2, 3), A(3)), case(A(4, 2, 3), L(3)), case(PL(2, 3), A(2, 3)),
                    case(A(3), A(3))]
 CASES["vecmat"] = [case(A(3), A(3, 2)), case(L(3), A(4, 3, 2)), case(A(2, 3), PL(3, 2)),

@@ -263,3 +263,15 @@ def test_selection_and_counting_gradients() -> None:
                                   [True, True, False, False])
     with pytest.raises(TypeError, match="concrete"):
         dp.jit(lambda v: dnp.bincount(v.astype(int), v), compile="never")(w)
+
+
+def test_i0() -> None:
+    """Values as NumPy's on both expansions; the derivative is i1 (scipy), both modes."""
+    import scipy.special
+    x = np.array([-9.5, -0.3, 0.0, 2.0, 7.9, 8.1, 20.0])
+    np.testing.assert_allclose(dp.jit(lambda v: np.i0(v), compile="never")(x), np.i0(x),
+                               rtol=1e-14)
+    np.testing.assert_allclose(dp.grad(lambda v: np.i0(v).sum())(x), scipy.special.i1(x),
+                               rtol=1e-9, atol=1e-15)
+    # (away from 0, where the second derivative goes through |x|'s kink)
+    dp.check_grads(dnp.i0, (x[x != 0],), order=2, modes=("fwd", "rev"))

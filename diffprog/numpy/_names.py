@@ -55,7 +55,7 @@ __all__ = [
     "sort_complex", "cov", "corrcoef", "resize",
     # selection, counting, phases
     "isin", "digitize", "bincount", "histogram", "compress", "extract", "choose",
-    "put_along_axis", "unwrap", "argpartition", "piecewise",
+    "put_along_axis", "unwrap", "argpartition", "piecewise", "i0",
 ]
 
 (zeros, ones, empty, arange, eye, identity, tri, indices, diag_indices, tril_indices,
@@ -1414,3 +1414,42 @@ def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> An
         val = f(x, *args, **kw) if callable(f) else f
         out = where(c, val, out)
     return astype(out, x.dtype) if out.dtype != x.dtype else out
+
+
+def _chebyshev(x: Any, coefficients: Any) -> Any:
+    """Clenshaw's recurrence for a Chebyshev series (Cephes' chbevl, as NumPy's i0 uses)."""
+    b0, b1, b2 = float(coefficients[0]), 0.0, 0.0
+    for c in coefficients[1:]:
+        b2, b1 = b1, b0
+        b0 = x * b1 - b2 + float(c)
+    return 0.5 * (b0 - b2)
+
+
+@implements(np.i0)
+def i0(x: Any) -> Any:
+    """The modified Bessel function of the first kind, order 0 (NumPy's ``i0``): NumPy's
+    Chebyshev expansions (Cephes) on ``|x| <= 8`` and beyond, so values match NumPy's; the
+    derivative is that of the expansions in ``|x|`` (``i1(x)`` to their accuracy; at 0 the
+    second derivative goes through ``|x|``'s kink and is 0, not 1/2).
+
+    Example:
+        >>> np.round(i0(np.array([0.0, 1.0])), 8)
+        array([1.        , 1.26606588])
+    """
+    (a,), traced = _ops(x)
+    if not traced:
+        return np.i0(a)
+    from numpy.lib import _function_base_impl as nfb
+    e = _ew()
+    a = _arr(a)
+    if a.dtype.kind == "c":
+        raise TypeError("i0 not supported for complex values")
+    if a.dtype.kind != "f":
+        a = astype(a, np.float64)
+    a = e.abs(a)
+    small = a <= 8.0
+    near = where(small, a, 8.0)  # each branch sees only its own range (no 32 / 0)
+    far = where(small, 8.0, a)
+    inner = e.exp(near) * _chebyshev(near / 2.0 - 2, nfb._i0A)
+    outer = e.exp(far) * _chebyshev(32.0 / far - 2.0, nfb._i0B) / e.sqrt(far)
+    return where(small, inner, outer)

@@ -8,6 +8,7 @@ Example:
 
 import sys as _sys
 
+from . import core as _core
 from . import (
                    nn,  # noqa: F401
                    numpy,  # noqa: F401  (declares the primitives and the array protocols)
@@ -27,13 +28,11 @@ from .ad import (
 )
 from .batching import vmap
 from .config import config, debug_nans
-from .control import cond, fori_loop, scan, switch, while_loop
 from .core import NanError, Primitive, Tracer, bind
 from .core import set_eager_provider as _set_eager_provider
 from .custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from .graph import Graph
 from .jit import ConcretizationError, jit
-from .kernels import eager_fast as _eager_fast
 from .numpy._dispatch import register_ufunc_provider as _register_ufunc_provider
 from .testing import check_grads, numerical_grad, numerical_jvp
 from .tree import (
@@ -77,7 +76,52 @@ def _scipy_special_ufunc(ufunc: object) -> object:
 
 _register_ufunc_provider(_scipy_special_ufunc)
 
+# diffprog.control is imported on first use of one of its names (it costs ~7% of NumPy's import
+# time, and most programs never use it): module-level __getattr__ (PEP 562).
+_CONTROL = ("cond", "switch", "scan", "fori_loop", "while_loop")
+
+
+def __getattr__(name: str) -> object:
+    if name in _CONTROL:
+        from . import control
+        value = getattr(control, name)
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
+    raise AttributeError(f"module 'diffprog' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_CONTROL))
+
+
+class _LazyEagerProvider:
+    """The eager provider until the first large call: it imports diffprog.kernels.eager_fast
+    (~10% of NumPy's import time, which most programs never need), registers its ``run`` in
+    its own place and hands it the call.
+
+    ``runs_impl`` and ``MIN_SIZE`` answer what registering needs without the import; they
+    restate eager_fast's tables (``THRESHOLDS``, ``NUMPY_SIMD``) and tests/test_lazy_import.py
+    checks that they agree. An impl runs as a kernel unless NumPy's SIMD loop of its function
+    is faster in every dtype.
+    """
+
+    __slots__ = ()
+    MIN_SIZE = 16384
+    _NUMPY_SIMD_EVERY_DTYPE = frozenset({"exp", "expm1", "log", "log1p", "tanh"})
+
+    def __call__(self, prim: Primitive, i: int, t: object, out: object, args: tuple) -> object:
+        from .kernels import eager_fast
+        if _core._eager_provider is self:
+            _set_eager_provider(eager_fast.run, eager_fast.MIN_SIZE)
+        return eager_fast.run(prim, i, t, out, args)
+
+    @staticmethod
+    def runs_impl(prim: Primitive) -> bool:
+        fast = prim.scalar_fast
+        return fast is not None and fast not in _LazyEagerProvider._NUMPY_SIMD_EVERY_DTYPE
+
+
 # Large float arrays: fast math and fused rules by precompiled kernels (issue 17). The module
 # loads numba in a background thread from its first large call (NumPy runs meanwhile); core and
 # the primitives never import it.
-_set_eager_provider(_eager_fast.run, _eager_fast.MIN_SIZE)
+_set_eager_provider(_LazyEagerProvider(), _LazyEagerProvider.MIN_SIZE)

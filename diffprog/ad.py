@@ -572,8 +572,47 @@ def vjp(f: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     return out_tree, vjp_fn
 
 
+def _read_only_one(dtype: np.dtype) -> np.ndarray:
+    one = np.ones((), dtype)
+    one.flags.writeable = False
+    return one
+
+
+# The seed of a float64 gradient, made once: read-only, so no rule or custom bwd can change it;
+# _user_value copies a read-only cotangent before handing it to the user.
+_ONE_F64 = _read_only_one(np.dtype(np.float64))
+# Leaves that are their own pytree and need no input check: the fast path of _grad_core
+_PLAIN_FLOAT = (float, np.float64, np.float32)
+_ndarray = np.ndarray
+
+
 def _grad_core(f: Callable, args: tuple, argnums: int | Sequence[int], has_aux: bool,
                fname: str, holomorphic: bool = False) -> tuple[Any, Any, Any]:
+    # The common case in fewer calls: argnums=0 of one float leaf (a Python or NumPy float, a
+    # plain float ndarray), no aux. Same checks and results as the general path below.
+    if type(argnums) is int and argnums == 0 and not has_aux and not holomorphic and args:
+        x = args[0]
+        tx = type(x)
+        if tx in _PLAIN_FLOAT or (tx is _ndarray and x.dtype.kind == "f"):
+            trace = ReverseTrace(fname)
+            t = trace.new_input(np.float64(x) if tx is float else x)
+            try:
+                out = f(t, *args[1:]) if len(args) > 1 else f(t)
+            finally:
+                trace.alive = False
+            if out.__class__ is ReverseTracer and out._trace is trace:
+                value = out.primal
+                if value.__class__ is np.float64:
+                    seed = _ONE_F64
+                else:
+                    seed = np.ones(*_check_scalar_output(value, fname))
+                g = trace.backward([(out.idx, seed)], consume=True)[0]
+            else:
+                value = _unwrap_out(trace, out)
+                _check_scalar_output(value, fname)
+                g = None
+            return value, (instantiate_zeros(as_primal(x)) if g is None else
+                           _user_value(g, x)), None
     nums = check_argnums(argnums, len(args), fname)
     for a in nums:
         check_differentiable_arg(args[a], a, fname)
@@ -653,8 +692,8 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
         (-3+0j)
     """
     def grad_f(*args: Any, **kwargs: Any) -> Any:
-        _, g, aux = _grad_core(_with_kwargs(f, kwargs), args, argnums, has_aux, "grad",
-                               holomorphic)
+        _, g, aux = _grad_core(functools.partial(f, **kwargs) if kwargs else f, args, argnums,
+                               has_aux, "grad", holomorphic)
         return (g, aux) if has_aux else g
 
     grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"

@@ -11,7 +11,6 @@ jitted too: its jvp is ``jit(jvp(f))`` and its vjp recomputes ``f`` inside ``jit
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,8 +31,6 @@ from .core import (
 )
 from .graph import Graph, Node, RecordedTracer, RecordingTrace, trace_inputs
 from .tree import tree_flatten, tree_unflatten
-
-_logger = logging.getLogger("diffprog")
 
 __all__ = ["jit", "ShapedArray", "ConcretizationError", "abstract_eval", "trace_graph"]
 
@@ -566,5 +563,7 @@ def _log_compile(jitted: jit, key: tuple) -> None:
         reasons.append((len(diffs), reason == "new shape", reason))
     reason = min(reasons)[2] if reasons else (
         "new argument structure" if jitted.cache else "first call")
-    _logger.warning("diffprog.jit: tracing %s (%s; %d programs cached)", jitted.__name__,
-                    reason, len(jitted.cache))
+    import logging  # here, not at the top: logging costs ~3% of NumPy's import time
+
+    logging.getLogger("diffprog").warning("diffprog.jit: tracing %s (%s; %d programs cached)",
+                                          jitted.__name__, reason, len(jitted.cache))

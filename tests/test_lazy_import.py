@@ -1,0 +1,67 @@
+"""import diffprog loads neither diffprog.control, the eager kernels' module nor logging; they
+load on first use and behave as if imported eagerly."""
+
+import subprocess
+import sys
+
+import numpy as np
+
+import diffprog as dp
+from diffprog import core
+from diffprog.core import primitives
+from diffprog.kernels import eager_fast as ef
+
+_PROBE = """
+import sys, numpy as np, diffprog as dp
+lazy = ("diffprog.control", "diffprog.kernels.eager_fast", "logging", "numba")
+assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]
+assert "scan" in dir(dp) and set(dp.__all__) <= set(dir(dp))
+from diffprog import scan
+assert "diffprog.control" in sys.modules and dp.scan is scan
+x = np.linspace(0.0, 1.0, 2 * dp._LazyEagerProvider.MIN_SIZE)
+np.testing.assert_allclose(dp.numpy.sin(x), np.sin(x), rtol=1e-15)  # the first large call
+from diffprog.kernels import eager_fast as ef
+from diffprog import core
+assert core._eager_provider is ef.run and core.EAGER_MIN_SIZE == ef.MIN_SIZE
+print(float(dp.grad(lambda c: dp.scan(lambda a, b: (a * b, a), c, np.arange(3.0))[0])(2.0)))
+"""
+
+
+def test_import_is_lazy_and_first_use_loads():
+    r = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout) == 0.0  # d/dc (c * 0 * 1 * 2) = 0
+
+
+def test_stub_provider_agrees_with_eager_fast():
+    stub = dp._LazyEagerProvider()
+    assert stub.MIN_SIZE == ef.MIN_SIZE
+    for name, prim in primitives.items():
+        assert stub.runs_impl(prim) == ef.runs_impl(prim), name
+
+
+def test_stub_provider_hands_over_to_eager_fast():
+    previous = core._eager_provider, core.EAGER_MIN_SIZE
+    stub = dp._LazyEagerProvider()
+    try:
+        core.set_eager_provider(stub, stub.MIN_SIZE)
+        from diffprog.prims import elementwise as ew
+        x = np.linspace(0.0, 1.0, 2 * stub.MIN_SIZE)
+        r = stub(ew.sin, -1, None, None, (x,))
+        assert r is None or np.allclose(r, np.sin(x), rtol=1e-15)
+        assert core._eager_provider is ef.run
+    finally:
+        core.set_eager_provider(*previous)
+
+
+def test_control_names_resolve():
+    import diffprog.control as control
+    for name in ("cond", "switch", "scan", "fori_loop", "while_loop"):
+        assert getattr(dp, name) is getattr(control, name)
+    try:
+        dp.no_such_name  # noqa: B018
+    except AttributeError as e:
+        assert "no_such_name" in str(e)
+    else:
+        raise AssertionError("no AttributeError")

@@ -611,8 +611,11 @@ def _grad_core(f: Callable, args: tuple, argnums: int | Sequence[int], has_aux: 
                 value = _unwrap_out(trace, out)
                 _check_scalar_output(value, fname)
                 g = None
-            return value, (instantiate_zeros(as_primal(x)) if g is None else
-                           _user_value(g, x)), None
+            if g is None:
+                g = instantiate_zeros(as_primal(x))
+            elif g.__class__ is not tx or tx is _ndarray:  # a NumPy scalar of x's type is final
+                g = _user_value(g, x)
+            return value, g, None
     nums = check_argnums(argnums, len(args), fname)
     for a in nums:
         check_differentiable_arg(args[a], a, fname)

@@ -59,10 +59,13 @@ def same(a, b) -> None:
 
 
 def compiled(treedef):
-    """Unflatten until the treedef compiles its builder; the builder."""
+    """Unflatten until the treedef compiles its builder; the builder. The use count is set to
+    one short of the threshold (a 10,000-level tree would take ~2,500 slow unflattens to get
+    there), so the last unflatten is the one that decides."""
     leaves = list(range(treedef.num_leaves))
-    for _ in range(tree_module._BUILD_AFTER + len(treedef._nodes) // 4 + 1):
-        tree_unflatten(treedef, leaves)
+    tree_unflatten(treedef, leaves)
+    treedef._uses = tree_module._BUILD_AFTER + (len(treedef._nodes) >> 2) - 1
+    tree_unflatten(treedef, leaves)
     return treedef._build
 
 

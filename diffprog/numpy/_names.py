@@ -1429,8 +1429,9 @@ def _chebyshev(x: Any, coefficients: Any) -> Any:
 def i0(x: Any) -> Any:
     """The modified Bessel function of the first kind, order 0 (NumPy's ``i0``): NumPy's
     Chebyshev expansions (Cephes) on ``|x| <= 8`` and beyond, so values match NumPy's; the
-    derivative is that of the expansions in ``|x|`` (``i1(x)`` to their accuracy; at 0 the
-    second derivative goes through ``|x|``'s kink and is 0, not 1/2).
+    derivative is that of the expansions in ``|x|`` (``i1(x)`` to their accuracy), and at 0
+    that of the Taylor series in ``x * x`` (exact to order 7; the expansions would take the
+    second derivative through ``|x|``'s kink: 0 instead of 1/2).
 
     Example:
         >>> np.round(i0(np.array([0.0, 1.0])), 8)
@@ -1446,10 +1447,13 @@ def i0(x: Any) -> Any:
         raise TypeError("i0 not supported for complex values")
     if a.dtype.kind != "f":
         a = astype(a, np.float64)
+    signed = a
     a = e.abs(a)
     small = a <= 8.0
     near = where(small, a, 8.0)  # each branch sees only its own range (no 32 / 0)
     far = where(small, 8.0, a)
     inner = e.exp(near) * _chebyshev(near / 2.0 - 2, nfb._i0A)
     outer = e.exp(far) * _chebyshev(32.0 / far - 2.0, nfb._i0B) / e.sqrt(far)
-    return where(small, inner, outer)
+    xx = signed * signed
+    series = 1.0 + xx * (0.25 + xx * (1.0 / 64 + xx / 2304))  # sum (x/2)^2k / (k!)^2
+    return where(signed == 0, series, where(small, inner, outer))

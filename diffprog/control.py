@@ -62,6 +62,15 @@ __all__ = ["cond", "switch", "scan", "fori_loop", "while_loop", "Body"]
 # Bodies: a function traced once into a graph, closures lifted to inputs
 
 
+def _substituted(base: Sequence[Any], positions: Sequence[int], values: Sequence[Any]) -> list:
+    """A copy of ``base`` with ``values`` at ``positions``: a body's operands with the
+    differentiated ones replaced by the values a transform passes in."""
+    out = list(base)
+    for i, v in zip(positions, values):
+        out[i] = v
+    return out
+
+
 def _aval(x: Any) -> ShapedArray:
     if isinstance(x, (np.ndarray, np.generic, Tracer, ShapedArray)):
         return ShapedArray(x.shape, x.dtype)
@@ -467,15 +476,9 @@ def _scan_jvp(tangents, outs, *ops, body, n_consts, n_carry, length, reverse, sa
         xv, tx = x[:len(xs)], x[len(xs):]
 
         def f(pc, pk, px):
-            args_c = list(consts)
-            for i, v in zip(dc, pc):
-                args_c[i] = v
-            args_k = list(c)
-            for i, v in zip(dk, pk):
-                args_k[i] = v
-            args_x = list(xv)
-            for i, v in zip(dx, px):
-                args_x[i] = v
+            args_c = _substituted(consts, dc, pc)
+            args_k = _substituted(c, dk, pk)
+            args_x = _substituted(xv, dx, px)
             return body.eval(args_c + args_k + args_x)
 
         prim = ([consts[i] for i in dc], [c[i] for i in dk], [xv[i] for i in dx])
@@ -549,15 +552,9 @@ def _scan_vjp(cts, outs, *ops, body, n_consts, n_carry, length, reverse, save, u
         ``known``: the step's float carry and y outputs, as the forward scan computed them
         (inputs of the traced backward step, read instead of recomputing them)."""
         def f(pc, pk, px):
-            args_c = list(consts)
-            for i, v in zip(dc, pc):
-                args_c[i] = v
-            args_k = list(c)
-            for i, v in zip(dk, pk):
-                args_k[i] = v
-            args_x = list(x)
-            for i, v in zip(dx, px):
-                args_x[i] = v
+            args_c = _substituted(consts, dc, pc)
+            args_k = _substituted(c, dk, pk)
+            args_x = _substituted(x, dx, px)
             o = body.eval(args_c + args_k + args_x)
             return [o[i] for i in dk] + [o[n_carry + j] for j in dy]
 
@@ -987,12 +984,8 @@ def _cond_jvp(tangents, outs, index, *ops, branches, n_consts):
             xv, tv = args[:len(xs)], args[len(xs):]
 
             def f(pc, px):
-                a_c = list(cs)
-                for i, v in zip(dc, pc):
-                    a_c[i] = v
-                a_x = list(xv)
-                for i, v in zip(dx, px):
-                    a_x[i] = v
+                a_c = _substituted(cs, dc, pc)
+                a_x = _substituted(xv, dx, px)
                 return body.eval(a_c + a_x)
 
             _, to = ad.jvp(f, ([cs[i] for i in dc], [xv[i] for i in dx]),
@@ -1023,12 +1016,8 @@ def _cond_vjp(cts, outs, index, *ops, branches, n_consts):
             xv, ctv = args[:len(xs)], args[len(xs):]
 
             def f(pc, px):
-                a_c = list(cs)
-                for i, v in zip(dc, pc):
-                    a_c[i] = v
-                a_x = list(xv)
-                for i, v in zip(dx, px):
-                    a_x[i] = v
+                a_c = _substituted(cs, dc, pc)
+                a_x = _substituted(xv, dx, px)
                 o = body.eval(a_c + a_x)
                 return [o[j] for j in dy]
 
@@ -1380,12 +1369,8 @@ def _while_jvp(tangents, outs, *ops, cond_body, body, n_cc, n_bc):
         c, tc = carry[:nk], carry[nk:]
 
         def f(pb, pk):
-            a_b = list(bc)
-            for i, v in zip(db, pb):
-                a_b[i] = v
-            a_k = list(c)
-            for i, v in zip(dk, pk):
-                a_k[i] = v
+            a_b = _substituted(bc, db, pb)
+            a_k = _substituted(c, dk, pk)
             return body.eval(a_b + a_k)
 
         o, to = ad.jvp(f, ([bc[i] for i in db], [c[i] for i in dk]),
@@ -1428,12 +1413,8 @@ def _while_vjp(cts, outs, *ops, cond_body, body, n_cc, n_bc):
         ctv = list(args[n_cc + n_bc + nk:])
 
         def f(pb, pk):
-            a_b = list(bc)
-            for i, v in zip(db, pb):
-                a_b[i] = v
-            a_k = list(init)
-            for i, v in zip(dk, pk):
-                a_k[i] = v
+            a_b = _substituted(bc, db, pb)
+            a_k = _substituted(init, dk, pk)
             out = _guarded_scan(cond_body, body, cc, a_b, a_k, n)
             return [out[i] for i in dk]
 
@@ -1512,9 +1493,7 @@ def _dyn_jvp(tangents, outs, n, *args, fn, out_avals, name):
         primal, tan = list(xs[:len(args)]), list(xs[len(args):])
 
         def f(p):
-            a = list(primal)
-            for i, v in zip(da, p):
-                a[i] = v
+            a = _substituted(primal, da, p)
             return fn(m, *a)
 
         _, to = ad.jvp(f, ([primal[i] for i in da],), (tan,))
@@ -1535,9 +1514,7 @@ def _dyn_vjp(cts, outs, n, *args, fn, out_avals, name):
         primal, ct = list(xs[:len(args)]), list(xs[len(args):])
 
         def f(p):
-            a = list(primal)
-            for i, v in zip(da, p):
-                a[i] = v
+            a = _substituted(primal, da, p)
             o = fn(m, *a)
             return [o[j] for j in do]
 

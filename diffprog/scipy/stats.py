@@ -275,7 +275,7 @@ class t_gen(_Continuous):
     Example:
         >>> round(float(t.pdf(0.0, 1.0)), 12)  # Cauchy: 1/pi
         0.318309886184
-        >>> float(t.cdf(1.0, 1.0))
+        >>> round(float(t.cdf(1.0, 1.0)), 12)
         0.75
     """
 

@@ -579,6 +579,10 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None,
         raise NotImplementedError("interp: period= is not differentiable yet; map x into one "
                                   "period with dnp.mod first")
     x, xp, fp = _asarray(x), _asarray(xp), _asarray(fp)
+    for name, v in (("x", x), ("xp", xp)):
+        if np.dtype(v.dtype).kind == "c":  # NumPy converts both to float64 and refuses
+            raise TypeError(f"interp: {name} must be real (got {v.dtype}); only fp may be "
+                            "complex")
     n = xp.shape[0]
     if n == 1:
         return where(x < xp[0], fp[0] if left is None else left,

@@ -32,7 +32,18 @@ from ._elementwise import (
     where,
 )
 from ._linalg import matmul
-from ._reductions import argmax, argmin, cumprod, cumsum, max, min, nanmean, prod, sum
+from ._reductions import (
+    _q_value,
+    argmax,
+    argmin,
+    cumprod,
+    cumsum,
+    max,
+    min,
+    nanmean,
+    prod,
+    sum,
+)
 from ._shapes import broadcast_to, concatenate, expand_dims, squeeze
 
 __all__ = [
@@ -455,21 +466,28 @@ def _nan_quantile(a: Any, q: Any, axis: Any, keepdims: bool, weak_q: bool) -> An
     from ._shapes import stack
     if a.dtype.kind == "c":
         raise TypeError("a must be an array of real numbers")
-    qv = np.asarray(concrete(q), dtype=np.float64)
-    if not (np.all(qv >= 0) and np.all(qv <= 1)):
+    qv = _q_value(q)  # None under jit: a traced q is not checked (as quantile's)
+    if qv is not None and not (np.all(qv >= 0) and np.all(qv <= 1)):
         raise ValueError("Quantiles must be in the range [0, 1]")
+    traced_q = isinstance(q, Tracer)
+    q_shape = tuple(q.shape) if traced_q else qv.shape
     s, axes = _sorted_last(a, axis)
     dtype = (s.dtype if weak_q and s.dtype.kind == "f"
-             else np.result_type(s.dtype, np.asarray(q).dtype, np.float16))
+             else np.result_type(s.dtype, q.dtype if traced_q else np.asarray(q).dtype,
+                                 np.float16))
     s = astype(s, dtype)
     if s.shape[-1] == 0:  # empty slices: NaN (there is nothing to gather)
-        result = broadcast_to(sum(s, axis=-1) * np.nan, qv.shape + s.shape[:-1])
-        return _kept(result, a.shape, axes, qv.shape) if keepdims else result
+        result = broadcast_to(sum(s, axis=-1) * np.nan, q_shape + s.shape[:-1])
+        return _kept(result, a.shape, axes, q_shape) if keepdims else result
     count = sum(astype(~isnan(s), np.float64), axis=-1, keepdims=True)
     top = where(count > 0, count - 1, 0.0)
     results = []
-    for qi in qv.flat:
-        position = top * float(qi)
+    # a traced q: its entries as traced scalars, so the derivative in q is the slope
+    # top * (above - below) through frac (lo is piecewise constant)
+    qs = (list(astype(q, np.float64).reshape(-1)) if traced_q and q.ndim
+          else [astype(q, np.float64)] if traced_q else [float(qi) for qi in qv.flat])
+    for qi in qs:
+        position = top * qi
         lo = _floor_of(position)
         frac = position - lo
         hi = where(lo + 1 > top, top, lo + 1)
@@ -481,8 +499,8 @@ def _nan_quantile(a: Any, q: Any, axis: Any, keepdims: bool, weak_q: bool) -> An
         r = where(frac >= 0.5, above - step * (1 - g), below + step * g)
         r = where(count > 0, r, np.nan)
         results.append(squeeze(r, -1))
-    result = stack(results).reshape(qv.shape + results[0].shape) if qv.ndim else results[0]
-    return _kept(result, a.shape, axes, qv.shape) if keepdims else result
+    result = stack(results).reshape(q_shape + results[0].shape) if q_shape else results[0]
+    return _kept(result, a.shape, axes, q_shape) if keepdims else result
 
 
 def _floor_of(x: Any) -> Any:
@@ -500,8 +518,8 @@ def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None,
                 *, weights: Any = None) -> Any:
     """The ``q``-th quantiles of the entries that are not NaN (NumPy's ``nanquantile``, the
     default ``method="linear"``); an all-NaN slice gives NaN. The derivative goes to the two
-    neighbouring sorted values with the interpolation weights (none to NaN entries); ``q``
-    must be concrete (not traced) here.
+    neighbouring sorted values with the interpolation weights (none to NaN entries); with
+    respect to ``q`` it is the slope ``(n - 1) (above - below)`` of the slice's ``n`` values.
 
     Example:
         >>> float(nanquantile(np.array([1.0, np.nan, 3.0, 2.0]), 0.25))
@@ -509,15 +527,15 @@ def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None,
     """
     t, qo = _traced_operand(a), as_operand(q)
     if t is None:
-        if isinstance(qo, Tracer):
-            raise NotImplementedError("nanquantile: a traced q is not supported")
-        return np.nanquantile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
-                              method=method, keepdims=keepdims, weights=weights)
+        if not isinstance(qo, Tracer):
+            return np.nanquantile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
+                                  method=method, keepdims=keepdims, weights=weights)
+        t = np.asarray(as_operand(a))
     _nan_setup(t, out, "nanquantile")
-    if method != "linear" or weights is not None or isinstance(qo, Tracer):
+    if method != "linear" or weights is not None:
         raise NotImplementedError("nanquantile of traced values supports method='linear' "
-                                  "without weights and a concrete q only")
-    return _nan_quantile(t, q, axis, keepdims, _weak_q(q))
+                                  "without weights only")
+    return _nan_quantile(t, qo, axis, keepdims, _weak_q(qo))
 
 
 @implements(np.nanpercentile)
@@ -535,14 +553,15 @@ def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None,
     if t is None and not isinstance(qo, Tracer):
         return np.nanpercentile(a, q, axis=axis, out=out, overwrite_input=overwrite_input,
                                 method=method, keepdims=keepdims, weights=weights)
-    if isinstance(qo, Tracer):
-        raise NotImplementedError("nanpercentile: a traced q is not supported")
-    qv = np.asarray(q, dtype=np.float64)
-    if not (np.all(qv >= 0) and np.all(qv <= 100)):
+    qv = _q_value(qo)
+    if qv is not None and not (np.all(qv >= 0) and np.all(qv <= 100)):
         raise ValueError("Percentiles must be in the range [0, 100]")
-    weak = _weak_q(q)
-    q100 = float(q) / 100 if weak else np.true_divide(q, 100)
-    return nanquantile(t, q100, axis, out, overwrite_input, method, keepdims, weights=weights)
+    if isinstance(qo, Tracer):
+        q100 = qo / 100
+    else:
+        q100 = float(q) / 100 if _weak_q(q) else np.true_divide(q, 100)
+    return nanquantile(a if t is None else t, q100, axis, out, overwrite_input, method,
+                       keepdims, weights=weights)
 
 
 @implements(np.nanmedian)
@@ -998,22 +1017,40 @@ def sort_complex(a: Any) -> Any:
 def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: Any = None,
         fweights: Any = None, aweights: Any = None, *, dtype: Any = None) -> Any:
     """The covariance matrix of the variables (rows, or columns with ``rowvar=False``) of
-    ``m`` and ``y`` (NumPy's ``cov``, without weights on traced values).
+    ``m`` and ``y`` (NumPy's ``cov``), differentiable in ``m``, ``y`` and the weights.
 
     Example:
         >>> cov([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])
         array([[1., 2.],
                [2., 4.]])
     """
-    (x, yy), traced = _ops(m, y)
+    (x, yy, fw, aw), traced = _ops(m, y, fweights, aweights)
     if not traced:
         return np.cov(x, yy, rowvar, bias, ddof, fweights, aweights, dtype=dtype)
-    if fweights is not None or aweights is not None:
-        raise NotImplementedError("cov: weights are not supported on traced values")
-    return _cov(x, yy, rowvar, bias, ddof, dtype)
+    return _cov(x, yy, rowvar, bias, ddof, dtype, fw, aw)
 
 
-def _cov(x: Any, yy: Any, rowvar: bool, bias: bool, ddof: Any, dtype: Any) -> Any:
+def _cov_weights(w: Any, n: int, name: str) -> Any:
+    """A weights argument of cov as NumPy checks it: float, 1-D, one per observation,
+    non-negative (and whole numbers for ``fweights``) where its value is known."""
+    w = astype(_arr(w), np.float64)
+    if w.ndim > 1:
+        raise RuntimeError(f"cannot handle multidimensional {name}")
+    if w.shape[0] != n:
+        raise RuntimeError(f"incompatible numbers of samples and {name}")
+    try:
+        v = np.asarray(concrete(w))
+    except Exception:  # under jit: not known, not checked (as quantile's q)
+        return w
+    if name == "fweights" and not np.all(v == np.around(v)):
+        raise TypeError("fweights must be integer")
+    if np.any(v < 0):
+        raise ValueError(f"{name} cannot be negative")
+    return w
+
+
+def _cov(x: Any, yy: Any, rowvar: bool, bias: bool, ddof: Any, dtype: Any,
+         fweights: Any = None, aweights: Any = None) -> Any:
     from ._reductions import mean
     from ._shapes import atleast_2d, transpose
     x = _arr(x)
@@ -1031,8 +1068,29 @@ def _cov(x: Any, yy: Any, rowvar: bool, bias: bool, ddof: Any, dtype: Any) -> An
     if ddof is None:
         ddof = 0 if bias else 1
     n = X.shape[1]
-    d = X - mean(X, axis=1, keepdims=True)
-    c = matmul(d, transpose(conj(d))) / (n - ddof)
+    if fweights is None and aweights is None:
+        d = X - mean(X, axis=1, keepdims=True)
+        c = matmul(d, transpose(conj(d))) / (n - ddof)
+        return squeeze(c) if c.shape == (1, 1) or 1 in c.shape else c
+    # NumPy's weighted estimate, in its order: w = fweights * aweights, the weighted mean,
+    # and the normalisation that makes it unbiased for frequency or reliability weights.
+    w = aw = None
+    if fweights is not None:
+        w = _cov_weights(fweights, n, "fweights")
+    if aweights is not None:
+        aw = _cov_weights(aweights, n, "aweights")
+        w = aw if w is None else w * aw
+    w_sum = sum(w)
+    avg = sum(X * w, axis=1, keepdims=True) / astype(w_sum, X.dtype)
+    if ddof == 0:
+        fact = w_sum
+    elif aw is None:
+        fact = w_sum - ddof
+    else:
+        fact = w_sum - ddof * sum(w * aw) / w_sum
+    fact = _ew().where(fact <= 0, 0.0, fact)  # NumPy warns and divides by 0 there
+    d = X - avg
+    c = matmul(d, transpose(conj(d * w))) * astype(1.0 / fact, X.dtype)
     return squeeze(c) if c.shape == (1, 1) or 1 in c.shape else c
 
 
@@ -1185,11 +1243,25 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None,
         array([1., 1., 0.])
     """
     (x, w), traced = _ops(a, weights)
-    if not traced:
+    traced_bins = None
+    if not isinstance(bins, (str, int, np.integer)):
+        b = as_operand(bins)
+        traced_bins = b if isinstance(b, Tracer) else None
+    if not traced and traced_bins is None:
         return np.histogram(x, bins, range, density, w)
     xv = _concrete_index(x, "histogram", "a")
+    if traced_bins is not None:
+        # Which bin an entry falls in changes only where an edge crosses an entry: the
+        # counts are piecewise constant in the edges (no derivative); density divides by
+        # the bins' widths, which carries one.
+        bins = _concrete_index(traced_bins, "histogram", "bins")
     counts, edges = np.histogram(xv, bins, range)
     if w is None:
+        if traced_bins is not None:
+            hist = counts
+            if density:
+                hist = _density(astype(counts, np.float64), traced_bins)
+            return hist, traced_bins
         if density:
             return np.histogram(xv, bins, range, density=True)
         return counts, edges
@@ -1204,12 +1276,18 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None,
     dt = np.result_type(w.dtype, np.float64) if w.dtype.kind in "biu" else w.dtype
     wf = astype(wf, dt) if wf.dtype != dt else wf
     hist = at(np.zeros(len(edges) - 1, dt))[idx[keep]].add(wf[np.flatnonzero(keep)])
-    if density:  # in NumPy's order and precision
-        db = np.diff(edges).astype(float)
-        dt = np.result_type(hist.dtype, db.dtype)
-        hist = astype(hist, dt) if hist.dtype != dt else hist
-        hist = hist / db / sum(hist)
-    return hist, edges
+    if density:
+        hist = _density(hist, edges if traced_bins is None else traced_bins)
+    return hist, (edges if traced_bins is None else traced_bins)
+
+
+def _density(hist: Any, edges: Any) -> Any:
+    """NumPy's density: ``hist / widths / sum(hist)``, in its order and precision."""
+    from ._more import diff
+    db = astype(diff(edges), float) if isinstance(edges, Tracer) else np.diff(edges).astype(float)
+    dt = np.result_type(hist.dtype, db.dtype)
+    hist = astype(hist, dt) if hist.dtype != dt else hist
+    return hist / db / sum(hist)
 
 
 @implements(np.compress)

@@ -730,11 +730,19 @@ def _scan_prune(args, params, used):
     return keep_in, params, kept
 
 
+def _scan_program(avals, out, *, body, n_consts, n_carry, length, reverse, save, unroll, diff):
+    """The whole-program tier's plan (see ``Primitive.program_form``): a loop of the body
+    graph, as ``_scan_impl`` runs it."""
+    return ("loop", {"body": body.optimized, "consts": n_consts, "carry": n_carry,
+                     "length": length, "reverse": reverse, "save": save})
+
+
 # Like jit's and the custom rules' primitives, these are private to their module (register=False):
 # their params hold traced bodies, and they are reached through the functions below only.
 scan_p = Primitive("scan", _scan_impl, multiple_results=True, abstract=_scan_abstract,
                    jvp=_scan_jvp, vjp=_scan_vjp, batch=_scan_batch, register=False,
-                   zero_cotangents="symbolic", prune_outputs=_scan_prune)
+                   zero_cotangents="symbolic", prune_outputs=_scan_prune,
+                   program_form=_scan_program)
 
 
 def _body_run_or_eval(self: Body, leaves: list) -> list:

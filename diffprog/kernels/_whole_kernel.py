@@ -16,6 +16,18 @@ arena ``cm`` at ``-1 - a``; ``ix`` holds the index arrays of gathers and scatter
   ``mem[dst + ix[b + j]] += A[a + j]``;
 - ``MATMUL``: ``n`` products of an ``x0 x x1`` by an ``x1 x x2`` matrix, the operands'
   matrices ``sa``/``sb`` (0 or 1) times the batch index apart.
+
+Loops (a ``scan`` node: the rows of its body between a ``LOOP`` and its ``ENDLOOP`` row, run
+``n`` times; the step count lives in ``mem[d]``, so each call has its own):
+
+- ``LOOP``: ``mem[d] = 0``; with ``n`` 0, go on after the ``ENDLOOP`` row ``x0``;
+- ``ENDLOOP``: ``mem[d] += 1``; while it is below ``n``, go back to the row after ``LOOP``
+  row ``x0``;
+- ``ROW``: a copy of ``n`` elements between a value and row ``i`` of a stacked value, ``i``
+  the step count ``mem[sa]`` (``x0 - 1 - i`` when ``sb`` is 1: a reverse scan), ``x1`` the
+  rows' stride in steps (the saved carries of a checkpointed scan: steps that are not a
+  multiple of it copy nothing); ``b`` 0 reads the row (``mem[d + j] = A[a + i * n + j]``),
+  1 writes it (``mem[d + i * n + j] = A[a + j]``).
 """
 
 from __future__ import annotations
@@ -29,9 +41,9 @@ from numba import types
 from . import cache as _cache
 from . import fastmath as fm
 
-__all__ = ["run", "SIGNATURE", "GATHER", "SCATTER", "MATMUL", "WIDTH"]
+__all__ = ["run", "SIGNATURE", "GATHER", "SCATTER", "MATMUL", "LOOP", "ENDLOOP", "ROW", "WIDTH"]
 
-GATHER, SCATTER, MATMUL = 100, 101, 102
+GATHER, SCATTER, MATMUL, LOOP, ENDLOOP, ROW = 100, 101, 102, 103, 104, 105
 WIDTH = 10
 SIGNATURE = (types.Array(types.int64, 2, "C"), types.Array(types.float64, 1, "C"),
              types.Array(types.float64, 1, "C"), types.Array(types.int64, 1, "C"))
@@ -163,7 +175,10 @@ def _binary_loop(op, o, x, y, sx, sy, n):  # pragma: no cover  (compiled)
                     fastmath={"contract"})
 def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
     """Run the instructions of ``code`` in order (see the module's docstring)."""
-    for t in range(code.shape[0]):
+    rows = code.shape[0]
+    t = -1
+    while t + 1 < rows:
+        t += 1
         op = code[t, 0]
         d = code[t, 1]
         n = code[t, 2]
@@ -227,7 +242,7 @@ def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
                     o[w[j]] = -0.0
             for j in range(n):
                 o[w[j]] += x[j]
-        else:  # MATMUL
+        elif op == MATMUL:
             B = mem if b >= 0 else cm
             bo = b if b >= 0 else -1 - b
             m = code[t, 7]
@@ -239,6 +254,13 @@ def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
                 o = mem[d + q * m * w:d + (q + 1) * m * w]
                 for i in range(m * w):
                     o[i] = 0.0
+                if w == 1:  # a matrix-vector product: the same sums, the rows independent
+                    for p in range(k):
+                        yp = y[p]
+                        xp = x[p:]
+                        for i in range(m):
+                            o[i] += xp[i * k] * yp
+                    continue
                 for i in range(m):
                     for p in range(k):
                         xv = x[i * k + p]
@@ -246,4 +268,27 @@ def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
                         yp = y[p * w:(p + 1) * w]
                         for j in range(w):
                             oi[j] += xv * yp[j]
+        elif op == LOOP:
+            mem[d] = 0.0
+            if n == 0:
+                t = code[t, 7]
+        elif op == ENDLOOP:
+            mem[d] += 1.0
+            if mem[d] < n:
+                t = code[t, 7]
+        else:  # ROW
+            i = int(mem[sa])
+            if sb == 1:
+                i = code[t, 7] - 1 - i
+            every = code[t, 8]
+            if i % every == 0:
+                i //= every
+                if b == 0:
+                    o = mem[d:d + n]
+                    x = A[ao + i * n:ao + (i + 1) * n]
+                else:
+                    o = mem[d + i * n:d + (i + 1) * n]
+                    x = A[ao:ao + n]
+                for j in range(n):
+                    o[j] = x[j]
     return 0

@@ -102,8 +102,9 @@ class _Builder:
         self.index_at: dict[bytes, int] = {}
         self.top = 0
         self.free: list[tuple[int, int]] = []  # (offset, size), sorted
-        self.where: dict[int, int] = {}   # value -> arena offset
+        self.where: dict[int, int] = {}   # value -> arena offset (of the graph being emitted)
         self.shapes: dict[int, tuple] = {}
+        self.count = 0  # nodes, loop bodies' included
 
     # -- the arenas -------------------------------------------------------------------------
 
@@ -187,10 +188,6 @@ class _Builder:
         """Append ``node``'s instructions, writing at ``dst``; or return the value whose
         storage it shares (a reshape, an identity broadcast: no instruction)."""
         prim = node.prim
-        if prim.multiple_results:
-            raise _Ineligible(f"{prim.name} has several results")
-        if np.dtype(node.out.dtype) != F64:
-            raise _Ineligible(f"{prim.name} gives {node.out.dtype}")
         for p in node.parents:
             if p >= 0 and p not in self.where:
                 raise _Ineligible("a value computed outside the graph")  # (cannot happen)
@@ -269,15 +266,96 @@ class _Builder:
             raise _Ineligible(f"{prim.name}: a plan {what!r} that does not fit its operands")
         return None
 
-    def build(self) -> Table:
-        graph = self.graph
+    def loop(self, node: Node, dsts: list[int], spec: dict) -> None:
+        """Append the rows of a loop plan (see ``Primitive.program_form``): its body's rows
+        between a ``LOOP`` and an ``ENDLOOP`` row. The carries live in the node's carry
+        outputs throughout; each step reads its slice of the xs into a slot of the body's,
+        writes its ys (and the saved carries) into their rows, then copies the body's
+        carries back."""
+        wk = self.wk
+        body: Graph = spec["body"]
+        nc, nk, length = spec["consts"], spec["carry"], spec["length"]
+        reverse, save = int(bool(spec["reverse"])), spec["save"]
+        ops = [self.operand(p, a) for p, a in zip(node.parents, node.args)]
+        ny = len(body.outputs) - nk
+        if len(ops) != body.n_in or len(dsts) != nk + ny + (nk if save else 0):
+            raise _Ineligible("a loop plan that does not match its node")
+        carry, ys, saved = dsts[:nk], dsts[nk:nk + ny], dsts[nk + ny:]
+        c_size = [math.prod(v.shape) for v in body.in_values[nc:nc + nk]]
+        for (off, _), d, n in zip(ops[nc:nc + nk], carry, c_size):
+            if n:
+                self.row(3, d, n, off, 1)  # the initial carries, into place
+        held = []
+        x_slots = []
+        for v in body.in_values[nc + nk:]:
+            n = math.prod(v.shape)
+            x_slots.append(self.alloc(n))
+            held.append((x_slots[-1], n))
+        ctr = self.alloc(1)
+        held.append((ctr, 1))
+        start = len(self.rows)
+        self.row(wk.LOOP, ctr, length)
+        if save:  # the carry entering every ``save``-th step (in the order the steps run)
+            for d, src, n in zip(saved, carry, c_size):
+                self.row(wk.ROW, d, n, src, ctr, 1, 0, length, save)
+        for slot, (off, _), v in zip(x_slots, ops[nc + nk:], body.in_values[nc + nk:]):
+            self.row(wk.ROW, slot, math.prod(v.shape), off, ctr, 0, reverse, length, 1)
+        outer = self.where, self.shapes
+        in_where = [off for off, _ in ops[:nc]] + carry + x_slots
+        where, finish = self.emit(body, in_where, own_inputs=False)
+        self.where, self.shapes = outer
+        srcs = [where[i] if i >= 0 else self.const(v) for _, i, v in body.outputs]
+        for d, src, (_, _, v) in zip(ys, srcs[nk:], body.outputs[nk:]):
+            self.row(wk.ROW, d, math.prod(v.shape), src, ctr, 1, reverse, length, 1)
+        copies = [(d, src, n) for d, src, n in zip(carry, srcs, c_size) if n and d != src]
+        if any(0 <= s < d2 + n2 and d2 < s + n for _, s, n in copies for d2, _, n2 in copies):
+            # a carry read after another carry's slot was written (carries swapped): through
+            # temporaries
+            tmps = []
+            for _, src, n in copies:
+                tmps.append(self.alloc(n))
+                held.append((tmps[-1], n))
+                self.row(3, tmps[-1], n, src, 1)
+            copies = [(d, tmp, n) for (d, _, n), tmp in zip(copies, tmps)]
+        for d, src, n in copies:
+            self.row(3, d, n, src, 1)
+        finish()
+        self.row(wk.ENDLOOP, ctr, length, 0, 0, 0, 0, start)
+        self.rows[start][7] = len(self.rows) - 1
+        if save == 1:  # and the last carry
+            for d, src, n in zip(saved, carry, c_size):
+                if n:
+                    self.row(3, d + length * n, n, src, 1)
+        for off, n in held:
+            self.release(off, n)
+
+    def multi(self, node: Node, dsts: list[int]) -> None:
+        """Append the rows of a node with several results: only a loop plan has them."""
+        form = node.prim.program_form
+        if form is None:
+            raise _Ineligible(f"{node.prim.name} has several results and no program_form")
+        avals = []
+        for p, a in zip(node.parents, node.args):
+            shape = self.shapes[p] if p >= 0 else np.shape(a)
+            avals.append(_Aval(shape, F64 if p >= 0 else np.asarray(a).dtype))
+        plan = form(avals, tuple(_Aval(o.shape, o.dtype) for o in node.out), **node.params)
+        if plan is None or plan[0] != "loop":
+            raise _Ineligible(f"{node.prim.name} has several results and no loop plan")
+        self.loop(node, dsts, plan[1])
+
+    def emit(self, graph: Graph, in_where: list[int] | None = None,
+             own_inputs: bool = True) -> tuple[dict[int, int], Callable[[], None]]:
+        """Append the rows of ``graph``'s nodes. Its inputs are at ``in_where`` (None: new
+        room; with ``own_inputs`` their room is freed once they are dead). Returns where each
+        value is and ``finish()``, which frees the room of the outputs (call it once they
+        are read)."""
+        self.where, self.shapes = {}, {}
         keep = {idx for _, idx, _ in graph.outputs if idx >= 0}
         last: dict[int, int] = {}
         for pos, node in enumerate(graph.nodes):
             for p in node.parents:
                 if p >= 0:
                     last[p] = pos
-        inputs = []
         block: dict[int, tuple[int, int]] = {}  # value -> the (offset, size) it lives in
         users: dict[tuple[int, int], int] = {}  # block -> its live values
         for i, v in enumerate(graph.in_values):
@@ -286,49 +364,76 @@ class _Builder:
             shape = tuple(v.shape)
             n = math.prod(shape)
             self.shapes[i] = shape
-            self.where[i] = self.alloc(n)
-            block[i] = (self.where[i], n)
-            users[block[i]] = 1
-            inputs.append((self.where[i], n, shape))
+            self.where[i] = self.alloc(n) if in_where is None else in_where[i]
+            if own_inputs:
+                block[i] = (self.where[i], n)
+                users[block[i]] = 1
 
         def dead(value: int) -> None:  # a block is free once no value in it is live
+            if value not in block:  # (an input the graph does not own)
+                return
             users[block[value]] -= 1
             if not users[block[value]]:
                 self.release(*block[value])
 
         for pos, node in enumerate(graph.nodes):
-            if node.prim.multiple_results:  # (control flow, decompositions)
-                raise _Ineligible(f"{node.prim.name} has several results")
-            shape = tuple(node.out.shape)
-            n = math.prod(shape)
-            dst = self.alloc(n)  # before the operands are released: never one of them
+            self.count += 1
+            if self.count > MAX_NODES:
+                raise _Ineligible("too many nodes")
+            outs = node.out if node.prim.multiple_results else (node.out,)
+            for o in outs:
+                if np.dtype(o.dtype) != F64:
+                    raise _Ineligible(f"{node.prim.name} gives {o.dtype}")
+            shapes = [tuple(o.shape) for o in outs]
+            sizes = [math.prod(shape) for shape in shapes]
+            dsts = [self.alloc(n) for n in sizes]  # before the operands are released
             temps: list = []
-            alias = self.node(node, dst, temps)
-            self.shapes[node.idx] = shape
-            if alias is None:
-                self.where[node.idx] = dst
-                block[node.idx] = (dst, n)
-                users[block[node.idx]] = 1
-            else:  # shares its operand's storage
-                self.release(dst, n)
-                self.where[node.idx] = self.where[alias]
-                block[node.idx] = block[alias]
-                users[block[alias]] += 1
+            if node.prim.multiple_results:
+                self.multi(node, dsts)
+                alias = None
+            else:
+                alias = self.node(node, dsts[0], temps)
+            where, shapes_now = self.where, self.shapes
+            for k, (shape, n, dst) in enumerate(zip(shapes, sizes, dsts)):
+                idx = node.idx + k
+                shapes_now[idx] = shape
+                if alias is None:
+                    where[idx] = dst
+                    block[idx] = (dst, n)
+                    users[block[idx]] = 1
+                else:  # shares its operand's storage
+                    self.release(dst, n)
+                    where[idx] = where[alias]
+                    if alias in block:
+                        block[idx] = block[alias]
+                        users[block[alias]] += 1
             for off, size in temps:
                 self.release(off, size)
             for p in {p for p in node.parents if p >= 0}:
                 if last[p] == pos and p not in keep:
                     dead(p)
-            if node.idx not in last and node.idx not in keep:
-                dead(node.idx)
+            for k in range(len(outs)):
+                if node.idx + k not in last and node.idx + k not in keep:
+                    dead(node.idx + k)
+
+        def finish() -> None:
+            for idx in keep:
+                if idx >= graph.n_in:
+                    dead(idx)
+        return self.where, finish
+
+    def build(self) -> Table:
+        graph = self.graph
+        where, _ = self.emit(graph)
         table = Table()
         table.code = np.array(self.rows, dtype=np.int64).reshape(-1, self.wk.WIDTH)
         table.size = self.top
         table.cm = np.concatenate(self.consts) if self.consts else np.zeros(0)
         table.ix = np.concatenate(self.indices) if self.indices else np.zeros(0, np.int64)
-        table.inputs = inputs
-        table.outputs = {idx: (self.where[idx], math.prod(self.shapes[idx]), self.shapes[idx])
-                         for idx in keep}
+        table.inputs = [(where[i], math.prod(v.shape), tuple(v.shape))
+                        for i, v in enumerate(graph.in_values)]
+        table.outputs = {idx: (where[idx], math.prod(self.shapes[idx]), self.shapes[idx])
+                         for _, idx, _ in graph.outputs if idx >= 0}
         return table
 
 

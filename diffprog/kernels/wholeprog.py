@@ -276,7 +276,12 @@ class _Builder:
         body: Graph = spec["body"]
         nc, nk, length = spec["consts"], spec["carry"], spec["length"]
         reverse, save = int(bool(spec["reverse"])), spec["save"]
-        ops = [self.operand(p, a) for p, a in zip(node.parents, node.args)]
+        # (an operand the body does not read is not read: the index of a fori_loop body that
+        # does not use it is an integer)
+        read = {p for n in body.nodes for p in n.parents} | {i for _, i, _ in body.outputs}
+        read.update(range(nc, nc + nk))  # (the carries are copied in)
+        ops = [self.operand(p, a) if i in read else (0, ())
+               for i, (p, a) in enumerate(zip(node.parents, node.args))]
         ny = len(body.outputs) - nk
         if len(ops) != body.n_in or len(dsts) != nk + ny + (nk if save else 0):
             raise _Ineligible("a loop plan that does not match its node")
@@ -287,8 +292,8 @@ class _Builder:
                 self.row(3, d, n, off, 1)  # the initial carries, into place
         held = []
         x_slots = []
-        for v in body.in_values[nc + nk:]:
-            n = math.prod(v.shape)
+        for i, v in enumerate(body.in_values[nc + nk:], nc + nk):
+            n = math.prod(v.shape) if i in read else 0
             x_slots.append(self.alloc(n))
             held.append((x_slots[-1], n))
         ctr = self.alloc(1)
@@ -298,8 +303,10 @@ class _Builder:
         if save:  # the carry entering every ``save``-th step (in the order the steps run)
             for d, src, n in zip(saved, carry, c_size):
                 self.row(wk.ROW, d, n, src, ctr, 1, 0, length, save)
-        for slot, (off, _), v in zip(x_slots, ops[nc + nk:], body.in_values[nc + nk:]):
-            self.row(wk.ROW, slot, math.prod(v.shape), off, ctr, 0, reverse, length, 1)
+        for i, slot, (off, _), v in zip(range(nc + nk, body.n_in), x_slots, ops[nc + nk:],
+                                        body.in_values[nc + nk:]):
+            if i in read:
+                self.row(wk.ROW, slot, math.prod(v.shape), off, ctr, 0, reverse, length, 1)
         outer = self.where, self.shapes
         in_where = [off for off, _ in ops[:nc]] + carry + x_slots
         where, finish = self.emit(body, in_where, own_inputs=False)
@@ -358,8 +365,9 @@ class _Builder:
                     last[p] = pos
         block: dict[int, tuple[int, int]] = {}  # value -> the (offset, size) it lives in
         users: dict[tuple[int, int], int] = {}  # block -> its live values
+        read = {p for n in graph.nodes for p in n.parents} | keep
         for i, v in enumerate(graph.in_values):
-            if np.dtype(v.dtype) != F64:
+            if np.dtype(v.dtype) != F64 and (own_inputs or i in read):
                 raise _Ineligible(f"an input of dtype {v.dtype}")
             shape = tuple(v.shape)
             n = math.prod(shape)

@@ -215,10 +215,23 @@ def test_fori_loop_with_an_unused_index_is_a_compiled_loop():
     check(dp.grad(lambda x: dnp.sum(f(x) ** 2)), np.array([3.0, -1.0]), rtol=0)
 
 
-def test_fori_loop_reading_its_integer_index_falls_back():
+def test_fori_loop_reading_its_integer_index():
+    # the index steps through an int64 array held as float64: what NumPy computes with
     f = lambda x: dp.fori_loop(0, 6, lambda i, c: c * 0.5 + i, x)
-    check(f, np.array([3.0, -0.0]), eligible=False)
-    check(dp.grad(lambda x: dnp.sum(f(x) ** 2)), np.array([3.0, -1.0]), eligible=False)
+    check(f, np.array([3.0, -0.0, np.inf]), rtol=0)
+    g = lambda x: dp.fori_loop(-3, 4, lambda i, c: c * dnp.sin(i * 0.1) + i / 3, x)
+    check(g, np.array([3.0, -0.0]), rtol=1e-15)
+    check(dp.grad(lambda x: dnp.sum(g(x) ** 2)), np.array([3.0, -1.0]), rtol=1e-14)
+    h = lambda x: dp.fori_loop(0, 5, lambda i, c: c + dnp.astype(i, np.float64) ** 2, x)
+    check(h, np.array([0.5, -0.0]), rtol=0)
+
+
+def test_integer_and_bool_inputs_read_as_float64():
+    f = lambda x, n, b: x * n + b / 2
+    check(f, np.array([1.5, -0.0]), np.array([3, -(2 ** 60) - 1]), np.array([True, False]),
+          rtol=0, loop=False)
+    # an integer result is not for this tier
+    check(lambda x, n: x * (n + 1), np.array([1.5, -0.0]), np.array([3, 4]), eligible=False)
 
 
 def test_while_loops_fall_back_and_agree():

@@ -104,6 +104,7 @@ class _Builder:
         self.free: list[tuple[int, int]] = []  # (offset, size), sorted
         self.where: dict[int, int] = {}   # value -> arena offset (of the graph being emitted)
         self.shapes: dict[int, tuple] = {}
+        self.dtypes: dict[int, np.dtype] = {}  # inputs of integer or bool dtype
         self.count = 0  # nodes, loop bodies' included
 
     # -- the arenas -------------------------------------------------------------------------
@@ -152,7 +153,8 @@ class _Builder:
     def const(self, value: Any) -> int:
         """A constant's operand code (negative: the constant arena)."""
         a = np.asarray(value)
-        if a.dtype != F64 and not (type(value) in (int, float) and a.dtype.kind in "if"):
+        if a.dtype != F64 and a.dtype.kind not in "biu" \
+                and not (type(value) in (int, float) and a.dtype.kind in "if"):
             raise _Ineligible(f"a constant of dtype {a.dtype}")
         a = np.ascontiguousarray(a, dtype=F64).reshape(-1)
         key = (a.size, a.tobytes())
@@ -172,6 +174,13 @@ class _Builder:
             self.indices.append(where)
             self.n_index += where.size
         return off
+
+    def dtype_of(self, parent: int, arg: Any) -> np.dtype:
+        """The dtype of an operand (of the graph's values, only inputs may be other than
+        float64)."""
+        if parent >= 0:
+            return self.dtypes.get(parent, F64)
+        return np.asarray(arg).dtype
 
     def operand(self, parent: int, arg: Any) -> tuple[int, tuple]:
         if parent >= 0:
@@ -194,7 +203,15 @@ class _Builder:
         out_shape = tuple(node.out.shape)
         size = math.prod(out_shape)
         from .interp import opcode
-        op = opcode(node) if prim.scalar is not None else None
+        op = None
+        if prim.scalar is not None:
+            dts = [self.dtype_of(p, a) for p, a in zip(node.parents, node.args)]
+            if all(dt == F64 for dt in dts):
+                op = opcode(node)
+            else:  # integer operands of a float64 result: NumPy computes on them as float64
+                op = opcode(Node(prim, [_Aval(np.shape(a), F64) if dt != F64 else a
+                                        for a, dt in zip(node.args, dts)],
+                                 node.params, node.out, node.parents, node.idx))
         if op == 3 and node.parents[0] >= 0 and math.prod(self.shapes[node.parents[0]]) == size:
             return node.parents[0]  # broadcast_to adding size-1 axes: the same elements
         if op is not None:
@@ -226,7 +243,7 @@ class _Builder:
         avals, offs = [], []
         for p, a in zip(node.parents, node.args):
             off, shape = self.operand(p, a)
-            dtype = F64 if p >= 0 else np.asarray(a).dtype
+            dtype = self.dtype_of(p, a)
             avals.append(_Aval(shape, dtype))
             offs.append((off, math.prod(shape)))
         plan = form(avals, _Aval(out_shape, node.out.dtype), **node.params)
@@ -307,10 +324,10 @@ class _Builder:
                                         body.in_values[nc + nk:]):
             if i in read:
                 self.row(wk.ROW, slot, math.prod(v.shape), off, ctr, 0, reverse, length, 1)
-        outer = self.where, self.shapes
+        outer = self.where, self.shapes, self.dtypes
         in_where = [off for off, _ in ops[:nc]] + carry + x_slots
         where, finish = self.emit(body, in_where, own_inputs=False)
-        self.where, self.shapes = outer
+        self.where, self.shapes, self.dtypes = outer
         srcs = [where[i] if i >= 0 else self.const(v) for _, i, v in body.outputs]
         for d, src, (_, _, v) in zip(ys, srcs[nk:], body.outputs[nk:]):
             self.row(wk.ROW, d, math.prod(v.shape), src, ctr, 1, reverse, length, 1)
@@ -344,7 +361,7 @@ class _Builder:
         avals = []
         for p, a in zip(node.parents, node.args):
             shape = self.shapes[p] if p >= 0 else np.shape(a)
-            avals.append(_Aval(shape, F64 if p >= 0 else np.asarray(a).dtype))
+            avals.append(_Aval(shape, self.dtype_of(p, a)))
         plan = form(avals, tuple(_Aval(o.shape, o.dtype) for o in node.out), **node.params)
         if plan is None or plan[0] != "loop":
             raise _Ineligible(f"{node.prim.name} has several results and no loop plan")
@@ -356,7 +373,7 @@ class _Builder:
         room; with ``own_inputs`` their room is freed once they are dead). Returns where each
         value is and ``finish()``, which frees the room of the outputs (call it once they
         are read)."""
-        self.where, self.shapes = {}, {}
+        self.where, self.shapes, self.dtypes = {}, {}, {}
         keep = {idx for _, idx, _ in graph.outputs if idx >= 0}
         last: dict[int, int] = {}
         for pos, node in enumerate(graph.nodes):
@@ -367,8 +384,14 @@ class _Builder:
         users: dict[tuple[int, int], int] = {}  # block -> its live values
         read = {p for n in graph.nodes for p in n.parents} | keep
         for i, v in enumerate(graph.in_values):
-            if np.dtype(v.dtype) != F64 and (own_inputs or i in read):
-                raise _Ineligible(f"an input of dtype {v.dtype}")
+            dtype = np.dtype(v.dtype)
+            if dtype != F64:
+                if dtype.kind not in "biu" and (own_inputs or i in read):
+                    raise _Ineligible(f"an input of dtype {v.dtype}")
+                # integers and bools are held as float64 (exact below 2**53; rounded above,
+                # as NumPy converts them): only nodes with a float64 result read them, and
+                # NumPy computes those in float64 too
+                self.dtypes[i] = dtype
             shape = tuple(v.shape)
             n = math.prod(shape)
             self.shapes[i] = shape
@@ -548,7 +571,8 @@ def _agrees(graph: Graph, run: Callable) -> bool:
     guard against a wrong ``program_form``; the tests check edge values.)"""
     from .steps import NodeStep, sequence
     rng = np.random.default_rng(0)
-    inputs = [rng.uniform(0.5, 1.5, tuple(v.shape)) for v in graph.in_values]
+    inputs = [rng.uniform(0.5, 1.5, tuple(v.shape)) if np.dtype(v.dtype) == F64
+              else rng.integers(0, 3, tuple(v.shape)).astype(v.dtype) for v in graph.in_values]
     with np.errstate(all="ignore"):
         want = sequence(graph, [NodeStep(n) for n in graph.nodes])(inputs)
         got = run(inputs)

@@ -713,10 +713,20 @@ def _convert(x, dtype):
     return x.astype(dtype, copy=False)
 
 
+def _convert_program(avals, out, dtype):
+    """The whole-program tier's plan (see ``Primitive.program_form``): a cast of float64,
+    an integer or a bool to float64 keeps the elements (the tier holds those as float64)."""
+    kind = avals[0].dtype.kind
+    if out.dtype == np.float64 and (avals[0].dtype == np.float64 or kind in "biu"):
+        return ("same",)
+    return None
+
+
 convert_element_type = Primitive(
     "convert_element_type", _convert, batch="elementwise",
     linear=True,  # over the reals: a rounding, the real part, or the embedding in complex
-    transpose=(lambda ct, out, x, dtype: convert_element_type(ct, dtype=x.dtype),))
+    transpose=(lambda ct, out, x, dtype: convert_element_type(ct, dtype=x.dtype),),
+    program_form=_convert_program)
 
 # A cast to bool or an integer type is piecewise constant: no derivative flows through it.
 convert_discrete = Primitive("convert_discrete", _convert, batch="elementwise",

@@ -1,8 +1,11 @@
-"""The bars of issue 6, checked against measured tables, and why each missed bar is missed.
+"""The speed bars of this round's issues, checked against measured tables, and why each missed
+bar is missed.
 
-The verdicts are computed from the numbers of the run; the explanations in ``WHY_MISSED`` are
-written by hand from profiling and are printed only while their bar is missed (keep them in
-step with the code they describe).
+Issue 6 (W1 against autograd, W3, W4, W6), issue 11 (cold start C, many small ops S), issue 15
+(scan, W8), issue 16 (Dask, W9) and issue 17 (eager speed at 1 thread: W1 against the minimal
+tape, W1f, W2, W5, import time I). The verdicts are computed from the numbers of the run; the
+explanations in ``WHY_MISSED`` are written by hand from profiling and are printed only while
+their bar is missed (keep them in step with the code they describe).
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .coldstart import BARS as COLD_BARS
 from .harness import Table, fmt_time
+from .imports import BAR as IMPORT_BAR
+from .smallops import BAR as SMALLOPS_BAR
 
 # What counts as "no growth" over the repeated grads of W6: less than this many MB of live
 # traced memory (a leak of one gradient per iteration would be 7.6 MB each time), and less than
@@ -22,28 +28,75 @@ ARRAY_MB = 8e6 / 2**20  # one float64 array of W2's 10^6 elements
 
 @dataclass
 class Bar:
+    """One bar: ``check(tables)`` gives the verdict (None: not measured) and the figures.
+
+    ``table`` names the table the bar reads (where given); with ``one_thread`` the bar is judged
+    only on a table measured with ``--threads 1`` (issue 17's eager bars are set at one thread;
+    the import times of I are single-threaded anyway).
+    """
     id: str
+    issue: int
     text: str
     check: Callable[[dict[str, Table]], tuple[bool | None, str]]
+    table: str | None = None
+    one_thread: bool = False
 
 
-def _row(tables: dict[str, Table], table: str, system: str) -> dict | None:
+def _row(tables: dict[str, Table], table: str, system: str, prefix: bool = False
+         ) -> dict | None:
+    """The row of ``table`` named ``system`` (or, with ``prefix``, the first row whose name
+    starts with it)."""
     t = tables.get(table)
     if t is None:
         return None
-    return next((r for r in t.data if r["system"] == system), None)
+    return next((r for r in t.data if r.get("system") == system
+                 or (prefix and str(r.get("system", "")).startswith(system))), None)
 
 
-def _ratio_bar(table: str, system: str, other: str, limit: float) -> Callable:
+def _ratio_bar(table: str, system: str, other: str, limit: float, prefix: bool = False
+               ) -> Callable:
     def check(tables: dict[str, Table]) -> tuple[bool | None, str]:
-        a, b = _row(tables, table, system), _row(tables, table, other)
+        a, b = _row(tables, table, system, prefix), _row(tables, table, other)
         if a is None or b is None:
             missing = system if a is None else other
             return None, f"not measured ({missing} missing from {table})"
         ratio = a["median_s"] / b["median_s"]
-        return ratio <= limit, (f"{system} {fmt_time(a['median_s'])} vs {other} "
+        return ratio <= limit, (f"{a['system']} {fmt_time(a['median_s'])} vs {other} "
                                 f"{fmt_time(b['median_s'])}: {ratio:.2f}x (bar: ≤ {limit:g}x)")
     return check
+
+
+def _time_bar(table: str, system: str, limit_s: float) -> Callable:
+    def check(tables: dict[str, Table]) -> tuple[bool | None, str]:
+        a = _row(tables, table, system)
+        if a is None:
+            return None, f"not measured ({system} missing from {table})"
+        return a["median_s"] <= limit_s, (f"{system} {fmt_time(a['median_s'])} (bar: ≤ "
+                                          f"{fmt_time(limit_s)})")
+    return check
+
+
+def _cold_bar(name: str) -> Callable:
+    """Table C (benchmarks/coldstart.py): the first call of ``name`` in a fresh process."""
+    limit = COLD_BARS[name]
+
+    def check(tables: dict[str, Table]) -> tuple[bool | None, str]:
+        t = tables.get("C")
+        row = None if t is None else next((r for r in t.data if r.get("name") == name), None)
+        first = ((row or {}).get("bg") or {}).get("first")
+        if first is None:
+            return None, f"not measured ({name} missing from C)"
+        return first < limit, (f"{first:.3g} s in a fresh process, empty kernel cache "
+                               f"(bar: < {limit:g} s)")
+    return check
+
+
+def _numba_bar(tables: dict[str, Table]) -> tuple[bool | None, str]:
+    row = _row(tables, "I", "import diffprog")
+    if row is None or row.get("numba_imported") is None:
+        return None, "not measured (I missing, or it does not record numba)"
+    n, total = row["numba_imported"], row["processes"]
+    return n == 0, f"numba in sys.modules after `import diffprog` in {n} of {total} processes"
 
 
 def _memory_bar(tables: dict[str, Table]) -> tuple[bool | None, str]:
@@ -112,26 +165,54 @@ def _w9_overhead(tables: dict[str, Table]) -> tuple[bool | None, str]:
 
 
 BARS = [
-    Bar("W1", "W1 overhead: diffprog eager at most half of autograd's time",
+    # issue 6
+    Bar("W1", 6, "W1 overhead: diffprog eager at most half of autograd's time",
         _ratio_bar("W1", "diffprog eager", "autograd", 0.5)),
-    Bar("W3", "W3 MLP: diffprog eager within 1.2x of the hand-written NumPy backward pass",
+    Bar("W3", 6, "W3 MLP: diffprog eager within 1.2x of the hand-written NumPy backward pass",
         _ratio_bar("W3", "diffprog eager", "numpy hand-written backward", 1.2)),
-    Bar("W4", "W4 Hessian: diffprog eager at most torch.func's time",
+    Bar("W4", 6, "W4 Hessian: diffprog eager at most torch.func's time",
         _ratio_bar("W4", "diffprog eager", "torch.func", 1.0)),
-    Bar("W6", "W6 memory: no growth over the repeated grads, and a peak at most autograd's",
+    Bar("W6", 6, "W6 memory: no growth over the repeated grads, and a peak at most autograd's",
         _memory_bar),
-    Bar("W8j", "W8 scan: grad of a 1,000-step RNN scan under dp.jit within 1.5x of jax.jit",
+    # issue 11
+    *[Bar(f"C-{name}", 11, f"C cold start: first call of jit(grad) of {what} under "
+          f"{COLD_BARS[name]:g} s", _cold_bar(name), "C")
+      for name, what in (("W1", "W1"), ("W3", "W3"), ("G600", "the 600-op graph"))],
+    *[Bar(f"S-{name}", 11, f"S small ops: {what} under dp.jit (default tiers) within "
+          f"{SMALLOPS_BAR:g}x of jax.jit",
+          _ratio_bar(f"S-{name}", "diffprog jit, default tiers", "jax.jit", SMALLOPS_BAR,
+                     prefix=True), f"S-{name}")
+      for name, what in (("RK4", "20-step RK4 gradient"), ("H70", "70-DOF Hessian"))],
+    # issue 15
+    Bar("W8j", 15, "W8 scan: grad of a 1,000-step RNN scan under dp.jit within 1.5x of jax.jit",
         _ratio_bar("W8", "diffprog jit", "jax.jit", 1.5)),
-    Bar("W8e", "W8 scan: dp.scan's eager grad within 1.5x of the unrolled Python loop's",
+    Bar("W8e", 15, "W8 scan: dp.scan's eager grad within 1.5x of the unrolled Python loop's",
         _ratio_bar("W8", "diffprog eager", "diffprog eager, unrolled Python loop", 1.5)),
-    Bar("W8c", "W8 scan: cold first call of jit(grad(scan)) under 3 s", _w8_cold),
-    Bar("W8m", "W8 scan: reverse-mode peak memory with checkpoint_every≈√n below 1/3 of "
+    Bar("W8c", 15, "W8 scan: cold first call of jit(grad(scan)) under 3 s", _w8_cold),
+    Bar("W8m", 15, "W8 scan: reverse-mode peak memory with checkpoint_every≈√n below 1/3 of "
         "saving every carry (10,000 steps)", _w8_memory),
-    Bar("W9s", "W9 Dask: grad_sum over 4·10^6 × 20 on a 2-worker LocalCluster at least 1.5x "
-        "faster than one process", _w9_speedup),
-    Bar("W9o", "W9 Dask: grad_sum's overhead over its summed per-chunk compute (÷ workers) "
+    # issue 16
+    Bar("W9s", 16, "W9 Dask: grad_sum over 4·10^6 × 20 on a 2-worker LocalCluster at least "
+        "1.5x faster than one process", _w9_speedup),
+    Bar("W9o", 16, "W9 Dask: grad_sum's overhead over its summed per-chunk compute (÷ workers) "
         "below 20% at 64 chunks", _w9_overhead),
+    # issue 17: eager speed, one thread, interleaved
+    Bar("W2", 17, "W2 eager: diffprog eager at most torch eager's time",
+        _ratio_bar("W2", "diffprog eager", "torch eager", 1.0), "W2", True),
+    Bar("W1t", 17, "W1 eager: diffprog eager at most 1.25x the minimal tape",
+        _ratio_bar("W1", "diffprog eager", "minimal tape (floor)", 1.25), "W1", True),
+    Bar("W1f", 17, "W1f fixed cost: grad of a one-op function at most 12 µs",
+        _time_bar("W1f", "diffprog eager", 12e-6), "W1f", True),
+    *[Bar(f"W5{key}", 17, f"W5 pytrees: diffprog {op} at most optree's time",
+          _ratio_bar("W5", f"diffprog {op}", f"optree {op}", 1.0), "W5", True)
+      for key, op in (("f", "flatten"), ("u", "unflatten"), ("m", "tree_map(f, tree)"),
+                      ("m2", "tree_map(f, tree, tree)"))],
+    Bar("I", 17, f"I import: `import diffprog` at most {IMPORT_BAR:g}x `import numpy` "
+        "(bytecode cached)", _ratio_bar("I", "import diffprog", "import numpy", IMPORT_BAR), "I"),
+    Bar("In", 17, "I import: `import diffprog` never imports numba", _numba_bar, "I"),
 ]
+
+ISSUES = sorted({b.issue for b in BARS})
 
 # Why a bar is missed, from profiling. Shown in RESULTS.md only while the bar is missed.
 WHY_MISSED: dict[str, str] = {
@@ -188,6 +269,10 @@ WHY_MISSED: dict[str, str] = {
         "tasks stolen under load, which fetch their 40 MB chunk from the other worker "
         "(serialization on both sides). Rerun `python -m benchmarks --only W9` on an idle "
         "machine before reading it as a property of diffprog.distributed."),
+    "W1t": (
+        "The gap to the tape is Python calls per operation in the `diffprog.numpy` wrappers "
+        "and in `bind` (the tape calls its NumPy function and rule directly); reducing them is "
+        "work in progress."),
     "W9o": (
         "The fixed costs, measured with tiny chunks (`python -m benchmarks.dask_grad`, same "
         "load): about 40 ms of CPU per call (scatter, graph, gather) and 4.4 ms of CPU per "
@@ -197,10 +282,31 @@ WHY_MISSED: dict[str, str] = {
 }
 
 
-def evaluate(tables: dict[str, Table]) -> list[dict]:
+def evaluate(tables: dict[str, Table], threads: dict[str, int] | None = None) -> list[dict]:
+    """The verdict of every bar: ``met`` True, False or None (not measured), the figures, the
+    issue, and the explanation of a missed bar. ``threads`` maps a table's id to the thread
+    count it was measured with (a bar set at one thread is not judged on another count).
+
+    >>> [v["met"] for v in evaluate({})][:2]
+    [None, None]
+    """
     out = []
     for bar in BARS:
-        met, detail = bar.check(tables)
-        out.append({"id": bar.id, "text": bar.text, "met": met, "detail": detail,
-                    "why": WHY_MISSED.get(bar.id) if met is False else None})
+        n = (threads or {}).get(bar.table) if bar.table else None
+        if bar.one_thread and n not in (None, 1):
+            met, detail = None, f"not measured at 1 thread ({bar.table}: --threads {n})"
+        else:
+            met, detail = bar.check(tables)
+        out.append({"id": bar.id, "issue": bar.issue, "text": bar.text, "met": met,
+                    "detail": detail, "why": WHY_MISSED.get(bar.id) if met is False else None})
     return out
+
+
+def issues_label(verdicts: list[dict]) -> str:
+    """"issues 6, 11, ..." for the issues of ``verdicts``.
+
+    >>> issues_label([{"issue": 6}, {"issue": 17}, {"issue": 6}])
+    'issues 6, 17'
+    """
+    issues = sorted({v["issue"] for v in verdicts})
+    return ("issue " if len(issues) == 1 else "issues ") + ", ".join(map(str, issues))

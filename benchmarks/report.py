@@ -7,10 +7,10 @@ import json
 import os
 from pathlib import Path
 
-from .bars import evaluate
+from .bars import evaluate, issues_label
 from .harness import REL_TOL, Table
 
-ORDER = ("W1", "W2", "W3", "W4", "J", "W5", "W6", "C", "W8", "W9")
+ORDER = ("W1", "W2", "W3", "W4", "J", "W5", "W6", "C", "S", "W8", "W9", "I")
 
 
 def load(out_dir: Path) -> list[tuple[dict, list[Table]]]:
@@ -43,7 +43,7 @@ def _meta_lines(meta: dict) -> list[str]:
 def write_markdown(out_dir: Path, md_path: Path, chart: Path | None) -> list[dict]:
     runs = load(out_dir)
     tables = {t.id: t for _, ts in runs for t in ts}
-    verdicts = evaluate(tables)
+    verdicts = evaluate(tables, {t.id: m.get("threads") for m, ts in runs for t in ts})
     # The header describes the run that measured the most tables (the latest such run); a
     # table measured by another run (say `--only W1` afterwards) names its own command.
     count = {}
@@ -73,14 +73,18 @@ def write_markdown(out_dir: Path, md_path: Path, chart: Path | None) -> list[dic
             "machine, differences under about 10% are noise.", ""]
     if chart is not None:
         out += [f"![benchmark chart]({os.path.relpath(chart, md_path.parent)})", ""]
-    out += ["## The bars (issue 6)", "", "| bar | measured | verdict |", "|---|---|---|"]
-    for v in verdicts:
-        verdict = {True: "met", False: "**missed**", None: "not measured"}[v["met"]]
-        out.append(f"| {v['text']} | {v['detail']} | {verdict} |")
-    out.append("")
-    for v in verdicts:
-        if v["met"] is False:
-            out += [f"**{v['id']} missed — why.** " + (v["why"] or "Not yet analysed."), ""]
+    out += [f"## The bars ({issues_label(verdicts)})", ""]
+    for issue in sorted({v["issue"] for v in verdicts}):
+        out += [f"### Issue {issue}", "", "| bar | measured | verdict |", "|---|---|---|"]
+        for v in verdicts:
+            if v["issue"] == issue:
+                verdict = {True: "met", False: "**missed**", None: "not measured"}[v["met"]]
+                out.append(f"| {v['text']} | {v['detail']} | {verdict} |")
+        out.append("")
+        for v in verdicts:
+            if v["issue"] == issue and v["met"] is False:
+                out += [f"**{v['id']} missed — why.** " + (v["why"] or "Not yet analysed."),
+                        ""]
     for meta, ts in runs:
         for t in ts:
             out += [f"## {t.title}", "", t.description, ""]

@@ -1,11 +1,13 @@
 """The benchmark runner: ``python -m benchmarks [--quick] [--threads N] [--only W1,W3]``.
 
 Runs each workload (one module each: overhead W1, chain W2, mlp W3, hessian W4, jacobian J,
-trees W5, memory W6, grad_sum on Dask W9: dask_grad) on every installed system with the same
-thread count, prints progress to stderr and a table per workload to stdout, and writes
+trees W5, memory W6, coldstart C, smallops S, scan W8, grad_sum on Dask W9: dask_grad, imports
+I) on every installed system with the same thread count, prints progress to stderr and a table
+per workload to stdout, and writes
 - ``benchmarks/results/<ID>.json``: the raw numbers and the run's metadata, one file a workload;
-- ``benchmarks/RESULTS.md``: every table found in the results directory, the bars of issue 6
-  with their verdicts, and the machine, command and BLAS kernel each table was measured with;
+- ``benchmarks/RESULTS.md``: every table found in the results directory, the speed bars of the
+  issues (benchmarks/bars.py) with their verdicts, grouped by issue, and the machine, command
+  and BLAS kernel each table was measured with;
 - ``benchmarks/results/benchmarks.png``: the chart (matplotlib, when installed).
 ``--quick`` (under two minutes) writes to ``benchmarks/results/quick/`` instead, so that a
 smoke run never replaces the full run's record. Nothing is imported before the thread count is
@@ -26,8 +28,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = {"W1": "overhead", "W2": "chain", "W3": "mlp", "W4": "hessian", "J": "jacobian",
-             "W5": "trees", "W6": "memory", "C": "coldstart", "W8": "scan", "W9": "dask_grad",
-             "I": "imports"}
+             "W5": "trees", "W6": "memory", "C": "coldstart", "S": "smallops", "W8": "scan",
+             "W9": "dask_grad", "I": "imports"}
 CHART = "benchmarks.png"
 
 
@@ -127,10 +129,14 @@ def _report(args: argparse.Namespace, start: float) -> None:
     from .report import write_chart, write_markdown
     chart = write_chart(args.out, args.out / CHART)
     verdicts = write_markdown(args.out, args.markdown, chart)
-    print("\nbars (issue 6):")
-    for v in verdicts:
-        status = {True: "met", False: "MISSED", None: "not measured"}[v["met"]]
-        print(f"  {status:12} {v['text']}: {v['detail']}")
+    from .bars import issues_label
+    print(f"\nbars ({issues_label(verdicts)}):")
+    for issue in sorted({v["issue"] for v in verdicts}):
+        print(f"  issue {issue}:")
+        for v in verdicts:
+            if v["issue"] == issue:
+                status = {True: "met", False: "MISSED", None: "not measured"}[v["met"]]
+                print(f"    {status:12} {v['text']}: {v['detail']}")
     print(f"\nwrote {_rel(args.markdown)}, {_rel(args.out)}/*.json"
           + (f", {_rel(chart)}" if chart else " (no chart: matplotlib not installed)")
           + f" in {time.perf_counter() - start:.0f} s")

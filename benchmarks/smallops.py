@@ -8,13 +8,16 @@
   distances, plus ``sum(cos q) + 0.01 sum(q^4)``; jacfwd(jacrev) batched by vmap, ~190 nodes.
 - ``W1``'s jit row is in the W1 table (benchmarks/overhead.py).
 
-Two tables: steady state, interleaved medians (diffprog's default tiers against the NumPy
-executor, the whole-program tier forced, and jax.jit), and cold start (each cell a fresh
-process with an empty ``DIFFPROG_CACHE_DIR``: first call, second call, the wait for the
-background compilation, the per-call time on the tier then kept; jax.jit's first call and
-steady state). The bar of issue 11: jit within 3x of jax.jit.
+Three tables: the steady state of each workload, interleaved medians (diffprog's default tiers
+against the NumPy executor, the whole-program tier forced, and jax.jit), and cold start (each
+cell a fresh process with an empty ``DIFFPROG_CACHE_DIR``: first call, second call, the wait
+for the background compilation, the per-call time on the tier then kept; jax.jit's first call
+and steady state, left out of a ``--quick`` run: its RK4 compilation alone takes tens of
+seconds). The bar of issue 11: jit (default tiers) within 3x of jax.jit, judged by
+benchmarks/bars.py from the steady-state tables.
 
-Run alone: ``python -m benchmarks.smallops`` (prints both tables as markdown).
+Workload S of ``python -m benchmarks --only S`` (writes benchmarks/results/S.json); run alone,
+``python -m benchmarks.smallops`` prints the tables as markdown.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ def steady_systems(ctx, name: str) -> list:
     tier = program.tier
     forced = {kind: dp.jit(fn, executor=kind) for kind in ("numpy", "whole")}
     systems = [System("diffprog eager", lambda: fn(*args)),
-               System(f"diffprog jit (default tiers: {tier})", run_default),
+               System(f"diffprog jit, default tiers ({tier})", run_default),
                System("diffprog jit, NumPy executor", lambda: forced["numpy"](*args)),
                System("diffprog jit, whole-program tier", lambda: forced["whole"](*args))]
     if "jax" in ctx.backends:
@@ -242,7 +245,8 @@ def run(ctx):
         baseline = "jax.jit" if any(s.name == "jax.jit" for s in systems) else "diffprog eager"
         tables.append(time_table(ctx, f"S-{name}", f"S — {name}: {what}", desc, systems,
                                  baseline=baseline))
-    tables.append(cold_table())
+    # jax.jit's cold first call of RK4 alone takes tens of seconds: not in a --quick run
+    tables.append(cold_table(with_jax=not ctx.quick))
     return tables
 
 

@@ -30,6 +30,7 @@ import hashlib
 import math
 import pickle
 import threading
+import time
 import uuid
 import warnings
 from collections import OrderedDict
@@ -46,15 +47,15 @@ try:
     import cloudpickle
     import dask
     import dask.array as da
-    from dask._task_spec import Task, TaskRef
+    from dask._task_spec import Alias, Task, TaskRef
     from dask.delayed import Delayed
-    from dask.highlevelgraph import HighLevelGraph
+    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 except ImportError as e:  # pragma: no cover - the message is the point
     raise ImportError("diffprog.distributed needs dask and distributed: "
                       "pip install 'diffprog[dask]'") from e
 
 __all__ = ["value_and_grad_sum", "grad_sum", "map", "ChunkAlignmentWarning", "process_cache_info",
-           "wait_compiled"]
+           "wait_compiled", "chunk_stats"]
 
 
 class ChunkAlignmentWarning(UserWarning):
@@ -66,25 +67,52 @@ class ChunkAlignmentWarning(UserWarning):
 
 
 class _Payload:
-    """What one call sends to every worker: the token naming the function in the per-process
+    """What one call sends to the workers: the token naming the function in the per-process
     cache, the function and its jit options pickled by cloudpickle (``blob``: unpickled only by
-    a process that has not cached the function yet), and the parameters. A plain class, not a
-    tuple or dict, so that dask keeps it as one literal. ``fun`` and ``options`` are the
-    caller's own objects, used where no pickling happens (the threads scheduler)."""
+    a process that has not cached the function yet), and the parameters, pickled once by the
+    client and unpickled by the process that runs the tasks (never by the scheduler, which
+    may not have the user's modules: it only passes the bytes on). A plain class, not a tuple
+    or dict, so that dask keeps it as one literal. ``fun``, ``options`` and ``params`` are the
+    caller's own objects where no pickling happens (the threads scheduler)."""
 
-    __slots__ = ("token", "blob", "params", "fun", "options")
+    __slots__ = ("token", "blob", "fun", "options", "_params", "_params_blob")
 
     def __init__(self, token: str, blob: bytes, params: Any, fun: Callable | None = None,
                  options: dict | None = None) -> None:
-        self.token, self.blob, self.params = token, blob, params
+        self.token, self.blob, self._params, self._params_blob = token, blob, params, None
         self.fun, self.options = fun, options
 
+    @property
+    def params(self) -> Any:
+        if self._params is _UNPICKLED:
+            self._params = pickle.loads(self._params_blob)
+        return self._params
+
     def __getstate__(self) -> tuple:
-        return self.token, self.blob, self.params
+        if self._params_blob is None:
+            self._params_blob = _dumps(self._params, "the parameters")
+        return self.token, self.blob, self._params_blob
 
     def __setstate__(self, state: tuple) -> None:
-        self.token, self.blob, self.params = state
+        self.token, self.blob, self._params_blob = state
+        self._params = _UNPICKLED
         self.fun = self.options = None
+
+    def nbytes(self) -> int:
+        """About how many bytes the payload pickles to (its array leaves, and the function)."""
+        leaves = tree_flatten(self._params)[0] if self._params is not _UNPICKLED else []
+        return len(self.blob) + sum(getattr(leaf, "nbytes", 8) for leaf in leaves)
+
+
+_UNPICKLED = object()
+
+
+def _dumps(obj: Any, what: str) -> bytes:
+    try:
+        return cloudpickle.dumps(obj)
+    except Exception as e:
+        raise TypeError(f"diffprog.distributed: {what} cannot be pickled to send to the "
+                        f"workers ({type(e).__name__}: {e})") from e
 
 
 _CACHE_SIZE = 32
@@ -139,13 +167,53 @@ def wait_compiled(timeout: float | None = None) -> bool:
     return all(vg.wait_compiled(timeout) for vg in functions if hasattr(vg, "wait_compiled"))
 
 
+_stats_lock = threading.Lock()
+_stats = {"chunks": 0, "compute_s": 0.0}
+
+
+def chunk_stats(reset: bool = False) -> dict[str, float]:
+    """How many chunks this process computed ``value_and_grad`` on, and the seconds (wall
+    clock) those calls took, since the last reset: the compute of a :func:`value_and_grad_sum`
+    call without its overhead. For benchmarks: ``client.run(chunk_stats, True)`` on the
+    workers before a call, ``client.run(chunk_stats)`` after it.
+
+    Example:
+        >>> sorted(chunk_stats(reset=True))
+        ['chunks', 'compute_s']
+    """
+    with _stats_lock:
+        out = dict(_stats)
+        if reset:
+            _stats.update(chunks=0, compute_s=0.0)
+    return out
+
+
 def _chunk_value_and_grad(payload: _Payload, weight: float | None, *chunk: np.ndarray) -> tuple:
-    value, grads = _compiled(payload)(payload.params, *chunk)
+    vg, params = _compiled(payload), payload.params
+    t0 = time.perf_counter()
+    value, grads = vg(params, *chunk)
+    elapsed = time.perf_counter() - t0
+    with _stats_lock:
+        _stats["chunks"] += 1
+        _stats["compute_s"] += elapsed
     if weight is not None:  # mean=True: chunk i counts n_i / N (a Python float keeps float32)
         value = value * weight
         leaves, tree = tree_flatten(grads)
         grads = tree_unflatten(tree, [g * weight for g in leaves])
     return value, grads
+
+
+def _part_value_and_grad(payload: _Payload, weights: tuple, narrays: int,
+                         *blocks: np.ndarray) -> tuple:
+    """The sum of ``value_and_grad`` over the chunks one worker holds, in their order:
+    ``blocks`` holds chunk 0's arrays, then chunk 1's ... (``narrays`` each), ``weights`` one
+    per chunk. One task per worker instead of one per chunk: no per-task scheduling, and the
+    chunks' results are added as they come (only one partial sum is held)."""
+    total = None
+    for j, weight in enumerate(weights):
+        part = _chunk_value_and_grad(payload, weight, *blocks[j * narrays:(j + 1) * narrays])
+        total = part if total is None else _combine(total, part)
+    return total
 
 
 def _combine(*parts: tuple) -> tuple:
@@ -221,21 +289,6 @@ def _align(data: Sequence[Any]) -> list:
     return out
 
 
-def _placement(client: Any, x: Any, keys: list) -> list[tuple[int, str]]:
-    """``(chunk index, worker holding it)`` for every chunk of ``x`` (whose chunk keys are
-    ``keys``): the worker is "" without a client or for chunks that are not persisted (they are
-    computed where the scheduler decides)."""
-    where: dict = {}
-    if client is not None:
-        try:
-            futures = client.futures_of(x)
-            if futures:
-                where = {k: min(v) for k, v in client.who_has(futures).items() if v}
-        except Exception:  # pragma: no cover - grouping is an optimization, not a requirement
-            where = {}
-    return [(i, where.get(k, "")) for i, k in enumerate(keys)]
-
-
 def _row_keys(x: Any) -> list:
     """The keys of the chunks of ``x`` along axis 0 (it has one chunk along the others)."""
     keys = x.__dask_keys__()
@@ -250,6 +303,124 @@ def _short(chunks: tuple) -> str:
     return f"({chunks[0]}, {chunks[1]}, ... {len(chunks)} chunks)"
 
 
+# Parameters (with the function) of up to this many bytes travel inside the tasks' specs (one
+# copy per task, through the scheduler); larger ones are scattered to every worker once per
+# call (peer to peer after the first copy), which costs a round trip more.
+_INLINE_BYTES = 1 << 20
+
+
+def _persisted(arrays: list, future_type: type) -> list[list] | None:
+    """For each array, the futures of its row chunks, if every chunk of every array is
+    persisted (its key maps to a future, directly or through aliases, as in the concatenation
+    of persisted arrays), else None."""
+    out = []
+    for x in arrays:
+        graph = x.__dask_graph__()
+        layers = getattr(graph, "layers", None)
+        if layers is not None and len(layers) > 1:
+            graph = dict(graph)  # one lookup per key, not one per layer
+        elif layers is not None:
+            graph = next(iter(layers.values()))
+        row = []
+        for k in _row_keys(x):
+            for _ in range(16):  # an alias of an alias ...
+                v = graph.get(k)
+                if isinstance(v, Alias):
+                    k = v.target
+                elif isinstance(v, tuple) and _is_key(graph, v):
+                    k = v  # a legacy alias: the value is another key of the graph
+                else:
+                    break
+            if not isinstance(v, future_type):
+                return None
+            row.append(v)
+        out.append(row)
+    return out
+
+
+def _is_key(graph: Any, v: tuple) -> bool:
+    try:
+        return v in graph
+    except TypeError:  # a task tuple holding something unhashable
+        return False
+
+
+def _holders(client: Any, arrays: list, futures: list[list]) -> list[str]:
+    """For each chunk index, the worker holding most of its bytes over the arrays ("" when no
+    worker holds any: a lost chunk being recomputed)."""
+    who = client.who_has([f for row in futures for f in row])
+    out = []
+    for i in range(len(futures[0])):
+        score: dict[str, int] = {}
+        for x, row in zip(arrays, futures):
+            nbytes = x.dtype.itemsize * math.prod(c[i] if a == 0 else c[0]
+                                                  for a, c in enumerate(x.chunks))
+            for w in who.get(row[i].key, ()):
+                score[w] = score.get(w, 0) + nbytes + 1
+        out.append(min(score, key=lambda w: (-score[w], w)) if score else "")
+    return out
+
+
+def _tree(layer: dict, keys: list, fanin: int, prefix: str) -> Any:
+    """Adds to ``layer`` a tree of fan-in ``fanin`` of :func:`_combine` tasks over ``keys``
+    (named ``prefix``-sum1, -sum2 ... by level); returns its root's key (``keys[0]`` alone)."""
+    depth = 0
+    while len(keys) > 1:
+        depth += 1
+        keys, parts = [], keys
+        for j in range(0, len(parts), fanin):
+            key = (f"{prefix}-sum{depth}", j // fanin)
+            layer[key] = Task(key, _combine, *(TaskRef(k) for k in parts[j:j + fanin]))
+            keys.append(key)
+    return keys[0]
+
+
+def _on_workers(client: Any, payload: _Payload, arrays: list, futures: list[list],
+                weights: list, fanin: int, name: str) -> tuple:
+    """The per-worker plan, for data persisted on a client's workers: one task per worker
+    that holds chunks, pinned to it (``allow_other_workers``: when it dies, its task runs
+    elsewhere and dask recomputes the lost chunks), which sums ``value_and_grad`` over those
+    chunks; then a tree of fan-in ``fanin`` over the workers' partial sums."""
+    groups: dict[str, list[int]] = {}
+    alone = []  # chunks no worker holds yet (still being computed): one task each
+    for i, w in enumerate(_holders(client, arrays, futures)):
+        if weights[i] != 0:
+            if w:
+                groups.setdefault(w, []).append(i)
+            else:
+                alone.append(("", [i]))
+    plan = sorted(groups.items()) + alone
+    scattered = None
+    send: Any = payload
+    if payload.nbytes() * len(plan) > _INLINE_BYTES:
+        scattered = client.scatter([payload], broadcast=True, hash=False)
+        send = scattered[0]  # a future: the tasks depend on its key
+    layers: dict = {}
+    dependencies: dict = {}
+    parts = []
+    for g, (w, idx) in enumerate(plan):
+        key = (f"{name}-part", g)
+        task = Task(key, _part_value_and_grad, send,
+                    tuple(None if weights[i] is True else weights[i] for i in idx),
+                    len(arrays), *(row[i] for i in idx for row in futures))
+        lname = f"{name}-part{g}"
+        layers[lname] = MaterializedLayer(
+            {key: task}, annotations={"workers": [w], "allow_other_workers": True} if w else None)
+        dependencies[lname] = set()
+        parts.append(key)
+    tree: dict = {}
+    root = _tree(tree, parts, fanin, name)
+    if tree:
+        layers[f"{name}-sum"] = MaterializedLayer(tree)
+        dependencies[f"{name}-sum"] = set(layers) - {f"{name}-sum"}
+    try:
+        return client.get(HighLevelGraph(layers, dependencies), root, sync=True)
+    finally:
+        if scattered is not None:
+            for fut in scattered:
+                fut.release()
+
+
 def value_and_grad_sum(f: Callable, params: Any, *data: Any, client: Any = None,
                        jit: bool | dict = True, mean: bool = False, fanin: int = 8,
                        scheduler: str | None = None) -> tuple[Any, Any]:
@@ -261,14 +432,18 @@ def value_and_grad_sum(f: Callable, params: Any, *data: Any, client: Any = None,
     :class:`ChunkAlignmentWarning`; arrays of different lengths raise ``ValueError``). Each
     chunk's ``value_and_grad(f)(params, *chunk)`` runs on a worker (jitted unless
     ``jit=False``, with ``jit``'s options if it is a dict such as ``{"compile": "never"}``; one
-    trace per process and chunk shape), and the pairs are summed in a tree of
-    fan-in ``fanin`` on the workers. With ``mean=True`` ``f`` is a mean over rows and chunk i
-    is weighted by n_i / N. The gradient is shaped like ``params``, with ``None`` for static
-    leaves, as :func:`diffprog.grad` gives it.
+    trace per process and chunk shape), and the pairs are summed on the workers. With
+    ``mean=True`` ``f`` is a mean over rows and chunk i is weighted by n_i / N. The gradient
+    is shaped like ``params``, with ``None`` for static leaves, as :func:`diffprog.grad` gives
+    it.
 
-    ``client``: a ``distributed.Client``; ``params`` and ``f`` are then scattered to every
-    worker once per call. Without one, the graph runs on dask's current scheduler
-    (``scheduler`` overrides it: "threads", "sync", "processes"), with ``params`` as one key.
+    ``client``: a ``distributed.Client``. When the data are persisted on its workers
+    (``client.persist``), each worker that holds chunks runs one task that loops over its own
+    chunks and adds their results up, and a tree of fan-in ``fanin`` adds the workers' sums;
+    otherwise one task per chunk, and a tree of fan-in ``fanin`` over the chunks. ``params``
+    and ``f`` travel inside the tasks (scattered to every worker once per call when they are
+    large). Without a client, the graph runs on dask's current scheduler (``scheduler``
+    overrides it: "threads", "sync", "processes").
 
     Example:
         >>> import numpy as np, dask.array as da, diffprog.numpy as dnp
@@ -288,56 +463,52 @@ def value_and_grad_sum(f: Callable, params: Any, *data: Any, client: Any = None,
     options = None if jit is False else ({} if jit is True else dict(jit))
     payload = _Payload(*_pickled(f, options), params, f, options)
     name = f"dp-{uuid.uuid4().hex[:12]}"
-    futures = None
+    # per chunk: its weight, True for "counts 1" (mean=False), 0 for an empty chunk (skipped)
+    weights: list = [(c / total if mean else True) if c else 0 for c in chunks]
     if client is not None:
+        from distributed import Future
+        futures = _persisted(arrays, Future)
+        if futures is not None:
+            return _on_workers(client, payload, arrays, futures, weights, fanin, name)
+    return _per_chunk(client, payload, arrays, weights, fanin, name, scheduler)
+
+
+def _per_chunk(client: Any, payload: _Payload, arrays: list, weights: list, fanin: int,
+               name: str, scheduler: str | None) -> tuple:
+    """The per-chunk plan (data not persisted, or no client): one task per chunk, where the
+    scheduler decides, and a tree of fan-in ``fanin`` over them."""
+    scattered = None
+    if client is not None and payload.nbytes() * len(weights) > _INLINE_BYTES:
         # one copy per worker, sent now, instead of one per task
-        futures = client.scatter([payload], broadcast=True, hash=False)
-        payload_ref = dask.delayed(futures[0])
+        scattered = client.scatter([payload], broadcast=True, hash=False)
+        send: Any = scattered[0]
     else:
-        payload_ref = dask.delayed(payload, name=f"{name}-params", traverse=False)
-    placement = _placement(client, arrays[0], _row_keys(arrays[0]))  # (optimizing drops futures)
+        send = payload
     # optimized together, so that arrays sharing upstream tasks still share them
-    arrays = dask.optimize(*arrays)
+    arrays = list(dask.optimize(*arrays))
     blocks = [_row_keys(x) for x in arrays]
     # One layer of tasks, built directly (a dask.delayed call per chunk costs milliseconds);
     # TaskRef marks the references: keys of persisted arrays are not in the graph.
     layer: dict = {}
-    depth = 0
-
-    def reduce(keys: list) -> Any:  # a tree of fan-in `fanin` over keys, its root's key
-        nonlocal depth
-        while len(keys) > 1:
-            depth += 1
-            keys, parts = [], keys
-            for j in range(0, len(parts), fanin):
-                key = (f"{name}-sum{depth}", j // fanin)
-                layer[key] = Task(key, _combine, *(TaskRef(k) for k in parts[j:j + fanin]))
-                keys.append(key)
-        return keys[0]
-
-    groups: dict[str, list] = {}
-    for i, where in placement:
-        if chunks[i]:
+    keys = []
+    for i, weight in enumerate(weights):
+        if weight != 0:
             key = (f"{name}-chunk", i)
-            layer[key] = Task(key, _chunk_value_and_grad, TaskRef(payload_ref.key),
-                              chunks[i] / total if mean else None,
+            layer[key] = Task(key, _chunk_value_and_grad, send,
+                              None if weight is True else weight,
                               *(TaskRef(b[i]) for b in blocks))
-            groups.setdefault(where, []).append(key)
-    # the chunks of each worker are added up on it; only one partial sum per worker travels
-    root = reduce([reduce(keys) for _, keys in sorted(groups.items())])
-    graph = HighLevelGraph.from_collections(f"{name}-sum", layer,
-                                            dependencies=[payload_ref, *arrays])
+            keys.append(key)
+    root = _tree(layer, keys, fanin, name)
+    graph = HighLevelGraph.from_collections(f"{name}-sum", layer, dependencies=arrays)
     result = Delayed(root, graph, layer=f"{name}-sum")
     try:
         if client is not None:
-            value, grads = client.compute(result, sync=True)
-        else:
-            value, grads = dask.compute(result, scheduler=scheduler)[0]
+            return client.compute(result, sync=True)
+        return dask.compute(result, scheduler=scheduler)[0]
     finally:
-        if futures is not None:
-            for fut in futures:
+        if scattered is not None:
+            for fut in scattered:
                 fut.release()
-    return value, grads
 
 
 def grad_sum(f: Callable, params: Any, *data: Any, client: Any = None, jit: bool | dict = True,

@@ -122,6 +122,95 @@ def test_equals_value_and_grad_on_concatenated_data(client, rng, dtype, nchunks,
     assert ref[1]["k"] is None and ref[1]["tag"] is None
 
 
+def persisted_on(client, x, y, sizes, where):
+    """x and y chunked by ``sizes``, chunk i persisted on worker ``where[i]`` (then
+    concatenated: the chunks' keys are aliases of the persisted ones)."""
+    starts = np.cumsum([0, *sizes])
+    xs, ys = [], []
+    for s, n, w in zip(starts, sizes, where):
+        # name=False: new keys, even for rows persisted elsewhere before
+        px, py = client.persist([da.from_array(x[s:s + n], chunks=(n, x.shape[1]), name=False),
+                                 da.from_array(y[s:s + n], chunks=(n,), name=False)],
+                                workers=[w])
+        xs.append(px)
+        ys.append(py)
+    dx, dy = da.concatenate(xs), da.concatenate(ys)
+    client.gather(client.futures_of(dx) + client.futures_of(dy))  # wait until they are made
+    held = client.who_has(client.futures_of(dx))
+    assert sorted(held.values()) == sorted((w,) for w in where)  # the placement asked for
+    return dx, dy
+
+
+def part_tasks(stream):
+    """(worker, key) of the per-worker tasks of a task stream, and of any chunk tasks."""
+    return sorted((t["worker"], str(t["key"])) for t in stream
+                  if "-part" in str(t["key"]) or "-chunk" in str(t["key"]))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("nchunks, fanin", [(1, 8), (7, 8), (64, 2)])
+def test_persisted_data_one_task_per_worker(client, rng, dtype, nchunks, fanin):
+    from distributed import get_task_stream
+    x, y, dx, dy = data_for(rng, 1000, dtype, nchunks)
+    dx, dy = client.persist([dx, dy])
+    client.gather(client.futures_of(dx) + client.futures_of(dy))  # wait until they are made
+    params = params_for(dtype)
+    ref = dp.value_and_grad(loss)(params, x, y)
+    dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE)  # traces
+    client.run(dd.chunk_stats, True)
+    with get_task_stream(client) as ts:
+        got = dd.value_and_grad_sum(loss, params, dx, dy, client=client, fanin=fanin,
+                                    jit=NO_COMPILE)
+    assert_same(got, ref, RTOL[dtype])
+    held = {w for ws in client.who_has(client.futures_of(dx)).values() for w in ws}
+    # one task per worker holding chunks, run on that worker; no task per chunk
+    assert [w for w, _ in part_tasks(ts.data)] == sorted(held), part_tasks(ts.data)
+    stats = client.run(dd.chunk_stats)
+    assert sum(s["chunks"] for s in stats.values()) == nchunks, stats
+
+
+def test_unevenly_spread_chunks_and_a_worker_without_chunks(client, rng):
+    from distributed import get_task_stream
+    a, b = sorted(client.scheduler_info()["workers"])
+    x, y, _, _ = data_for(rng, 700, np.float64, 1)
+    params = params_for(np.float64)
+    ref = dp.value_and_grad(loss)(params, x, y)
+    sizes = [100] * 7
+    for where in ([a] * 6 + [b], [b, a, b, b, a, b, b], [a] * 7):  # 6+1, 2+5, all on one
+        dx, dy = persisted_on(client, x, y, sizes, where)
+        with get_task_stream(client) as ts:
+            got = dd.value_and_grad_sum(loss, params, dx, dy, client=client, fanin=2,
+                                        jit=NO_COMPILE)
+        assert_same(got, ref, 1e-12)
+        assert [w for w, _ in part_tasks(ts.data)] == sorted(set(where))
+        mean = dd.value_and_grad_sum(mean_loss, params, dx, dy, client=client, mean=True,
+                                     jit=NO_COMPILE)
+        assert_same(mean, dp.value_and_grad(mean_loss)(params, x, y), 1e-12)
+
+
+def test_large_params_are_scattered(client, rng, monkeypatch):
+    # params above the inline limit go to every worker by scatter, not inside each task
+    x, y, dx, dy = data_for(rng, 600, np.float64, 6)
+    dx, dy = client.persist([dx, dy])
+    big = rng.standard_normal(dd._INLINE_BYTES // 8 + 1)
+
+    def loss_big(p, x, y):
+        return loss(p, x, y) + 1e-3 * dnp.sum(p["big"] ** 2)
+
+    params = {**params_for(np.float64), "big": big}
+    ref = dp.value_and_grad(loss_big)(params, x, y)
+    scatters = []
+    scatter = client.scatter
+    monkeypatch.setattr(client, "scatter", lambda *a, **k: scatters.append(1) or scatter(*a, **k))
+    got = dd.value_and_grad_sum(loss_big, params, dx, dy, client=client, jit=NO_COMPILE)
+    assert scatters == [1]
+    dd.value_and_grad_sum(loss, params_for(np.float64), dx, dy, client=client, jit=NO_COMPILE)
+    assert scatters == [1]  # small params travel inside the tasks
+    # the second term counts once per chunk
+    np.testing.assert_allclose(got[1]["big"], 6 * ref[1]["big"], rtol=1e-12)
+    np.testing.assert_allclose(got[1]["w"], ref[1]["w"], rtol=1e-12)
+
+
 def test_mean_weights_chunks_by_length(client, rng):
     x, y, dx, dy = data_for(rng, 1003, np.float64, 7)
     params = params_for(np.float64)
@@ -162,8 +251,14 @@ def test_threads_scheduler_without_client(rng):
     assert dd.process_cache_info()[dd._token(loss, NO_COMPILE)] <= 2
 
 
-def test_worker_killed_mid_computation_gives_the_exact_result(client, rng, tmp_path):
+@pytest.mark.parametrize("persisted", [False, True])
+def test_worker_killed_mid_computation_gives_the_exact_result(client, rng, tmp_path, persisted):
     x, y, dx, dy = data_for(rng, 1000, np.float64, 16)
+    if persisted:  # the per-worker plan: the dead worker's chunks are lost with it
+        dx, dy = client.persist([dx, dy])
+        client.gather(client.futures_of(dx) + client.futures_of(dy))
+        assert len({w for ws in client.who_has(client.futures_of(dx)).values()
+                    for w in ws}) == N_WORKERS
     marker = str(tmp_path / "killed")
     params = params_for(np.float64)
 
@@ -188,12 +283,17 @@ def _raising_loss(p, x):
     return dnp.sum(x @ p)
 
 
-def test_an_exception_on_a_worker_surfaces_with_its_traceback(client):
+@pytest.mark.parametrize("persisted", [False, True])
+def test_an_exception_on_a_worker_surfaces_with_its_traceback(client, persisted):
     dx = da.ones((250, 3), chunks=(100, 3))  # the last chunk has 50 rows
+    if persisted:
+        dx = client.persist(dx)
+        client.gather(client.futures_of(dx))
     with pytest.raises(ValueError, match="a chunk of 50 rows is too short") as info:
         dd.value_and_grad_sum(_raising_loss, np.ones(3), dx, client=client, jit=False)
     tb = "".join(traceback.format_exception(info.value))
     assert "_raising_loss" in tb and "_chunk_value_and_grad" in tb  # the worker's frames
+    assert ("_part_value_and_grad" in tb) == persisted  # one task per worker, or per chunk
 
 
 def _slow_square(i):

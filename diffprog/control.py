@@ -1468,9 +1468,16 @@ def _while_batch(args, dims, *, cond_body, body, n_cc, n_bc):
     return tuple(outs), (0,) * (len(outs) - 1) + (None,)
 
 
+def _while_program(avals, out, *, cond_body, body, n_cc, n_bc):
+    """The whole-program tier's plan (see ``Primitive.program_form``): a while loop of the
+    predicate and body graphs, as ``_while_impl`` runs it."""
+    return ("while", {"cond": cond_body.optimized, "body": body.optimized, "cond_consts": n_cc,
+                      "body_consts": n_bc})
+
+
 while_p = Primitive("while_loop", _while_impl, multiple_results=True, abstract=_while_abstract,
                     jvp=_while_jvp, vjp=_while_vjp, batch=_while_batch,
-                    register=False)
+                    register=False, program_form=_while_program)
 
 
 # A call whose function receives an int operand (a trip count) as a concrete int when it runs,

@@ -234,14 +234,59 @@ def test_integer_and_bool_inputs_read_as_float64():
     check(lambda x, n: x * (n + 1), np.array([1.5, -0.0]), np.array([3, 4]), eligible=False)
 
 
-def test_while_loops_fall_back_and_agree():
+def test_while_loop_with_a_data_dependent_trip_count():
     f = lambda x: dp.while_loop(lambda v: v[0] < 10.0, lambda v: v * 2.0, x)
-    check(f, np.array([1.5, -0.0]), eligible=False)
-    check(f, np.array([11.0, 1.0]), eligible=False)  # zero trips
+    check(f, np.array([1.5, -0.0]), rtol=0)
+    check(f, np.array([11.0, 1.0]), rtol=0)  # zero trips
+    check(f, np.array([np.nan, 1.0]), rtol=0)  # a NaN predicate is false
+    # one program, trip counts from 0 to 1074 (5e-324 doubles up past 10)
+    jitted = dp.jit(f, executor="whole")
+    for x0 in (5e-324, 1e-300, 0.1, 9.99, 10.0, 1e308):
+        x = np.array([x0, -0.0])
+        np.testing.assert_array_equal(jitted(x), f(x))
+    (program,) = jitted.cache.values()
+    assert wholeprog.whole_program(program.graph) is not None
+
+
+def test_while_loop_with_several_carries_closures_and_comparisons():
+    def f(x, w):
+        return dp.while_loop(lambda c: c[1] < 6.0,
+                             lambda c: (dnp.sin(c[0] * w) + c[1], c[1] + 1.0),
+                             (x, np.float64(0.0)))
+    check(f, np.array([0.5, -0.0, np.inf]), np.float64(1.3), rtol=1e-15)
+    g = lambda x: dp.while_loop(lambda c: c[0] >= c[1], lambda c: (c[1], c[0] - 1.0),
+                                (x, np.float64(2.0)))  # swapped carries
+    check(g, np.float64(7.5), rtol=0)
+    check(g, np.float64(1.0), rtol=0)
+    check(lambda x: (x > 0.5, x <= 0.5, x == 1.0, x != 1.0), EDGE, rtol=0, signs=False,
+          loop=False)  # bools held as float64, given back as bools
+
+
+def test_a_while_loop_that_only_ends_on_its_data_is_not_run_on_stand_ins():
+    # stand-in inputs (between 0.5 and 1.5) would never reach 3.0: the program is not checked
+    # on them (which would not end), and it ends on the real inputs
+    f = lambda x: dp.while_loop(lambda v: v != 3.0, lambda v: v + 1.0, x)
+    check(f, np.float64(0.0), rtol=0)
+    check(f, np.float64(-2.0), rtol=0)
+
+
+def test_jvp_of_a_while_loop_is_a_compiled_loop():
+    f = lambda x: dp.while_loop(lambda v: v[0] < 10.0, lambda v: v * v + 1.0, x)
+    check(lambda x, t: dp.jvp(f, (x,), (t,)), np.array([1.5, -0.5]), np.array([1.0, 2.0]),
+          rtol=0)
+
+
+def test_while_loops_that_fall_back_agree():
+    f = lambda x: dp.while_loop(lambda v: v[0] < 10.0, lambda v: v * 2.0, x)
+    # reverse mode: the backward pass is built at run time for the recorded trip count
     check(dp.grad(lambda x: dnp.sum(f(x))), np.array([1.5, 2.0]), eligible=False)
-    g = lambda x, n: dp.fori_loop(0, n, lambda i, c: c * 1.5, x)  # traced bounds
-    jitted = dp.jit(g, executor="whole")
-    np.testing.assert_array_equal(jitted(np.array([1.0, 2.0]), 3), [3.375, 6.75])
+    check(dp.grad(lambda x: dnp.sum(f(x))), np.array([11.0, 2.0]), eligible=False)
+    g = lambda x, n: dp.fori_loop(0, n, lambda i, c: c * 1.5, x)  # traced bounds: int carry
+    check(g, np.array([1.0, 2.0]), 3, eligible=False)
+    check(g, np.array([1.0, 2.0]), 0, eligible=False)
+    # two integers compare exactly, not as float64
+    check(lambda x, n, m: x * (n < m), np.array([1.0, -0.0]), np.array([2 ** 53 + 1]),
+          np.array([2 ** 53 + 2]), eligible=False)
 
 
 def test_loops_of_other_dtypes_fall_back_and_agree():

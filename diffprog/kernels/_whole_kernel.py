@@ -28,6 +28,12 @@ Loops (a ``scan`` node: the rows of its body between a ``LOOP`` and its ``ENDLOO
   rows' stride in steps (the saved carries of a checkpointed scan: steps that are not a
   multiple of it copy nothing); ``b`` 0 reads the row (``mem[d + j] = A[a + i * n + j]``),
   1 writes it (``mem[d + i * n + j] = A[a + j]``).
+
+A while loop (its trip count in ``mem[d]``): ``WHILE`` sets it to 0; the rows of the
+predicate follow, then ``BRANCH``, which goes on after the ``ENDWHILE`` row ``x0`` when
+``A[a]`` is 0; then the body's rows; ``ENDWHILE`` adds 1 to the count and goes back to the
+row after ``WHILE`` row ``x0``. The comparisons (``LT`` ... ``NE``, binary opcodes) give 1.0
+or 0.0: the tier holds bools as float64.
 """
 
 from __future__ import annotations
@@ -41,9 +47,12 @@ from numba import types
 from . import cache as _cache
 from . import fastmath as fm
 
-__all__ = ["run", "SIGNATURE", "GATHER", "SCATTER", "MATMUL", "LOOP", "ENDLOOP", "ROW", "WIDTH"]
+__all__ = ["run", "SIGNATURE", "GATHER", "SCATTER", "MATMUL", "LOOP", "ENDLOOP", "ROW", "WHILE",
+           "BRANCH", "ENDWHILE", "LT", "WIDTH"]
 
 GATHER, SCATTER, MATMUL, LOOP, ENDLOOP, ROW = 100, 101, 102, 103, 104, 105
+WHILE, BRANCH, ENDWHILE = 106, 107, 108
+LT, LE, GT, GE, EQ, NE = range(61, 67)  # (after the interpreter's binary opcodes, 50-60)
 WIDTH = 10
 SIGNATURE = (types.Array(types.int64, 2, "C"), types.Array(types.float64, 1, "C"),
              types.Array(types.float64, 1, "C"), types.Array(types.int64, 1, "C"))
@@ -120,7 +129,19 @@ def _binary(op, x, y):  # pragma: no cover  (compiled)
         return x if y != y or x <= y else y
     if op == 59:
         return np.arctan2(x, y)
-    return np.hypot(x, y)
+    if op == 60:
+        return np.hypot(x, y)
+    if op == 61:
+        return 1.0 if x < y else 0.0
+    if op == 62:
+        return 1.0 if x <= y else 0.0
+    if op == 63:
+        return 1.0 if x > y else 0.0
+    if op == 64:
+        return 1.0 if x >= y else 0.0
+    if op == 65:
+        return 1.0 if x == y else 0.0
+    return 1.0 if x != y else 0.0
 
 
 @numba.njit(inline="always", error_model="numpy", fastmath={"contract"})
@@ -276,6 +297,14 @@ def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
             mem[d] += 1.0
             if mem[d] < n:
                 t = code[t, 7]
+        elif op == WHILE:
+            mem[d] = 0.0
+        elif op == BRANCH:
+            if A[ao] == 0.0:
+                t = code[t, 7]
+        elif op == ENDWHILE:
+            mem[d] += 1.0
+            t = code[t, 7]
         else:  # ROW
             i = int(mem[sa])
             if sb == 1:

@@ -65,6 +65,30 @@ MAX_NODES = 10000
 REUSE_ARENA = 1 << 15
 
 
+def _comparison_table() -> dict:
+    import operator
+    return {operator.lt: 61, operator.le: 62, operator.gt: 63, operator.ge: 64,
+            operator.eq: 65, operator.ne: 66, np.less: 61, np.less_equal: 62, np.greater: 63,
+            np.greater_equal: 64, np.equal: 65, np.not_equal: 66}
+
+
+# comparisons by their scalar forms (the kernel's LT ... NE); 1.0 or 0.0
+_COMPARISONS = _comparison_table()
+
+
+def _comparison(node: Node, dtypes: list) -> int | None:
+    """The kernel's opcode of a comparison of float64 values (with an integer or bool on one
+    side at most: two integers compare exactly, not as float64)."""
+    form = node.prim.scalar
+    try:
+        op = _COMPARISONS.get(form) if not isinstance(form, dict) else None
+    except TypeError:
+        return None
+    if op is None or node.params or len(node.args) != 2 or F64 not in dtypes:
+        return None
+    return op
+
+
 class _Ineligible(Exception):
     """The graph has a node the whole-program tier cannot express."""
 
@@ -83,9 +107,10 @@ class _Aval:
 class Table:
     """A graph as instructions: ``code`` (rows of :data:`_whole_kernel.WIDTH` int64), the
     arena's size, the constant arena ``cm``, the index arena ``ix``, where the inputs go and
-    where the outputs are (offset, size, shape per graph output value)."""
+    where the outputs are (offset, size, shape, dtype per graph output value), and whether it
+    has a while loop (``unbounded``)."""
 
-    __slots__ = ("code", "size", "cm", "ix", "inputs", "outputs")
+    __slots__ = ("code", "size", "cm", "ix", "inputs", "outputs", "unbounded")
 
 
 class _Builder:
@@ -106,6 +131,7 @@ class _Builder:
         self.shapes: dict[int, tuple] = {}
         self.dtypes: dict[int, np.dtype] = {}  # inputs of integer or bool dtype
         self.count = 0  # nodes, loop bodies' included
+        self.unbounded = False  # a while loop: it may not end on stand-in inputs
 
     # -- the arenas -------------------------------------------------------------------------
 
@@ -212,6 +238,11 @@ class _Builder:
                 op = opcode(Node(prim, [_Aval(np.shape(a), F64) if dt != F64 else a
                                         for a, dt in zip(node.args, dts)],
                                  node.params, node.out, node.parents, node.idx))
+            if op is None and np.dtype(node.out.dtype) == np.bool_:
+                op = _comparison(node, dts)
+        if np.dtype(node.out.dtype) == np.bool_ and op is not None \
+                and op != 3 and op not in _COMPARISONS.values():
+            raise _Ineligible(f"{prim.name} gives a bool")
         if op == 3 and node.parents[0] >= 0 and math.prod(self.shapes[node.parents[0]]) == size:
             return node.parents[0]  # broadcast_to adding size-1 axes: the same elements
         if op is not None:
@@ -250,6 +281,8 @@ class _Builder:
         if plan is None:
             raise _Ineligible(f"{prim.name}'s program_form declines these operands")
         what = plan[0]
+        if np.dtype(node.out.dtype) != F64 and what not in ("same", "gather"):
+            raise _Ineligible(f"{prim.name} gives {node.out.dtype}")  # (bools only move)
         if what == "same" and len(offs) == 1 and offs[0][1] == size:
             if node.parents[0] >= 0:
                 return node.parents[0]
@@ -331,7 +364,21 @@ class _Builder:
         srcs = [where[i] if i >= 0 else self.const(v) for _, i, v in body.outputs]
         for d, src, (_, _, v) in zip(ys, srcs[nk:], body.outputs[nk:]):
             self.row(wk.ROW, d, math.prod(v.shape), src, ctr, 1, reverse, length, 1)
-        copies = [(d, src, n) for d, src, n in zip(carry, srcs, c_size) if n and d != src]
+        self.carry_back(carry, srcs, c_size, held)
+        finish()
+        self.row(wk.ENDLOOP, ctr, length, 0, 0, 0, 0, start)
+        self.rows[start][7] = len(self.rows) - 1
+        if save == 1:  # and the last carry
+            for d, src, n in zip(saved, carry, c_size):
+                if n:
+                    self.row(3, d + length * n, n, src, 1)
+        for off, n in held:
+            self.release(off, n)
+
+    def carry_back(self, carry: list[int], srcs: list[int], sizes: list[int],
+                   held: list) -> None:
+        """Rows copying a loop body's output carries (at ``srcs``) into the carries' slots."""
+        copies = [(d, src, n) for d, src, n in zip(carry, srcs, sizes) if n and d != src]
         if any(0 <= s < d2 + n2 and d2 < s + n for _, s, n in copies for d2, _, n2 in copies):
             # a carry read after another carry's slot was written (carries swapped): through
             # temporaries
@@ -343,13 +390,47 @@ class _Builder:
             copies = [(d, tmp, n) for (d, _, n), tmp in zip(copies, tmps)]
         for d, src, n in copies:
             self.row(3, d, n, src, 1)
+
+    def while_loop(self, node: Node, dsts: list[int], spec: dict) -> None:
+        """Append the rows of a while plan: the predicate's rows, a ``BRANCH`` out of the
+        loop, the body's rows, between a ``WHILE`` and an ``ENDWHILE`` row. The carries live
+        in the node's carry outputs, the trip count in its last output."""
+        wk = self.wk
+        self.unbounded = True
+        cond: Graph = spec["cond"]
+        body: Graph = spec["body"]
+        ncc, nbc = spec["cond_consts"], spec["body_consts"]
+        nk = len(body.outputs)
+        if len(node.parents) != ncc + nbc + nk or len(dsts) != nk + 1 \
+                or cond.n_in != ncc + nk or body.n_in != nbc + nk or len(cond.outputs) != 1:
+            raise _Ineligible("a while plan that does not match its node")
+        for o in node.out[:nk]:
+            if np.dtype(o.dtype) != F64:
+                raise _Ineligible(f"a while loop's carry of dtype {o.dtype}")
+        ops = [self.operand(p, a) for p, a in zip(node.parents, node.args)]
+        carry, ctr = dsts[:nk], dsts[nk]
+        c_size = [math.prod(v.shape) for v in body.in_values[nbc:]]
+        for (off, _), d, n in zip(ops[ncc + nbc:], carry, c_size):
+            if n:
+                self.row(3, d, n, off, 1)  # the initial carries, into place
+        held: list = []
+        start = len(self.rows)
+        self.row(wk.WHILE, ctr)
+        outer = self.where, self.shapes, self.dtypes
+        where, finish = self.emit(cond, [off for off, _ in ops[:ncc]] + carry, own_inputs=False)
+        _, i, v = cond.outputs[0]
+        pred = where[i] if i >= 0 else self.const(v)
+        branch = len(self.rows)
+        self.row(wk.BRANCH, 0, 1, pred)
         finish()
-        self.row(wk.ENDLOOP, ctr, length, 0, 0, 0, 0, start)
-        self.rows[start][7] = len(self.rows) - 1
-        if save == 1:  # and the last carry
-            for d, src, n in zip(saved, carry, c_size):
-                if n:
-                    self.row(3, d + length * n, n, src, 1)
+        where, finish = self.emit(body, [off for off, _ in ops[ncc:ncc + nbc]] + carry,
+                                  own_inputs=False)
+        self.where, self.shapes, self.dtypes = outer
+        self.carry_back(carry, [where[i] if i >= 0 else self.const(v)
+                                for _, i, v in body.outputs], c_size, held)
+        finish()
+        self.row(wk.ENDWHILE, ctr, 0, 0, 0, 0, 0, start)
+        self.rows[branch][7] = len(self.rows) - 1
         for off, n in held:
             self.release(off, n)
 
@@ -363,8 +444,14 @@ class _Builder:
             shape = self.shapes[p] if p >= 0 else np.shape(a)
             avals.append(_Aval(shape, self.dtype_of(p, a)))
         plan = form(avals, tuple(_Aval(o.shape, o.dtype) for o in node.out), **node.params)
+        if plan is not None and plan[0] == "while":
+            self.while_loop(node, dsts, plan[1])
+            return
         if plan is None or plan[0] != "loop":
             raise _Ineligible(f"{node.prim.name} has several results and no loop plan")
+        for o in node.out:
+            if np.dtype(o.dtype) != F64:
+                raise _Ineligible(f"{node.prim.name} gives {o.dtype}")
         self.loop(node, dsts, plan[1])
 
     def emit(self, graph: Graph, in_where: list[int] | None = None,
@@ -412,8 +499,9 @@ class _Builder:
             if self.count > MAX_NODES:
                 raise _Ineligible("too many nodes")
             outs = node.out if node.prim.multiple_results else (node.out,)
-            for o in outs:
-                if np.dtype(o.dtype) != F64:
+            for o in outs:  # (bools held as float64: comparisons, moves; a loop's own checks)
+                if np.dtype(o.dtype) != F64 and not (node.prim.multiple_results
+                                                     or np.dtype(o.dtype) == np.bool_):
                     raise _Ineligible(f"{node.prim.name} gives {o.dtype}")
             shapes = [tuple(o.shape) for o in outs]
             sizes = [math.prod(shape) for shape in shapes]
@@ -428,6 +516,8 @@ class _Builder:
             for k, (shape, n, dst) in enumerate(zip(shapes, sizes, dsts)):
                 idx = node.idx + k
                 shapes_now[idx] = shape
+                if np.dtype(outs[k].dtype) != F64:
+                    self.dtypes[idx] = np.dtype(outs[k].dtype)
                 if alias is None:
                     where[idx] = dst
                     block[idx] = (dst, n)
@@ -461,9 +551,11 @@ class _Builder:
         table.size = self.top
         table.cm = np.concatenate(self.consts) if self.consts else np.zeros(0)
         table.ix = np.concatenate(self.indices) if self.indices else np.zeros(0, np.int64)
+        table.unbounded = self.unbounded
         table.inputs = [(where[i], math.prod(v.shape), tuple(v.shape))
                         for i, v in enumerate(graph.in_values)]
-        table.outputs = {idx: (where[idx], math.prod(self.shapes[idx]), self.shapes[idx])
+        table.outputs = {idx: (where[idx], math.prod(self.shapes[idx]), self.shapes[idx],
+                               self.dtypes.get(idx, F64))
                          for _, idx, _ in graph.outputs if idx >= 0}
         return table
 
@@ -526,9 +618,12 @@ def whole_program(graph: Graph, check: bool = True) -> Callable[[list], list] | 
     ins = [(off, off + n) for off, n, _ in table.inputs]
     outs = table.outputs
     plan = []
-    for _, idx, value in graph.outputs:
+    cast = []  # (position, dtype): outputs of other dtypes (bools, a trip count) held as float64
+    for pos, (_, idx, value) in enumerate(graph.outputs):
         if idx >= graph.n_in:
-            off, n, shape = outs[idx]
+            off, n, shape, dtype = outs[idx]
+            if dtype != F64:
+                cast.append((pos, dtype))
             # a small output of a large arena is copied, so that it does not keep the arena;
             # a 0-d one is a NumPy scalar, as the NumPy executor's full reductions give
             plan.append((4 if shape == () else 0 if 2 * n >= size else 3, off, off + n, shape))
@@ -557,11 +652,17 @@ def whole_program(graph: Graph, check: bool = True) -> Callable[[list], list] | 
         for (lo, hi), x in zip(ins, inputs):
             mem[lo:hi] = ravel(x)
         kernel(code, mem, cm, ix)
-        return [mem[a:b].reshape(shape) if kind == 0 else inputs[a] if kind == 1
-                else mem[a:b].reshape(shape).copy() if kind == 3 else mem[a] if kind == 4
-                else a for kind, a, b, shape in plan]
+        out = [mem[a:b].reshape(shape) if kind == 0 else inputs[a] if kind == 1
+               else mem[a:b].reshape(shape).copy() if kind == 3 else mem[a] if kind == 4
+               else a for kind, a, b, shape in plan]
+        for pos, dtype in cast:
+            v = out[pos]
+            out[pos] = dtype.type(v) if np.ndim(v) == 0 else v.astype(dtype)
+        return out
 
-    if check and not _agrees(graph, run):
+    # (not a program with a while loop, which need not end on stand-in inputs: its rows are
+    # checked by the tests)
+    if check and not table.unbounded and not _agrees(graph, run):
         return None
     return run
 

@@ -3,8 +3,10 @@
 ``checkpoint_every``.
 
 Timing rows: the unrolled Python loop under ``dp.grad`` (the eager baseline), ``dp.scan`` under
-``dp.grad`` (eager: the scan primitive runs its compiled body once per step), ``dp.jit`` of it,
-and ``jax.jit`` of the same ``lax.scan`` when JAX is installed. The cold first call of the
+``dp.grad`` (eager: the scan primitive runs its compiled body once per step), ``dp.jit`` of it
+(after the background compilation: the tier the program settled on is noted; on the
+whole-program tier the forward and the reverse scan each run as one compiled loop), and
+``jax.jit`` of the same ``lax.scan`` when JAX is installed. The cold first call of the
 jitted gradient (tracing, passes, compiling the bodies) is timed in a fresh process with a
 private, empty kernel cache. Memory: ``tracemalloc``'s peak over one ``grad`` call.
 """
@@ -116,6 +118,8 @@ def run(ctx):
             for _ in range(12):
                 g_jit(Wh, Wx, xs)
             warm.append(True)
+            (program,) = g_jit.cache.values()
+            warm.append(program.tier)
         return out
     systems = [System("diffprog eager, unrolled Python loop", lambda: g_loop(Wh, Wx, xs)),
                System("diffprog eager", lambda: g_scan(Wh, Wx, xs)),
@@ -140,6 +144,8 @@ def run(ctx):
                         if ctx.peers.jax is not None else "diffprog eager")
     ctx.progress("[W8] cold first call in a fresh process ...")
     first, imp = cold_first_call()
+    if len(warm) > 1:
+        timing.notes.append(f"`dp.jit` ran on the {warm[1]!r} tier after its trials")
     timing.notes.append(f"cold first call of `dp.jit(dp.grad(scan_loss))` in a fresh process "
                         f"with an empty kernel cache: {first:.2f} s (after {imp:.2f} s of "
                         "imports)")

@@ -98,6 +98,19 @@ def test_several_carries_swapped_constant_outputs_and_a_pytree():
           np.arange(12.0).reshape(4, 3) - 5.0, rtol=0)
 
 
+def test_carries_written_in_place_only_once_nothing_reads_the_old_value():
+    # the new first carry is computed before the second reads the old one: it cannot be
+    # written into its slot at once (the second one can)
+    f = lambda a, b, xs: dp.scan(lambda c, x: ((c[0] + x, c[0] * c[1] - x), c[0] + 0.0),
+                                 (a, b), xs)
+    check(f, np.array([1.0, -0.0]), np.array([2.0, 3.0]), np.linspace(-1.0, 1.0, 5), rtol=0)
+    g = lambda a, xs: dp.scan(lambda c, x: (c * x + c[0], None), a, xs)[0]  # c[0]: a gather
+    check(g, np.array([1.5, -2.0, 0.5]), np.linspace(-1.0, 1.0, 4), rtol=0)
+    h = lambda a, b: dp.while_loop(lambda c: c[1] < 4.0,
+                                   lambda c: (c[0] + c[1], c[1] + 1.0 + c[0][0]), (a, b))
+    check(h, np.array([0.5, -3.0]), np.float64(1.0), rtol=0)
+
+
 def test_broadcast_shapes_in_a_body():
     # a scalar x with a vector carry (stride 0), a column against a matrix (gathered)
     f = lambda c0, xs: dp.scan(lambda c, x: (c * x + x, dnp.sum(c)), c0, xs)

@@ -273,6 +273,14 @@ def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
                 x = A[ao + q * sa * m * k:]
                 y = B[bo + q * sb * k * w:]
                 o = mem[d + q * m * w:d + (q + 1) * m * w]
+                if k == 1:  # an outer product: the same sums of one term
+                    for i in range(m):
+                        xv = x[i]
+                        oi = o[i * w:(i + 1) * w]
+                        yw = y[:w]
+                        for j in range(w):
+                            oi[j] = 0.0 + xv * yw[j]
+                    continue
                 for i in range(m * w):
                     o[i] = 0.0
                 if w == 1:  # a matrix-vector product: the same sums, the rows independent

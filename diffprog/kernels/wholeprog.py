@@ -89,6 +89,13 @@ def _comparison(node: Node, dtypes: list) -> int | None:
     return op
 
 
+def _carry_slots(body: Graph, carry: list[int], nk: int) -> dict[int, int]:
+    """The body's output values that are one carry each (and nothing else), with the offset
+    of that carry's slot: what they may be written straight into."""
+    outs = [i for _, i, _ in body.outputs]
+    return {i: d for i, d in zip(outs[:nk], carry) if i >= body.n_in and outs.count(i) == 1}
+
+
 class _Ineligible(Exception):
     """The graph has a node the whole-program tier cannot express."""
 
@@ -359,7 +366,8 @@ class _Builder:
                 self.row(wk.ROW, slot, math.prod(v.shape), off, ctr, 0, reverse, length, 1)
         outer = self.where, self.shapes, self.dtypes
         in_where = [off for off, _ in ops[:nc]] + carry + x_slots
-        where, finish = self.emit(body, in_where, own_inputs=False)
+        where, finish = self.emit(body, in_where, own_inputs=False,
+                                  inplace=_carry_slots(body, carry, nk))
         self.where, self.shapes, self.dtypes = outer
         srcs = [where[i] if i >= 0 else self.const(v) for _, i, v in body.outputs]
         for d, src, (_, _, v) in zip(ys, srcs[nk:], body.outputs[nk:]):
@@ -424,7 +432,7 @@ class _Builder:
         self.row(wk.BRANCH, 0, 1, pred)
         finish()
         where, finish = self.emit(body, [off for off, _ in ops[ncc:ncc + nbc]] + carry,
-                                  own_inputs=False)
+                                  own_inputs=False, inplace=_carry_slots(body, carry, nk))
         self.where, self.shapes, self.dtypes = outer
         self.carry_back(carry, [where[i] if i >= 0 else self.const(v)
                                 for _, i, v in body.outputs], c_size, held)
@@ -454,12 +462,33 @@ class _Builder:
                 raise _Ineligible(f"{node.prim.name} gives {o.dtype}")
         self.loop(node, dsts, plan[1])
 
+    def in_place(self, start: int, slot: int, n: int, pos: int, last: dict,
+                 keep: set) -> bool:
+        """May the node just emitted (rows from ``start``) write its value at ``slot`` (its
+        carry's, of ``n`` elements) instead? Only a single elementwise row (it reads element
+        ``j`` of each operand before it writes element ``j``) whose operands are the slot
+        itself or elsewhere, when no value held in the slot is read later."""
+        if len(self.rows) != start + 1 or n == 0 or not self.rows[-1][0] < self.wk.GATHER:
+            return False
+        row = self.rows[-1]
+        operands = [(row[3], row[4])] + ([(row[5], row[6])] if row[0] >= 50 else [])
+        for off, stride in operands:
+            if off >= 0 and off < slot + n and slot < off + max(n * stride, 1) \
+                    and not (off == slot and stride == 1):
+                return False
+        for v, off in self.where.items():
+            if slot <= off < slot + n and (v in keep or last.get(v, -1) > pos):
+                return False
+        return True
+
     def emit(self, graph: Graph, in_where: list[int] | None = None,
-             own_inputs: bool = True) -> tuple[dict[int, int], Callable[[], None]]:
+             own_inputs: bool = True, inplace: dict[int, int] | None = None
+             ) -> tuple[dict[int, int], Callable[[], None]]:
         """Append the rows of ``graph``'s nodes. Its inputs are at ``in_where`` (None: new
-        room; with ``own_inputs`` their room is freed once they are dead). Returns where each
-        value is and ``finish()``, which frees the room of the outputs (call it once they
-        are read)."""
+        room; with ``own_inputs`` their room is freed once they are dead). ``inplace``: output
+        values that may be written straight at the given offsets (a loop's carries, see
+        :meth:`in_place`). Returns where each value is and ``finish()``, which frees the room
+        of the outputs (call it once they are read)."""
         self.where, self.shapes, self.dtypes = {}, {}, {}
         keep = {idx for _, idx, _ in graph.outputs if idx >= 0}
         last: dict[int, int] = {}
@@ -511,7 +540,14 @@ class _Builder:
                 self.multi(node, dsts)
                 alias = None
             else:
+                start = len(self.rows)
                 alias = self.node(node, dsts[0], temps)
+                slot = (inplace or {}).get(node.idx)
+                if slot is not None and alias is None \
+                        and self.in_place(start, slot, sizes[0], pos, last, keep):
+                    self.rows[-1][1] = slot  # written straight into its carry's slot
+                    self.release(dsts[0], sizes[0])
+                    alias = -2
             where, shapes_now = self.where, self.shapes
             for k, (shape, n, dst) in enumerate(zip(shapes, sizes, dsts)):
                 idx = node.idx + k
@@ -522,6 +558,8 @@ class _Builder:
                     where[idx] = dst
                     block[idx] = (dst, n)
                     users[block[idx]] = 1
+                elif alias == -2:  # in a slot the graph does not own
+                    where[idx] = slot
                 else:  # shares its operand's storage
                     self.release(dst, n)
                     where[idx] = where[alias]

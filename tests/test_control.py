@@ -147,6 +147,7 @@ def test_hessian_of_a_scan():
                                atol=1e-12)
 
 
+@pytest.mark.slow
 def test_cond_grads_only_the_taken_branch():
     def noisy(v):
         return dnp.cos(v) * 3.0
@@ -162,6 +163,7 @@ def test_cond_grads_only_the_taken_branch():
         check_grads(lambda v, i=i: dp.switch(i, fs, v), (0.7,), order=2, modes=("fwd", "rev"))
 
 
+@pytest.mark.slow
 def test_while_loop_reverse_mode():
     f = lambda x, a: dp.while_loop(lambda v: v < 10.0, lambda v: v * v * a + 0.1, x)
 
@@ -223,6 +225,7 @@ def test_vmap_cond_batched_predicate_runs_both_branches():
                                np.sin(xs))
 
 
+@pytest.mark.slow
 def test_vmap_while_loop_batched_predicate():
     f = lambda x: dp.while_loop(lambda v: v < 10.0, lambda v: v * 2.0 + 0.1, x)
     xs = np.array([0.3, 1.5, 20.0, 9.0])
@@ -237,6 +240,7 @@ def test_vmap_while_loop_batched_predicate():
 # -- graphs, jit ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_make_graph_does_not_grow_with_the_number_of_steps():
     def f(h, xs):
         return dnp.sum(dp.scan(lambda c, x: (dnp.tanh(c * 0.9 + x), c), h, xs)[1])
@@ -332,6 +336,7 @@ def test_other_errors():
 # -- more compositions ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_nested_scans_and_checkpointed_segments_differentiate_to_second_order():
     def f(w, xs):
         def outer(c, x):
@@ -474,6 +479,7 @@ def sqrt_loop(w, xs):
     return c
 
 
+@pytest.mark.slow
 def test_custom_jvp_in_a_scan_body_uses_its_rule():
     # inlined, the body's d sqrt(w x) at x = 0 is inf * 0 = NaN; the rule says 0
     w = 1.3
@@ -630,6 +636,7 @@ def _scan_node(graph):
     return node
 
 
+@pytest.mark.slow
 def test_dce_drops_unused_ys_saved_carries_and_the_body_work_behind_them():
     from diffprog import passes
     from diffprog.jit import trace_graph

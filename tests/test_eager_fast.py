@@ -362,6 +362,7 @@ def _python(code: str, cache: str) -> subprocess.CompletedProcess:
                           env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_import_does_not_import_numba_and_the_loader_does(tmp_path):
     code = (
         "import sys, numpy as np, diffprog as dp, diffprog.numpy as dnp\n"
@@ -380,6 +381,7 @@ def test_import_does_not_import_numba_and_the_loader_does(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("slow", [True, False])
 def test_exit_does_not_wait_for_the_loader(tmp_path, slow):
     # slow: the seam holds the loader forever; else a real load (cold cache: numba's import,

@@ -47,6 +47,7 @@ def test_tour(capsys):
         assert f"== {k}. " in out
 
 
+@pytest.mark.slow
 def test_mlp_reaches_95_percent(capsys):
     r, out = run_example("mlp", capsys)
     assert r["accuracy"] >= 0.95
@@ -84,6 +85,7 @@ def test_implicit_function_gradient(capsys):
     assert r["nodes_implicit"] < 10 < r["nodes_unrolled"]
 
 
+@pytest.mark.slow
 def test_rnn_trains_with_scan(capsys):
     r, out = run_example("rnn", capsys)
     assert r["err_loop"] < 1e-12 and r["err_ckpt"] < 1e-12  # scan = unrolled = checkpointed
@@ -121,6 +123,7 @@ def backends():
     return backends(Peers(threads=1))
 
 
+@pytest.mark.slow
 def test_benchmark_hand_written_gradients(backends):
     from benchmarks import chain, hessian, jacobian, mlp, overhead
     D = backends["diffprog"]

@@ -129,6 +129,7 @@ def test_accuracy_against_numpy_and_long_double(name):
         assert err.max() <= MAX_ULP, (name, err.max(), x[np.argmax(err)])
 
 
+@pytest.mark.slow
 def test_sin_cos_near_multiples_of_half_pi():
     # The doubles nearest to k pi/2 (and their neighbours) have the largest cancellation in
     # the range reduction; up to k = 2**20 the result keeps its relative accuracy.
@@ -303,6 +304,7 @@ def test_sincos_and_integer_arguments():
     assert (s32, c32) == (np.float32(s), np.float32(c))
 
 
+@pytest.mark.slow
 def test_trig_range_flag_and_fallback():
     assert fm.trig_in_range(fm.TRIG_MAX) and fm.trig_in_range(-1e6)
     assert fm.trig_in_range(INF) and fm.trig_in_range(NAN)

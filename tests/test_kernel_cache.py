@@ -124,6 +124,7 @@ def test_a_planted_kernel_source_for_the_right_key_is_never_executed(root, popul
         assert (root / p).read_bytes() == contents[p]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
 def test_a_damaged_kernel_source_is_rewritten(root, populated, damage):
     _, contents = populated
@@ -206,6 +207,7 @@ def test_a_cache_owned_by_someone_else_is_refused_with_one_warning(root, monkeyp
     assert files(root) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["kernels", "kernels/__pycache__"])
 def test_a_symbolic_link_in_the_cache_is_refused(root, tmp_path, where):
     private_dirs(root, *(["kernels"] if where != "kernels" else []))

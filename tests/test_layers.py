@@ -84,6 +84,7 @@ def test_imports_point_down(module: str) -> None:
     assert not up, f"{module} (layer {layer_of(module)}) imports higher layers: {up}"
 
 
+@pytest.mark.slow
 def test_no_import_cycles() -> None:
     graph = {m: imports_of(m) for m in MODULES}
     # A package's __init__ importing its own submodules is how packages are assembled; a

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import diffprog as dp
 from diffprog import core
@@ -27,6 +28,7 @@ print(float(dp.grad(lambda c: dp.scan(lambda a, b: (a * b, a), c, np.arange(3.0)
 """
 
 
+@pytest.mark.slow
 def test_import_is_lazy_and_first_use_loads():
     r = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
                        timeout=600)

@@ -241,6 +241,7 @@ class Probe:
         return sum(r() is not None for r in self.refs)
 
 
+@pytest.mark.slow
 def test_reverse_trace_keeps_no_operand_of_a_linear_chain():
     probe = Probe()
     x = np.linspace(0.1, 1.0, 12)
@@ -264,6 +265,7 @@ def test_reverse_trace_keeps_no_operand_of_a_linear_chain():
     np.testing.assert_allclose(g, 2.0 * np.cos(x) * weights, rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_reverse_trace_keeps_what_a_transpose_reads():
     probe = Probe()
     a = np.linspace(0.1, 1.0, 6).reshape(2, 3)

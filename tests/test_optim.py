@@ -58,6 +58,7 @@ def test_mismatched_gradient_structure_is_a_clear_error():
         optim.adam(lambda p, i: [1.0], [1.0, 2.0], num_iters=1)
 
 
+@pytest.mark.slow
 def test_minimize_over_a_pytree():
     pytest.importorskip("scipy")
     from diffprog.scipy.optimize import minimize

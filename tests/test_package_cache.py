@@ -230,6 +230,7 @@ def test_a_root_installations_file_writable_by_group_is_not_read(pkg, monkeypatc
     assert len(cache_warnings(record)) == 1
 
 
+@pytest.mark.slow
 def test_with_no_safe_place_functions_compile_in_memory_with_one_warning(pkg, tmp_path):
     marker = tmp_path / "unpickled"
     plant(pkg.pycache, marker)

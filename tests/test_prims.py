@@ -157,6 +157,7 @@ def test_registry_every_differentiable_primitive_has_both_rules():
             assert n_rules_ok, name
 
 
+@pytest.mark.slow
 def test_registry_every_primitive_is_checked_by_the_table():
     seen = set()
     for fn, args in _table_functions():

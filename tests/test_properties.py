@@ -457,6 +457,7 @@ def assert_same_tree(a: Any, b: Any, path: str = "tree") -> None:
         assert a == b, f"{path}: {a!r} vs {b!r}"
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(pytrees)
 def test_pytree_flatten_unflatten_roundtrip(tree):

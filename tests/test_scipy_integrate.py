@@ -74,6 +74,7 @@ def _loss_closed_form(a, y0, t, w):
     return dnp.sum(w * ys)
 
 
+@pytest.mark.slow
 def test_linear_gradients_against_closed_form():
     w = np.random.default_rng(0).standard_normal((len(T), 3))
     loss = lambda a, y0, t: dnp.sum(w * odeint(linear, y0, t, args=(a,), **TIGHT))
@@ -149,6 +150,7 @@ def test_float32_and_integer_args():
     np.testing.assert_allclose(gk, -3.0 * np.exp(-0.5), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_forward_mode():
     # the jvp in (A, y0, t) against the closed form's jvp (expm's Fréchet derivative)
     rng = np.random.default_rng(2)

@@ -202,6 +202,7 @@ def test_expm_closed_forms():
     _close(tangent, a @ sl.expm(0.5 * a), rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_expm_grads():
     for a in (_expm_table()[3], 0.4 * np.random.default_rng(5).standard_normal((3, 3))):
         check_grads(dl.expm, (a,), order=2)
@@ -282,6 +283,7 @@ def test_untraced_calls_are_scipys():
     np.testing.assert_array_equal(dl.lu_factor(a)[0], sl.lu_factor(a)[0])
 
 
+@pytest.mark.slow
 def test_stacks_of_matrices():
     rng = np.random.default_rng(16)
     a = rng.standard_normal((3, 4, 4)) + 2 * np.eye(4)
@@ -310,6 +312,7 @@ COVERAGE = [
 ]
 
 
+@pytest.mark.slow
 def test_coverage_exercises_every_primitive_of_the_module():
     from diffprog.core import Primitive
     declared = {p.name for p in vars(dl).values() if isinstance(p, Primitive) and p.differentiable}

@@ -502,6 +502,7 @@ def test_import_diffprog_does_not_import_scipy():
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.slow
 def test_import_without_scipy_says_how_to_install_it():
     r = _run("import sys\nsys.modules['scipy'] = None\nsys.modules['scipy.special'] = None\n"
              "import diffprog\nimport diffprog.scipy\n")

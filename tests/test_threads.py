@@ -106,6 +106,7 @@ def test_different_transforms_in_four_threads():
     assert jitted.traces == 1 and jitted_grad.traces == 1
 
 
+@pytest.mark.slow
 def test_nested_transforms_in_threads():
     # Each thread nests transforms of its own (levels interleave between threads).
     works = {

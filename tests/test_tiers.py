@@ -218,6 +218,7 @@ def test_an_explicit_executor_is_deterministic():
         assert program_of(jitted).tier == tier and program_of(jitted).tiers is None
 
 
+@pytest.mark.slow
 def test_interpreter_exit_during_a_background_compile_is_clean(tmp_path):
     script = (
         "import numpy as np, diffprog as dp, diffprog.numpy as dnp\n"
@@ -276,6 +277,7 @@ def _settled_program(scale, x):
     return weakref.ref(program), weakref.ref(program.tiers), out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_dropped_programs_are_released_without_a_garbage_collection(dtype):
     # The program and its tiered runner held each other (and a generated function its own
@@ -296,6 +298,7 @@ def test_dropped_programs_are_released_without_a_garbage_collection(dtype):
     assert not alive, [type(a).__name__ for a in alive]
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_dropped_programs():
     # tracemalloc over 20 dropped programs of ~300 nodes each, after a warm-up: a program
     # that stayed would keep its graph, runners and tables (several hundred KB each)

@@ -609,6 +609,7 @@ def test_deep_list_structure_mismatch_names_the_path():
         tree_unflatten(tree_structure(a), [1.0, 2.0])
 
 
+@pytest.mark.slow
 def test_deep_is_leaf():
     tree = chain(lambda x: [x])
     bottom = chain(lambda x: [x], 1)

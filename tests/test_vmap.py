@@ -272,6 +272,7 @@ NO_BATCH_RULE = {
 }
 
 
+@pytest.mark.slow
 def test_every_primitive_has_a_batching_rule():
     # the library's primitives, in a fresh interpreter (other tests register their own)
     code = ("import json, diffprog, diffprog.scipy, diffprog.core as c; print(json.dumps("

@@ -157,6 +157,7 @@ def rk4(k, steps):
     return dnp.sum(y ** 2)
 
 
+@pytest.mark.slow
 def test_rk4_gradient_and_a_hessian():
     check(dp.grad(lambda k: rk4(k, 12)), np.float64(2.0), rtol=1e-12, signs=False)
     w = np.linspace(-1.0, 1.0, 12).reshape(3, 4)

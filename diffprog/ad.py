@@ -163,34 +163,93 @@ class ReverseTrace(RecordingTrace):
         self._last_shape: core.ShapeOnly | None = None  # see _shape_only
 
     def process(self, prim, args, params):
+        # Without params, one or two operands (most operations of a gradient, when they are
+        # not reached through process1 and process2 directly): the straight-line paths below.
+        if not params:
+            n = len(args)
+            if n == 1:
+                a = args[0]
+                if a.__class__ is ReverseTracer and a._trace is self:
+                    return self.process1(prim, a)
+            elif n == 2:
+                return self.process2(prim, args[0], args[1])
+        return self._process(prim, args, params)
+
+    # The straight-line paths: the commonest operations of a gradient, a unary primitive on a
+    # value of this trace (sin, exp, neg) and a binary one on values of this trace and
+    # constants (x * y, x + 1.0), without params. They record the same as _process, in a flat
+    # tuple: (prim, x, out, parent, idx) and (prim, x, y, out, parent_x, parent_y, idx), one
+    # allocation where a Node's fields take three.
+
+    def process1(self, prim, a):
+        keep = prim.keep1
+        if keep is None or self.keep_all or not self.alive or core.DEBUG_NANS:
+            return self._general(prim, (a,))
+        v = a.primal
+        # under an enclosing transform the primitive is bound one level down (a transparent
+        # one's impl is diffprog code that enclosing transforms trace op by op)
+        out = bind(prim, v) if isinstance(v, Tracer) and not prim.transparent else prim.impl(v)
+        k, keep_out = keep
+        if k is not True:
+            v = None if k is False else self._shape_only(v)
+        idx = self.n_values
+        self.n_values = idx + 1
+        self.nodes.append((prim, v, out if keep_out else None, a.idx, idx))
+        t = _new(ReverseTracer)  # ReverseTracer(self, out, idx) without an __init__ frame
+        t._trace = self
+        t.primal = out
+        t.idx = idx
+        return t
+
+    def process2(self, prim, x, y):
+        plans = prim.keep2
+        if plans is None or self.keep_all or not self.alive or core.DEBUG_NANS:
+            return self._general(prim, (x, y))
+        if x.__class__ is ReverseTracer and x._trace is self:
+            vx = x.primal
+            px = x.idx
+            mask = 1
+        else:  # a constant, or a value of an enclosing transform
+            vx = x
+            px = -1
+            mask = 0
+        if y.__class__ is ReverseTracer and y._trace is self:
+            vy = y.primal
+            py = y.idx
+            mask += 2
+        elif mask:
+            vy = y
+            py = -1
+        else:  # neither is this trace's: not a call of bind2's
+            return self._general(prim, (x, y))
+        if (isinstance(vx, Tracer) or isinstance(vy, Tracer)) and not prim.transparent:
+            out = bind(prim, vx, vy)
+        else:
+            out = prim.impl(vx, vy)
+        # keep only what the vjp rules of the differentiated operands read (of a linear
+        # primitive's operand, its shape: core.SHAPE_ONLY)
+        kx, ky, keep_out = plans[mask]
+        if kx is not True:
+            vx = None if kx is False else self._shape_only(vx)
+        if ky is not True:
+            vy = None if ky is False else self._shape_only(vy)
+        idx = self.n_values
+        self.n_values = idx + 1
+        self.nodes.append((prim, vx, vy, out if keep_out else None, px, py, idx))
+        t = _new(ReverseTracer)
+        t._trace = self
+        t.primal = out
+        t.idx = idx
+        return t
+
+    def _general(self, prim, args):
+        # process1 and process2 are called without bind (diffprog.numpy), which checks this
+        if not self.alive:
+            raise core._escaped(self)
+        return self._process(prim, args, {})
+
+    def _process(self, prim, args, params):
         n = len(args)
-        # The commonest operation of a gradient, a unary primitive on a value of this trace
-        # (sin, exp, neg, ...), in straight-line code; the general path below does the same.
-        if n == 1 and not params and not self.keep_all and not core.DEBUG_NANS:
-            a = args[0]
-            if type(a) is ReverseTracer and a._trace is self:
-                v = a.primal
-                if (not isinstance(v, Tracer) and prim.differentiable
-                        and not prim.multiple_results):
-                    out = prim.impl(v)
-                    idx = self.n_values
-                    plan = prim.keep_plan
-                    if plan is None:
-                        self.nodes.append((prim, (v,), params, out, (a.idx,), idx))
-                    else:
-                        keep, keep_out = plan[1]
-                        if keep is not None:
-                            k = keep[0]
-                            if k is not True:
-                                v = None if k is False else self._shape_only(v)
-                        self.nodes.append((prim, (v,), params, out if keep_out else None,
-                                           (a.idx,), idx))
-                    self.n_values = idx + 1
-                    t = _new(ReverseTracer)
-                    t._trace = self
-                    t.primal = out
-                    t.idx = idx
-                    return t
         # Sort the arguments into this trace's values and the rest (RecordingTrace.split,
         # inlined for one and two operands: this runs once per operation of every gradient).
         if n == 1:
@@ -295,14 +354,50 @@ class ReverseTrace(RecordingTrace):
         With ``consume`` each node is released once used, so memory falls as the sweep goes.
         """
         nodes = self.nodes
+        if self.keep_all:  # Graph's nodes: as the plain tuples of their fields
+            nodes = [(n.prim, n.args, n.params, n.out, n.parents, n.idx) for n in nodes]
         cts: list[Any] = [None] * self.n_values
         for idx, ct in seeds:
             prev = cts[idx]
             cts[idx] = ct if prev is None else prev + ct
         for i in range(len(nodes) - 1, -1, -1):
             node = nodes[i]
-            if type(node) is not tuple:  # a Node (keep_all); grad and vjp record plain tuples
-                node = (node.prim, node.args, node.params, node.out, node.parents, node.idx)
+            n = len(node)
+            if n == 5:  # process1's record: a unary primitive, a per-argument rule
+                prim, x, out, p, idx = node
+                ct = cts[idx]
+                if ct is None:
+                    continue
+                cts[idx] = None
+                if consume:
+                    nodes[i] = None
+                g = prim.vjp[0](ct, out, x)
+                if core.DEBUG_NANS:
+                    self._check_backward(prim, (x,), idx, ct, g)
+                prev = cts[p]
+                cts[p] = g if prev is None else prev + g
+                continue
+            if n == 7:  # process2's record: a binary primitive, per-argument rules
+                prim, x, y, out, px, py, idx = node
+                ct = cts[idx]
+                if ct is None:
+                    continue
+                cts[idx] = None
+                if consume:
+                    nodes[i] = None
+                if px >= 0:
+                    g = prim.vjp[0](ct, out, x, y)
+                    if core.DEBUG_NANS:
+                        self._check_backward(prim, (x, y), idx, ct, g)
+                    prev = cts[px]
+                    cts[px] = g if prev is None else prev + g
+                if py >= 0:
+                    g = prim.vjp[1](ct, out, x, y)
+                    if core.DEBUG_NANS:
+                        self._check_backward(prim, (x, y), idx, ct, g)
+                    prev = cts[py]
+                    cts[py] = g if prev is None else prev + g
+                continue
             prim, args, params, out, parents, idx = node
             if prim.multiple_results:
                 k = len(out)
@@ -326,33 +421,13 @@ class ReverseTrace(RecordingTrace):
                 nodes[i] = None
             if prim.vjp_per_arg:
                 rules = prim.vjp
-                if len(parents) == 1 and not params:  # unary: one direct call
-                    p = parents[0]
-                    if p >= 0:
-                        g = rules[0](ct, out, args[0])
-                        if core.DEBUG_NANS:
-                            self._check_backward(node, ct, g)
-                        prev = cts[p]
-                        cts[p] = g if prev is None else prev + g
-                    continue
-                if len(parents) == 2 and not params:  # binary: direct calls
-                    x, y = args
-                    for j in (0, 1):
-                        p = parents[j]
-                        if p >= 0:
-                            g = rules[j](ct, out, x, y)
-                            if core.DEBUG_NANS:
-                                self._check_backward(node, ct, g)
-                            prev = cts[p]
-                            cts[p] = g if prev is None else prev + g
-                    continue
                 j = 0
                 for p in parents:
                     if p >= 0:
                         g = (rules[j](ct, out, *args, **params) if params
                              else rules[j](ct, out, *args))
                         if core.DEBUG_NANS:
-                            self._check_backward(node, ct, g)
+                            self._check_backward(prim, args, idx, ct, g)
                         prev = cts[p]
                         cts[p] = g if prev is None else prev + g
                     j += 1
@@ -363,20 +438,19 @@ class ReverseTrace(RecordingTrace):
                         "differentiate through it; use jvp (forward mode) instead")
                 gs = prim.vjp(ct, out, *args, **params)
                 if core.DEBUG_NANS:
-                    self._check_backward(node, ct, tuple(g for g in gs if g is not None))
+                    self._check_backward(prim, args, idx, ct,
+                                         tuple(g for g in gs if g is not None))
                 for p, g in zip(parents, gs):
                     if p >= 0 and g is not None:
                         prev = cts[p]
                         cts[p] = g if prev is None else prev + g
         return cts[:self.n_in]
 
-    def _check_backward(self, node: tuple, ct: Any, g: Any) -> None:
-        # node: a Node, or the plain tuple of its fields that grad and vjp record
-        prim, args, _, _, _, idx = node
+    def _check_backward(self, prim: core.Primitive, args: Sequence[Any], idx: int, ct: Any,
+                        g: Any) -> None:
         cts = list(ct) if isinstance(ct, tuple) else [ct]
         check_nans(prim, cts + list(args), g, "backward",
                    self.sites.get(idx, "<unknown: enable debug_nans before the call>"))
-
 
 # ----------------------------------------------------------------------------------------------
 # Argument handling shared by the transforms

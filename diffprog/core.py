@@ -174,7 +174,11 @@ class Primitive:
     argument (zipped with the arguments; for any number of operands it goes on with ``True``
     after the last differentiated one), ``True`` (keep its value), ``False`` (``None`` in its
     place) or :data:`SHAPE_ONLY` (a :class:`ShapeOnly` in its place), and ``keep_out`` whether
-    to keep the output.
+    to keep the output. ``keep1`` and ``keep2`` unroll it for the reverse trace's straight-line
+    paths, applications to one or two operands without params: ``keep1`` is ``(keep0,
+    keep_out)``, ``keep2[mask]`` is ``(keep0, keep1, keep_out)``; ``None`` where the general
+    path is taken (not differentiable, several results, one vjp function, a variadic plan, or
+    another number of operands).
 
     Rules are written with diffprog operations, so a backward pass run under an outer
     transform is itself traced (the extended graph), and derivatives of any order follow.
@@ -193,7 +197,7 @@ class Primitive:
                  "rule_scalar",
                  "identity", "involution", "collapse", "keep_plan", "linear", "transpose",
                  "vjp_reads", "batch", "_linear_args", "_passes", "program_form",
-                 "zero_cotangents", "prune_outputs", "inplace",
+                 "zero_cotangents", "prune_outputs", "inplace", "keep1", "keep2",
                  "__weakref__")
 
     def __init__(self, name: str, impl: Callable, *, jvp: Any = None, vjp: Any = None,
@@ -243,6 +247,7 @@ class Primitive:
         else:
             self.keep_plan = None if vjp_reads is None else _keep_plan(
                 vjp_reads, shapes=linear is not False, outputs=multiple_results)
+        self.keep1, self.keep2 = _unrolled_plans(self)
         self.scalar = scalar
         self.scalar_fast = scalar_fast
         self.scalar_fast_domain = scalar_fast_domain
@@ -292,6 +297,27 @@ class Primitive:
         if self.multiple_results:
             return tuple(x if y is None else y if x is None else x + y for x, y in zip(a, b))
         return a + b
+
+
+def _unrolled_plans(prim: Primitive) -> tuple[tuple | None, tuple | None]:
+    """``(keep1, keep2)`` of ``prim`` (see :class:`Primitive`): its keep plan for one and for
+    two operands, unrolled, where the reverse trace's straight-line paths apply."""
+    if not prim.differentiable or prim.multiple_results or not prim.vjp_per_arg:
+        return None, None
+    plan = prim.keep_plan
+    if plan is None:  # keep everything, for any number of operands
+        every = (True, True, True)
+        return (True, True), (None, every, every, every)
+    if type(plan) is not tuple:  # a _KeepPlan: any number of operands, planned per mask
+        return None, None
+    if len(plan) == 2:
+        keep, keep_out = plan[1]
+        return (True if keep is None else keep[0], keep_out), None
+    if len(plan) == 4:
+        return None, (None,) + tuple((True, True, keep_out) if keep is None else
+                                     (keep[0], keep[1], keep_out)
+                                     for keep, keep_out in plan[1:])
+    return None, None
 
 
 # -- declaration checks ----------------------------------------------------------------------
@@ -675,6 +701,48 @@ def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     return top.process(prim, args, params)
 
 
+def bind1(prim: Primitive, x: Any) -> Any:
+    """``bind(prim, x)`` for a primitive applied without params: the same result, reached
+    without an argument tuple and a keyword dict (diffprog.numpy's unary functions).
+
+    Example:
+        >>> from diffprog.prims.elementwise import sin
+        >>> float(bind1(sin, np.float64(0.0)))
+        0.0
+    """
+    if isinstance(x, Tracer):
+        return x._trace.process1(prim, x)
+    out = prim.impl(x)
+    if DEBUG_NANS:
+        check_nans(prim, (x,), out, "forward")
+    return out
+
+
+def bind2(prim: Primitive, x: Any, y: Any) -> Any:
+    """``bind(prim, x, y)`` for a primitive applied without params (diffprog.numpy's binary
+    functions and operators): the same result, without an argument tuple and a keyword dict.
+
+    Example:
+        >>> from diffprog.prims.elementwise import mul
+        >>> float(bind2(mul, np.float64(2.0), 3.0))
+        6.0
+    """
+    if isinstance(x, Tracer):
+        top = x._trace
+        if isinstance(y, Tracer):
+            other = y._trace
+            if other.level > top.level:
+                top = other
+    elif isinstance(y, Tracer):
+        top = y._trace
+    else:
+        out = prim.impl(x, y)
+        if DEBUG_NANS:
+            check_nans(prim, (x, y), out, "forward")
+        return out
+    return top.process2(prim, x, y)
+
+
 # True when NaN debugging is on anywhere: process-wide (config.debug_nans) or in some thread
 # (the debug_nans() context manager). A module global, so that when it is off the hot paths pay
 # one global lookup and nothing else; when it is on, check_nans asks debug_nans_enabled()
@@ -763,6 +831,17 @@ class Trace:
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         raise NotImplementedError
+
+    def process1(self, prim: Primitive, x: Any) -> Any:
+        """``bind(prim, x)`` where ``x`` is a tracer of this trace: :func:`bind1` calls it, and
+        so may code that knows it. A trace may override it with a faster path giving the same
+        result, which must check ``alive`` as bind does."""
+        return bind(prim, x)
+
+    def process2(self, prim: Primitive, x: Any, y: Any) -> Any:
+        """``bind(prim, x, y)`` where this trace is the highest among the operands' (see
+        :meth:`process1`)."""
+        return bind(prim, x, y)
 
     def own(self, x: Any) -> bool:
         """Is ``x`` a tracer of this trace?"""

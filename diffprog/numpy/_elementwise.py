@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import prims as P
-from ..core import Tracer, bind, concrete
+from ..core import Tracer, bind, bind1, concrete
 from ._core import _PY_SCALARS, _align, _binary, _shape, _traced, as_operand, implements  # noqa: F401
 
 __all__ = [
@@ -98,8 +98,10 @@ def _dtype_of(x: Any) -> Any:
 @implements(np.negative)
 def negative(x: Any) -> Any:
     """``-x`` (NumPy's ``negative``)."""
+    if isinstance(x, Tracer):  # bind1, without its frame
+        return x._trace.process1(P.neg, x)
     try:
-        return bind(P.neg, x)
+        return bind1(P.neg, x)
     except TypeError:
         return _unary_retry(P.neg, x)
 
@@ -211,8 +213,10 @@ def clip(a: Any, a_min: Any = None, a_max: Any = None, out: Any = None, *, min: 
 
 def _unary_fn(prim, np_name: str, doc: str, name: str | None = None):
     def fn(x: Any) -> Any:
+        if isinstance(x, Tracer):  # bind1, without its frame
+            return x._trace.process1(prim, x)
         try:
-            return bind(prim, x)
+            return bind1(prim, x)
         except TypeError:
             return _unary_retry(prim, x)
     fn.__name__ = fn.__qualname__ = name or np_name
@@ -262,8 +266,10 @@ def abs(x: Any) -> Any:
         >>> dp.grad(lambda x: abs(x).sum())(np.array([-2.0, 0.0, 3.0]))
         array([-1.,  0.,  1.])
     """
+    if isinstance(x, Tracer):  # bind1, without its frame
+        return x._trace.process1(P.abs, x)
     try:
-        return bind(P.abs, x)
+        return bind1(P.abs, x)
     except TypeError:
         return _unary_retry(P.abs, x)
 

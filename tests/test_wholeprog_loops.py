@@ -134,6 +134,31 @@ def test_the_body_closes_over_a_value_of_the_program():
     check(f, w, np.linspace(0.0, 2.0, 15).reshape(5, 3), rtol=1e-13, signs=False)
 
 
+def test_matrix_vector_products_in_bodies():
+    # a matrix the same at every step is transposed once before the loop (also in a nested
+    # loop, where it changes with the outer step), a constant one at build time; a matrix
+    # carry is not
+    rng = np.random.default_rng(3)
+    w, m0 = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    xs = rng.standard_normal((6, 4))
+    f = lambda w, xs: dp.scan(lambda c, x: (w @ (dnp.sin(c) * x) + c, w @ x), np.ones(4), xs)
+    check(f, w, xs, rtol=1e-13, signs=False)
+    g = lambda xs: dp.scan(lambda c, x: (dnp.tanh(w @ c + x), None), np.ones(4), xs)[0]
+    check(g, xs, rtol=1e-13, signs=False)
+    h = lambda m0, xs: dp.scan(lambda c, x: ((c[1] * 0.5, c[0] @ c[1]), c[1] @ x), (m0, m0),
+                               xs)
+    check(h, m0, xs, rtol=1e-13, signs=False)
+
+    def nested(w, xs):
+        def outer(s, row):
+            m = w * s[0]  # the inner loop's matrix: new at every outer step
+            inner, _ = dp.scan(lambda v, x: (dnp.tanh(m @ v) + x, None), s, xs[:3])
+            return inner + row, None
+        return dp.scan(outer, np.ones(4) * 0.5, xs)[0]
+    check(nested, w, xs, rtol=1e-12, signs=False)
+    check(dp.grad(lambda w, xs: dnp.sum(nested(w, xs) ** 2)), w, xs, rtol=1e-11, signs=False)
+
+
 # -- gradients of scans under jit ------------------------------------------------------------
 
 

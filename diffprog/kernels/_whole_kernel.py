@@ -15,7 +15,9 @@ arena ``cm`` at ``-1 - a``; ``ix`` holds the index arrays of gathers and scatter
   is 1: an assignment, which keeps a -0.0 value), then
   ``mem[dst + ix[b + j]] += A[a + j]``;
 - ``MATMUL``: ``n`` products of an ``x0 x x1`` by an ``x1 x x2`` matrix, the operands'
-  matrices ``sa``/``sb`` (0 or 1) times the batch index apart.
+  matrices ``sa``/``sb`` (0 or 1) times the batch index apart;
+- ``MATVEC_T``: the product of an ``n x sa`` matrix stored transposed at ``a`` by the
+  vector at ``b`` (each sum in the order ``MATMUL`` adds it; the loop over rows vectorizes).
 
 Loops (a ``scan`` node: the rows of its body between a ``LOOP`` and its ``ENDLOOP`` row, run
 ``n`` times; the step count lives in ``mem[d]``, so each call has its own):
@@ -48,10 +50,10 @@ from . import cache as _cache
 from . import fastmath as fm
 
 __all__ = ["run", "SIGNATURE", "GATHER", "SCATTER", "MATMUL", "LOOP", "ENDLOOP", "ROW", "WHILE",
-           "BRANCH", "ENDWHILE", "LT", "WIDTH"]
+           "BRANCH", "ENDWHILE", "MATVEC_T", "LT", "WIDTH"]
 
 GATHER, SCATTER, MATMUL, LOOP, ENDLOOP, ROW = 100, 101, 102, 103, 104, 105
-WHILE, BRANCH, ENDWHILE = 106, 107, 108
+WHILE, BRANCH, ENDWHILE, MATVEC_T = 106, 107, 108, 109
 LT, LE, GT, GE, EQ, NE = range(61, 67)  # (after the interpreter's binary opcodes, 50-60)
 WIDTH = 10
 SIGNATURE = (types.Array(types.int64, 2, "C"), types.Array(types.float64, 1, "C"),
@@ -297,6 +299,17 @@ def run(code, mem, cm, ix):  # pragma: no cover  (compiled)
                         yp = y[p * w:(p + 1) * w]
                         for j in range(w):
                             oi[j] += xv * yp[j]
+        elif op == MATVEC_T:
+            B = mem if b >= 0 else cm
+            bo = b if b >= 0 else -1 - b
+            o = mem[d:d + n]
+            for i in range(n):
+                o[i] = 0.0
+            for p in range(sa):
+                yp = B[bo + p]
+                at = A[ao + p * n:ao + (p + 1) * n]
+                for i in range(n):
+                    o[i] += at[i] * yp
         elif op == LOOP:
             mem[d] = 0.0
             if n == 0:

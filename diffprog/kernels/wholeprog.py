@@ -139,6 +139,11 @@ class _Builder:
         self.dtypes: dict[int, np.dtype] = {}  # inputs of integer or bool dtype
         self.count = 0  # nodes, loop bodies' included
         self.unbounded = False  # a while loop: it may not end on stand-in inputs
+        # in a scan's body: rows to run before its loop, their results (by operand), and the
+        # body's values that are the same at every step (its constants)
+        self.hoist: list | None = None
+        self.hoisted: dict = {}
+        self.invariant: set[int] = set()
 
     # -- the arenas -------------------------------------------------------------------------
 
@@ -317,11 +322,35 @@ class _Builder:
                 raise _Ineligible("a matmul plan that does not match its operands")
             if batch * m * k * n > MAX_MATMUL:
                 raise _Ineligible("a product large enough for BLAS to win")
+            if batch == 1 and n == 1 and k > 1:
+                at = self.transposed(node.parents[0], node.args[0], offs[0][0], m, k)
+                if at is not None:  # the matrix is the same at every step: SIMD over rows
+                    self.row(self.wk.MATVEC_T, dst, m, at, k, offs[1][0])
+                    return None
             self.row(self.wk.MATMUL, dst, batch, offs[0][0], int(bx), offs[1][0], int(by),
                      m, k, n)
         else:
             raise _Ineligible(f"{prim.name}: a plan {what!r} that does not fit its operands")
         return None
+
+    def transposed(self, parent: int, arg: Any, off: int, m: int, k: int) -> int | None:
+        """The offset of an ``m x k`` matrix operand stored transposed, when it is the same
+        at every step of the loop being emitted (a constant, or a constant of the body: then
+        transposed once, before the loop); else None."""
+        t = np.arange(m * k).reshape(m, k).T
+        if parent < 0:
+            return self.const(np.asarray(arg, dtype=F64).reshape(-1)[t])
+        if self.hoist is None or parent not in self.invariant:
+            return None
+        key = (off, m, k)
+        at = self.hoisted.get(key)
+        if at is None:
+            # new room at the top: the room of the body's values (written at every step) is
+            # below it
+            at = self.hoisted[key] = self.top
+            self.top += m * k
+            self.hoist.append([self.wk.GATHER, at, m * k, off, 0, self.index(t), 0, 0, 0, 0])
+        return at
 
     def loop(self, node: Node, dsts: list[int], spec: dict) -> None:
         """Append the rows of a loop plan (see ``Primitive.program_form``): its body's rows
@@ -364,11 +393,13 @@ class _Builder:
                                         body.in_values[nc + nk:]):
             if i in read:
                 self.row(wk.ROW, slot, math.prod(v.shape), off, ctr, 0, reverse, length, 1)
-        outer = self.where, self.shapes, self.dtypes
+        outer = self.where, self.shapes, self.dtypes, self.hoist, self.hoisted, self.invariant
+        self.hoist, self.hoisted, self.invariant = [], {}, set(range(nc))
         in_where = [off for off, _ in ops[:nc]] + carry + x_slots
         where, finish = self.emit(body, in_where, own_inputs=False,
                                   inplace=_carry_slots(body, carry, nk))
-        self.where, self.shapes, self.dtypes = outer
+        hoist, hoisted = self.hoist, self.hoisted
+        self.where, self.shapes, self.dtypes, self.hoist, self.hoisted, self.invariant = outer
         srcs = [where[i] if i >= 0 else self.const(v) for _, i, v in body.outputs]
         for d, src, (_, _, v) in zip(ys, srcs[nk:], body.outputs[nk:]):
             self.row(wk.ROW, d, math.prod(v.shape), src, ctr, 1, reverse, length, 1)
@@ -376,6 +407,12 @@ class _Builder:
         finish()
         self.row(wk.ENDLOOP, ctr, length, 0, 0, 0, 0, start)
         self.rows[start][7] = len(self.rows) - 1
+        if hoist:  # the rows computing what every step reads, before the loop
+            for r in self.rows[start:]:  # (the jumps into the rows that move)
+                if r[0] in (wk.LOOP, wk.ENDLOOP, wk.BRANCH, wk.ENDWHILE):
+                    r[7] += len(hoist)
+            self.rows[start:start] = hoist
+            held += [(at, m * k) for (_, m, k), at in hoisted.items()]
         if save == 1:  # and the last carry
             for d, src, n in zip(saved, carry, c_size):
                 if n:
@@ -424,7 +461,8 @@ class _Builder:
         held: list = []
         start = len(self.rows)
         self.row(wk.WHILE, ctr)
-        outer = self.where, self.shapes, self.dtypes
+        outer = self.where, self.shapes, self.dtypes, self.hoist
+        self.hoist = None  # (nothing is moved out of a while loop)
         where, finish = self.emit(cond, [off for off, _ in ops[:ncc]] + carry, own_inputs=False)
         _, i, v = cond.outputs[0]
         pred = where[i] if i >= 0 else self.const(v)
@@ -433,7 +471,7 @@ class _Builder:
         finish()
         where, finish = self.emit(body, [off for off, _ in ops[ncc:ncc + nbc]] + carry,
                                   own_inputs=False, inplace=_carry_slots(body, carry, nk))
-        self.where, self.shapes, self.dtypes = outer
+        self.where, self.shapes, self.dtypes, self.hoist = outer
         self.carry_back(carry, [where[i] if i >= 0 else self.const(v)
                                 for _, i, v in body.outputs], c_size, held)
         finish()

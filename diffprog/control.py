@@ -27,7 +27,9 @@ Derivatives are control flow again, built from the body graphs with diffprog's o
 
 Under ``jit`` the executor runs the loop itself: the primitive's ``impl`` calls the body graph
 compiled once (optimized by :func:`diffprog.passes.optimize`, run by
-:func:`diffprog.kernels.pyrun.compile_steps`), so data-dependent trip counts work.
+:func:`diffprog.kernels.pyrun.compile_steps`), so data-dependent trip counts work. On the
+whole-program tier (:mod:`diffprog.kernels.wholeprog`) ``scan`` and ``while_loop`` give loop
+plans (their ``program_form``), and the whole loop runs in the compiled kernel.
 
 Example:
     >>> import numpy as np, diffprog as dp, diffprog.numpy as dnp

@@ -149,7 +149,13 @@ class Primitive:
             position repeats: the positions written start from -0.0, so that they take the
             values as they are, -0.0 included, as NumPy's assignment does),
             ``("matmul", batch, m, k, n, x_batched, y_batched)``, or ``None`` for operands or
-            params it does not cover.
+            params it does not cover. A loop with ``multiple_results`` returns
+            ``("loop", {"body", "consts", "carry", "length", "reverse", "save"})`` (a scan:
+            operands consts, carries, xs; outputs carries, ys, saved carries) or
+            ``("while", {"cond", "body", "cond_consts", "body_consts"})`` (operands the two
+            graphs' consts then the carries; outputs the carries and the trip count): graphs
+            the tier runs as compiled loops. An operand's ``dtype`` may be an integer or bool
+            one (the tier holds those as float64).
             ``None`` (default): a graph using the primitive keeps the other tiers.
         zero_cotangents: with ``multiple_results``, ``"symbolic"``: the vjp rule accepts
             ``None`` for the cotangent of an output nobody reads (zero), so reverse mode does

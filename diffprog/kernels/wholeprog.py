@@ -8,7 +8,9 @@ float64 arena, and one numba kernel (:func:`diffprog.kernels._whole_kernel.run`,
 once per installation and cached like the blocked interpreter's, so no program ever waits
 for numba) runs the table: a call costs one dispatch, then per node a loop over its elements.
 
-A graph is eligible when all of its values are float64 and every node has a form here:
+A graph is eligible when all of its values are float64 (integer and bool inputs, and bools
+made by comparisons, are held as float64 too: only nodes with a float64 result read them, and
+NumPy computes those in float64 as well) and every node has a form here:
 
 - an elementwise node with an opcode of the blocked interpreter
   (:func:`diffprog.kernels.interp.opcode`: the same scalar forms, the same fast-math
@@ -19,7 +21,18 @@ A graph is eligible when all of its values are float64 and every node has a form
   from shapes and params when the table is built: the same elements (``reshape``), a gather
   through a constant index array (``transpose``, ``getitem``, ``concatenate``), a scatter-add
   (``scatter_add``, ``reduce_sum``) or a matrix product (``matmul``); or None for operands
-  or params it does not cover.
+  or params it does not cover;
+- a loop: ``scan``'s plan is ``("loop", {"body": graph, ...})`` and ``while_loop``'s
+  ``("while", {"cond": graph, "body": graph, ...})``; the body's rows (built the same way,
+  recursively: nested loops too) run between a ``LOOP`` and an ``ENDLOOP`` row (a ``WHILE``,
+  the predicate's rows, a ``BRANCH`` and an ``ENDWHILE`` row), so the whole loop is one kernel
+  call, with no Python per step. The carries live in the node's carry outputs; each step
+  copies its slice of the xs in and its ys (and saved carries) out, and a carry's new value
+  is written straight into its slot when nothing reads the old one later. A matrix-vector
+  product whose matrix is the same at every step reads it transposed once before the loop.
+  A while loop under reverse mode is not eligible: its backward pass is built when the trip
+  count is known (``dyn_call``); nor are loops over other dtypes (float32, integer carries,
+  complex).
 
 Anything else (other dtypes, a primitive without a form, a matrix product of more than
 :data:`MAX_MATMUL` multiply-adds, which BLAS does faster, more than :data:`MAX_NODES`
@@ -29,7 +42,8 @@ a second, read-only arena. Reductions and products add in a plain loop, not
 pairwise or through BLAS, so results agree with the NumPy executor within rounding (as the
 other tiers do), not bit for bit. :func:`whole_program` is what the background compilation of
 :mod:`diffprog.kernels.tiers` calls; it also checks the program against the NumPy executor
-on stand-in inputs before offering it.
+on stand-in inputs before offering it (not a program with a while loop, which need not end
+on them).
 
 Example:
     >>> import numpy as np, diffprog.numpy as dnp

@@ -4,9 +4,16 @@ against the same gradient in one process (``dp.jit(dp.value_and_grad(loss))`` on
 arrays), and the overhead of the distributed call over the per-chunk compute it runs.
 
 The rows are made chunk by chunk on the workers and persisted there; the same rows are made in
-this process for the one-process row (and the check). Overhead: the wall time of a call against
-the ideal, the summed compute time of its chunk tasks (from dask's task stream) divided by the
-number of workers; ``overhead = wall / ideal - 1``.
+this process for the one-process row (and the check). grad_sum runs one task per worker over the
+chunks it holds. Overhead: the wall time of a call against the ideal, the summed time of the
+per-chunk ``value_and_grad`` calls (timed inside the workers, ``diffprog.distributed.chunk_stats``)
+divided by the number of workers; ``overhead = wall / ideal - 1``.
+
+The workers run with the same memory allocator settings as this process: dask's nanny sets
+``MALLOC_TRIM_THRESHOLD_=65536`` in its workers by default, which turns off glibc's adaptive
+mmap threshold, so that every temporary over 128 KiB is a fresh mmap whose pages fault on every
+call (20-40% slower chunks measured; docs/SCALING.md); the benchmark drops that variable
+(``worker_environ``) so that the two sides differ by the distribution only.
 """
 
 from __future__ import annotations
@@ -40,6 +47,23 @@ def loss(params: dict, x: np.ndarray, y: np.ndarray):
     return dnp.sum(dnp.logaddexp(0.0, z) - y * z)
 
 
+def worker_environ() -> dict:
+    """The environment dask's nanny gives its workers, less ``MALLOC_TRIM_THRESHOLD_``: glibc's
+    default allocator settings, as in the one process this is compared with."""
+    import dask
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return env
+
+
+def _cluster(workers: int, threads: int = 1):
+    import dask
+    from distributed import LocalCluster
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}):
+        return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                            dashboard_address=None, silence_logs=40)
+
+
 def _dataset(rows: int, nchunks: int):
     import dask
     import dask.array as da
@@ -51,21 +75,14 @@ def _dataset(rows: int, nchunks: int):
     return x, y, sizes
 
 
-def _chunk_compute_s(stream: list[dict]) -> float:
-    """Summed compute time of the chunk tasks in a task stream."""
-    return sum(ss["stop"] - ss["start"] for t in stream if "-chunk" in str(t["key"])
-               for ss in t["startstops"] if ss["action"] == "compute")
-
-
 def run(ctx):
-    from distributed import Client, LocalCluster, get_task_stream
+    from distributed import Client
 
     import diffprog as dp
     from diffprog import distributed as dd
 
     rows = ROWS // 10 if ctx.quick else ROWS
-    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=ctx.threads, processes=True,
-                           dashboard_address=None, silence_logs=40)
+    cluster = _cluster(WORKERS, ctx.threads)
     client = Client(cluster, set_as_default=False)
     try:
         ctx.progress(f"[{ID}] making {rows:,} rows on the workers and in this process ...")
@@ -119,7 +136,9 @@ def run(ctx):
                 f"with respect to `{{w, b}}`: `dp.jit(dp.value_and_grad(loss))` on the whole "
                 f"arrays in this process, and `diffprog.distributed.grad_sum` on the same rows "
                 f"persisted on a LocalCluster of {WORKERS} worker processes with "
-                f"{ctx.threads} thread each (fused kernels compiled and warm on both sides). "
+                f"{ctx.threads} thread each (fused kernels compiled and warm on both sides; "
+                "one task per worker over the chunks it holds; the workers with glibc's "
+                "default allocator settings, as this process: see the module's docstring). "
                 "The 2 cores are shared with other processes: the cluster's rows need both.")
         load = os.getloadavg()[0]
         timing = time_table(ctx, ID, TITLE, desc, systems, baseline=base, reference=base,
@@ -127,30 +146,36 @@ def run(ctx):
         timing.notes.append(f"load average {load:.1f} before the timing, "
                             f"{os.getloadavg()[0]:.1f} after it, on {os.cpu_count()} CPUs")
 
-        ctx.progress(f"[{ID}] overhead over the chunk compute (task stream) ...")
-        one_cpus = []
+        ctx.progress(f"[{ID}] overhead over the chunk compute (chunk_stats) ...")
+        one_cpus, one_walls = [], []
         for _ in range(3 if ctx.quick else 5):
-            cpu0 = time.process_time()
+            cpu0, t0 = time.process_time(), time.perf_counter()
             one(params, *local)
+            one_walls.append(time.perf_counter() - t0)
             one_cpus.append(time.process_time() - cpu0)
-        one_cpu = statistics.median(one_cpus)
-        over_rows = [["one process", "—", "—", "—", "—", "—", f"{one_cpu * 1e3:.0f} ms", "—"]]
-        over_data = [{"system": "one process", "cpu_s": one_cpu}]
+        one_cpu, one_wall = statistics.median(one_cpus), statistics.median(one_walls)
+        over_rows = [["one process", f"{one_wall * 1e3:.0f} ms", "—", "—", "—", "—",
+                      f"{one_cpu * 1e3:.0f} ms", "—", "—"]]
+        over_data = [{"system": "one process", "cpu_s": one_cpu, "wall_s": one_wall}]
         for nchunks in (16, 64):
             walls, overheads, computes, cpus, busiest = [], [], [], [], []
             for _ in range(3 if ctx.quick else 7):
+                client.run(dd.chunk_stats, True)
                 before = client.run(time.process_time)
                 cpu0 = time.process_time()  # this process: the client and the scheduler
-                with get_task_stream(client) as ts:
-                    t0 = time.perf_counter()
-                    dd.grad_sum(loss, params, *data[nchunks], client=client)
-                    wall = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                dd.grad_sum(loss, params, *data[nchunks], client=client)
+                wall = time.perf_counter() - t0
                 cpu = time.process_time() - cpu0
                 after = client.run(time.process_time)
+                stats = client.run(dd.chunk_stats)
                 per_worker = [after[w] - before[w] for w in after if w in before]
                 cpu += sum(per_worker)
                 busiest.append(max(per_worker))
-                compute = _chunk_compute_s(ts.data)
+                if sum(s["chunks"] for s in stats.values()) != nchunks:
+                    raise RuntimeError(f"{ID}: the workers computed {stats}, not {nchunks} "
+                                       "chunks")
+                compute = sum(s["compute_s"] for s in stats.values())
                 walls.append(wall)
                 computes.append(compute)
                 cpus.append(cpu)
@@ -165,26 +190,36 @@ def run(ctx):
                               "overheads": overheads, "cpu_s": cpu,
                               "cpu_overhead": cpu / one_cpu - 1.0, "busiest_worker_cpu_s": busy,
                               "idle_speedup_estimate": one_cpu / busy,
+                              "speedup_bound": one_wall / (compute / WORKERS),
                               "median_wall_s": statistics.median(walls)})
             over_rows.append([f"{nchunks}", f"{wall * 1e3:.0f} ms",
                               f"{compute * 1e3:.0f} ms ({per_task * 1e3:.1f} ms a chunk)",
                               f"{compute / WORKERS * 1e3:.0f} ms", f"{overhead * 100:+.0f}%",
                               f"{min(overheads) * 100:+.0f}% … {max(overheads) * 100:+.0f}%",
                               f"{cpu * 1e3:.0f} ms ({(cpu / one_cpu - 1) * 100:+.0f}% vs one "
-                              "process)", f"{busy * 1e3:.0f} ms: {one_cpu / busy:.2f}x"])
+                              "process)", f"{busy * 1e3:.0f} ms: {one_cpu / busy:.2f}x",
+                              f"{one_wall / (compute / WORKERS):.2f}x"])
         over = Table("W9o", "W9o — overhead of grad_sum over its chunk compute",
                      f"One `grad_sum` call on the {WORKERS}-worker LocalCluster ({rows:,} rows): "
-                     "its wall time against the ideal, the summed compute time of its chunk "
-                     "tasks (dask's task stream) divided by the workers; the call whose "
-                     "overhead is the median of the repeats, and the range over them. CPU: the "
+                     "its wall time against the ideal, the summed time of the per-chunk "
+                     "`value_and_grad` calls, timed inside the workers' tasks "
+                     "(`diffprog.distributed.chunk_stats`; one task per worker loops over its "
+                     "chunks), divided by the workers; the call whose "
+                     "overhead is the median of the repeats, and the range over them. One "
+                     "process: its wall and CPU time per gradient, called back to back. CPU: the "
                      "processor time that call took in every process (the workers, and this "
                      "one, which holds the client and the scheduler), against one process's "
                      "CPU time for the same gradient: what distributing costs, whatever the load "
                      "of the machine (wall times stretch when other processes share the cores). "
                      "Busiest worker: its CPU time in the call, and one process's CPU time "
-                     "divided by it, the speed-up to expect on idle cores (an estimate).",
+                     "divided by it, the speed-up to expect on idle cores (an estimate). "
+                     "Bound: one process's wall time divided by the ideal, the speed-up a call "
+                     "with no overhead at all would reach: the chunks' compute, run on both "
+                     "cores at once, is slower than one process's per row when the two workers "
+                     "contend for memory bandwidth.",
                      ["chunks", "wall", "chunk compute, summed", "ideal (÷ workers)",
-                      "overhead", "range", "CPU, all processes", "busiest worker CPU"],
+                      "overhead", "range", "CPU, all processes", "busiest worker CPU",
+                      "bound"],
                      over_rows, over_data)
         return [timing, over]
     finally:
@@ -197,13 +232,11 @@ def costs(workers: int = WORKERS) -> list[dict]:
     several sizes, and one grad_sum call on tiny chunks (compute ≈ 0) for several chunk counts,
     wall and CPU time of every process. ``python -m benchmarks.dask_grad`` prints them."""
     import dask.array as da
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from diffprog import distributed as dd
     out = []
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=40) as cluster, \
-            Client(cluster, set_as_default=False) as client:
+    with _cluster(workers) as cluster, Client(cluster, set_as_default=False) as client:
         for size in (1_000, 1_000_000, 10_000_000):
             blob = np.ones(size // 8)
             times = []

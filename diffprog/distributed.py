@@ -2,13 +2,15 @@
 
 ``value_and_grad_sum(f, params, *data)`` computes ``value_and_grad(f)(params, *chunk)`` on
 each chunk of ``data`` (dask arrays chunked along axis 0), on the workers, and adds the
-per-chunk results up with a tree reduction that also runs on the workers: the client receives
-one value and one gradient pytree, never the per-chunk ones. ``params`` (with the function)
-travels once per call: scattered to every worker (``broadcast=True``) when a
-``distributed.Client`` is given, one graph key otherwise. Each process keeps its jitted
-``value_and_grad(f)`` in a cache keyed by the function's pickled bytes, so a worker traces
-``f`` once per chunk shape, not once per task, and its fused kernels come from diffprog's disk
-cache, which is keyed by content and shared by the processes of a machine.
+per-chunk results up on the workers too: the client receives one value and one gradient pytree,
+never the per-chunk ones. With data persisted on a ``distributed.Client``'s workers, each worker
+holding chunks runs one task (pinned to it) that loops over its own chunks and sums their
+results, and a tree reduction of fan-in ``fanin`` adds the workers' sums; otherwise one task per
+chunk and a tree over the chunks. ``params`` (with the function) are pickled once per call and
+travel inside the tasks (scattered to every worker when larger than 1 MiB). Each process keeps
+its jitted ``value_and_grad(f)`` in a cache keyed by the function's pickled bytes, so a worker
+traces ``f`` once per chunk shape, not once per task, and its fused kernels come from diffprog's
+disk cache, which is keyed by content and shared by the processes of a machine.
 
 ``map(f, inputs)`` runs independent problems, one task each, and returns the results in order.
 

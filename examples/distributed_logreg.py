@@ -1,7 +1,8 @@
 """Logistic regression on 10^7 rows x 20 features that never reach the client: the data are
 generated chunk by chunk on the workers of a LocalCluster (two processes), kept there, and a few
 steps of gradient descent use ``diffprog.distributed.value_and_grad_sum``: each worker computes
-the loss and gradient of its chunks, the workers add them up, the client gets one gradient.
+the loss and gradient of its chunks in one task and adds them up, the workers add their sums up,
+the client gets one gradient.
 
 Run: python examples/distributed_logreg.py [--small] [--rows N] [--steps K]
      (or DIFFPROG_EXAMPLE_SMALL=1, DIFFPROG_LOGREG_ROWS=N). Needs ``pip install 'diffprog[dask]'``.
@@ -63,9 +64,16 @@ def main(small: bool | None = None, rows: int | None = None, steps: int | None =
     chunk_rows = max(1, min(250_000, -(-rows // 16)))  # 16 chunks or more, 40 MB at most
     own = client is None
     if own:
+        import dask
         from distributed import Client, LocalCluster
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+
+        # glibc's default allocator settings in the workers: dask's MALLOC_TRIM_THRESHOLD_
+        # makes every chunk temporary a fresh mmap that page-faults on each step (SCALING.md)
+        env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+        env.pop("MALLOC_TRIM_THRESHOLD_", None)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
         client = Client(cluster, set_as_default=False)
     try:
         t0 = time.perf_counter()

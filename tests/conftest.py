@@ -133,11 +133,16 @@ _SAMPLED: dict[str, tuple[str, ...] | Callable[[pytest.Function], list[object]]]
     "test_scipy_special.py::test_logsumexp_against_scipy": _every(3),
     "test_scipy_special.py::test_distribution_functions_check_grads_order_2": _every(3),
     "test_package_cache.py::test_an_unsafe_package_pycache_is_not_used": (),
+    "test_optim.py::test_optimizers_reach_the_minimum_and_keep_static_leaves":
+        _names("name", "sgd", "adam"),
+    "test_complex_vmap.py::test_per_example_gradients_of_complex_losses_through_control_flow":
+        (),
 }
-# Single cases of about a second (a module's doctests that compile kernels, round with four
-# numbers of decimals): slow, the other cases of their tests stay in test-fast.
+# Single cases of about a second (the doctests of a module that compile or rewrite kernels,
+# round with four numbers of decimals): slow, the other cases of their tests stay in test-fast.
 _SLOW_CASES = {
     "test_docs.py::test_docstring_examples[diffprog.kernels.fastmath]",
+    "test_docs.py::test_docstring_examples[diffprog.kernels.cache]",
     "test_fusion.py::test_every_scalar_form_equals_eager_on_edge_values_and_dtypes[round]",
 }
 

@@ -430,6 +430,7 @@ def test_per_example_gradients_of_complex_losses_through_control_flow(f):
     np.testing.assert_allclose(hv, fd, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_holomorphic_derivatives_through_scan_under_vmap_and_jit():
     def g(z):
         return dnp.sum(dp.scan(lambda c, x: (c * x + dnp.sin(c), c), z[0], z)[0])

@@ -502,6 +502,7 @@ def test_custom_jvp_in_a_scan_body_uses_its_rule():
     assert "custom_jvp[safe_sqrt]" in str(g)
 
 
+@pytest.mark.slow
 def test_custom_jvp_safe_norm_in_scan_cond_and_while_bodies():
     vs = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])
 

@@ -146,6 +146,7 @@ def test_benchmark_hand_written_gradients(backends):
     np.testing.assert_allclose(jacobian.numpy_jacobian(v, W), J, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_bayes_gaussian_process_fit(capsys):
     pytest.importorskip("scipy")
     r, out = run_example("bayes", capsys)

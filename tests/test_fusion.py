@@ -389,6 +389,7 @@ def test_one_kernel_serves_every_shape_of_a_broadcast_pattern(monkeypatch):
 
 # -- the loaded-kernel cache is bounded --------------------------------------------------------
 
+@pytest.mark.slow
 def test_loaded_kernels_stay_within_config_kernel_cache_size():
     bound = 4
     previous = dp.config.kernel_cache_size

@@ -217,6 +217,7 @@ def test_a_root_installation_is_read_and_not_written(pkg, monkeypatch):
     assert not pkg.root.exists()
 
 
+@pytest.mark.slow
 def test_a_root_installations_file_writable_by_group_is_not_read(pkg, monkeypatch):
     _installed(pkg)
     index = pkg.pycache / f"{BASE}.nbi"

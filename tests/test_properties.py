@@ -349,6 +349,7 @@ def test_random_composition_passes_check_grads(data, pair):
     dp.check_grads(program, (x, y), order=2, **tolerances(x.dtype))
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(st.data(), broadcast_pair())
 def test_random_composition_keeps_dtype_in_both_modes(data, pair):
@@ -478,6 +479,7 @@ def is_none(x: Any) -> bool:
     return x is None
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(containers(pytrees))  # a static leaf alone is not differentiable: test_misuse.py
 def test_grad_of_pytree_function_has_the_input_structure(tree):
@@ -633,6 +635,7 @@ def test_vjp_is_the_transpose_of_jvp_for_linear_functions(fun, seed):
     np.testing.assert_allclose(jv, np.asarray(f(v)), rtol=1e-12, atol=1e-12 * (1 + scale))
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(linear_function(), linear_function(), st.integers(0, 2**32 - 1))
 def test_vjp_is_the_transpose_of_jvp_for_pytree_linear_functions(fun_a, fun_b, seed):

@@ -128,6 +128,7 @@ def test_numerical_gradient_default_tolerances():
         np.testing.assert_allclose(g[key], num[key], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_jit():
     w = np.random.default_rng(1).standard_normal((len(T), 3))
     loss = lambda a, y0: dnp.sum(w * odeint(linear, y0, T, args=(a,), **TIGHT))
@@ -233,6 +234,7 @@ def test_coverage_exercises_every_primitive_of_the_module():
     assert declared <= seen
 
 
+@pytest.mark.slow
 def test_odeint_under_vmap():
     y0s = np.array([[1.0, 0.5, -0.2], [0.3, -1.0, 0.8]])
     ks = np.array([0.5, 1.5])

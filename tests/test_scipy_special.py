@@ -589,6 +589,7 @@ def test_incomplete_gamma_shape_derivatives_against_quadrature_and_closed_forms(
     assert g[0] == 0.0 and g[1] == 0.0 and np.isnan(g[2:]).all()
 
 
+@pytest.mark.slow
 def test_incomplete_beta_shape_derivatives_against_quadrature_and_closed_forms():
     for a, b, x in [(0.5, 0.5, 0.3), (2.0, 3.0, 0.4), (2.5, 0.7, 0.9), (0.1, 5.0, 0.05),
                     (30.0, 20.0, 0.6), (5.0, 0.5, 0.99), (0.7, 40.0, 0.001),
@@ -684,6 +685,7 @@ def test_log_forms_in_the_tails():
     assert gx == pytest.approx(-b / (1 - x), rel=1e-10)
 
 
+@pytest.mark.slow
 def test_incomplete_functions_under_jit_and_as_scipy_ufuncs():
     a, b, x = _x(0.6, 2.5, 4.0), _x(1.5, 0.7, 3.0), _x(0.3, 0.8, 0.55)
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import diffprog as dp
 import diffprog.numpy as dnp
 from diffprog.kernels import wholeprog
+from tests.test_jit_fuzz import build_edge_program, differentiable, edge_pair, fuzz_settings, same
 
 EDGE = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e308, -1e308, 1e-308, 5e-324, -1.5,
                  2.0, 0.5, -3.0, 0.75, 1.0, -1.0])
@@ -352,3 +355,40 @@ def test_the_tiered_runner_builds_the_whole_program_of_a_scan_gradient():
     assert wholeprog.whole_program(program.graph) is not None
     for _ in range(30):
         np.testing.assert_allclose(jitted(*args), f(*args), rtol=1e-12)
+
+
+# -- random bodies ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@fuzz_settings(60)
+@given(st.data(), edge_pair([np.float64]))
+def test_fuzz_scan_bodies_eager_vs_whole_program(data, pair):
+    # a random program of the jit fuzz as the body of a scan over three slices (and reversed),
+    # its outputs the ys; and the gradient through the reverse scan
+    x, y = pair
+    program = build_edge_program(data, x, y, max_len=4)
+    xs = np.stack([x, x * 0.5, -x])
+    reverse = data.draw(st.booleans(), label="reverse")
+
+    def f(xs, y):
+        return dp.scan(lambda c, xr: (c + 1.0, program(xr, y)), np.float64(0.0), xs,
+                       reverse=reverse)
+
+    problems = []
+    with np.errstate(all="ignore"):
+        try:
+            want = f(xs, y)
+        except Exception:
+            return  # (a program eager mode refuses: not this test's subject)
+        got, graph = whole(f, xs, y)
+        if differentiable(x, program, y):
+            g = dp.grad(lambda xs, y: dnp.sum(f(xs, y)[1]))
+            problems += [f"grad: {same(a, b, True)}"
+                         for a, b in [(whole(g, xs, y)[0], g(xs, y))] if same(a, b, True)]
+    for a, b in zip(dp.tree_leaves(got), dp.tree_leaves(want)):
+        msg = same(a, b, True)
+        if msg:
+            problems.append(msg)
+    assert not problems, f"{program} on x={x!r}, y={y!r}, reverse={reverse}:\n" + \
+        "\n".join(problems)

@@ -154,11 +154,11 @@ def run(ctx):
             one_walls.append(time.perf_counter() - t0)
             one_cpus.append(time.process_time() - cpu0)
         one_cpu, one_wall = statistics.median(one_cpus), statistics.median(one_walls)
-        over_rows = [["one process", f"{one_wall * 1e3:.0f} ms", "—", "—", "—", "—",
+        over_rows = [["one process", f"{one_wall * 1e3:.0f} ms", "—", "—", "—", "—", "—",
                       f"{one_cpu * 1e3:.0f} ms", "—", "—"]]
         over_data = [{"system": "one process", "cpu_s": one_cpu, "wall_s": one_wall}]
         for nchunks in (16, 64):
-            walls, overheads, computes, cpus, busiest = [], [], [], [], []
+            walls, overheads, computes, cpus, busiest, slowest = [], [], [], [], [], []
             for _ in range(3 if ctx.quick else 7):
                 client.run(dd.chunk_stats, True)
                 before = client.run(time.process_time)
@@ -176,17 +176,20 @@ def run(ctx):
                     raise RuntimeError(f"{ID}: the workers computed {stats}, not {nchunks} "
                                        "chunks")
                 compute = sum(s["compute_s"] for s in stats.values())
+                slowest.append(max(s["compute_s"] for s in stats.values()))
                 walls.append(wall)
                 computes.append(compute)
                 cpus.append(cpu)
                 overheads.append(wall / (compute / WORKERS) - 1.0)
             i = int(np.argsort(overheads)[len(overheads) // 2])  # the median call
             wall, compute, overhead, cpu = walls[i], computes[i], overheads[i], cpus[i]
+            slow = slowest[i]
             busy = statistics.median(busiest)
             per_task = compute / nchunks
             over_data.append({"system": f"{nchunks} chunks", "chunks": nchunks,
                               "wall_s": wall, "chunk_compute_s": compute,
                               "ideal_s": compute / WORKERS, "overhead": overhead,
+                              "slowest_worker_compute_s": slow,
                               "overheads": overheads, "cpu_s": cpu,
                               "cpu_overhead": cpu / one_cpu - 1.0, "busiest_worker_cpu_s": busy,
                               "idle_speedup_estimate": one_cpu / busy,
@@ -194,7 +197,8 @@ def run(ctx):
                               "median_wall_s": statistics.median(walls)})
             over_rows.append([f"{nchunks}", f"{wall * 1e3:.0f} ms",
                               f"{compute * 1e3:.0f} ms ({per_task * 1e3:.1f} ms a chunk)",
-                              f"{compute / WORKERS * 1e3:.0f} ms", f"{overhead * 100:+.0f}%",
+                              f"{compute / WORKERS * 1e3:.0f} ms",
+                              f"{slow * 1e3:.0f} ms", f"{overhead * 100:+.0f}%",
                               f"{min(overheads) * 100:+.0f}% … {max(overheads) * 100:+.0f}%",
                               f"{cpu * 1e3:.0f} ms ({(cpu / one_cpu - 1) * 100:+.0f}% vs one "
                               "process)", f"{busy * 1e3:.0f} ms: {one_cpu / busy:.2f}x",
@@ -205,7 +209,9 @@ def run(ctx):
                      "`value_and_grad` calls, timed inside the workers' tasks "
                      "(`diffprog.distributed.chunk_stats`; one task per worker loops over its "
                      "chunks), divided by the workers; the call whose "
-                     "overhead is the median of the repeats, and the range over them. One "
+                     "overhead is the median of the repeats, and the range over them. Slowest "
+                     "worker: the chunk compute of the worker that computed longest (wall minus "
+                     "it is the latency of the call; it minus the ideal, the imbalance). One "
                      "process: its wall and CPU time per gradient, called back to back. CPU: the "
                      "processor time that call took in every process (the workers, and this "
                      "one, which holds the client and the scheduler), against one process's "
@@ -218,8 +224,8 @@ def run(ctx):
                      "cores at once, is slower than one process's per row when the two workers "
                      "contend for memory bandwidth.",
                      ["chunks", "wall", "chunk compute, summed", "ideal (÷ workers)",
-                      "overhead", "range", "CPU, all processes", "busiest worker CPU",
-                      "bound"],
+                      "slowest worker", "overhead", "range", "CPU, all processes",
+                      "busiest worker CPU", "bound"],
                      over_rows, over_data)
         return [timing, over]
     finally:

@@ -351,7 +351,8 @@ class ReverseTrace(RecordingTrace):
 
         Nodes are visited in reverse recording order, which is a reverse topological order.
         A node whose output got no cotangent is off the path to the outputs and is skipped.
-        With ``consume`` each node is released once used, so memory falls as the sweep goes.
+        With ``consume`` each node is removed from the trace as it is reached, so memory falls
+        as the sweep goes (the trace is not swept again).
         """
         nodes = self.nodes
         if self.keep_all:  # Graph's nodes: as the plain tuples of their fields
@@ -360,8 +361,12 @@ class ReverseTrace(RecordingTrace):
         for idx, ct in seeds:
             prev = cts[idx]
             cts[idx] = ct if prev is None else prev + ct
-        for i in range(len(nodes) - 1, -1, -1):
-            node = nodes[i]
+        if consume:  # pop the nodes, so that each is released once used
+            nodes.insert(0, None)  # where popping stops
+            order = iter(nodes.pop, None)
+        else:
+            order = reversed(nodes)
+        for node in order:
             n = len(node)
             if n == 5:  # process1's record: a unary primitive, a per-argument rule
                 prim, x, out, p, idx = node
@@ -369,8 +374,6 @@ class ReverseTrace(RecordingTrace):
                 if ct is None:
                     continue
                 cts[idx] = None
-                if consume:
-                    nodes[i] = None
                 g = prim.vjp[0](ct, out, x)
                 if core.DEBUG_NANS:
                     self._check_backward(prim, (x,), idx, ct, g)
@@ -383,8 +386,6 @@ class ReverseTrace(RecordingTrace):
                 if ct is None:
                     continue
                 cts[idx] = None
-                if consume:
-                    nodes[i] = None
                 if px >= 0:
                     g = prim.vjp[0](ct, out, x, y)
                     if core.DEBUG_NANS:
@@ -417,8 +418,6 @@ class ReverseTrace(RecordingTrace):
                 if ct is None:
                     continue
                 cts[idx] = None
-            if consume:
-                nodes[i] = None
             if prim.vjp_per_arg:
                 rules = prim.vjp
                 j = 0

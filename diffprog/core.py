@@ -70,6 +70,11 @@ class Primitive:
             not read ``out`` (it is ``None`` in reverse mode) nor the value of the argument it
             transposes (which may be a :class:`ShapeOnly`: use its ``shape`` and ``dtype``);
             a per-operand transpose may read the other arguments' values.
+        transpose_reads_shapes: with a tuple ``transpose``: ``False`` declares that no
+            transpose reads even the shape and dtype of the argument it transposes (an
+            elementwise primitive's operand has the cotangent's: ``add``, ``neg``, ``mul``), so
+            the reverse trace keeps ``None`` in its place instead of a :class:`ShapeOnly`.
+            ``True`` (default): it keeps the shape.
         differentiable: ``False`` for operations whose output is piecewise constant
             (comparisons, ``sign``, ``floor``): traces compute them on primal values and the
             result carries no derivative. Such a primitive declares no rules.
@@ -218,9 +223,12 @@ class Primitive:
                  register: bool = True, batch: str | Callable | None = None,
                  program_form: Callable | None = None, zero_cotangents: str = "zeros",
                  prune_outputs: Callable | None = None,
-                 inplace: Callable | None = None) -> None:
+                 inplace: Callable | None = None, transpose_reads_shapes: bool = True) -> None:
         _check_declaration(name, impl, jvp, vjp, linear, transpose, differentiable,
                            composite, transparent, vjp_reads)
+        if not transpose_reads_shapes and not isinstance(transpose, tuple):
+            raise ValueError(f"primitive {name!r}: transpose_reads_shapes=False is declared "
+                             "with a tuple of transposes (linear=...) only")
         _check_batch(name, batch, composite)
         self.name = name
         self.impl = impl
@@ -252,7 +260,8 @@ class Primitive:
             self.vjp_reads = None
         else:
             self.keep_plan = None if vjp_reads is None else _keep_plan(
-                vjp_reads, shapes=linear is not False, outputs=multiple_results)
+                vjp_reads, shapes=linear is not False and transpose_reads_shapes,
+                outputs=multiple_results)
         self.keep1, self.keep2 = _unrolled_plans(self)
         self.scalar = scalar
         self.scalar_fast = scalar_fast

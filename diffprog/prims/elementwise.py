@@ -43,10 +43,11 @@ _LN10 = math.log(10.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-def _unary(name: str, impl: Callable, derivative: Callable,
+def _unary(name: str, impl: Callable, derivative: Callable | None,
            scalar: Callable | dict | None = None,
            reads: str | None = None, fast: str | None = None,
-           fast_domain: str | None = None, rule: str | None = None) -> Primitive:
+           fast_domain: str | None = None, rule: str | None = None,
+           product: Callable | None = None) -> Primitive:
     """A unary primitive whose jvp is ``t * derivative(out, x)`` and vjp ``ct * derivative``.
 
     ``reads`` is ``"out"`` or ``"x"`` when the derivative reads only that value, so the reverse
@@ -54,14 +55,21 @@ def _unary(name: str, impl: Callable, derivative: Callable,
     ``diffprog.kernels.fastmath`` and the predicate where it is exact (Primitive.scalar_fast).
     ``rule`` is ``t * derivative`` as a scalar expression (Primitive.rule_scalar), the same
     operations in the same order, run by the eager kernels for large float arrays.
+    ``product`` (with ``derivative=None``): the jvp and vjp as one function
+    ``product(t, out, x)``, one Python call per application where ``t * derivative(out, x)``
+    takes two (the commonest primitives); with ``rule`` it asks for the eager kernels itself,
+    as the two-function form does.
     """
     vjp_reads = None if reads is None else (((-1,) if reads == "out" else (0,)),)
     if rule is None:
+        if product is None:
+            jvp = (lambda t, out, x: t * derivative(out, x),)
+            vjp = (lambda ct, out, x: ct * derivative(out, x),)
+        else:
+            jvp = vjp = (product,)
         return Primitive(name, impl, batch="elementwise", scalar=scalar, vjp_reads=vjp_reads,
                          scalar_fast=fast,
-                         scalar_fast_domain=fast_domain,
-                         jvp=(lambda t, out, x: t * derivative(out, x),),
-                         vjp=(lambda ct, out, x: ct * derivative(out, x),))
+                         scalar_fast_domain=fast_domain, jvp=jvp, vjp=vjp)
     # Large float arrays may run the fast form and the fused rule through the eager kernels
     # (core.set_eager_provider); small ones pay one size comparison in the rule. The impl with
     # the hook is installed (core.eager_impl) only while the provider can run it as a kernel:
@@ -75,6 +83,9 @@ def _unary(name: str, impl: Callable, derivative: Callable,
             if r is not None:
                 return r
         return t * derivative(out, x)
+
+    if product is not None:
+        fused = product  # it asks for the eager kernels itself
 
     if fast is not None:
         def impl(x):
@@ -129,15 +140,19 @@ def _scalar_result(out: np.ndarray) -> np.ndarray | np.generic:
 
 # -- arithmetic --------------------------------------------------------------------------------
 
+# (transpose_reads_shapes=False: these transposes take the shape of the cotangent, which an
+# elementwise operand has, so the reverse trace keeps nothing of a differentiated operand)
 add = Primitive("add", np.add, batch="elementwise", scalar=operator.add,
-                identity={0: -0.0, 1: -0.0},
+                identity={0: -0.0, 1: -0.0}, transpose_reads_shapes=False,
                 linear=True, transpose=(lambda ct, out, x, y: ct, lambda ct, out, x, y: ct))
 
 sub = Primitive("sub", np.subtract, batch="elementwise", scalar=operator.sub, identity={1: 0.0},
+                transpose_reads_shapes=False,
                 linear=True, transpose=(lambda ct, out, x, y: ct, lambda ct, out, x, y: -ct))
 
 mul = Primitive("mul", np.multiply, batch="elementwise", scalar=operator.mul, identity={0: 1, 1: 1},
                 linear=(0, 1),  # bilinear: linear in each operand, the other held fixed
+                transpose_reads_shapes=False,
                 transpose=(lambda ct, out, x, y: ct * y, lambda ct, out, x, y: x * ct))
 
 div = Primitive("div", np.true_divide, batch="elementwise", scalar=operator.truediv,
@@ -147,7 +162,7 @@ div = Primitive("div", np.true_divide, batch="elementwise", scalar=operator.true
                 vjp=(lambda ct, out, x, y: ct / y, lambda ct, out, x, y: -ct * out / y))
 
 neg = Primitive("neg", np.negative, batch="elementwise", scalar=operator.neg, involution=True,
-                linear=True, transpose=(lambda ct, out, x: -ct,))
+                transpose_reads_shapes=False, linear=True, transpose=(lambda ct, out, x: -ct,))
 
 
 def _log_base(out, x):
@@ -251,26 +266,78 @@ fmod = Primitive("fmod", np.fmod, batch="elementwise",
 
 # -- transcendental ----------------------------------------------------------------------------
 
+# The commonest rules as one function each (_unary's product): for a large float array they ask
+# the eager kernels first, as _unary's two-function form does; on a plain array the primitive a
+# rule applies runs its impl (what calling it does, without Primitive.__call__).
+
+def _exp_product(t, out, x):
+    return t * out
+
+
+def _log_product(t, out, x):
+    if t.__class__ is _ndarray and t.size >= _core.EAGER_MIN_SIZE:
+        r = _core.eager(log, 0, t, out, (x,))
+        if r is not None:
+            return r
+    return t * (1.0 / x)
+
+
+def _sin_product(t, out, x):
+    if t.__class__ is _ndarray and t.size >= _core.EAGER_MIN_SIZE:
+        r = _core.eager(sin, 0, t, out, (x,))
+        if r is not None:
+            return r
+    elif x.__class__ is _ndarray and not _core.DEBUG_NANS:
+        return t * cos.impl(x)
+    return t * cos(x)
+
+
+def _cos_product(t, out, x):
+    if t.__class__ is _ndarray and t.size >= _core.EAGER_MIN_SIZE:
+        r = _core.eager(cos, 0, t, out, (x,))
+        if r is not None:
+            return r
+    elif x.__class__ is _ndarray and not _core.DEBUG_NANS:
+        return t * -sin.impl(x)
+    return t * -sin(x)
+
+
+def _tanh_product(t, out, x):
+    if t.__class__ is _ndarray and t.size >= _core.EAGER_MIN_SIZE:
+        r = _core.eager(tanh, 0, t, out, (x,))
+        if r is not None:
+            return r
+    return t * (1.0 - out * out)
+
+
+def _sqrt_product(t, out, x):
+    if t.__class__ is _ndarray and t.size >= _core.EAGER_MIN_SIZE:
+        r = _core.eager(sqrt, 0, t, out, (x,))
+        if r is not None:
+            return r
+    return t * (0.5 / out)
+
+
 # (no rule form: exp's rule is one multiply, which a kernel does not beat, and NumPy's exp is
 # a SIMD loop faster than fastmath's, see diffprog/kernels/eager_fast.py)
-exp = _unary("exp", np.exp, lambda out, x: out, math.exp, "out", fast="exp")
+exp = _unary("exp", np.exp, None, math.exp, "out", fast="exp", product=_exp_product)
 def _exp2_scalar(x):
     return 2.0 ** (x * 1.0)  # (numba's np.exp2 does not compile for float32)
 
 
 exp2 = _unary("exp2", np.exp2, lambda out, x: out * _LN2, _exp2_scalar)
-log = _unary("log", np.log, lambda out, x: 1.0 / x, np.log, "x", fast="log",
-            rule="t * (1.0 / x)")
+log = _unary("log", np.log, None, np.log, "x", fast="log", rule="t * (1.0 / x)",
+            product=_log_product)
 log2 = _unary("log2", np.log2, lambda out, x: 1.0 / (x * _LN2), math.log2)
 log10 = _unary("log10", np.log10, lambda out, x: 1.0 / (x * _LN10), math.log10)
 log1p = _unary("log1p", np.log1p, lambda out, x: 1.0 / (1.0 + x), np.log1p, "x", fast="log1p",
               rule="t * (1.0 / (1.0 + x))")
 expm1 = _unary("expm1", np.expm1, lambda out, x: out + 1.0, math.expm1, "out", fast="expm1",
               rule="t * (out + 1.0)")
-sin = _unary("sin", np.sin, lambda out, x: cos(x), np.sin, "x", fast="sin",
-             fast_domain="trig_in_range", rule="t * cos(x)")
-cos = _unary("cos", np.cos, lambda out, x: -sin(x), np.cos, "x", fast="cos",
-             fast_domain="trig_in_range", rule="t * -sin(x)")
+sin = _unary("sin", np.sin, None, np.sin, "x", fast="sin",
+             fast_domain="trig_in_range", rule="t * cos(x)", product=_sin_product)
+cos = _unary("cos", np.cos, None, np.cos, "x", fast="cos",
+             fast_domain="trig_in_range", rule="t * -sin(x)", product=_cos_product)
 tan = _unary("tan", np.tan, lambda out, x: 1.0 + out * out, math.tan, "out",
              rule="t * (1.0 + out * out)")
 # (1 - x)(1 + x) rather than 1 - x*x: accurate near |x| = 1, where the derivative blows up.
@@ -282,16 +349,16 @@ arctan = _unary("arctan", np.arctan, lambda out, x: 1.0 / (1.0 + x * x), math.at
                 rule="t * (1.0 / (1.0 + x * x))")
 sinh = _unary("sinh", np.sinh, lambda out, x: cosh(x), math.sinh)
 cosh = _unary("cosh", np.cosh, lambda out, x: sinh(x), math.cosh)
-tanh = _unary("tanh", np.tanh, lambda out, x: 1.0 - out * out, math.tanh, "out", fast="tanh",
-              rule="t * (1.0 - out * out)")
+tanh = _unary("tanh", np.tanh, None, math.tanh, "out", fast="tanh",
+              rule="t * (1.0 - out * out)", product=_tanh_product)
 arcsinh = _unary("arcsinh", np.arcsinh, lambda out, x: 1.0 / sqrt(x * x + 1.0), math.asinh)
 arccosh = _unary("arccosh", np.arccosh, lambda out, x: 1.0 / (sqrt(x - 1.0) * sqrt(x + 1.0)),
                  math.acosh)
 arctanh = _unary("arctanh", np.arctanh, lambda out, x: 1.0 / ((1.0 - x) * (1.0 + x)),
                  math.atanh)
 # sqrt'(0) = inf, as NumPy computes 0.5 / sqrt(0): documented, not patched over. Same for cbrt.
-sqrt = _unary("sqrt", np.sqrt, lambda out, x: 0.5 / out, math.sqrt, "out",
-              rule="t * (0.5 / out)")
+sqrt = _unary("sqrt", np.sqrt, None, math.sqrt, "out", rule="t * (0.5 / out)",
+              product=_sqrt_product)
 
 
 def _cbrt_scalar(x):

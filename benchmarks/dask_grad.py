@@ -4,12 +4,15 @@ against the same gradient in one process (``dp.jit(dp.value_and_grad(loss))`` on
 arrays), and the overhead of the distributed call over the per-chunk compute it runs.
 
 The rows are made chunk by chunk on the workers and persisted there; the same rows are made in
-this process for the one-process row (and the check). grad_sum runs one task per worker over the
-chunks it holds. Overhead: the wall time of a call against the ideal, the summed time of the
-per-chunk ``value_and_grad`` calls (timed inside the workers, ``diffprog.distributed.chunk_stats``)
-divided by the number of workers; ``overhead = wall / ideal - 1``.
+a process of its own for the one-process row (and the check): a plain process that only computes,
+as a user's would be (the benchmark's process also runs dask's scheduler and the client, whose
+event loop took about 150 ms of CPU time per one-process call, and the GIL, when it ran there,
+at load 5-7). grad_sum runs one task per worker over the chunks it holds. Overhead: the wall
+time of a call against the ideal, the summed time of the per-chunk ``value_and_grad`` calls
+(timed inside the workers, ``diffprog.distributed.chunk_stats``) divided by the number of
+workers; ``overhead = wall / ideal - 1``.
 
-The workers run with the same memory allocator settings as this process: dask's nanny sets
+The workers run with the same memory allocator settings as the one process: dask's nanny sets
 ``MALLOC_TRIM_THRESHOLD_=65536`` in its workers by default, which turns off glibc's adaptive
 mmap threshold, so that every temporary over 128 KiB is a fresh mmap whose pages fault on every
 call (20-40% slower chunks measured; docs/SCALING.md); the benchmark drops that variable
@@ -75,41 +78,70 @@ def _dataset(rows: int, nchunks: int):
     return x, y, sizes
 
 
+def _one_process(conn, sizes: list[int]) -> None:
+    """The one-process side, in a process of its own (started by ``run``): it makes the same
+    rows, then answers ``("grad", params)`` with ``jit(value_and_grad(loss))``'s gradient,
+    ``("times", params, n)`` with n back-to-back calls' wall and CPU times, and ``None`` by
+    returning. Not in the benchmark's process, which also runs dask's scheduler and the client:
+    their event loop takes CPU time and the GIL from a computation that shares the process."""
+    import diffprog as dp
+    parts = [make_chunk(seed, n) for seed, n in enumerate(sizes)]
+    local = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+    del parts
+    one = dp.jit(dp.value_and_grad(loss))
+    conn.send("ready")
+    warm = False
+    while (msg := conn.recv()) is not None:
+        if msg[0] == "grad":
+            out = one(msg[1], *local)[1]
+            if not warm:  # trace, compile the fused kernels, and settle
+                one(msg[1], *local)
+                one.wait_compiled()
+                for _ in range(3):
+                    one(msg[1], *local)
+                warm = True
+            conn.send(out)
+        else:
+            walls, cpus = [], []
+            for _ in range(msg[2]):
+                cpu0, t0 = time.process_time(), time.perf_counter()
+                one(msg[1], *local)
+                walls.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - cpu0)
+            conn.send((walls, cpus))
+
+
 def run(ctx):
+    import multiprocessing
+
     from distributed import Client
 
-    import diffprog as dp
     from diffprog import distributed as dd
 
     rows = ROWS // 10 if ctx.quick else ROWS
     cluster = _cluster(WORKERS, ctx.threads)
     client = Client(cluster, set_as_default=False)
+    # spawn, not fork: this process runs the event loop's threads
+    conn, child_conn = multiprocessing.get_context("spawn").Pipe()
+    x, y, sizes = _dataset(rows, 16)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_one_process, args=(child_conn, sizes), daemon=True)
+    child.start()
     try:
-        ctx.progress(f"[{ID}] making {rows:,} rows on the workers and in this process ...")
-        x, y, sizes = _dataset(rows, 16)
+        ctx.progress(f"[{ID}] making {rows:,} rows on the workers and in one process ...")
         x, y = client.persist([x, y])
         split = tuple(len(c) for c in np.array_split(np.arange(rows), 64))
         data = {16: (x, y), 64: tuple(client.persist([x.rechunk((split, (FEATURES,))),
                                                        y.rechunk((split,))]))}
-        parts = [make_chunk(seed, n) for seed, n in enumerate(sizes)]  # the same rows, here
-        local = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
-        del parts
+        if conn.recv() != "ready":
+            raise RuntimeError(f"{ID}: the one-process side did not start")
         rng = np.random.default_rng(0)
         params = {"w": rng.standard_normal(FEATURES) * 0.1, "b": 0.1}
-        one = dp.jit(dp.value_and_grad(loss))
 
         def one_process():
-            warm = []
-
             def call():
-                out = one(params, *local)[1]
-                if not warm:
-                    one(params, *local)
-                    one.wait_compiled()
-                    for _ in range(3):
-                        one(params, *local)
-                    warm.append(True)
-                return out
+                conn.send(("grad", params))
+                return conn.recv()
             return call
 
         def on_cluster(nchunks: int):
@@ -134,11 +166,12 @@ def run(ctx):
         desc = (f"The gradient of `sum(logaddexp(0, x @ w + b) - y * (x @ w + b))` over "
                 f"{rows:,} × {FEATURES} float64 rows ({rows * (FEATURES + 1) * 8 / 1e9:.2f} GB) "
                 f"with respect to `{{w, b}}`: `dp.jit(dp.value_and_grad(loss))` on the whole "
-                f"arrays in this process, and `diffprog.distributed.grad_sum` on the same rows "
+                f"arrays in a process of its own (not the one running dask's scheduler), and "
+                f"`diffprog.distributed.grad_sum` on the same rows "
                 f"persisted on a LocalCluster of {WORKERS} worker processes with "
                 f"{ctx.threads} thread each (fused kernels compiled and warm on both sides; "
                 "one task per worker over the chunks it holds; the workers with glibc's "
-                "default allocator settings, as this process: see the module's docstring). "
+                "default allocator settings, as the one process: see the module's docstring). "
                 "The 2 cores are shared with other processes: the cluster's rows need both.")
         load = os.getloadavg()[0]
         timing = time_table(ctx, ID, TITLE, desc, systems, baseline=base, reference=base,
@@ -147,12 +180,8 @@ def run(ctx):
                             f"{os.getloadavg()[0]:.1f} after it, on {os.cpu_count()} CPUs")
 
         ctx.progress(f"[{ID}] overhead over the chunk compute (chunk_stats) ...")
-        one_cpus, one_walls = [], []
-        for _ in range(3 if ctx.quick else 5):
-            cpu0, t0 = time.process_time(), time.perf_counter()
-            one(params, *local)
-            one_walls.append(time.perf_counter() - t0)
-            one_cpus.append(time.process_time() - cpu0)
+        conn.send(("times", params, 3 if ctx.quick else 5))
+        one_walls, one_cpus = conn.recv()
         one_cpu, one_wall = statistics.median(one_cpus), statistics.median(one_walls)
         over_rows = [["one process", f"{one_wall * 1e3:.0f} ms", "—", "—", "—", "—", "—",
                       f"{one_cpu * 1e3:.0f} ms", "—", "—"]]
@@ -176,20 +205,21 @@ def run(ctx):
                     raise RuntimeError(f"{ID}: the workers computed {stats}, not {nchunks} "
                                        "chunks")
                 compute = sum(s["compute_s"] for s in stats.values())
-                slowest.append(max(s["compute_s"] for s in stats.values()))
+                slowest.append(max((s["compute_s"], s["chunks"]) for s in stats.values()))
                 walls.append(wall)
                 computes.append(compute)
                 cpus.append(cpu)
                 overheads.append(wall / (compute / WORKERS) - 1.0)
             i = int(np.argsort(overheads)[len(overheads) // 2])  # the median call
             wall, compute, overhead, cpu = walls[i], computes[i], overheads[i], cpus[i]
-            slow = slowest[i]
+            slow, slow_chunks = slowest[i]
             busy = statistics.median(busiest)
             per_task = compute / nchunks
             over_data.append({"system": f"{nchunks} chunks", "chunks": nchunks,
                               "wall_s": wall, "chunk_compute_s": compute,
                               "ideal_s": compute / WORKERS, "overhead": overhead,
                               "slowest_worker_compute_s": slow,
+                              "slowest_worker_chunks": slow_chunks,
                               "overheads": overheads, "cpu_s": cpu,
                               "cpu_overhead": cpu / one_cpu - 1.0, "busiest_worker_cpu_s": busy,
                               "idle_speedup_estimate": one_cpu / busy,
@@ -198,7 +228,8 @@ def run(ctx):
             over_rows.append([f"{nchunks}", f"{wall * 1e3:.0f} ms",
                               f"{compute * 1e3:.0f} ms ({per_task * 1e3:.1f} ms a chunk)",
                               f"{compute / WORKERS * 1e3:.0f} ms",
-                              f"{slow * 1e3:.0f} ms", f"{overhead * 100:+.0f}%",
+                              f"{slow * 1e3:.0f} ms ({slow_chunks} chunks)",
+                              f"{overhead * 100:+.0f}%",
                               f"{min(overheads) * 100:+.0f}% … {max(overheads) * 100:+.0f}%",
                               f"{cpu * 1e3:.0f} ms ({(cpu / one_cpu - 1) * 100:+.0f}% vs one "
                               "process)", f"{busy * 1e3:.0f} ms: {one_cpu / busy:.2f}x",
@@ -229,6 +260,9 @@ def run(ctx):
                      over_rows, over_data)
         return [timing, over]
     finally:
+        if child.is_alive():
+            conn.send(None)
+            child.join(timeout=30)
         client.close()
         cluster.close()
 

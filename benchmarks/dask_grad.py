@@ -6,8 +6,9 @@ arrays), and the overhead of the distributed call over the per-chunk compute it 
 The rows are made chunk by chunk on the workers and persisted there; the same rows are made in
 a process of its own for the one-process row (and the check): a plain process that only computes,
 as a user's would be (the benchmark's process also runs dask's scheduler and the client, whose
-event loop took about 150 ms of CPU time per one-process call, and the GIL, when it ran there,
-at load 5-7). grad_sum runs one task per worker over the chunks it holds. Overhead: the wall
+event loop takes about 46 ms of CPU time per second when idle, and the GIL with it: a
+one-process call there took 380 ms of its thread's CPU time and 530 ms of the process's, at
+load 7). grad_sum runs one task per worker over the chunks it holds. Overhead: the wall
 time of a call against the ideal, the summed time of the per-chunk ``value_and_grad`` calls
 (timed inside the workers, ``diffprog.distributed.chunk_stats``) divided by the number of
 workers; ``overhead = wall / ideal - 1``.

@@ -88,12 +88,14 @@ def _binary(prim, x: Any, y: Any) -> Any:
             top = x._trace
             if y._trace is top:
                 return top.process2(prim, x, y)
-        elif type(y) in _PY_SCALARS and (type(y) is not complex or x.dtype.kind == "c"):
-            return x._trace.process2(prim, x, y)
+        elif (t := type(y)) is float or t is int or t is bool or (
+                t is complex and x.dtype.kind == "c"):
+            return x._trace.process2(prim, x, y)  # a weak Python scalar: nothing to align
         else:
             x, y = _align(x, as_operand(y))
     elif isinstance(y, Tracer):
-        if type(x) in _PY_SCALARS and (type(x) is not complex or y.dtype.kind == "c"):
+        if (t := type(x)) is float or t is int or t is bool or (
+                t is complex and y.dtype.kind == "c"):
             return y._trace.process2(prim, x, y)
         x, y = _align(as_operand(x), y)
     elif isinstance(x, _SEQUENCES) or isinstance(y, _SEQUENCES):

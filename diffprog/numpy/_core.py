@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import prims as P
-from ..core import Tracer, bind, bind2
+from ..core import Tracer, bind
 
 # NumPy ufunc -> diffprog function, and NumPy function -> diffprog function, used by the
 # __array_ufunc__ / __array_function__ protocols of traced values (see _dispatch.py).
@@ -73,38 +73,6 @@ def _align(*args: Any) -> list:
                 a = P.broadcast_to(a, shape=shape)
             out[i] = a
     return out
-
-
-def _binary(prim, x: Any, y: Any) -> Any:
-    """``prim`` applied to ``x`` and ``y`` aligned (NumPy's broadcasting and promotion).
-
-    A traced value with a Python scalar, or two traced values of one trace, go straight to the
-    trace (``process2``, what :func:`~diffprog.core.bind2` would call); the rest through bind.
-    """
-    if isinstance(x, Tracer):
-        if isinstance(y, Tracer):
-            if x is not y and (x.shape != y.shape or x.dtype != y.dtype):  # x * x: aligned
-                x, y = _align(x, y)
-            top = x._trace
-            if y._trace is top:
-                return top.process2(prim, x, y)
-        elif (t := type(y)) is float or t is int or t is bool or (
-                t is complex and x.dtype.kind == "c"):
-            return x._trace.process2(prim, x, y)  # a weak Python scalar: nothing to align
-        else:
-            x, y = _align(x, as_operand(y))
-    elif isinstance(y, Tracer):
-        if (t := type(x)) is float or t is int or t is bool or (
-                t is complex and y.dtype.kind == "c"):
-            return y._trace.process2(prim, x, y)
-        x, y = _align(as_operand(x), y)
-    elif isinstance(x, _SEQUENCES) or isinstance(y, _SEQUENCES):
-        # lists may hold traced values (NumPy's own ufunc would stop at their conversion)
-        x, y = as_operand(x), as_operand(y)
-        return _binary(prim, x, y) if _traced(x, y) else prim.impl(x, y)
-    else:
-        return prim.impl(x, y)
-    return bind2(prim, x, y)
 
 
 _SEQUENCES = (list, tuple)

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from .. import prims as P
-from ..core import Tracer, bind, bind1, concrete
-from ._core import _PY_SCALARS, _align, _binary, _shape, _traced, as_operand, implements  # noqa: F401
+from ..core import Tracer, bind, bind1, bind2, concrete
+from ._core import _PY_SCALARS, _SEQUENCES, _align, _shape, _traced, as_operand, implements  # noqa: F401
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "true_divide", "power", "float_power", "maximum",
@@ -31,9 +31,58 @@ __all__ = [
 ]
 
 
+# -- binary functions ------------------------------------------------------------------------
+
+def _binary_function(prim) -> Any:
+    """The function ``fn(x1, x2)`` applying ``prim`` to two operands with NumPy's broadcasting
+    and type promotion: traced operands are aligned (broadcast and cast, ``_align``); untraced
+    ones go straight to NumPy. A traced value with a Python scalar, or two traced values of one
+    trace, go straight to the trace (``process2``, what ``core.bind2`` calls); the rest through
+    ``bind2``. One function per primitive with its dispatch written out, as these are Tracer's
+    operators: one Python call per operation."""
+    def fn(x1: Any, x2: Any) -> Any:
+        if isinstance(x1, Tracer):
+            if isinstance(x2, Tracer):
+                if x1 is not x2 and (x1.shape != x2.shape or x1.dtype != x2.dtype):
+                    x1, x2 = _align(x1, x2)  # (x * x is aligned)
+                top = x1._trace
+                if x2._trace is top:
+                    return top.process2(prim, x1, x2)
+            elif (t := type(x2)) is float or t is int or t is bool or (
+                    t is complex and x1.dtype.kind == "c"):
+                return x1._trace.process2(prim, x1, x2)  # a weak Python scalar: aligned
+            else:
+                x1, x2 = _align(x1, as_operand(x2))
+        elif isinstance(x2, Tracer):
+            if (t := type(x1)) is float or t is int or t is bool or (
+                    t is complex and x2.dtype.kind == "c"):
+                return x2._trace.process2(prim, x1, x2)
+            x1, x2 = _align(as_operand(x1), x2)
+        elif isinstance(x1, _SEQUENCES) or isinstance(x2, _SEQUENCES):
+            # lists may hold traced values (NumPy's own ufunc would stop at their conversion)
+            x1, x2 = as_operand(x1), as_operand(x2)
+            return fn(x1, x2) if _traced(x1, x2) else prim.impl(x1, x2)
+        else:
+            return prim.impl(x1, x2)
+        return bind2(prim, x1, x2)
+
+    return fn
+
+
+def _binary_ufunc(prim, numpy_function: Any):
+    """Decorator: the decorated stub (its name, signature and docstring; its body is not run)
+    becomes ``_binary_function(prim)``, registered for ``numpy_function``."""
+    def make(stub: Any) -> Any:
+        fn = _binary_function(prim)
+        fn.__name__, fn.__qualname__, fn.__doc__ = stub.__name__, stub.__qualname__, stub.__doc__
+        fn.__annotations__ = stub.__annotations__
+        return implements(numpy_function)(fn)
+    return make
+
+
 # -- arithmetic ------------------------------------------------------------------------------
 
-@implements(np.add)
+@_binary_ufunc(P.add, np.add)
 def add(x1: Any, x2: Any) -> Any:
     """``x1 + x2`` with broadcasting (NumPy's ``add``).
 
@@ -41,37 +90,32 @@ def add(x1: Any, x2: Any) -> Any:
         >>> add(np.ones(2), 1.0)
         array([2., 2.])
     """
-    return _binary(P.add, x1, x2)
 
 
-@implements(np.subtract)
+@_binary_ufunc(P.sub, np.subtract)
 def subtract(x1: Any, x2: Any) -> Any:
     """``x1 - x2`` with broadcasting (NumPy's ``subtract``)."""
-    return _binary(P.sub, x1, x2)
 
 
-@implements(np.multiply)
+@_binary_ufunc(P.mul, np.multiply)
 def multiply(x1: Any, x2: Any) -> Any:
     """``x1 * x2`` with broadcasting (NumPy's ``multiply``)."""
-    return _binary(P.mul, x1, x2)
 
 
-@implements(np.divide)
+@_binary_ufunc(P.div, np.divide)
 def divide(x1: Any, x2: Any) -> Any:
     """``x1 / x2`` with broadcasting (NumPy's ``divide``, also ``true_divide``)."""
-    return _binary(P.div, x1, x2)
 
 
 true_divide = divide
 
 
-@implements(np.power)
+@_binary_ufunc(P.pow, np.power)
 def power(x1: Any, x2: Any) -> Any:
     """``x1 ** x2`` with broadcasting (NumPy's ``power``).
 
     The derivative in the exponent, ``x1 ** x2 * log(x1)``, is taken as 0 at ``x1 = 0``.
     """
-    return _binary(P.pow, x1, x2)
 
 
 @implements(np.float_power)
@@ -144,23 +188,21 @@ def reciprocal(x: Any) -> Any:
 
 # -- selection -------------------------------------------------------------------------------
 
-@implements(np.maximum)
+@_binary_ufunc(P.maximum, np.maximum)
 def maximum(x1: Any, x2: Any) -> Any:
     """Elementwise maximum (NumPy's ``maximum``; nan propagates).
 
     The derivative goes to the larger operand; at ties it is shared evenly (half each), so the
     derivative of ``maximum(x, x)`` is 1.
     """
-    return _binary(P.maximum, x1, x2)
 
 
-@implements(np.minimum)
+@_binary_ufunc(P.minimum, np.minimum)
 def minimum(x1: Any, x2: Any) -> Any:
     """Elementwise minimum (NumPy's ``minimum``); ties share the derivative evenly."""
-    return _binary(P.minimum, x1, x2)
 
 
-@implements(np.fmax)
+@_binary_ufunc(P.fmax, np.fmax)
 def fmax(x1: Any, x2: Any) -> Any:
     """Elementwise maximum ignoring nan (NumPy's ``fmax``): where one operand is nan the other
     is returned, and gets the derivative. Ties share the derivative evenly.
@@ -169,14 +211,12 @@ def fmax(x1: Any, x2: Any) -> Any:
         >>> fmax(np.array([1.0, np.nan]), np.array([np.nan, 2.0]))
         array([1., 2.])
     """
-    return _binary(P.fmax, x1, x2)
 
 
-@implements(np.fmin)
+@_binary_ufunc(P.fmin, np.fmin)
 def fmin(x1: Any, x2: Any) -> Any:
     """Elementwise minimum ignoring nan (NumPy's ``fmin``); the derivative goes to the
     returned operand, ties share it evenly."""
-    return _binary(P.fmin, x1, x2)
 
 
 @implements(np.clip)
@@ -319,8 +359,7 @@ def _no_complex_angle(x: Any, name: str) -> None:
 # -- binary math -----------------------------------------------------------------------------
 
 def _binary_fn(prim, np_name: str, doc: str):
-    def fn(x1: Any, x2: Any) -> Any:
-        return _binary(prim, x1, x2)
+    fn = _binary_function(prim)
     fn.__name__ = fn.__qualname__ = np_name
     fn.__doc__ = doc
     fn.__annotations__ = {"x1": "Any", "x2": "Any", "return": "Any"}
@@ -339,7 +378,7 @@ logaddexp2 = _binary_fn(P.logaddexp2, "logaddexp2", "``log2(2**x1 + 2**x2)`` wit
                         "overflow (NumPy's ``logaddexp2``).")
 
 
-@implements(np.remainder)
+@_binary_ufunc(P.mod, np.remainder)
 def mod(x1: Any, x2: Any) -> Any:
     """``x1 mod x2`` with the sign of ``x2`` (NumPy's ``mod``/``remainder``, Python's ``%``).
 
@@ -352,24 +391,21 @@ def mod(x1: Any, x2: Any) -> Any:
         >>> float(dp.grad(lambda x: mod(x, 2.0))(5.5)), float(dp.grad(mod, 1)(5.5, 2.0))
         (1.0, -2.0)
     """
-    return _binary(P.mod, x1, x2)
 
 
 remainder = mod
 
 
-@implements(np.fmod)
+@_binary_ufunc(P.fmod, np.fmod)
 def fmod(x1: Any, x2: Any) -> Any:
     """C's ``fmod``: the remainder with the sign of ``x1`` (NumPy's ``fmod``). Derivatives:
     1 in ``x1``, ``-trunc(x1 / x2)`` in ``x2``."""
-    return _binary(P.fmod, x1, x2)
 
 
-@implements(np.floor_divide)
+@_binary_ufunc(P.floor_divide, np.floor_divide)
 def floor_divide(x1: Any, x2: Any) -> Any:
     """``floor(x1 / x2)`` (NumPy's ``floor_divide``, Python's ``//``); piecewise constant, so
     its derivative is zero."""
-    return _binary(P.floor_divide, x1, x2)
 
 
 @implements(np.divmod)
@@ -556,8 +592,7 @@ around = round
 
 
 def _logical_fn(prim, np_name: str, doc: str):
-    def fn(x1: Any, x2: Any) -> Any:
-        return _binary(prim, x1, x2)
+    fn = _binary_function(prim)
     fn.__name__ = fn.__qualname__ = np_name
     fn.__doc__ = doc + " A boolean result, no derivative."
     fn.__annotations__ = {"x1": "Any", "x2": "Any", "return": "Any"}
@@ -573,8 +608,7 @@ bitwise_xor = _logical_fn(P.bitwise_xor, "bitwise_xor", "``x1 ^ x2`` (bools and 
 
 
 def _comparison(prim, np_name: str):
-    def fn(x1: Any, x2: Any) -> Any:
-        return _binary(prim, x1, x2)
+    fn = _binary_function(prim)
     fn.__name__ = fn.__qualname__ = np_name
     fn.__doc__ = f"Elementwise ``{np_name}`` comparison: a boolean array with no derivative."
     fn.__annotations__ = {"x1": "Any", "x2": "Any", "return": "Any"}

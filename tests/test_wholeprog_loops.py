@@ -6,6 +6,8 @@ carries, complex values) fall back to the other tiers and agree as well."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -194,13 +196,14 @@ def test_grad_of_a_reverse_scan_and_of_its_ys():
 
 
 @pytest.mark.parametrize("every", [1, 3, 4])
-def test_grad_of_a_checkpointed_scan_runs_nested_loops(every):
+@pytest.mark.parametrize("reverse", [False, True])
+def test_grad_of_a_checkpointed_scan_runs_nested_loops(every, reverse):
     # checkpoint_every=k: the backward pass is a reverse scan over segments whose body holds
     # a forward scan recomputing the segment and the reverse scan of its steps (10 = 3 * 3 + 1:
     # a remainder segment too)
     def loss(w, xs):
         c, _ = dp.scan(lambda c, x: (dnp.tanh(c * w + x), None), np.array([0.1, -0.2]), xs,
-                       checkpoint_every=every)
+                       checkpoint_every=every, reverse=reverse)
         return dnp.sum(c ** 2)
     args = (np.array([0.9, 1.1]), np.linspace(-1.0, 1.0, 20).reshape(10, 2))
     check(dp.grad(loss, argnums=(0, 1)), *args, rtol=1e-13, signs=False)
@@ -392,3 +395,28 @@ def test_fuzz_scan_bodies_eager_vs_whole_program(data, pair):
             problems.append(msg)
     assert not problems, f"{program} on x={x!r}, y={y!r}, reverse={reverse}:\n" + \
         "\n".join(problems)
+
+
+def test_threads_running_one_loop_program_keep_their_own_step_counts():
+    # the step count lives in the arena, which is a call's own (or, when large, a thread's)
+    f = dp.grad(rnn_loss, argnums=(0, 1))
+    jitted = dp.jit(f, executor="whole")
+    cases = [rnn_problem(seed=s) for s in range(3)]
+    jitted(*cases[0])
+    (program,) = jitted.cache.values()
+    assert wholeprog.whole_program(program.graph) is not None
+    wants = [f(*args) for args in cases]
+    problems = []
+
+    def work(k):
+        for _ in range(30):
+            for args, want in zip(cases[k:] + cases[:k], wants[k:] + wants[:k]):
+                got = jitted(*args)
+                if not all(np.allclose(a, b, rtol=1e-12, atol=0) for a, b in zip(got, want)):
+                    problems.append(k)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not problems

@@ -84,8 +84,9 @@ def _flags(**tests: Callable[[object], object]) -> Callable[[pytest.Function], l
 # table runs at least once); it marks the other cases slow. A callable gives the values to cover
 # of a case; () keeps only the first case (tests that each take about a second: a subprocess, a
 # cache rebuilt, an order-2 gradient in both modes).
-# The order-2 gradient tables of scipy cover only their dtypes here: each of their functions
-# has its first derivatives checked by a fast test of the same file.
+# The order-2 gradient tables (about a second a case) cover only their dtypes here: scipy.stats
+# checks norm's gradients in both dtypes; scipy.special's first derivatives of every function
+# run in test_jit_of_grad_equals_grad.
 _SAMPLED: dict[str, tuple[str, ...] | Callable[[pytest.Function], list[object]]] = {
     "test_conformance.py::test_conformance": ("name", "dtype", "jit"),
     "test_conformance.py::test_var_std": ("name", "dtype", "kw"),
@@ -157,6 +158,8 @@ def _key(value: object) -> object:
 
 @pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow the cases of _SLOW_CASES and the cases of _SAMPLED's tables outside the sample
+    (only marks: `make test` runs them all, `-m "not slow"` leaves them out)."""
     seen: dict[str, set] = {}
     for item in items:
         if not isinstance(item, pytest.Function) or not hasattr(item, "callspec"):

@@ -170,23 +170,24 @@ def wait_compiled(timeout: float | None = None) -> bool:
 
 
 _stats_lock = threading.Lock()
-_stats = {"chunks": 0, "compute_s": 0.0}
+_stats = {"tasks": 0, "chunks": 0, "compute_s": 0.0}
 
 
 def chunk_stats(reset: bool = False) -> dict[str, float]:
-    """How many chunks this process computed ``value_and_grad`` on, and the seconds (wall
-    clock) those calls took, since the last reset: the compute of a :func:`value_and_grad_sum`
-    call without its overhead. For benchmarks: ``client.run(chunk_stats, True)`` on the
-    workers before a call, ``client.run(chunk_stats)`` after it.
+    """How many tasks of :func:`value_and_grad_sum` this process ran, how many chunks it
+    computed ``value_and_grad`` on, and the seconds (wall clock) those calls took, since the
+    last reset: the compute of a call without its overhead. For benchmarks and tests:
+    ``client.run(chunk_stats, True)`` on the workers before a call, ``client.run(chunk_stats)``
+    after it.
 
     Example:
         >>> sorted(chunk_stats(reset=True))
-        ['chunks', 'compute_s']
+        ['chunks', 'compute_s', 'tasks']
     """
     with _stats_lock:
         out = dict(_stats)
         if reset:
-            _stats.update(chunks=0, compute_s=0.0)
+            _stats.update(tasks=0, chunks=0, compute_s=0.0)
     return out
 
 
@@ -211,11 +212,20 @@ def _part_value_and_grad(payload: _Payload, weights: tuple, narrays: int,
     ``blocks`` holds chunk 0's arrays, then chunk 1's ... (``narrays`` each), ``weights`` one
     per chunk. One task per worker instead of one per chunk: no per-task scheduling, and the
     chunks' results are added as they come (only one partial sum is held)."""
+    with _stats_lock:
+        _stats["tasks"] += 1
     total = None
     for j, weight in enumerate(weights):
         part = _chunk_value_and_grad(payload, weight, *blocks[j * narrays:(j + 1) * narrays])
         total = part if total is None else _combine(total, part)
     return total
+
+
+def _chunk_task(payload: _Payload, weight: float | None, *chunk: np.ndarray) -> tuple:
+    """One chunk's task (the per-chunk plan)."""
+    with _stats_lock:
+        _stats["tasks"] += 1
+    return _chunk_value_and_grad(payload, weight, *chunk)
 
 
 def _combine(*parts: tuple) -> tuple:
@@ -496,7 +506,7 @@ def _per_chunk(client: Any, payload: _Payload, arrays: list, weights: list, fani
     for i, weight in enumerate(weights):
         if weight != 0:
             key = (f"{name}-chunk", i)
-            layer[key] = Task(key, _chunk_value_and_grad, send,
+            layer[key] = Task(key, _chunk_task, send,
                               None if weight is True else weight,
                               *(TaskRef(b[i]) for b in blocks))
             keys.append(key)

@@ -116,10 +116,13 @@ def test_equals_value_and_grad_on_concatenated_data(client, rng, dtype, nchunks,
     x, y, dx, dy = data_for(rng, 1000, dtype, nchunks)
     params = params_for(dtype)
     ref = dp.value_and_grad(loss)(params, x, y)
+    client.run(dd.chunk_stats, True)
     got = dd.value_and_grad_sum(loss, params, dx, dy, client=client, fanin=fanin,
                                 jit=NO_COMPILE)
     assert_same(got, ref, RTOL[dtype])
     assert ref[1]["k"] is None and ref[1]["tag"] is None
+    # not persisted: one task per chunk, wherever the scheduler put it
+    assert [sum(v) for v in zip(*ran(client).values())] == [nchunks, nchunks]
 
 
 def persisted_on(client, x, y, sizes, where):
@@ -141,16 +144,24 @@ def persisted_on(client, x, y, sizes, where):
     return dx, dy
 
 
-def part_tasks(stream):
-    """(worker, key) of the per-worker tasks of a task stream, and of any chunk tasks."""
-    return sorted((t["worker"], str(t["key"])) for t in stream
-                  if "-part" in str(t["key"]) or "-chunk" in str(t["key"]))
+def held_by(client, dx):
+    """How many chunks of dx each worker holds."""
+    count: dict = {}
+    for ws in client.who_has(client.futures_of(dx)).values():
+        assert len(ws) == 1, ws  # no copies
+        count[ws[0]] = count.get(ws[0], 0) + 1
+    return count
+
+
+def ran(client):
+    """{worker: (tasks, chunks)} computed since the last reset, for the workers that ran any."""
+    return {w: (s["tasks"], s["chunks"]) for w, s in client.run(dd.chunk_stats).items()
+            if s["tasks"]}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("nchunks, fanin", [(1, 8), (7, 8), (64, 2)])
 def test_persisted_data_one_task_per_worker(client, rng, dtype, nchunks, fanin):
-    from distributed import get_task_stream
     x, y, dx, dy = data_for(rng, 1000, dtype, nchunks)
     dx, dy = client.persist([dx, dy])
     client.gather(client.futures_of(dx) + client.futures_of(dy))  # wait until they are made
@@ -158,19 +169,14 @@ def test_persisted_data_one_task_per_worker(client, rng, dtype, nchunks, fanin):
     ref = dp.value_and_grad(loss)(params, x, y)
     dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE)  # traces
     client.run(dd.chunk_stats, True)
-    with get_task_stream(client) as ts:
-        got = dd.value_and_grad_sum(loss, params, dx, dy, client=client, fanin=fanin,
-                                    jit=NO_COMPILE)
+    got = dd.value_and_grad_sum(loss, params, dx, dy, client=client, fanin=fanin,
+                                jit=NO_COMPILE)
     assert_same(got, ref, RTOL[dtype])
-    held = {w for ws in client.who_has(client.futures_of(dx)).values() for w in ws}
-    # one task per worker holding chunks, run on that worker; no task per chunk
-    assert [w for w, _ in part_tasks(ts.data)] == sorted(held), part_tasks(ts.data)
-    stats = client.run(dd.chunk_stats)
-    assert sum(s["chunks"] for s in stats.values()) == nchunks, stats
+    # one task per worker holding chunks, which computed those chunks: none moved
+    assert ran(client) == {w: (1, n) for w, n in held_by(client, dx).items()}
 
 
 def test_unevenly_spread_chunks_and_a_worker_without_chunks(client, rng):
-    from distributed import get_task_stream
     a, b = sorted(client.scheduler_info()["workers"])
     x, y, _, _ = data_for(rng, 700, np.float64, 1)
     params = params_for(np.float64)
@@ -178,11 +184,11 @@ def test_unevenly_spread_chunks_and_a_worker_without_chunks(client, rng):
     sizes = [100] * 7
     for where in ([a] * 6 + [b], [b, a, b, b, a, b, b], [a] * 7):  # 6+1, 2+5, all on one
         dx, dy = persisted_on(client, x, y, sizes, where)
-        with get_task_stream(client) as ts:
-            got = dd.value_and_grad_sum(loss, params, dx, dy, client=client, fanin=2,
-                                        jit=NO_COMPILE)
+        client.run(dd.chunk_stats, True)
+        got = dd.value_and_grad_sum(loss, params, dx, dy, client=client, fanin=2,
+                                    jit=NO_COMPILE)
         assert_same(got, ref, 1e-12)
-        assert [w for w, _ in part_tasks(ts.data)] == sorted(set(where))
+        assert ran(client) == {w: (1, where.count(w)) for w in set(where)}
         mean = dd.value_and_grad_sum(mean_loss, params, dx, dy, client=client, mean=True,
                                      jit=NO_COMPILE)
         assert_same(mean, dp.value_and_grad(mean_loss)(params, x, y), 1e-12)

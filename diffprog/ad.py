@@ -243,7 +243,8 @@ class ReverseTrace(RecordingTrace):
         return t
 
     def _general(self, prim, args):
-        # process1 and process2 are called without bind (diffprog.numpy), which checks this
+        # bind checks that the trace is alive; process1 and process2 may be called without it
+        # (diffprog.numpy), so they check it here
         if not self.alive:
             raise core._escaped(self)
         return self._process(prim, args, {})
@@ -251,7 +252,8 @@ class ReverseTrace(RecordingTrace):
     def _process(self, prim, args, params):
         n = len(args)
         # Sort the arguments into this trace's values and the rest (RecordingTrace.split,
-        # inlined for one and two operands: this runs once per operation of every gradient).
+        # inlined for one and two operands: operations with params, make_graph and linearize,
+        # debug_nans and a few others take this general path).
         if n == 1:
             a = args[0]
             if type(a) is ReverseTracer and a._trace is self:
@@ -450,6 +452,7 @@ class ReverseTrace(RecordingTrace):
         cts = list(ct) if isinstance(ct, tuple) else [ct]
         check_nans(prim, cts + list(args), g, "backward",
                    self.sites.get(idx, "<unknown: enable debug_nans before the call>"))
+
 
 # ----------------------------------------------------------------------------------------------
 # Argument handling shared by the transforms

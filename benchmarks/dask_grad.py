@@ -3,7 +3,8 @@ loss over 4·10^6 × 20 float64 rows on a 2-worker LocalCluster (two processes, 
 against the same gradient in one process (``dp.jit(dp.value_and_grad(loss))`` on the whole
 arrays), and the overhead of the distributed call over the per-chunk compute it runs.
 
-The rows are made chunk by chunk on the workers and persisted there; the same rows are made in
+The rows are made chunk by chunk on the workers in turn and persisted there (as many on each);
+the same rows are made in
 a process of its own for the one-process row (and the check): a plain process that only computes,
 as a user's would be (the benchmark's process also runs dask's scheduler and the client, whose
 event loop takes about 46 ms of CPU time per second when idle, and the GIL with it: a
@@ -68,15 +69,34 @@ def _cluster(workers: int, threads: int = 1):
                             dashboard_address=None, silence_logs=40)
 
 
-def _dataset(rows: int, nchunks: int):
+def _sizes(rows: int, nchunks: int) -> list[int]:
+    return [len(c) for c in np.array_split(np.arange(rows), nchunks)]
+
+
+def _persisted(client, rows: int) -> dict:
+    """The rows on the workers, as 16 and as 64 chunks: made chunk by chunk on the workers in
+    turn (chunk i of the 16 on worker i mod W, and its four quarters, the 64-chunk copy, on the
+    same worker), so that every worker holds as many rows as every other: grad_sum computes
+    each chunk where it lies, so an uneven spread would be measured as overhead."""
     import dask
     import dask.array as da
-    sizes = [len(c) for c in np.array_split(np.arange(rows), nchunks)]
-    parts = [dask.delayed(make_chunk, nout=2, pure=True)(seed, n) for seed, n in enumerate(sizes)]
-    x = da.concatenate([da.from_delayed(p[0], (n, FEATURES), np.float64)
-                        for p, n in zip(parts, sizes)])
-    y = da.concatenate([da.from_delayed(p[1], (n,), np.float64) for p, n in zip(parts, sizes)])
-    return x, y, sizes
+    workers = sorted(client.scheduler_info()["workers"])
+    x16, y16, x64, y64 = [], [], [], []
+    for seed, n in enumerate(_sizes(rows, 16)):
+        part = dask.delayed(make_chunk, nout=2, pure=True)(seed, n)
+        x = da.from_delayed(part[0], (n, FEATURES), np.float64)
+        y = da.from_delayed(part[1], (n,), np.float64)
+        quarters = tuple(_sizes(n, 4))
+        w = [workers[seed % len(workers)]]
+        x, y = client.persist([x, y], workers=w)
+        x16.append(x)
+        y16.append(y)
+        x, y = client.persist([x.rechunk((quarters, (FEATURES,))), y.rechunk((quarters,))],
+                              workers=w)
+        x64.append(x)
+        y64.append(y)
+    return {16: (da.concatenate(x16), da.concatenate(y16)),
+            64: (da.concatenate(x64), da.concatenate(y64))}
 
 
 def _one_process(conn, sizes: list[int]) -> None:
@@ -124,16 +144,12 @@ def run(ctx):
     client = Client(cluster, set_as_default=False)
     # spawn, not fork: this process runs the event loop's threads
     conn, child_conn = multiprocessing.get_context("spawn").Pipe()
-    x, y, sizes = _dataset(rows, 16)
     child = multiprocessing.get_context("spawn").Process(
-        target=_one_process, args=(child_conn, sizes), daemon=True)
+        target=_one_process, args=(child_conn, _sizes(rows, 16)), daemon=True)
     child.start()
     try:
         ctx.progress(f"[{ID}] making {rows:,} rows on the workers and in one process ...")
-        x, y = client.persist([x, y])
-        split = tuple(len(c) for c in np.array_split(np.arange(rows), 64))
-        data = {16: (x, y), 64: tuple(client.persist([x.rechunk((split, (FEATURES,))),
-                                                       y.rechunk((split,))]))}
+        data = _persisted(client, rows)
         if conn.recv() != "ready":
             raise RuntimeError(f"{ID}: the one-process side did not start")
         rng = np.random.default_rng(0)

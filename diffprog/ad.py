@@ -147,14 +147,17 @@ class ReverseTrace(RecordingTrace):
     __slots__ = ("sites", "keep_all", "_last_shape")
     tracer_type = ReverseTracer
 
-    def __init__(self, name: str, keep_all: bool = False) -> None:
+    def __init__(self, name: str, keep_all: bool = False, depth: int = 2) -> None:
         # Trace.__init__ and RecordingTrace.__init__ inlined (the same fields): every gradient
-        # call makes one trace, and its fixed cost is part of every call's.
+        # call makes one trace, and its fixed cost is part of every call's. ``depth``: the
+        # first frame that may be the user's, for ``where`` (a caller that knows the frames
+        # between it and the user are diffprog's skips them; 2 is the caller's caller)
         self.level = next(core._levels)
         self.alive = True
         self.name = name
-        self.where = core._user_frame()
-        # Node, or for grad and vjp (not keep_all) the plain tuple of a Node's fields
+        self.where = core._user_frame(depth)
+        # Node, or for grad and vjp (not keep_all) the plain tuple of a Node's fields, or
+        # process1/process2's flat records
         self.nodes: list[tuple | None] = []
         self.n_in = 0
         self.n_values = 0
@@ -670,7 +673,9 @@ def _grad_core(f: Callable, args: tuple, argnums: int | Sequence[int], has_aux: 
         x = args[0]
         tx = type(x)
         if tx in _PLAIN_FLOAT or (tx is _ndarray and x.dtype.kind == "f"):
-            trace = ReverseTrace(fname)
+            # (where: grad_f and value_and_grad's function call this one directly, and their
+            # caller is the first frame that may be the user's)
+            trace = ReverseTrace(fname, False, 4)
             t = trace.new_input(np.float64(x) if tx is float else x)
             try:
                 out = f(t, *args[1:]) if len(args) > 1 else f(t)

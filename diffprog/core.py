@@ -851,12 +851,16 @@ class Trace:
         """``bind(prim, x)`` where ``x`` is a tracer of this trace: :func:`bind1` calls it, and
         so may code that knows it. A trace may override it with a faster path giving the same
         result, which must check ``alive`` as bind does."""
-        return bind(prim, x)
+        if not self.alive:
+            raise _escaped(self)
+        return self.process(prim, (x,), {})
 
     def process2(self, prim: Primitive, x: Any, y: Any) -> Any:
         """``bind(prim, x, y)`` where this trace is the highest among the operands' (see
         :meth:`process1`)."""
-        return bind(prim, x, y)
+        if not self.alive:
+            raise _escaped(self)
+        return self.process(prim, (x, y), {})
 
     def own(self, x: Any) -> bool:
         """Is ``x`` a tracer of this trace?"""

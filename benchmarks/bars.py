@@ -249,36 +249,29 @@ WHY_MISSED: dict[str, str] = {
         "(13 of W2's 20 intermediates after its forward pass, measured with tracemalloc after "
         "`autograd.core.make_vjp`). Check which primitives of W2 lack `vjp_reads`."),
     "W8j": (
-        "dp.jit runs the loop in Python: each step calls the body's compiled program "
-        "(`kernels.pyrun.compile_steps`: one NumPy call per node, about 1-2 µs each on "
-        "32-element vectors): 8 nodes forward and 10 backward (the backward step reads the "
-        "next carry that the forward scan saved instead of recomputing the step), seven of "
-        "them reshapes, because `dnp.matmul` of a matrix and a vector is reshape, matmul, "
-        "reshape. That is 40-50 µs a step on an idle core; XLA compiles the whole loop into "
-        "native code at about 7 µs a step. Closing the gap needs the loop itself compiled (a "
-        "numba kernel for the body and the loop around it), which diffprog's kernels do not "
-        "do yet."),
+        "dp.jit runs the scan as one compiled loop on the whole-program tier (the body's "
+        "instructions between LOOP/ENDLOOP rows of diffprog/kernels/_whole_kernel.py's table), "
+        "forward and reverse; if the table shows another tier, the tier trials or a fallback "
+        "(a float32/int/complex carry, a cond in the body, reverse-mode while_loop) kept the "
+        "Python loop over the compiled body, at 40-50 µs a step. jax.jit's time on this "
+        "workload varies 3-12 ms between runs on the shared machine: compare the minima."),
     "W9s": (
-        "Measured on the shared 2-core machine while other sessions ran (load average 8-13): "
-        "the worker processes did not get two cores (task wall times were 5-10x their CPU "
-        "times), so the wall-time ratio says little about distributing. In CPU time one process "
-        "spends about 426 ms per gradient; the busiest worker about 540 ms per call, of which a "
-        "direct probe puts the chunks' compute at 21-25 ms per 250,000-row chunk, as in one "
-        "process (about 200 ms for its 8 chunks); the rest is the worker's own: its event loop "
-        "and heartbeats (about 27 ms of CPU per second, idle), a few ms per task, and chunk "
-        "tasks stolen under load, which fetch their 40 MB chunk from the other worker "
-        "(serialization on both sides). Rerun `python -m benchmarks --only W9` on an idle "
-        "machine before reading it as a property of diffprog.distributed."),
+        "Memory bandwidth bounds the speed-up on this machine: x @ w and x.T @ g over 2e6 x 20 "
+        "float64 take 68 ms in one process and 101 ms each when two processes run them at "
+        "once (1.48x slower), so the matrix products (about half of one process's time) "
+        "cannot scale 2x; the ideal is about 1.6x, and dask's per-call latency (20-30 ms of "
+        "message round trips, docs/SCALING.md) takes the rest of the margin. Read W9o's "
+        "'bound' column; under load the wall-time ratio says little about distributing."),
     "W1t": (
-        "The gap to the tape is Python calls per operation in the `diffprog.numpy` wrappers "
-        "and in `bind` (the tape calls its NumPy function and rule directly); reducing them is "
-        "work in progress."),
+        "The forward path still runs about twice the tape's Python bytecode per operation "
+        "(the tape calls its NumPy function and rule directly); on a quiet machine the two "
+        "measure within a few per cent (instruction counts equal under callgrind), so a "
+        "ratio above 1.25x most likely comes from load: rerun `--only W1` on idle cores."),
     "W9o": (
-        "The fixed costs, measured with tiny chunks (`python -m benchmarks.dask_grad`, same "
-        "load): about 40 ms of CPU per call (scatter, graph, gather) and 4.4 ms of CPU per "
-        "chunk task across all processes; at 64 chunks of 114 ms wall (about 7 ms of CPU each "
-        "on this machine) that is a large share. The wall-time overhead (+21% at 16 chunks, "
-        "+29% at 64) is inflated by the load the same way as W9s."),
+        "grad_sum runs one task per worker over the chunks that worker holds, then the fan-in "
+        "tree; its fixed cost with nil compute is 26 ms wall at 2 chunks and 38 ms at 64 "
+        "(dask's message round trips). Above 20% the cause is usually an uneven spread of "
+        "chunks over the workers (the slowest-worker column) or other processes on the cores."),
 }
 
 

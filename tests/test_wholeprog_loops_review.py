@@ -526,3 +526,18 @@ def test_fuzz_loop_bodies_whose_carries_alias():
 @pytest.mark.slow
 def test_fuzz_loop_bodies_whose_carries_alias_more():
     _fuzz(range(12, 300))
+
+
+def test_a_wrong_plan_inside_a_while_loop_is_caught_by_the_stand_in_check(monkeypatch):
+    # a program with a while loop is not run on stand-in inputs (it need not end on them):
+    # its bodies and predicates are, each as a program of its own
+    from diffprog.prims.index import getitem
+
+    def wrong(avals, out, idx):  # every element where it was: not a reversal
+        return ("gather", np.arange(int(np.prod(out.shape)), dtype=np.int64))
+    monkeypatch.setattr(getitem, "program_form", wrong)
+    f = lambda x: dp.while_loop(lambda c: c[0] < 10.0, lambda c: c[::-1] * 2.0 + 1.0, x)
+    g = lambda x, xs: dp.scan(lambda c, y: (f(c) * y, None), x, xs)[0]
+    c0 = np.array([0.5, 3.0])
+    for h, args in [(f, (c0,)), (g, (c0, np.array([0.5, 0.25, 2.0])))]:
+        check(h, *args, eligible=False)

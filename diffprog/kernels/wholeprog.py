@@ -42,8 +42,8 @@ a second, read-only arena. Reductions and products add in a plain loop, not
 pairwise or through BLAS, so results agree with the NumPy executor within rounding (as the
 other tiers do), not bit for bit. :func:`whole_program` is what the background compilation of
 :mod:`diffprog.kernels.tiers` calls; it also checks the program against the NumPy executor
-on stand-in inputs before offering it (not a program with a while loop, which need not end
-on them).
+on stand-in inputs before offering it (of a program with a while loop, which need not end
+on them, the graphs of its loops' bodies and predicates, each on its own).
 
 Example:
     >>> import numpy as np, diffprog.numpy as dnp
@@ -750,11 +750,36 @@ def whole_program(graph: Graph, check: bool = True) -> Callable[[list], list] | 
             out[pos] = dtype.type(v) if np.ndim(v) == 0 else v.astype(dtype)
         return out
 
-    # (not a program with a while loop, which need not end on stand-in inputs: its rows are
-    # checked by the tests)
-    if check and not table.unbounded and not _agrees(graph, run):
+    # a program with a while loop need not end on stand-in inputs: the graphs of its loops'
+    # bodies and predicates are checked instead, each on its own
+    if check and not (_parts_agree(graph) if table.unbounded else _agrees(graph, run)):
         return None
     return run
+
+
+def _parts_agree(graph: Graph) -> bool:
+    """Do the body and predicate graphs of ``graph``'s loops agree with the NumPy executor on
+    stand-in inputs, each run as a program of its own (recursively: a nested while loop's
+    parts in turn)? A part without a table of its own is not checked. (The rows of the loops
+    themselves, and the nodes outside them, are checked by the tests only.)"""
+    avals: dict = dict(enumerate(graph.in_values))
+    for node in graph.nodes:
+        outs = node.out if node.prim.multiple_results else (node.out,)
+        for k, o in enumerate(outs):
+            avals[node.idx + k] = o
+        form = node.prim.program_form
+        if not node.prim.multiple_results or form is None:
+            continue
+        ins = [_Aval(avals[p].shape, avals[p].dtype) if p >= 0
+               else _Aval(np.shape(a), np.asarray(a).dtype)
+               for p, a in zip(node.parents, node.args)]
+        plan = form(ins, tuple(_Aval(o.shape, o.dtype) for o in outs), **node.params)
+        parts = [] if plan is None else [plan[1][key] for key in ("cond", "body")
+                                         if plan[0] in ("loop", "while") and key in plan[1]]
+        for part in parts:
+            if program_table(part) is not None and whole_program(part) is None:
+                return False
+    return True
 
 
 def _agrees(graph: Graph, run: Callable) -> bool:

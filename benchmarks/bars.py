@@ -242,12 +242,13 @@ WHY_MISSED: dict[str, str] = {
         "basis tangents with a leading batch axis) or the jit row, which compiles the "
         "replays."),
     "W6": (
-        "Since the eager kernels (issue 17): the first large elementwise call starts a thread "
-        "that imports numba and loads the fast-math kernels, so the process's RSS carries "
-        "numba's runtime and LLVM (with `dp.config.eager_kernels = False`: RSS peak 98.9 MB, "
-        "traced 99.2 MB; with them 147.6 / 117.1 MB, `benchmarks/memory.py` child, 60 "
-        "grads). Single-op chains of sin, cos, tanh or exp show no traced difference, so the "
-        "extra ~18 MB of arrays comes from how W2's mixed chain combines rules; not found yet."),
+        "Growth: see the traced and RSS growth columns. Peak: the reverse trace keeps, per "
+        "node, the residuals its vjp rule declares it reads (`Primitive(vjp_reads=...)`); a "
+        "primitive without that declaration keeps all of its inputs and its output until the "
+        "sweep reaches it, while autograd's vjp closures capture only what each rule reads "
+        "(13 of W2's 20 intermediates after its forward pass, measured with tracemalloc after "
+        "`autograd.core.make_vjp`). Check which primitives of W2 lack `vjp_reads`, and that "
+        "the eager kernels' one-time load (numba's import) finished in the warm-up."),
     "I": (
         "Noisy on the shared machine (earlier runs 1.16-1.30x); an interleaved A/B of this "
         "tree against the one before the per-op work gave medians 146 vs 132 ms (minima 101 "

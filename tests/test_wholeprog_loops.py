@@ -337,6 +337,12 @@ def test_loops_of_other_dtypes_fall_back_and_agree():
     xs = np.linspace(-1.0, 1.0, 5)
     f32 = lambda c0, xs: dp.scan(lambda c, x: (c * x + 1.0, c), c0, xs)
     check(f32, np.float32(0.5), xs.astype(np.float32), eligible=False)
+    # float16 carries (NumPy rounds each step to float16) on edge values, forward and grad
+    with np.errstate(over="ignore"):  # 1e308 -> inf in float16, as intended
+        e16 = EDGE.astype(np.float16)
+    check(f32, np.float16(0.5), e16, eligible=False, rtol=0)
+    check(dp.grad(lambda c0: dnp.sum(f32(c0, xs.astype(np.float16))[1])), np.float16(0.5),
+          eligible=False, rtol=0)
     ints = lambda c0, xs: dp.scan(lambda c, x: (c * 2 + x, c), c0, xs)
     check(ints, np.int64(1), np.arange(5), eligible=False)
     cplx = lambda c0, xs: dp.scan(lambda c, x: (c * x + 1.0, c), c0, xs)

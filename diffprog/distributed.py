@@ -421,12 +421,16 @@ def _on_workers(client: Any, payload: _Payload, arrays: list, futures: list[list
         dependencies[lname] = set()
         parts.append(key)
     tree: dict = {}
-    root = _tree(tree, parts, fanin, name)
+    # At most fanin workers' sums: the tree's one level is the root, added here as they
+    # arrive (a combine task on a worker would cost a scheduling round trip and a transfer
+    # more, for a handful of gradient-sized results).
+    root = parts if len(parts) <= fanin else _tree(tree, parts, fanin, name)
     if tree:
         layers[f"{name}-sum"] = MaterializedLayer(tree)
         dependencies[f"{name}-sum"] = set(layers) - {f"{name}-sum"}
     try:
-        return client.get(HighLevelGraph(layers, dependencies), root, sync=True)
+        out = client.get(HighLevelGraph(layers, dependencies), root, sync=True)
+        return _combine(*out) if root is parts else out
     finally:
         if scattered is not None:
             for fut in scattered:

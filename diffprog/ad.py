@@ -158,7 +158,7 @@ class ReverseTrace(RecordingTrace):
         self.where = core._user_frame(depth)
         # Node, or for grad and vjp (not keep_all) the plain tuple of a Node's fields, or
         # process1/process2's flat records
-        self.nodes: list[tuple | None] = []
+        self.nodes: list = []  # never None entries: the consuming sweep pops up to a None
         self.n_in = 0
         self.n_values = 0
         self.keep_all = keep_all  # make_graph and linearize keep every value for inspection

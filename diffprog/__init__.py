@@ -9,10 +9,7 @@ Example:
 import sys as _sys
 
 from . import core as _core
-from . import (
-                   nn,  # noqa: F401
-                   numpy,  # noqa: F401  (declares the primitives and the array protocols)
-)
+from . import numpy  # noqa: F401  (declares the primitives and the array protocols)
 from .ad import (
                    grad,
                    hessian,
@@ -28,13 +25,11 @@ from .ad import (
 )
 from .batching import vmap
 from .config import config, debug_nans
-from .core import NanError, Primitive, Tracer, bind
+from .core import ConcretizationError, NanError, Primitive, Tracer, bind
 from .core import set_eager_provider as _set_eager_provider
-from .custom import checkpoint, custom_jvp, custom_vjp, stop_gradient
 from .graph import Graph
-from .jit import ConcretizationError, jit
+from .jit import jit  # not lazy: importing the submodule would set diffprog.jit to the module
 from .numpy._dispatch import register_ufunc_provider as _register_ufunc_provider
-from .testing import check_grads, numerical_grad, numerical_jvp
 from .tree import (
                    register_pytree_node,
                    tree_flatten,
@@ -76,22 +71,33 @@ def _scipy_special_ufunc(ufunc: object) -> object:
 
 _register_ufunc_provider(_scipy_special_ufunc)
 
-# diffprog.control is imported on first use of one of its names (it costs ~7% of NumPy's import
-# time, and most programs never use it): module-level __getattr__ (PEP 562).
-_CONTROL = ("cond", "switch", "scan", "fori_loop", "while_loop")
+# These modules are imported on first use of one of their names, by module-level __getattr__
+# (PEP 562): `import diffprog` stays under 1.2x `import numpy` (issue 17), and a program pays
+# only for what it uses (diffprog.control alone costs ~7% of NumPy's import time).
+_LAZY = {
+    **dict.fromkeys(("cond", "switch", "scan", "fori_loop", "while_loop"), "control"),
+    **dict.fromkeys(("checkpoint", "custom_jvp", "custom_vjp", "stop_gradient"), "custom"),
+    **dict.fromkeys(("check_grads", "numerical_grad", "numerical_jvp"), "testing"),
+}
+_LAZY_MODULES = ("nn", "optim", "control", "custom", "testing")
 
 
 def __getattr__(name: str) -> object:
-    if name in _CONTROL:
-        from . import control
-        value = getattr(control, name)
-        globals()[name] = value  # later lookups are plain attribute reads
-        return value
-    raise AttributeError(f"module 'diffprog' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    elif name in _LAZY_MODULES:  # `dp.nn` without `import diffprog.nn`
+        import importlib
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'diffprog' has no attribute {name!r}")
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_CONTROL))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
 
 
 class _LazyEagerProvider:

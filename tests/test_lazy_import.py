@@ -1,5 +1,6 @@
-"""import diffprog loads neither diffprog.control, the eager kernels' module nor logging; they
-load on first use and behave as if imported eagerly."""
+"""import diffprog loads neither diffprog.control, custom, nn, testing, the FFT (numpy.fft too),
+the eager kernels' module nor logging; they load on first use and behave as if imported
+eagerly."""
 
 import subprocess
 import sys
@@ -14,11 +15,21 @@ from diffprog.kernels import eager_fast as ef
 
 _PROBE = """
 import sys, numpy as np, diffprog as dp
-lazy = ("diffprog.control", "diffprog.kernels.eager_fast", "logging", "numba")
+lazy = ("diffprog.control", "diffprog.custom", "diffprog.nn", "diffprog.testing",
+        "diffprog.numpy.fft", "diffprog.prims.fft", "numpy.fft", "diffprog.kernels.eager_fast",
+        "logging", "threading", "numba")
 assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]
-assert "scan" in dir(dp) and set(dp.__all__) <= set(dir(dp))
+assert {"scan", "nn", "custom_jvp"} <= set(dir(dp)) and set(dp.__all__) <= set(dir(dp))
 from diffprog import scan
 assert "diffprog.control" in sys.modules and dp.scan is scan
+# np.fft on a traced value imports diffprog.numpy.fft, which registers numpy.fft's functions
+g = dp.grad(lambda x: np.sum(np.abs(np.fft.rfft(x)) ** 2))(np.arange(4.0))
+# Parseval: the three bins of n=4 sum to 4|x|^2 - |X_1|^2, X_1 = (x0 - x2) - i(x1 - x3)
+np.testing.assert_allclose(g, [4.0, 12.0, 12.0, 20.0], rtol=1e-14)
+assert dp.numpy.fft.fft is sys.modules["diffprog.numpy.fft"].fft
+assert dp.nn.relu is sys.modules["diffprog.nn"].relu
+import diffprog.jit
+assert dp.jit is sys.modules["diffprog.jit"].jit  # not the submodule, which has its name
 x = np.linspace(0.0, 1.0, 2 * dp._LazyEagerProvider.MIN_SIZE)
 np.testing.assert_allclose(dp.numpy.sin(x), np.sin(x), rtol=1e-15)  # the first large call
 from diffprog.kernels import eager_fast as ef

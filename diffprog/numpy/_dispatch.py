@@ -82,8 +82,20 @@ def _array_ufunc(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
     return fn(*inputs)
 
 
+def _lazy_module(func: Any) -> bool:
+    """Import the diffprog module that registers ``func`` if it is imported on first use (only
+    diffprog.numpy.fft is); whether one was imported."""
+    if getattr(func, "__module__", None) == "numpy.fft":
+        import importlib  # registers numpy.fft's functions (sys.modules after the first call)
+        importlib.import_module(".fft", __package__)
+        return True
+    return False
+
+
 def _array_function(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
     fn = FUNCTIONS.get(func)
+    if fn is None and _lazy_module(func):
+        fn = FUNCTIONS.get(func)
     if fn is None:
         module = getattr(func, "__module__", "numpy") or "numpy"
         module = "np" if module == "numpy" else module.replace("numpy", "np")

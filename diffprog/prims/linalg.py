@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import math
-import string
 
 import numpy as np
 
@@ -202,7 +201,7 @@ matmul = Primitive(
 # letters are renamed in order of first appearance, so equal contractions share one cache key.
 # A label has one size across the operands (diffprog.numpy broadcasts size-1 axes first).
 
-LETTERS = string.ascii_letters
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"  # string.ascii_letters
 
 
 @functools.lru_cache(maxsize=1024)

@@ -23,12 +23,11 @@ from .ad import (
                    value_and_grad,
                    vjp,
 )
-from .batching import vmap
 from .config import config, debug_nans
 from .core import ConcretizationError, NanError, Primitive, Tracer, bind
 from .core import set_eager_provider as _set_eager_provider
 from .graph import Graph
-from .jit import jit  # not lazy: importing the submodule would set diffprog.jit to the module
+from .jit import jit
 from .numpy._dispatch import register_ufunc_provider as _register_ufunc_provider
 from .tree import (
                    register_pytree_node,
@@ -73,11 +72,13 @@ _register_ufunc_provider(_scipy_special_ufunc)
 
 # These modules are imported on first use of one of their names, by module-level __getattr__
 # (PEP 562): `import diffprog` stays under 1.2x `import numpy` (issue 17), and a program pays
-# only for what it uses (diffprog.control alone costs ~7% of NumPy's import time).
+# only for what it uses (diffprog.control alone costs ~7% of NumPy's import time). Not jit:
+# importing the submodule diffprog.jit would set the attribute diffprog.jit to the module.
 _LAZY = {
     **dict.fromkeys(("cond", "switch", "scan", "fori_loop", "while_loop"), "control"),
     **dict.fromkeys(("checkpoint", "custom_jvp", "custom_vjp", "stop_gradient"), "custom"),
     **dict.fromkeys(("check_grads", "numerical_grad", "numerical_jvp"), "testing"),
+    "vmap": "batching",
 }
 _LAZY_MODULES = ("nn", "optim", "control", "custom", "testing")
 

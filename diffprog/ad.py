@@ -32,7 +32,6 @@ from .api_util import (
     shape_dtype,
     split_aux,
 )
-from .batching import NoBatchingRule, vmap
 from .core import Trace, Tracer, bind, check_nans, instantiate_zeros
 from .graph import Graph, Node, RecordedTracer, RecordingTrace, Replay, trace_inputs
 from .prims.shape import concatenate, reshape, transpose
@@ -1071,6 +1070,7 @@ def _batched_basis(leaves: list, linear: Callable[[list], list]) -> tuple | None
         e[start:start + n] = np.eye(n, dtype=dtype)
         basis[i] = e.reshape((total,) + tuple(shape))
         axes[i] = 0
+    from .batching import NoBatchingRule, vmap  # here: `import diffprog` need not load it
     try:
         results = vmap(linear, in_axes=(axes,))(basis)
     except NoBatchingRule:

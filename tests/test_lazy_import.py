@@ -16,8 +16,8 @@ from diffprog.kernels import eager_fast as ef
 _PROBE = """
 import sys, numpy as np, diffprog as dp
 lazy = ("diffprog.control", "diffprog.custom", "diffprog.nn", "diffprog.testing",
-        "diffprog.numpy.fft", "diffprog.prims.fft", "numpy.fft", "diffprog.kernels.eager_fast",
-        "logging", "threading", "numba")
+        "diffprog.batching", "diffprog.numpy.fft", "diffprog.prims.fft", "numpy.fft",
+        "diffprog.numpy.linalg", "diffprog.kernels.eager_fast", "logging", "threading", "numba")
 assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]
 assert {"scan", "nn", "custom_jvp"} <= set(dir(dp)) and set(dp.__all__) <= set(dir(dp))
 from diffprog import scan
@@ -28,6 +28,11 @@ g = dp.grad(lambda x: np.sum(np.abs(np.fft.rfft(x)) ** 2))(np.arange(4.0))
 np.testing.assert_allclose(g, [4.0, 12.0, 12.0, 20.0], rtol=1e-14)
 assert dp.numpy.fft.fft is sys.modules["diffprog.numpy.fft"].fft
 assert dp.nn.relu is sys.modules["diffprog.nn"].relu
+# np.linalg likewise: d det(a) = det(a) a^-T
+a = np.array([[2.0, 1.0], [0.5, 3.0]])
+np.testing.assert_allclose(dp.grad(np.linalg.det)(a), 5.5 * np.linalg.inv(a).T, rtol=1e-14)
+assert "diffprog.numpy.linalg" in sys.modules
+assert dp.vmap(np.sin)(np.zeros(2)).shape == (2,) and "diffprog.batching" in sys.modules
 import diffprog.jit
 assert dp.jit is sys.modules["diffprog.jit"].jit  # not the submodule, which has its name
 x = np.linspace(0.0, 1.0, 2 * dp._LazyEagerProvider.MIN_SIZE)

@@ -35,16 +35,17 @@ float32, float64, pi, e, inf, nan, newaxis = (_np.float32, _np.float64, _np.pi, 
 __all__ = (_elementwise_all + _linalg_all + _misc_all + _more_all + _names_all + _reductions_all
            + _shapes_all + ["float32", "float64", "pi", "e", "inf", "nan", "newaxis"])
 
-from . import linalg  # noqa: E402,F401
 from ._dispatch import install as _install  # noqa: E402
 
 _install()
 
 
 def __getattr__(name: str) -> object:
-    # diffprog.numpy.fft is imported on first use (`dnp.fft`, or np.fft.* on a traced value:
-    # _dispatch imports it): it loads numpy.fft, which `import numpy` does not (issue 17)
-    if name == "fft":
+    # diffprog.numpy.fft and .linalg are imported on first use (`dnp.fft`, or an np.fft.*
+    # function on a traced value: _dispatch imports the module that registers it), so that
+    # `import diffprog` stays under 1.2x `import numpy` (issue 17); fft also loads numpy.fft,
+    # which `import numpy` does not
+    if name in ("fft", "linalg"):
         import importlib  # not `from . import fft`: that asks this __getattr__ first
-        return importlib.import_module(".fft", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'diffprog.numpy' has no attribute {name!r}")

@@ -82,14 +82,20 @@ def _array_ufunc(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
     return fn(*inputs)
 
 
+# NumPy's submodules whose functions are registered by a diffprog.numpy module imported on
+# first use (diffprog.numpy.__getattr__)
+_LAZY_MODULES = {"numpy.fft": ".fft", "numpy.linalg": ".linalg"}
+
+
 def _lazy_module(func: Any) -> bool:
-    """Import the diffprog module that registers ``func`` if it is imported on first use (only
-    diffprog.numpy.fft is); whether one was imported."""
-    if getattr(func, "__module__", None) == "numpy.fft":
-        import importlib  # registers numpy.fft's functions (sys.modules after the first call)
-        importlib.import_module(".fft", __package__)
-        return True
-    return False
+    """Import the diffprog.numpy module that registers ``func`` if it is one imported on first
+    use; whether there is one (a dict lookup in sys.modules after the first call)."""
+    module = _LAZY_MODULES.get(getattr(func, "__module__", None))
+    if module is None:
+        return False
+    import importlib
+    importlib.import_module(module, __package__)
+    return True
 
 
 def _array_function(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:

@@ -221,6 +221,28 @@ def _part_value_and_grad(payload: _Payload, weights: tuple, narrays: int,
     return total
 
 
+class _Worker:
+    """The per-worker plan's fast path (a Dask actor, one per worker and client): it sums
+    ``value_and_grad`` over the chunks named by ``keys`` read from its worker's memory. A call
+    goes to the worker directly, without the scheduler's task bookkeeping: a nil call on the
+    2-worker LocalCluster took ~7 ms instead of ~27 ms as tasks. It has none of the tasks'
+    resilience, so the client falls back to the tasks on any failure (see _fast)."""
+
+    def __init__(self) -> None:
+        from distributed import get_worker
+        self._data = get_worker().data
+
+    def part(self, payload: _Payload, weights: tuple, narrays: int, keys: tuple) -> tuple | None:
+        """The sum over the chunks, or None if one is not in this worker's memory (it moved,
+        or was lost and is being recomputed elsewhere)."""
+        data = self._data
+        try:
+            blocks = [data[k] for k in keys]
+        except KeyError:
+            return None
+        return _part_value_and_grad(payload, weights, narrays, *blocks)
+
+
 def _chunk_task(payload: _Payload, weight: float | None, *chunk: np.ndarray) -> tuple:
     """One chunk's task (the per-chunk plan)."""
     with _stats_lock:
@@ -387,6 +409,82 @@ def _tree(layer: dict, keys: list, fanin: int, prefix: str) -> Any:
     return keys[0]
 
 
+# The fast path's state in this (client) process: the actors by (client id, worker address),
+# and the last placements (which worker computes which chunks) by (client id, chunk keys).
+# A placement is checked by the actors themselves (a chunk not in their memory returns None)
+# and dropped when it fails; an actor is dropped when a call to it fails.
+_actors: dict[tuple[str, str], Any] = {}
+_placements: OrderedDict[tuple, list] = OrderedDict()
+_PLACEMENTS = 16
+_ACTOR_TIMEOUT = 10.0  # seconds to make an actor (a task that needs a free worker thread)
+_fast_lock = threading.Lock()
+
+
+def _actor(client: Any, worker: str) -> Any:
+    """The fast path's actor on ``worker`` for ``client`` (made on first use)."""
+    with _fast_lock:
+        for key in [k for k in _actors if k[0] != client.id]:  # clients that closed
+            if _actors[key]._client is None or _actors[key]._client.status == "closed":
+                del _actors[key]
+        actor = _actors.get((client.id, worker))
+    if actor is None:
+        with client.as_current():  # the handle binds to this client, not to a default one
+            made = client.submit(_Worker, workers=[worker], allow_other_workers=False,
+                                 actor=True, pure=False,
+                                 key=f"diffprog-worker-{uuid.uuid4().hex[:12]}")
+            try:  # a worker that died since who_has answered would leave it waiting forever
+                actor = made.result(timeout=_ACTOR_TIMEOUT)
+            except BaseException:
+                made.cancel()
+                raise
+        with _fast_lock:
+            actor = _actors.setdefault((client.id, worker), actor)
+    return actor
+
+
+def _fast(client: Any, payload: _Payload, arrays: list, futures: list[list],
+          weights: list) -> tuple | None:
+    """The per-worker plan through the workers' actors, or None when it cannot be used or
+    fails: then the caller runs it as tasks, which retry, recompute lost chunks and carry
+    the worker's traceback of an exception. Wrong placements and dead workers are thereby
+    found for free; a failure costs the call's compute twice, once."""
+    keys = tuple(f.key for row in futures for f in row)
+    where = (client.id, keys)
+    with _fast_lock:
+        plan = _placements.get(where)
+    if plan is None:
+        holders = _holders(client, arrays, futures)
+        if "" in holders:  # a chunk no worker holds yet
+            return None
+        groups: dict[str, list[int]] = {}
+        for i, w in enumerate(holders):
+            if weights[i] != 0:
+                groups.setdefault(w, []).append(i)
+        plan = sorted(groups.items())
+    try:
+        with client.as_current():
+            calls = [_actor(client, w).part(
+                payload, tuple(None if weights[i] is True else weights[i] for i in idx),
+                len(arrays), tuple(row[i].key for i in idx for row in futures))
+                for w, idx in plan]
+            parts = [c.result() for c in calls]
+    except Exception:  # a worker died, or f raised: the tasks will tell
+        with _fast_lock:
+            for w, _ in plan:
+                _actors.pop((client.id, w), None)
+            _placements.pop(where, None)
+        return None
+    with _fast_lock:
+        if any(p is None for p in parts):
+            _placements.pop(where, None)
+            return None
+        _placements[where] = plan
+        _placements.move_to_end(where)
+        while len(_placements) > _PLACEMENTS:
+            _placements.popitem(last=False)
+    return _combine(*parts)
+
+
 def _on_workers(client: Any, payload: _Payload, arrays: list, futures: list[list],
                 weights: list, fanin: int, name: str) -> tuple:
     """The per-worker plan, for data persisted on a client's workers: one task per worker
@@ -485,6 +583,10 @@ def value_and_grad_sum(f: Callable, params: Any, *data: Any, client: Any = None,
         from distributed import Future
         futures = _persisted(arrays, Future)
         if futures is not None:
+            if payload.nbytes() <= _INLINE_BYTES:
+                out = _fast(client, payload, arrays, futures, weights)
+                if out is not None:
+                    return out
             return _on_workers(client, payload, arrays, futures, weights, fanin, name)
     return _per_chunk(client, payload, arrays, weights, fanin, name, scheduler)
 

@@ -379,3 +379,95 @@ def test_distributed_logreg_example(client, capsys):
         losses.append(float(value))
     np.testing.assert_allclose(r["losses"], losses, rtol=1e-12)
     assert losses[0] == pytest.approx(np.log(2.0), rel=1e-15) and losses[2] < losses[0]
+
+
+# -- the per-worker plan's fast path (actors), and its fall back to tasks ---------------------
+
+def _placement(client, dx, dy):
+    from distributed import Future
+    keys = tuple(f.key for row in dd._persisted([dx, dy], Future) for f in row)
+    return dd._placements.get((client.id, keys))
+
+
+def test_fast_path_is_taken_and_equals_the_tasks(client, rng):
+    a, b = sorted(client.scheduler_info()["workers"])
+    x, y, _, _ = data_for(rng, 700, np.float64, 1)
+    dx, dy = persisted_on(client, x, y, [100] * 7, [a, b, a, a, b, a, b], movable=True)
+    params = params_for(np.float64)
+    ref = dp.value_and_grad(loss)(params, x, y)
+    client.run(dd.chunk_stats, True)
+    first = dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE)
+    assert _placement(client, dx, dy) == [(a, [0, 2, 3, 5]), (b, [1, 4, 6])]
+    assert (client.id, a) in dd._actors and (client.id, b) in dd._actors
+    again = dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE)
+    for got in (first, again):
+        assert_same(got, ref, 1e-12)
+    assert ran(client) == {a: (2, 8), b: (2, 6)}  # one call per worker and call, no fallback
+    mean = dd.value_and_grad_sum(mean_loss, params, dx, dy, client=client, mean=True,
+                                 jit=NO_COMPILE)
+    assert_same(mean, dp.value_and_grad(mean_loss)(params, x, y), 1e-12)
+
+
+def test_fast_path_with_a_stale_placement_falls_back_and_replans(client, rng):
+    a, b = sorted(client.scheduler_info()["workers"])
+    x, y, _, _ = data_for(rng, 400, np.float64, 1)
+    dx, dy = persisted_on(client, x, y, [100] * 4, [a, a, b, b], movable=True)
+    params = params_for(np.float64)
+    ref = dp.value_and_grad(loss)(params, x, y)
+    assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
+                ref, 1e-12)
+    (where, plan), = [(k, v) for k, v in dd._placements.items()
+                      if v == [(a, [0, 1]), (b, [2, 3])] and k[0] == client.id][-1:]
+    dd._placements[where] = [(b, [0, 1]), (a, [2, 3])]  # as if the chunks had moved
+    client.run(dd.chunk_stats, True)
+    assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
+                ref, 1e-12)
+    # the actors found no chunk of theirs and returned None; the tasks computed each chunk
+    # where it lies, once, and the next call plans again from who_has
+    assert ran(client) == {a: (1, 2), b: (1, 2)}
+    assert where not in dd._placements
+    assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
+                ref, 1e-12)
+    assert dd._placements[where] == plan
+
+
+def test_fast_path_from_threads_and_a_second_client(client, rng):
+    import concurrent.futures
+    x, y, dx, dy = data_for(rng, 800, np.float64, 8)
+    dx, dy = client.persist([dx, dy])
+    client.gather(client.futures_of(dx) + client.futures_of(dy))
+    params = params_for(np.float64)
+    ref = dp.value_and_grad(loss)(params, x, y)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: dd.value_and_grad_sum(
+            loss, params, dx, dy, client=client, jit=NO_COMPILE), range(8)))
+    for got in results:
+        assert_same(got, ref, 1e-12)
+    # a second client of the same cluster gets actors of its own; closing it leaves this
+    # client's in place
+    with Client(client.scheduler.address, set_as_default=False) as other:
+        dx2, dy2 = other.persist([da.from_array(x, chunks=(100, 5)),
+                                  da.from_array(y, chunks=100)])
+        other.gather(other.futures_of(dx2) + other.futures_of(dy2))
+        assert_same(dd.value_and_grad_sum(loss, params, dx2, dy2, client=other,
+                                          jit=NO_COMPILE), ref, 1e-12)
+        assert any(k[0] == other.id for k in dd._actors)
+    assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
+                ref, 1e-12)
+    assert not any(k[0] == other.id for k in dd._actors)  # pruned once it closed
+
+
+def test_fast_path_placement_naming_a_gone_worker_falls_back(client, rng, monkeypatch):
+    a, b = sorted(client.scheduler_info()["workers"])
+    x, y, _, _ = data_for(rng, 200, np.float64, 1)
+    dx, dy = persisted_on(client, x, y, [100] * 2, [a, b], movable=True)
+    params = params_for(np.float64)
+    ref = dp.value_and_grad(loss)(params, x, y)
+    dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE)
+    where = next(k for k, v in dd._placements.items() if v == [(a, [0]), (b, [1])])
+    gone = "tcp://127.0.0.1:9"  # no worker: making its actor would wait forever
+    dd._placements[where] = [(a, [0]), (gone, [1])]
+    monkeypatch.setattr(dd, "_ACTOR_TIMEOUT", 0.5)
+    assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
+                ref, 1e-12)
+    assert (client.id, gone) not in dd._actors and where not in dd._placements

@@ -5,8 +5,9 @@ each chunk of ``data`` (dask arrays chunked along axis 0), on the workers, and a
 per-chunk results up on the workers too: the client receives one value and one gradient pytree,
 never the per-chunk ones. With data persisted on a ``distributed.Client``'s workers, each worker
 holding chunks runs one task (pinned to it) that loops over its own chunks and sums their
-results, and a tree reduction of fan-in ``fanin`` adds the workers' sums; otherwise one task per
-chunk and a tree over the chunks. ``params`` (with the function) are pickled once per call and
+results, and a tree reduction of fan-in ``fanin`` adds the workers' sums (first tried through one
+Dask actor per worker, called directly, with the tasks as the fallback on any failure);
+otherwise one task per chunk and a tree over the chunks. ``params`` (with the function) are pickled once per call and
 travel inside the tasks (scattered to every worker when larger than 1 MiB). Each process keeps
 its jitted ``value_and_grad(f)`` in a cache keyed by the function's pickled bytes, so a worker
 traces ``f`` once per chunk shape, not once per task, and its fused kernels come from diffprog's
@@ -553,8 +554,10 @@ def value_and_grad_sum(f: Callable, params: Any, *data: Any, client: Any = None,
 
     ``client``: a ``distributed.Client``. When the data are persisted on its workers
     (``client.persist``), each worker that holds chunks runs one task that loops over its own
-    chunks and adds their results up, and a tree of fan-in ``fanin`` adds the workers' sums;
-    otherwise one task per chunk, and a tree of fan-in ``fanin`` over the chunks. ``params``
+    chunks and adds their results up, and a tree of fan-in ``fanin`` adds the workers' sums
+    (the same work goes first to one Dask actor per worker, called without scheduling a task,
+    and falls back to the tasks if anything fails: docs/SCALING.md); otherwise one task per
+    chunk, and a tree of fan-in ``fanin`` over the chunks. ``params``
     and ``f`` travel inside the tasks (scattered to every worker once per call when they are
     large). Without a client, the graph runs on dask's current scheduler (``scheduler``
     overrides it: "threads", "sync", "processes").

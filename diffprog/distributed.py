@@ -7,11 +7,12 @@ never the per-chunk ones. With data persisted on a ``distributed.Client``'s work
 holding chunks runs one task (pinned to it) that loops over its own chunks and sums their
 results, and a tree reduction of fan-in ``fanin`` adds the workers' sums (first tried through one
 Dask actor per worker, called directly, with the tasks as the fallback on any failure);
-otherwise one task per chunk and a tree over the chunks. ``params`` (with the function) are pickled once per call and
-travel inside the tasks (scattered to every worker when larger than 1 MiB). Each process keeps
-its jitted ``value_and_grad(f)`` in a cache keyed by the function's pickled bytes, so a worker
-traces ``f`` once per chunk shape, not once per task, and its fused kernels come from diffprog's
-disk cache, which is keyed by content and shared by the processes of a machine.
+otherwise one task per chunk and a tree over the chunks. ``params`` (with the function) are
+pickled once per call and travel inside the tasks (scattered to every worker when larger than
+1 MiB). Each process keeps its jitted ``value_and_grad(f)`` in a cache keyed by the function's
+pickled bytes, so a worker traces ``f`` once per chunk shape, not once per task, and its fused
+kernels come from diffprog's disk cache, which is keyed by content and shared by the processes
+of a machine.
 
 ``map(f, inputs)`` runs independent problems, one task each, and returns the results in order.
 

@@ -381,11 +381,13 @@ def _is_key(graph: Any, v: tuple) -> bool:
         return False
 
 
-def _holders(client: Any, arrays: list, futures: list[list]) -> list[str]:
+def _holders(client: Any, arrays: list, futures: list[list]) -> tuple[list[str], bool]:
     """For each chunk index, the worker holding most of its bytes over the arrays ("" when no
-    worker holds any: a lost chunk being recomputed)."""
+    worker holds any: a lost chunk being recomputed); and whether each of those workers holds
+    the chunk of every array (not so when an array's chunk lies elsewhere)."""
     who = client.who_has([f for row in futures for f in row])
     out = []
+    whole = True
     for i in range(len(futures[0])):
         score: dict[str, int] = {}
         for x, row in zip(arrays, futures):
@@ -394,7 +396,8 @@ def _holders(client: Any, arrays: list, futures: list[list]) -> list[str]:
             for w in who.get(row[i].key, ()):
                 score[w] = score.get(w, 0) + nbytes + 1
         out.append(min(score, key=lambda w: (-score[w], w)) if score else "")
-    return out
+        whole = whole and all(out[-1] in who.get(row[i].key, ()) for row in futures)
+    return out, whole
 
 
 def _tree(layer: dict, keys: list, fanin: int, prefix: str) -> Any:
@@ -411,12 +414,13 @@ def _tree(layer: dict, keys: list, fanin: int, prefix: str) -> Any:
     return keys[0]
 
 
-# The fast path's state in this (client) process: the actors by (client id, worker address),
-# and the last placements (which worker computes which chunks) by (client id, chunk keys).
+# The fast path's state in this (client) process: the actors (with their client) by (client id,
+# worker address), and the last placements (which worker computes which chunks) by (client id,
+# chunk keys).
 # A placement is checked by the actors themselves (a chunk not in their memory returns None)
 # and dropped when it fails; an actor is dropped when a call to it fails.
-_actors: dict[tuple[str, str], Any] = {}
-_placements: OrderedDict[tuple, list] = OrderedDict()
+_actors: dict[tuple[str, str], tuple[Any, Any]] = {}
+_placements: OrderedDict[tuple, list | bool] = OrderedDict()  # False: not for the fast path
 _PLACEMENTS = 16
 _ACTOR_TIMEOUT = 10.0  # seconds to make an actor (a task that needs a free worker thread)
 _fast_lock = threading.Lock()
@@ -425,10 +429,9 @@ _fast_lock = threading.Lock()
 def _actor(client: Any, worker: str) -> Any:
     """The fast path's actor on ``worker`` for ``client`` (made on first use)."""
     with _fast_lock:
-        for key in [k for k in _actors if k[0] != client.id]:  # clients that closed
-            if _actors[key]._client is None or _actors[key]._client.status == "closed":
-                del _actors[key]
-        actor = _actors.get((client.id, worker))
+        for key in [k for k, (c, _) in _actors.items() if c.status == "closed"]:
+            del _actors[key]  # a closed client's: its actors are gone with it
+        actor = _actors.get((client.id, worker), (None, None))[1]
     if actor is None:
         with client.as_current():  # the handle binds to this client, not to a default one
             made = client.submit(_Worker, workers=[worker], allow_other_workers=False,
@@ -440,7 +443,7 @@ def _actor(client: Any, worker: str) -> Any:
                 made.cancel()
                 raise
         with _fast_lock:
-            actor = _actors.setdefault((client.id, worker), actor)
+            actor = _actors.setdefault((client.id, worker), (client, actor))[1]
     return actor
 
 
@@ -454,9 +457,14 @@ def _fast(client: Any, payload: _Payload, arrays: list, futures: list[list],
     where = (client.id, keys)
     with _fast_lock:
         plan = _placements.get(where)
+    if plan is False:  # this data set's chunks are not where the actors could read them
+        return None
     if plan is None:
-        holders = _holders(client, arrays, futures)
-        if "" in holders:  # a chunk no worker holds yet
+        holders, whole = _holders(client, arrays, futures)
+        if not whole:  # an array's chunk lies on another worker than the others': never
+            _remember(where, False)
+            return None
+        if "" in holders:  # a chunk no worker holds yet: perhaps next time
             return None
         groups: dict[str, list[int]] = {}
         for i, w in enumerate(holders):
@@ -476,15 +484,20 @@ def _fast(client: Any, payload: _Payload, arrays: list, futures: list[list],
                 _actors.pop((client.id, w), None)
             _placements.pop(where, None)
         return None
-    with _fast_lock:
-        if any(p is None for p in parts):
+    if any(p is None for p in parts):  # a chunk moved since who_has said where it was
+        with _fast_lock:
             _placements.pop(where, None)
-            return None
+        return None
+    _remember(where, plan)
+    return _combine(*parts)
+
+
+def _remember(where: tuple, plan: list | bool) -> None:
+    with _fast_lock:
         _placements[where] = plan
         _placements.move_to_end(where)
         while len(_placements) > _PLACEMENTS:
             _placements.popitem(last=False)
-    return _combine(*parts)
 
 
 def _on_workers(client: Any, payload: _Payload, arrays: list, futures: list[list],
@@ -495,7 +508,7 @@ def _on_workers(client: Any, payload: _Payload, arrays: list, futures: list[list
     chunks; then a tree of fan-in ``fanin`` over the workers' partial sums."""
     groups: dict[str, list[int]] = {}
     alone = []  # chunks no worker holds yet (still being computed): one task each
-    for i, w in enumerate(_holders(client, arrays, futures)):
+    for i, w in enumerate(_holders(client, arrays, futures)[0]):
         if weights[i] != 0:
             if w:
                 groups.setdefault(w, []).append(i)

@@ -383,10 +383,14 @@ def test_distributed_logreg_example(client, capsys):
 
 # -- the per-worker plan's fast path (actors), and its fall back to tasks ---------------------
 
-def _placement(client, dx, dy):
+def _where(client, dx, dy):
+    """The fast path's placement key of the data (dx, dy)."""
     from distributed import Future
-    keys = tuple(f.key for row in dd._persisted([dx, dy], Future) for f in row)
-    return dd._placements.get((client.id, keys))
+    return client.id, tuple(f.key for row in dd._persisted([dx, dy], Future) for f in row)
+
+
+def _placement(client, dx, dy):
+    return dd._placements.get(_where(client, dx, dy))
 
 
 def test_fast_path_is_taken_and_equals_the_tasks(client, rng):
@@ -416,8 +420,9 @@ def test_fast_path_with_a_stale_placement_falls_back_and_replans(client, rng):
     ref = dp.value_and_grad(loss)(params, x, y)
     assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
                 ref, 1e-12)
-    (where, plan), = [(k, v) for k, v in dd._placements.items()
-                      if v == [(a, [0, 1]), (b, [2, 3])] and k[0] == client.id][-1:]
+    where = _where(client, dx, dy)
+    plan = dd._placements[where]
+    assert plan == [(a, [0, 1]), (b, [2, 3])]
     dd._placements[where] = [(b, [0, 1]), (a, [2, 3])]  # as if the chunks had moved
     client.run(dd.chunk_stats, True)
     assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
@@ -433,9 +438,11 @@ def test_fast_path_with_a_stale_placement_falls_back_and_replans(client, rng):
 
 def test_fast_path_from_threads_and_a_second_client(client, rng):
     import concurrent.futures
-    x, y, dx, dy = data_for(rng, 800, np.float64, 8)
-    dx, dy = client.persist([dx, dy])
-    client.gather(client.futures_of(dx) + client.futures_of(dy))
+    workers = sorted(client.scheduler_info()["workers"])
+    x, y, _, _ = data_for(rng, 800, np.float64, 1)
+    # x's and y's chunk i on one worker (client.persist may put them on different ones, and
+    # then the fast path is not used: test_fast_path_is_not_used_when_...)
+    dx, dy = persisted_on(client, x, y, [100] * 8, workers * 4, movable=True)
     params = params_for(np.float64)
     ref = dp.value_and_grad(loss)(params, x, y)
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -446,15 +453,15 @@ def test_fast_path_from_threads_and_a_second_client(client, rng):
     # a second client of the same cluster gets actors of its own; closing it leaves this
     # client's in place
     with Client(client.scheduler.address, set_as_default=False) as other:
-        dx2, dy2 = other.persist([da.from_array(x, chunks=(100, 5)),
-                                  da.from_array(y, chunks=100)])
-        other.gather(other.futures_of(dx2) + other.futures_of(dy2))
+        dx2, dy2 = persisted_on(other, x, y, [400, 400], workers, movable=True)
         assert_same(dd.value_and_grad_sum(loss, params, dx2, dy2, client=other,
                                           jit=NO_COMPILE), ref, 1e-12)
         assert any(k[0] == other.id for k in dd._actors)
     assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
                 ref, 1e-12)
+    assert _placement(client, dx, dy) == [(workers[0], [0, 2, 4, 6]), (workers[1], [1, 3, 5, 7])]
     assert not any(k[0] == other.id for k in dd._actors)  # pruned once it closed
+    assert all((client.id, w) in dd._actors for w in workers)
 
 
 def test_fast_path_placement_naming_a_gone_worker_falls_back(client, rng, monkeypatch):
@@ -464,10 +471,29 @@ def test_fast_path_placement_naming_a_gone_worker_falls_back(client, rng, monkey
     params = params_for(np.float64)
     ref = dp.value_and_grad(loss)(params, x, y)
     dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE)
-    where = next(k for k, v in dd._placements.items() if v == [(a, [0]), (b, [1])])
+    where = _where(client, dx, dy)
+    assert dd._placements[where] == [(a, [0]), (b, [1])]
     gone = "tcp://127.0.0.1:9"  # no worker: making its actor would wait forever
     dd._placements[where] = [(a, [0]), (gone, [1])]
     monkeypatch.setattr(dd, "_ACTOR_TIMEOUT", 0.5)
     assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
                 ref, 1e-12)
     assert (client.id, gone) not in dd._actors and where not in dd._placements
+
+
+def test_fast_path_is_not_used_when_an_arrays_chunks_lie_elsewhere(client, rng):
+    a, b = sorted(client.scheduler_info()["workers"])
+    x, y, _, _ = data_for(rng, 300, np.float64, 1)
+    parts = [client.persist(da.from_array(v[s:s + 100], chunks=(100,) + v.shape[1:], name=False),
+                            workers=[w], allow_other_workers=True)
+             for s in (0, 100, 200) for v, w in ((x, a), (y, b))]  # x's chunks on a, y's on b
+    dx, dy = da.concatenate(parts[0::2]), da.concatenate(parts[1::2])
+    client.gather(client.futures_of(dx) + client.futures_of(dy))
+    params = params_for(np.float64)
+    ref = dp.value_and_grad(loss)(params, x, y)
+    for _ in range(2):  # the second call goes straight to the tasks
+        client.run(dd.chunk_stats, True)
+        assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client,
+                                          jit=NO_COMPILE), ref, 1e-12)
+        assert _placement(client, dx, dy) is False
+        assert sum(t for t, _ in ran(client).values()) == 1  # one task, on the worker with x

@@ -176,7 +176,8 @@ _stats = {"tasks": 0, "chunks": 0, "compute_s": 0.0}
 
 
 def chunk_stats(reset: bool = False) -> dict[str, float]:
-    """How many tasks of :func:`value_and_grad_sum` this process ran, how many chunks it
+    """How many tasks of :func:`value_and_grad_sum` this process ran (a fast-path call to its
+    actor counts as one: it does a per-worker task's work), how many chunks it
     computed ``value_and_grad`` on, and the seconds (wall clock) those calls took, since the
     last reset: the compute of a call without its overhead. For benchmarks and tests:
     ``client.run(chunk_stats, True)`` on the workers before a call, ``client.run(chunk_stats)``

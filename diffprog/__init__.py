@@ -84,12 +84,11 @@ _LAZY_MODULES = ("nn", "optim", "control", "custom", "testing")
 
 
 def __getattr__(name: str) -> object:
+    import importlib
     module = _LAZY.get(name)
     if module is not None:
-        import importlib
         value = getattr(importlib.import_module(f".{module}", __name__), name)
     elif name in _LAZY_MODULES:  # `dp.nn` without `import diffprog.nn`
-        import importlib
         value = importlib.import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module 'diffprog' has no attribute {name!r}")

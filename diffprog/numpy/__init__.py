@@ -35,6 +35,7 @@ float32, float64, pi, e, inf, nan, newaxis = (_np.float32, _np.float64, _np.pi, 
 __all__ = (_elementwise_all + _linalg_all + _misc_all + _more_all + _names_all + _reductions_all
            + _shapes_all + ["float32", "float64", "pi", "e", "inf", "nan", "newaxis"])
 
+from ._dispatch import _LAZY_MODULES  # noqa: E402
 from ._dispatch import install as _install  # noqa: E402
 
 _install()
@@ -45,7 +46,7 @@ def __getattr__(name: str) -> object:
     # function on a traced value: _dispatch imports the module that registers it), so that
     # `import diffprog` stays under 1.2x `import numpy` (issue 17); fft also loads numpy.fft,
     # which `import numpy` does not
-    if name in ("fft", "linalg"):
+    if f".{name}" in _LAZY_MODULES.values():
         import importlib  # not `from . import fft`: that asks this __getattr__ first
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'diffprog.numpy' has no attribute {name!r}")

@@ -497,3 +497,87 @@ def test_fast_path_is_not_used_when_an_arrays_chunks_lie_elsewhere(client, rng):
                                           jit=NO_COMPILE), ref, 1e-12)
         assert _placement(client, dx, dy) is False
         assert sum(t for t, _ in ran(client).values()) == 1  # one task, on the worker with x
+
+
+# Blocks: a worker passes a chunk to f in blocks of rows (block_rows)
+
+def test_blocks_cover_a_chunk_in_near_equal_parts():
+    for nrows, limit in [(1, 1), (10, 3), (10, 10), (10, 11), (1000, 7), (250_000, 62_500)]:
+        bounds = dd._blocks(nrows, 8 * nrows, limit)
+        assert bounds[0][0] == 0 and bounds[-1][1] == nrows
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))  # contiguous
+        sizes = {stop - start for start, stop in bounds}
+        assert max(sizes) <= limit and len(sizes) <= 2 and max(sizes) - min(sizes) <= 1
+        assert len(bounds) == -(-nrows // limit)  # as few as fit
+    assert dd._blocks(500, 10**9, None) == [(0, 500)]
+    # "auto": about _BLOCK_BYTES of data per block (250,000 rows of 168 bytes: 42 MB, 6 blocks)
+    auto = dd._blocks(250_000, 250_000 * 168, "auto")
+    assert len(auto) == 6 and all(b - a <= dd._BLOCK_BYTES // 168 for a, b in auto)
+    assert dd._blocks(3, 3 * 10**9, "auto") == [(0, 1), (1, 2), (2, 3)]  # a row at least
+
+
+def _rows_at_most(limit):
+    def f(p, x, y):
+        if x.shape[0] > limit:  # checked on the worker, with jit=False on every call
+            raise AssertionError(f"f was given {x.shape[0]} rows, more than {limit}")
+        return loss(p, x, y)
+    return f
+
+
+@pytest.mark.parametrize("mean", [False, True])
+@pytest.mark.parametrize("persisted", [False, True])
+def test_block_rows_gives_f_blocks_and_the_exact_sum(client, rng, mean, persisted):
+    x, y, dx, dy = data_for(rng, 1003, np.float64, 4)  # chunks of 251 and 250 rows
+    if persisted:
+        dx, dy = client.persist([dx, dy])
+        client.gather(client.futures_of(dx) + client.futures_of(dy))
+    params = params_for(np.float64)
+    f = mean_loss if mean else loss
+    ref = dp.value_and_grad(f)(params, x, y)
+    for limit in (1, 37, 250):
+        got = dd.value_and_grad_sum(f if mean else _rows_at_most(limit), params, dx, dy,
+                                    client=client, jit=False, mean=mean, block_rows=limit)
+        assert_same(got, ref, 1e-12)
+    with pytest.raises(AssertionError, match="f was given 251 rows, more than 250"):
+        dd.value_and_grad_sum(_rows_at_most(250), params, dx, dy, client=client, jit=False,
+                              block_rows=None)
+
+
+def test_block_rows_auto_splits_by_bytes(rng, monkeypatch):
+    x, y, dx, dy = data_for(rng, 400, np.float64, 2)  # chunks of 200 rows of 48 bytes
+    seen = []
+
+    def f(p, x, y):
+        seen.append(x.shape[0])
+        return mean_loss(p, x, y)
+
+    params = params_for(np.float64)
+    monkeypatch.setattr(dd, "_BLOCK_BYTES", 48 * 64)  # 64 rows a block: 4 blocks of 50
+    got = dd.value_and_grad_sum(f, params, dx, dy, scheduler="sync", jit=False, mean=True)
+    assert seen == [50] * 8
+    assert_same(got, dp.value_and_grad(mean_loss)(params, x, y), 1e-12)
+    seen.clear()
+    dd.value_and_grad_sum(f, params, dx, dy, scheduler="sync", jit=False, mean=True,
+                          block_rows=None)
+    assert seen == [200, 200]
+    seen.clear()
+    monkeypatch.setattr(dd, "_BLOCK_BYTES", 8 << 20)  # the default: both chunks whole
+    dd.value_and_grad_sum(f, params, dx, dy, scheduler="sync", jit=False, mean=True)
+    assert seen == [200, 200]
+
+
+def test_block_rows_float32_and_jit(client, rng):
+    x, y, dx, dy = data_for(rng, 700, np.float32, 3)
+    params = params_for(np.float32)
+    got = dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE,
+                                block_rows=64)
+    assert_same(got, dp.value_and_grad(loss)(params, x, y), RTOL[np.float32])
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "whole", [4]])
+def test_block_rows_must_be_a_positive_int_auto_or_none(rng, bad):
+    _, _, dx, dy = data_for(rng, 30, np.float64, 2)
+    with pytest.raises(ValueError, match="block_rows must be an int >= 1"):
+        dd.grad_sum(loss, params_for(np.float64), dx, dy, block_rows=bad)
+    assert dd.grad_sum(mean_loss, params_for(np.float64), dx, dy, block_rows=np.int64(7),
+                       scheduler="sync", jit=False)["w"].shape == (5,)

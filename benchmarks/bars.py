@@ -263,10 +263,10 @@ WHY_MISSED: dict[str, str] = {
     "W9s": (
         "Memory bandwidth bounds the speed-up on this machine: x @ w and x.T @ g over 2e6 x 20 "
         "float64 take 68 ms in one process and 101 ms each when two processes run them at "
-        "once (1.48x slower), so the matrix products (about half of one process's time) "
-        "cannot scale 2x; the ideal is about 1.6x, and dask's per-call latency (20-30 ms of "
-        "message round trips, docs/SCALING.md) takes the rest of the margin. Read W9o's "
-        "'bound' column; under load the wall-time ratio says little about distributing."),
+        "once (1.48x slower), so the matrix products cannot scale 2x. The workers compute in "
+        "8 MiB blocks (block_rows), which gave 1.69-1.77x on a quiet machine; W9's second row "
+        "gives the one process the same blocks (1.48x). Read W9o's 'bound' column; under load "
+        "the wall-time ratio says little about distributing."),
     "W1t": (
         "The forward path still runs about twice the tape's Python bytecode per operation "
         "(the tape calls its NumPy function and rule directly); on a quiet machine the two "
@@ -274,9 +274,10 @@ WHY_MISSED: dict[str, str] = {
         "ratio above 1.25x most likely comes from load: rerun `--only W1` on idle cores."),
     "W9o": (
         "grad_sum runs one task per worker over the chunks that worker holds, then the fan-in "
-        "tree; its fixed cost with nil compute is 26 ms wall at 2 chunks and 38 ms at 64 "
-        "(dask's message round trips). Above 20% the cause is usually an uneven spread of "
-        "chunks over the workers (the slowest-worker column) or other processes on the cores."),
+        "tree (through one actor per worker first); its fixed cost with nil compute is 13-15 "
+        "ms wall at 16 and 64 chunks (dask's message round trips). Above 20% the cause is "
+        "usually an uneven spread of chunks over the workers (the slowest-worker column) or "
+        "other processes on the cores."),
 }
 
 

@@ -17,7 +17,8 @@ _PROBE = """
 import sys, numpy as np, diffprog as dp
 lazy = ("diffprog.control", "diffprog.custom", "diffprog.nn", "diffprog.testing",
         "diffprog.batching", "diffprog.numpy.fft", "diffprog.prims.fft", "numpy.fft",
-        "diffprog.numpy.linalg", "diffprog.kernels.eager_fast", "logging", "threading", "numba")
+        "diffprog.numpy.linalg", "diffprog.numpy._names", "diffprog.numpy._more",
+        "diffprog.kernels.eager_fast", "logging", "threading", "numba")
 assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]
 assert {"scan", "nn", "custom_jvp"} <= set(dir(dp)) and set(dp.__all__) <= set(dir(dp))
 from diffprog import scan
@@ -32,6 +33,15 @@ assert dp.nn.relu is sys.modules["diffprog.nn"].relu
 a = np.array([[2.0, 1.0], [0.5, 3.0]])
 np.testing.assert_allclose(dp.grad(np.linalg.det)(a), 5.5 * np.linalg.inv(a).T, rtol=1e-14)
 assert "diffprog.numpy.linalg" in sys.modules
+# the modules of diffprog/numpy/_catalog.py: a NumPy ufunc without a rule yet on a traced value
+# loads them all: d/dx heaviside(x, h) x = heaviside(x, h) away from 0, d/dx copysign(x, -1)
+# = d/dx -|x| = -sign(x)
+g = dp.grad(lambda x: np.sum(np.heaviside(x, 0.5) * x + np.copysign(x, -1.0)))(
+    np.array([2.0, -3.0]))
+np.testing.assert_array_equal(g, [0.0, 1.0])
+assert "diffprog.numpy._names" in sys.modules and "diffprog.numpy._more" in sys.modules
+assert dp.numpy.nanmax is sys.modules["diffprog.numpy._names"].nanmax
+assert "nanmax" in vars(dp.numpy)  # a plain attribute now: __getattr__ is not asked again
 assert dp.vmap(np.sin)(np.zeros(2)).shape == (2,) and "diffprog.batching" in sys.modules
 import diffprog.jit
 assert dp.jit is sys.modules["diffprog.jit"].jit  # not the submodule, which has its name
@@ -83,3 +93,39 @@ def test_control_names_resolve():
         assert "no_such_name" in str(e)
     else:
         raise AssertionError("no AttributeError")
+
+
+def _lazy_probe(first: str) -> str:
+    return ("import sys, numpy as np, diffprog as dp, diffprog.numpy as dnp\n"
+            "assert 'diffprog.numpy._more' not in sys.modules\n" + first + "\n"
+            "print('diffprog.numpy._more' in sys.modules, 'diffprog.numpy._names' in sys.modules)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first, loads", [
+    # a name read from diffprog.numpy loads its module only
+    ("assert dnp.linspace(0.0, 1.0, 3).tolist() == [0.0, 0.5, 1.0]", "True False"),
+    ("assert dnp.zeros(2).tolist() == [0.0, 0.0]", "False True"),
+    ("from diffprog.numpy import nanmax; assert nanmax is dnp.nanmax", "False True"),
+    # an np.* function without a rule yet on a traced value loads both; d/dx sinc at 0 is 0
+    ("assert dp.grad(lambda x: np.sum(np.sinc(x)))(np.zeros(1)).tolist() == [0.0]", "True True"),
+])
+def test_catalog_modules_load_on_first_use(first, loads):
+    r = subprocess.run([sys.executable, "-c", _lazy_probe(first)], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == loads
+
+
+def test_catalog_lists_every_public_name_of_its_modules():
+    import importlib
+
+    import diffprog.numpy as dnp
+    from diffprog.numpy import _catalog
+    for module, names in _catalog.MODULES.items():
+        loaded = importlib.import_module(module, "diffprog.numpy")
+        defined = {n for n, v in vars(loaded).items() if not n.startswith("_")
+                   and getattr(v, "__module__", None) == loaded.__name__ and callable(v)}
+        assert defined <= set(names), (module, defined - set(names))
+        assert loaded.__all__ == names and set(names) <= set(dnp.__all__) <= set(dir(dnp))
+        assert all(getattr(dnp, n) is getattr(loaded, n) for n in names)

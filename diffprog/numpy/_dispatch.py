@@ -63,7 +63,11 @@ def _ufunc_label(ufunc: Any) -> str:
 
 
 def _array_ufunc(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-    fn = UFUNCS.get(ufunc) or _foreign_ufunc(ufunc)
+    fn = UFUNCS.get(ufunc)
+    if fn is None and _load_catalog():
+        fn = UFUNCS.get(ufunc)
+    if fn is None:
+        fn = _foreign_ufunc(ufunc)
     if method != "__call__" or fn is None:
         kind, _, name = _ufunc_label(ufunc).rpartition(" ")
         raise _unsupported(kind, name + ("" if method == "__call__" else f".{method}"))
@@ -92,9 +96,29 @@ def _lazy_module(func: Any) -> bool:
     use; whether there is one (a dict lookup in sys.modules after the first call)."""
     module = _LAZY_MODULES.get(getattr(func, "__module__", None))
     if module is None:
-        return False
+        return _load_catalog()
     import importlib
     importlib.import_module(module, __package__)
+    return True
+
+
+_catalog_loaded = False
+
+
+def _load_catalog() -> bool:
+    """Import the diffprog.numpy modules of _catalog.py (loaded on first use; they register
+    NumPy functions and ufuncs such as np.nanmax and np.heaviside) the first time a traced
+    value meets a NumPy function or ufunc without a rule; whether they were imported now (the
+    caller looks again)."""
+    global _catalog_loaded
+    if _catalog_loaded:
+        return False
+    import importlib
+
+    from ._catalog import MODULES
+    for module in MODULES:
+        importlib.import_module(module, __package__)
+    _catalog_loaded = True
     return True
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
 
 from ..core import Tracer, concrete
+from . import _catalog
 from ._core import _any_traced, _promotes_as, as_operand, implements
 from ._elementwise import (
     abs,
@@ -49,10 +50,7 @@ from ._shapes import (
     swapaxes,
 )
 
-__all__ = ["cross", "diff", "gradient", "sinc", "linspace", "logspace", "geomspace",
-           "nan_to_num", "r_", "c_", "insert", "delete", "vsplit", "hsplit", "dsplit",
-           "rollaxis", "partition", "trapezoid", "interp", "polyval", "polyfit", "vecdot",
-           "convolve", "correlate"]
+__all__ = list(_catalog.MORE)
 
 
 def _asarray(x: Any) -> Any:

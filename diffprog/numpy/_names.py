@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Tracer, concrete
+from . import _catalog
 from ._core import as_operand, implements
 from ._elementwise import (
     arccos,
@@ -46,28 +47,7 @@ from ._reductions import (
 )
 from ._shapes import broadcast_to, concatenate, expand_dims, squeeze
 
-__all__ = [
-    # constructors and dtype names (NumPy's own objects)
-    "zeros", "ones", "empty", "full", "arange", "eye", "identity", "tri", "indices",
-    "diag_indices", "tril_indices", "triu_indices", "int8", "int16", "int32", "int64", "uint8",
-    "uint16", "uint32", "uint64", "float16", "complex64", "complex128", "bool_", "dtype",
-    "finfo", "iinfo", "isscalar", "iscomplexobj", "isrealobj", "promote_types", "can_cast",
-    # NumPy 2 names
-    "acos", "asin", "atan", "acosh", "asinh", "atanh", "atan2", "pow", "cumulative_sum",
-    "cumulative_prod", "matvec", "vecmat",
-    # NaN-aware reductions
-    "nanmax", "nanmin", "nanargmax", "nanargmin", "nanprod", "nancumsum", "nancumprod",
-    "nanvar", "nanstd", "nanmedian", "nanquantile", "nanpercentile",
-    # elementwise tests and functions
-    "heaviside", "copysign", "isclose", "allclose", "array_equal", "isneginf", "isposinf",
-    "isreal", "iscomplex", "fix", "ldexp", "modf",
-    # arrays and polynomials
-    "diagflat", "vander", "ediff1d", "polyadd", "polysub", "polymul", "polyder", "polyint",
-    "sort_complex", "cov", "corrcoef", "resize",
-    # selection, counting, phases
-    "isin", "digitize", "bincount", "histogram", "compress", "extract", "choose",
-    "put_along_axis", "unwrap", "argpartition", "piecewise", "i0",
-]
+__all__ = list(_catalog.NAMES)
 
 (zeros, ones, empty, arange, eye, identity, tri, indices, diag_indices, tril_indices,
  triu_indices) = (np.zeros, np.ones, np.empty, np.arange, np.eye, np.identity, np.tri,
@@ -918,12 +898,12 @@ def polysub(a1: Any, a2: Any) -> Any:
 
 def _poly_sum(p: Any, q: Any) -> Any:
     from ._shapes import pad
-    n = builtins_max(p.shape[0], q.shape[0])
+    n = _builtins_max(p.shape[0], q.shape[0])
     return (pad(p, (n - p.shape[0], 0)) if p.shape[0] < n else p) + (
         pad(q, (n - q.shape[0], 0)) if q.shape[0] < n else q)
 
 
-def builtins_max(a: int, b: int) -> int:
+def _builtins_max(a: int, b: int) -> int:
     return a if a >= b else b
 
 

@@ -516,11 +516,13 @@ def _actor(client: Any, worker: str) -> Any:
 
 
 def _fast(client: Any, payload: _Payload, arrays: list, futures: list[list],
-          weights: list) -> tuple | None:
+          weights: list, fanin: int) -> tuple | None:
     """The per-worker plan through the workers' actors, or None when it cannot be used or
     fails: then the caller runs it as tasks, which retry, recompute lost chunks and carry
     the worker's traceback of an exception. Wrong placements and dead workers are thereby
-    found for free; a call that fails is computed twice."""
+    found for free; a call that fails is computed twice. The client adds the workers' sums,
+    so only when there are at most ``fanin`` of them (the tasks' tree has then one level,
+    which the client adds too); more go to the tasks, whose tree runs on the workers."""
     keys = tuple(f.key for row in futures for f in row)
     where = (client.id, keys)
     with _fast_lock:
@@ -535,6 +537,8 @@ def _fast(client: Any, payload: _Payload, arrays: list, futures: list[list],
         if "" in holders:  # a chunk no worker holds yet: perhaps next time
             return None
         plan = _plan(holders, weights)
+    if len(plan) > fanin:
+        return None
     try:
         with client.as_current():
             calls = [_actor(client, w).part(payload, _part_weights(weights, idx), len(arrays),
@@ -671,7 +675,7 @@ def value_and_grad_sum(f: Callable, params: Any, *data: Any, client: Any = None,
         futures = _persisted(arrays, Future)
         if futures is not None:
             if payload.nbytes() <= _INLINE_BYTES:
-                out = _fast(client, payload, arrays, futures, weights)
+                out = _fast(client, payload, arrays, futures, weights, fanin)
                 if out is not None:
                     return out
             return _on_workers(client, payload, arrays, futures, weights, fanin, name)

@@ -142,7 +142,7 @@ def persisted_on(client, x, y, sizes, where, movable=False):
     dx, dy = da.concatenate(xs), da.concatenate(ys)
     client.gather(client.futures_of(dx) + client.futures_of(dy))  # wait until they are made
     held = client.who_has(client.futures_of(dx))
-    assert sorted(held.values()) == sorted((w,) for w in where)  # the placement asked for
+    assert sorted(map(tuple, held.values())) == sorted((w,) for w in where)  # as asked
     return dx, dy
 
 
@@ -581,3 +581,26 @@ def test_block_rows_must_be_a_positive_int_auto_or_none(rng, bad):
         dd.grad_sum(loss, params_for(np.float64), dx, dy, block_rows=bad)
     assert dd.grad_sum(mean_loss, params_for(np.float64), dx, dy, block_rows=np.int64(7),
                        scheduler="sync", jit=False)["w"].shape == (5,)
+
+
+def test_fast_path_only_when_the_client_adds_at_most_fanin_sums(rng):
+    # three workers (threads of this process: quick to start), one chunk each
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False,
+                      dashboard_address=None, silence_logs=40) as cluster, \
+            Client(cluster, set_as_default=False) as c:
+        workers = sorted(c.scheduler_info()["workers"])
+        x, y, _, _ = data_for(rng, 300, np.float64, 1)
+        dx, dy = persisted_on(c, x, y, [100] * 3, workers)
+        params = params_for(np.float64)
+        ref = dp.value_and_grad(loss)(params, x, y)
+        where = _where(c, dx, dy)
+        # fanin 2 < 3 workers: the tasks, whose tree adds the sums on the workers
+        assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=c, fanin=2,
+                                          jit=NO_COMPILE), ref, 1e-12)
+        assert where not in dd._placements
+        # fanin 3: the client adds the 3 sums, so the actors may compute them
+        assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=c, fanin=3,
+                                          jit=NO_COMPILE), ref, 1e-12)
+        assert len(dd._placements[where]) == 3
+        assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=c, fanin=2,
+                                          jit=NO_COMPILE), ref, 1e-12)  # a cached plan too

@@ -531,10 +531,10 @@ def _fast(client: Any, payload: _Payload, arrays: list, futures: list[list],
         return None
     if plan is None:
         holders, whole = _holders(client, arrays, futures)
+        if "" in holders:  # a chunk no worker holds yet (still being made): perhaps next time
+            return None
         if not whole:  # an array's chunk lies on another worker than the others': never
             _remember(where, False)
-            return None
-        if "" in holders:  # a chunk no worker holds yet: perhaps next time
             return None
         plan = _plan(holders, weights)
     if len(plan) > fanin:

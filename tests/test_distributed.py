@@ -605,3 +605,29 @@ def test_fast_path_only_when_the_client_adds_at_most_fanin_sums(rng):
         assert len(dd._placements[where]) == 3
         assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=c, fanin=2,
                                           jit=NO_COMPILE), ref, 1e-12)  # a cached plan too
+
+
+def _slow_rows(x, seconds):
+    time.sleep(seconds)
+    return x
+
+
+def test_fast_path_after_data_still_being_made_on_the_first_call(client, rng):
+    # the first call finds chunks no worker holds yet: it runs as tasks (which wait for them)
+    # and must not mark the data set as tasks-only (it did: holders "" failed the same-worker
+    # test), so that the next call takes the fast path
+    x, y, _, _ = data_for(rng, 200, np.float64, 1)
+    parts = [dask.delayed(_slow_rows, pure=False)(v, 0.5) for v in (x, y)]
+    dx = da.from_delayed(parts[0], x.shape, x.dtype)
+    dy = da.from_delayed(parts[1], y.shape, y.dtype)
+    a = sorted(client.scheduler_info()["workers"])[0]
+    dx, dy = client.persist([dx, dy], workers=[a])
+    params = params_for(np.float64)
+    ref = dp.value_and_grad(loss)(params, x, y)
+    assert not client.who_has(client.futures_of(dx))[client.futures_of(dx)[0].key]  # not yet
+    assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
+                ref, 1e-12)
+    assert _placement(client, dx, dy) is None  # nothing remembered
+    assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
+                ref, 1e-12)
+    assert _placement(client, dx, dy) == [(a, [0])]  # the fast path ran

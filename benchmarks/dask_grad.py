@@ -95,6 +95,9 @@ def _persisted(client, rows: int) -> dict:
                               workers=w)
         x64.append(x)
         y64.append(y)
+    from distributed import wait
+    with client.as_current():  # made before any timing: a first call must not make rows
+        wait([f for part in x16 + y16 + x64 + y64 for f in client.futures_of(part)])
     return {16: (da.concatenate(x16), da.concatenate(y16)),
             64: (da.concatenate(x64), da.concatenate(y64))}
 

@@ -282,15 +282,33 @@ class _Worker:
         from distributed import get_worker
         self._data = get_worker().data
 
-    def part(self, payload: _Payload, weights: tuple, narrays: int, keys: tuple) -> tuple | None:
+    def part(self, payload: _Payload, chunks: _Chunks) -> tuple | None:
         """The sum over the chunks, or None if one is not in this worker's memory (it moved,
         or was lost and is being recomputed elsewhere)."""
         data = self._data
         try:
-            blocks = [data[k] for k in keys]
+            blocks = [data[k] for k in chunks.keys]
         except KeyError:
             return None
-        return _part_value_and_grad(payload, weights, narrays, *blocks)
+        return _part_value_and_grad(payload, chunks.weights, chunks.narrays, *blocks)
+
+
+class _Chunks:
+    """The chunks an actor call sums over: their weights, the arrays per chunk and the keys
+    (chunk 0's arrays, then chunk 1's ...). One object, pickled in one piece: dask serializes
+    the elements of a tuple argument one by one, nested tuples (the keys) included, which took
+    3.7 ms for 32 chunks of 2 arrays (58 µs a key) against 0.1 ms to read them."""
+
+    __slots__ = ("weights", "narrays", "keys")
+
+    def __init__(self, weights: tuple, narrays: int, keys: tuple) -> None:
+        self.weights, self.narrays, self.keys = weights, narrays, keys
+
+    def __getstate__(self) -> tuple:
+        return self.weights, self.narrays, self.keys
+
+    def __setstate__(self, state: tuple) -> None:
+        self.weights, self.narrays, self.keys = state
 
 
 def _chunk_task(payload: _Payload, weight: float | None, *chunk: np.ndarray) -> tuple:
@@ -541,9 +559,9 @@ def _fast(client: Any, payload: _Payload, arrays: list, futures: list[list],
         return None
     try:
         with client.as_current():
-            calls = [_actor(client, w).part(payload, _part_weights(weights, idx), len(arrays),
-                                            tuple(row[i].key for i in idx for row in futures))
-                     for w, idx in plan]
+            calls = [_actor(client, w).part(payload, _Chunks(
+                _part_weights(weights, idx), len(arrays),
+                tuple(row[i].key for i in idx for row in futures))) for w, idx in plan]
             parts = [c.result() for c in calls]
     except Exception:  # a worker died, or f raised: the tasks will tell
         with _fast_lock:

@@ -585,8 +585,10 @@ def test_block_rows_must_be_a_positive_int_auto_or_none(rng, bad):
 
 def test_fast_path_only_when_the_client_adds_at_most_fanin_sums(rng):
     # three workers (threads of this process: quick to start), one chunk each
+    # the scheduler's HTTP server (here whatever dashboard_address says) on a free port: the
+    # module's cluster holds the default one
     with LocalCluster(n_workers=3, threads_per_worker=1, processes=False,
-                      dashboard_address=None, worker_dashboard_address=None,
+                      dashboard_address=":0", worker_dashboard_address=None,
                       silence_logs=40) as cluster, \
             Client(cluster, set_as_default=False) as c:
         workers = sorted(c.scheduler_info()["workers"])

@@ -648,7 +648,8 @@ def value_and_grad_sum(f: Callable, params: Any, *data: Any, client: Any = None,
     adds up their results (``"auto"``, the default: blocks of about 8 MiB of data; ``None``:
     whole chunks). Dask sizes chunks for its scheduler, not for the CPU's caches: blocks keep
     ``f``'s temporaries small (a loss over a 42 MB chunk ran 10-20% faster in 8 MiB blocks
-    with both workers busy) and bound a worker's memory. ``f`` must therefore be a sum (or,
+    with both workers busy) and bound a worker's memory (its temporaries' peak: 6.0 MB whole,
+    1.0 MB in blocks, jitted). ``f`` must therefore be a sum (or,
     with ``mean=True``, a mean) over the rows it is given, as for the chunks.
 
     ``client``: a ``distributed.Client``. When the data are persisted on its workers

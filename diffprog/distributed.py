@@ -507,20 +507,23 @@ def _tree(layer: dict, keys: list, fanin: int, prefix: str) -> Any:
 # chunk keys).
 # A placement is checked by the actors themselves (a chunk not in their memory returns None)
 # and dropped when it fails; an actor is dropped when a call to it fails.
-_actors: dict[tuple[str, str], tuple[Any, Any]] = {}
+_actors: dict[tuple[str, str], tuple[Any, Any, Any]] = {}  # client, handle, the actor's future
 _placements: OrderedDict[tuple, list | bool] = OrderedDict()  # False: not for the fast path
 _PLACEMENTS = 16
 _ACTOR_TIMEOUT = 10.0  # seconds to make an actor (a task that needs a free worker thread)
 _fast_lock = threading.Lock()
 
 
-def _actor(client: Any, worker: str) -> Any:
-    """The fast path's actor on ``worker`` for ``client`` (made on first use)."""
+def _actor(client: Any, worker: str) -> tuple[Any, Any]:
+    """The fast path's actor on ``worker`` for ``client`` (made on first use): its handle, and
+    the future of the task that made it. The future is kept: dask deletes an actor when its
+    key is released, and the handle alone holds no reference to the key when the client got
+    it without pickling (an in-process cluster), so a later call found no actor."""
     with _fast_lock:
-        for key in [k for k, (c, _) in _actors.items() if c.status == "closed"]:
+        for key in [k for k, entry in _actors.items() if entry[0].status == "closed"]:
             del _actors[key]  # a closed client's: its actors are gone with it
-        actor = _actors.get((client.id, worker), (None, None))[1]
-    if actor is None:
+        entry = _actors.get((client.id, worker))
+    if entry is None:
         with client.as_current():  # the handle binds to this client, not to a default one
             made = client.submit(_Worker, workers=[worker], allow_other_workers=False,
                                  actor=True, pure=False,
@@ -531,8 +534,24 @@ def _actor(client: Any, worker: str) -> Any:
                 made.cancel()
                 raise
         with _fast_lock:
-            actor = _actors.setdefault((client.id, worker), (client, actor))[1]
-    return actor
+            entry = _actors.setdefault((client.id, worker), (client, actor, made))
+    return entry[1], entry[2]
+
+
+_POLL = 2.0  # seconds between the checks that a busy actor still exists
+
+
+def _answer(call: Any, made: Any) -> Any:
+    """An actor call's result, or an error if the actor is lost while it is awaited (its
+    worker died): dask drops an exception raised before a call reaches its actor, so the
+    call's future would never be set."""
+    while True:
+        try:
+            return call.result(timeout=_POLL)
+        except TimeoutError:
+            if made.status != "finished":
+                raise RuntimeError("diffprog.distributed: a worker's actor was lost during "
+                                   "the call") from None
 
 
 def _fast(client: Any, payload: _Payload, arrays: list, futures: list[list],
@@ -561,10 +580,14 @@ def _fast(client: Any, payload: _Payload, arrays: list, futures: list[list],
         return None
     try:
         with client.as_current():
-            calls = [_actor(client, w).part(payload, _Packed((
-                _part_weights(weights, idx), len(arrays),
-                tuple(row[i].key for i in idx for row in futures)))) for w, idx in plan]
-            parts = [None if p is None else p.value for p in (c.result() for c in calls)]
+            calls = []
+            for w, idx in plan:
+                actor, made = _actor(client, w)
+                calls.append((actor.part(payload, _Packed((
+                    _part_weights(weights, idx), len(arrays),
+                    tuple(row[i].key for i in idx for row in futures)))), made))
+            parts = [None if p is None else p.value
+                     for p in (_answer(call, made) for call, made in calls)]
     except Exception:  # a worker died, or f raised: the tasks will tell
         with _fast_lock:
             for w, _ in plan:

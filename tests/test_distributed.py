@@ -8,6 +8,7 @@ One LocalCluster (two worker processes, one thread each) is shared by the module
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import subprocess
@@ -607,6 +608,17 @@ def test_fast_path_only_when_the_client_adds_at_most_fanin_sums(rng):
         assert len(dd._placements[where]) == 3
         assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=c, fanin=2,
                                           jit=NO_COMPILE), ref, 1e-12)  # a cached plan too
+        # the actors live on: in-process, the client gets the workers' own handles, which
+        # hold no reference to the actors' keys (the next call waited forever on an actor its
+        # worker had deleted once the future that made it was dropped)
+        gc.collect()
+        time.sleep(0.5)  # the scheduler would have released the keys by now
+        made = {entry[1].key for k, entry in dd._actors.items() if k[0] == c.id}
+        held = set().union(*c.run(lambda dask_worker: set(dask_worker.state.actors)).values())
+        assert len(made) == 3 and made <= held
+        for _ in range(5):
+            assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=c, fanin=3,
+                                              jit=NO_COMPILE), ref, 1e-12)
 
 
 def _slow_rows(x, seconds):
@@ -633,3 +645,65 @@ def test_fast_path_after_data_still_being_made_on_the_first_call(client, rng):
     assert_same(dd.value_and_grad_sum(loss, params, dx, dy, client=client, jit=NO_COMPILE),
                 ref, 1e-12)
     assert _placement(client, dx, dy) == [(a, [0])]  # the fast path ran
+
+
+_IN_PROCESS = """
+import sys, numpy as np, dask.array as da
+from distributed import Client, LocalCluster
+import diffprog as dp, diffprog.numpy as dnp
+from diffprog import distributed as dd
+
+def loss(p, x):
+    return dnp.sum((x @ p) ** 2)
+
+x = np.random.default_rng(0).standard_normal((300, 5))
+p = np.ones(5)
+ref = dp.grad(loss)(p, x)
+for _ in range(6):
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=":0",
+                      worker_dashboard_address=None, silence_logs=40) as cluster, \\
+            Client(cluster, set_as_default=False) as c:
+        ws = sorted(c.scheduler_info()["workers"])
+        parts = [c.persist(da.from_array(x[s:s + 100], chunks=(100, 5), name=False),
+                           workers=[w]) for s, w in zip((0, 100, 200), ws)]
+        dx = da.concatenate(parts)
+        c.gather(c.futures_of(dx))
+        for _ in range(5):
+            g = dd.grad_sum(loss, p, dx, client=c, jit={"compile": "never"})
+            np.testing.assert_allclose(g, ref, rtol=1e-12)
+        assert len([k for k in dd._actors if k[0] == c.id]) == 3  # the fast path ran
+print("ok")
+"""
+
+
+def test_fast_path_on_in_process_clusters_does_not_lose_its_actors():
+    # In-process workers hand the client their own actor handles; without the future that
+    # made an actor kept with it, dask deleted the actor and a later call waited forever (in
+    # the first or second of these clusters, in three tries). A process of its own, so that a
+    # hang fails the test instead of the suite.
+    r = subprocess.run([sys.executable, "-c", _IN_PROCESS], capture_output=True, text=True,
+                       timeout=120)  # about 3 s
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+class _Stub:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def test_an_actor_lost_during_a_call_raises_instead_of_waiting_forever(monkeypatch):
+    monkeypatch.setattr(dd, "_POLL", 0.01)
+    answers = iter([TimeoutError(), TimeoutError(), "sum"])
+
+    def result(timeout):
+        assert timeout == 0.01
+        out = next(answers)
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    made = _Stub(status="finished")
+    assert dd._answer(_Stub(result=result), made) == "sum"  # a long call is waited for
+    made.status = "lost"  # its worker died: the scheduler lost the actor's key
+    with pytest.raises(RuntimeError, match="actor was lost"):
+        dd._answer(_Stub(result=lambda timeout: (_ for _ in ()).throw(TimeoutError())), made)

@@ -707,3 +707,23 @@ def test_an_actor_lost_during_a_call_raises_instead_of_waiting_forever(monkeypat
     made.status = "lost"  # its worker died: the scheduler lost the actor's key
     with pytest.raises(RuntimeError, match="actor was lost"):
         dd._answer(_Stub(result=lambda timeout: (_ for _ in ()).throw(TimeoutError())), made)
+
+
+def _slow_loss(p, x, y):
+    time.sleep(0.3)
+    return loss(p, x, y)
+
+
+def test_fast_path_waits_out_calls_longer_than_its_poll(client, rng, monkeypatch):
+    # a call longer than _POLL is waited for across the polls (real actor futures time out
+    # with TimeoutError), not abandoned for the tasks, which would compute it twice
+    monkeypatch.setattr(dd, "_POLL", 0.05)
+    a, b = sorted(client.scheduler_info()["workers"])
+    x, y, _, _ = data_for(rng, 200, np.float64, 1)
+    dx, dy = persisted_on(client, x, y, [100] * 2, [a, b])
+    params = params_for(np.float64)
+    client.run(dd.chunk_stats, True)
+    assert_same(dd.value_and_grad_sum(_slow_loss, params, dx, dy, client=client, jit=False),
+                dp.value_and_grad(loss)(params, x, y), 1e-12)
+    assert sum(s["chunks"] for s in client.run(dd.chunk_stats).values()) == 2  # once each
+    assert _placement(client, dx, dy) == [(a, [0]), (b, [1])]  # the fast path answered

@@ -238,17 +238,13 @@ def _chunk_value_and_grad(payload: _Payload, weight: float | None, *chunk: np.nd
     nrows = len(chunk[0])
     bounds = _blocks(nrows, sum(a.nbytes for a in chunk), payload.block_rows)
     t0 = time.perf_counter()
-    if len(bounds) == 1:
-        total = vg(params, *chunk)
-        if weight is not None:
-            total = _weighted(total, weight)
-    else:
-        total = None
-        for start, stop in bounds:
-            part = vg(params, *(a[start:stop] for a in chunk))
-            if weight is not None:  # f is a mean over the block: it counts its share
-                part = _weighted(part, weight * (stop - start) / nrows)
-            total = part if total is None else _combine(total, part)
+    total = None
+    for start, stop in bounds:
+        part = vg(params, *(a[start:stop] for a in chunk))
+        if weight is not None:  # f is a mean over the block: the block counts its share
+            # (one block: weight * 1.0, exactly the chunk's weight)
+            part = _weighted(part, weight * ((stop - start) / nrows))
+        total = part if total is None else _combine(total, part)
     elapsed = time.perf_counter() - t0
     with _stats_lock:
         _stats["chunks"] += 1

@@ -93,7 +93,8 @@ _LAZY_MODULES = {"numpy.fft": ".fft", "numpy.linalg": ".linalg"}
 
 def _lazy_module(func: Any) -> bool:
     """Import the diffprog.numpy module that registers ``func`` if it is one imported on first
-    use; whether there is one (a dict lookup in sys.modules after the first call)."""
+    use (numpy.fft's and numpy.linalg's functions by their module, any other by loading the
+    catalog once); whether the caller should look ``func`` up again."""
     module = _LAZY_MODULES.get(getattr(func, "__module__", None))
     if module is None:
         return _load_catalog()
